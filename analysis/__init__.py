@@ -6,10 +6,8 @@ frames and return numbers.
 from __future__ import annotations
 
 from analysis.errors import AnalysisError
-from analysis.raking import Design, RakeResult, rake
 from analysis.estimates import DomainStats, domain_means, domain_stats
-
-
+from analysis.raking import Design, RakeResult, rake
 
 __all__ = [
     "AnalysisError",

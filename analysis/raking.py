@@ -160,8 +160,8 @@ def rake(
     """Rake uniform base weights to ``margins`` (columns variable, category, total).
 
     ``data`` holds one row per respondent with a column per margin variable, or one row per
-    cell with its respondent count in ``count_column``. Iteration stops when no weight moves
-    by more than ``tol`` relative to itself. ``trim=(low, high)`` bounds weights to that
+    cell with its respondent count in ``count_column``. Iteration stops when every margin is met
+    and no weight moves by more than ``tol`` (both relative). ``trim=(low, high)`` bounds weights to that
     multiple of the mean weight, keeping the total (margins then hold only approximately).
 
     >>> d = pd.DataFrame({"sex": ["M", "F", "F", "F"]})
@@ -209,14 +209,19 @@ def _ipf(
     tol: float,
     max_iter: int,
 ) -> tuple[int, bool]:
-    """Rake ``weights`` in place; return iterations used and whether they converged."""
+    """Rake ``weights`` in place; return iterations used and whether they converged.
+
+    Converged means that after a full sweep every margin is met within ``tol`` (relative) and
+    no weight moved by more than ``tol`` relative to itself during that sweep.
+    """
     for iteration in range(1, max_iter + 1):
         before = weights.copy()
         for k, target in enumerate(targets):
             codes = cell_codes[:, k]
             current = np.bincount(codes, weights=counts * weights, minlength=len(target))
             weights *= (target / current)[codes]
-        if np.max(np.abs(weights - before) / before) < tol:
+        moved = np.max(np.abs(weights - before) / before)
+        if moved < tol and _margin_errors(weights, counts, cell_codes, targets).max() < tol:
             return iteration, True
     return max_iter, False
 

@@ -1,0 +1,157 @@
+"""``survey-analysis``: the analysis for CSV files exported from any survey tool.
+
+    survey-analysis estimate --responses R.csv --margins M.csv --by community \
+        --items q01,q02,... --out OUT.csv
+
+Bad input ends with one line on stderr and exit status 2; never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+from analysis.errors import AnalysisError
+from analysis.pipeline import analyze, output_table
+
+
+def _read_csv(path: str, what: str) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise AnalysisError(f"{what}: file not found: {path}") from None
+    except pd.errors.EmptyDataError:
+        raise AnalysisError(f"{what}: {path} is empty") from None
+    except UnicodeDecodeError:
+        raise AnalysisError(f"{what}: {path} is not UTF-8 text") from None
+    except (pd.errors.ParserError, OSError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AnalysisError(f"{what}: cannot read {path}: {first_line}") from None
+    if frame.empty:
+        raise AnalysisError(f"{what}: {path} has a header but no rows")
+    frame.columns = [c.strip() for c in frame.columns]
+    return frame
+
+
+def _numeric_items(frame: pd.DataFrame, items: list[str], path: str) -> None:
+    for item in items:
+        if item not in frame.columns:
+            raise AnalysisError(f"responses: {path} has no column {item!r}")
+        raw = frame[item].str.strip()
+        values = pd.to_numeric(raw, errors="coerce")
+        bad = values.isna() & raw.notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise AnalysisError(
+                f"responses: {path} line {row + 2}: {item} = {raw.iloc[row]!r} is not a number (blank means don't know)"
+            )
+        frame[item] = values.astype(float)
+
+
+def _trim(text: str | None) -> tuple[float, float] | None:
+    if not text:
+        return None
+    try:
+        low, high = (float(x) for x in text.split(","))
+    except ValueError:
+        raise AnalysisError(f"--trim wants LOW,HIGH such as 0.3,5; got {text!r}") from None
+    return low, high
+
+
+def estimate(args: argparse.Namespace) -> None:
+    """Run the ``estimate`` subcommand."""
+    started = time.perf_counter()
+    responses = _read_csv(args.responses, "responses")
+    margins = _read_csv(args.margins, "margins")
+    items = [i.strip() for i in args.items.split(",") if i.strip()] if args.items else [
+        c for c in responses.columns if re.fullmatch(r"q\d+", c)
+    ]
+    if not items:
+        raise AnalysisError("no items: pass --items q01,q02,...")
+    if args.by not in responses.columns:
+        raise AnalysisError(f"responses: {args.responses} has no column {args.by!r} for --by")
+    _numeric_items(responses, items, args.responses)
+    read_s = time.perf_counter() - started
+    _say(f"read {len(responses):,} responses and {len(margins):,} margin rows in {read_s:.2f} s", args)
+    result = analyze(
+        responses,
+        margins,
+        by=args.by,
+        items=items,
+        tol=args.tol,
+        max_iter=args.max_iter,
+        trim=_trim(args.trim),
+        min_n=args.min_n,
+        third_party_respondents=args.third_party_n,
+        simulations=args.simulations,
+        strata=args.strata,
+        model_by=args.model_by,
+        seed=args.seed,
+        progress=lambda message: _say(message, args),
+    )
+    table = output_table(result)
+    try:
+        table.to_csv(args.out, index=False, float_format="%.10g")
+        if args.items_out:
+            result.items.to_csv(args.items_out, index=False, float_format="%.10g")
+    except OSError as exc:
+        raise AnalysisError(f"cannot write output: {exc.strerror}: {exc.filename}") from None
+    city = result.city
+    _say(
+        f"city {city['estimate']:.2f} (95% CI {city['ci_low']:.2f}-{city['ci_high']:.2f}), "
+        f"{city['points']:.2f} of 20 points, P(third-party survey >= 80) = {city['third_party_prob_pass']:.3f}; "
+        f"{int((table['status'] == 'below').sum())} below 80, {int((table['status'] == 'at_risk').sum())} at risk",
+        args,
+    )
+    _say(f"wrote {args.out} in {time.perf_counter() - started:.2f} s total", args)
+
+
+def _say(message: str, args: argparse.Namespace) -> None:
+    if not args.quiet:
+        print(message, file=sys.stderr, flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="survey-analysis", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    est = sub.add_parser("estimate", help="rake, estimate per domain, shrink, flag and count points")
+    est.add_argument("--responses", required=True, help="CSV, one row per respondent")
+    est.add_argument("--margins", required=True, help="CSV with columns variable,category,total")
+    est.add_argument("--by", required=True, help="column naming the domain, e.g. community")
+    est.add_argument("--items", help="comma-separated item columns (default: every qNN column)")
+    est.add_argument("--out", required=True, help="output CSV")
+    est.add_argument("--items-out", help="also write the item x domain estimates here")
+    est.add_argument("--tol", type=float, default=1e-10, help="raking tolerance (relative weight change)")
+    est.add_argument("--max-iter", type=int, default=100, help="raking iteration limit")
+    est.add_argument("--trim", help="bound weights to LOW,HIGH times the mean weight")
+    est.add_argument("--min-n", type=int, default=30, help="below this n, smooth the sampling variance")
+    est.add_argument("--strata", default=None, help="quota strata of the simulated third-party survey, e.g. district")
+    est.add_argument("--model-by", default=None, help="group column (e.g. district) with its own mean in the small-area model")
+    est.add_argument("--third-party-n", type=int, default=1000, help="respondents of the simulated third-party survey")
+    est.add_argument("--simulations", type=int, default=2000, help="simulated third-party surveys")
+    est.add_argument("--seed", type=int, default=0)
+    est.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    est.set_defaults(func=estimate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``survey-analysis`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except AnalysisError as exc:
+        print(f"survey-analysis: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("survey-analysis: error: out of memory", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("survey-analysis: interrupted", file=sys.stderr)
+        return 130
+    return 0

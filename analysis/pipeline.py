@@ -1,0 +1,251 @@
+"""The whole analysis of one survey wave: rake, estimate, shrink, flag and count points.
+
+Used by the ``survey-analysis`` command line and by the server's stored analysis alike.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from analysis.errors import AnalysisError
+from analysis.estimates import DomainStats, domain_means, stats_from_groups
+from analysis.points import assess_communities, city_points, simulate_third_party
+from analysis.raking import RakeResult, rake
+from analysis.smallarea import fay_herriot, smooth_sampling_variances
+
+ALL = "ALL"
+
+
+@dataclass
+class WaveAnalysis:
+    """Results of :func:`analyze`: per-domain table, item matrix and city-wide figures."""
+
+    domains: pd.DataFrame
+    items: pd.DataFrame
+    city: dict[str, float]
+    rake: RakeResult
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def many_domain_stats(design, labels: np.ndarray, values: pd.DataFrame) -> DomainStats:
+    """Stack (variable, domain) pairs of several value columns into one set of statistics.
+
+    The returned domain labels are ``"<column>\\x1f<domain>"``; :func:`split_keys` undoes that.
+    """
+    labels = np.asarray(labels).astype(str)
+    domains, dom = np.unique(labels, return_inverse=True)
+    cells = design.respondent_cell
+    parts_dom, parts_cell, parts_val, names = [], [], [], []
+    for j, column in enumerate(values.columns):
+        v = values[column].to_numpy(dtype=float)
+        answered = ~np.isnan(v)
+        parts_dom.append(dom[answered] + j * len(domains))
+        parts_cell.append(cells[answered])
+        parts_val.append(v[answered])
+        names.extend(f"{column}\x1f{d}" for d in domains)
+    stats = stats_from_groups(
+        np.array(names, dtype=object), np.concatenate(parts_dom), np.concatenate(parts_cell), np.concatenate(parts_val)
+    )
+    return stats
+
+
+def split_keys(frame: pd.DataFrame, first: str = "variable") -> pd.DataFrame:
+    """Split stacked ``variable\\x1fdomain`` labels into two columns."""
+    parts = frame["domain"].str.split("\x1f", n=1, expand=True)
+    out = frame.drop(columns="domain")
+    out.insert(0, "domain", parts[1].to_numpy())
+    out.insert(0, first, parts[0].to_numpy())
+    return out
+
+
+def analyze(
+    respondents: pd.DataFrame,
+    margins: pd.DataFrame,
+    *,
+    by: str,
+    items: list[str],
+    rates: list[str] | None = None,
+    tol: float = 1e-10,
+    max_iter: int = 100,
+    trim: tuple[float, float] | None = None,
+    min_n: int = 30,
+    third_party_respondents: int = 1000,
+    simulations: int = 2000,
+    strata: str | None = None,
+    model_by: str | None = None,
+    seed: int | None = 0,
+    progress: Callable[[str], None] | None = None,
+) -> WaveAnalysis:
+    """Analyse respondents (one row each; item scores numeric, NaN = don't know).
+
+    Respondents without any scored item are left out, as in R. ``rates`` are 0/1 columns
+    (awareness, support, participation) estimated the same way. ``strata`` names the column
+    (e.g. district) of the quotas of the simulated third-party survey; ``model_by`` the column
+    whose groups get their own mean in the small-area model.
+    """
+    say = progress or (lambda message: None)
+    timings: dict[str, float] = {}
+    extra = [c for c in (strata, model_by) if c]
+    missing = [c for c in [by, *items, *(rates or []), *extra] if c not in respondents.columns]
+    if missing:
+        raise AnalysisError(f"responses: missing column(s) {', '.join(missing)}")
+    if not items:
+        raise AnalysisError("no items given to score")
+    clock = time.perf_counter()
+    scores = respondents[items]
+    score = scores.mean(axis=1, skipna=True)
+    keep = score.notna().to_numpy()
+    if not keep.any():
+        raise AnalysisError("responses: no respondent answered any scored item")
+    data = respondents.loc[keep].reset_index(drop=True)
+    score = score[keep].reset_index(drop=True)
+    if data[by].isna().any():
+        raise AnalysisError(f"responses: {by} is blank on {int(data[by].isna().sum())} row(s)")
+
+    result = rake(data, margins, tol=tol, max_iter=max_iter, trim=trim)
+    design = result.design
+    timings["rake"] = time.perf_counter() - clock
+    say(f"raked {design.n:,} respondents in {result.iterations} iterations (design effect {result.deff:.2f})")
+
+    clock = time.perf_counter()
+    labels = data[by].astype(str).to_numpy()
+    stacked = _two_level_stats(design, labels, score.to_numpy())
+    direct = split_keys(domain_means(design, stacked)).drop(columns="variable")
+    timings["estimates"] = time.perf_counter() - clock
+    say(f"estimated {len(direct) - 1:,} domains with linearized standard errors")
+
+    clock = time.perf_counter()
+    item_frame = pd.concat([scores.loc[keep].reset_index(drop=True), data[rates or []]], axis=1)
+    item_stats = many_domain_stats(design, labels, item_frame)
+    item_table = split_keys(domain_means(design, item_stats), first="item")
+    timings["items"] = time.perf_counter() - clock
+    say(f"estimated {len(item_frame.columns)} items x domains")
+
+    clock = time.perf_counter()
+    city_row = direct[direct["domain"] == ALL].iloc[0]
+    table = direct[direct["domain"] != ALL].reset_index(drop=True)
+    table["population"] = table["weight_sum"]
+    if len(table) >= 3:
+        psi = smooth_sampling_variances(table["se"].to_numpy(), table["n"].to_numpy(), table["n_eff"].to_numpy(), min_n)
+        fh = fay_herriot(table["estimate"].to_numpy(), psi, _group_matrix(data, by, model_by, table["domain"]))
+        table["sampling_variance"] = psi
+        table["shrinkage"] = fh.shrinkage
+        table["eb_estimate"] = fh.estimate
+        table["eb_mse"] = fh.mse
+        between = fh.between_variance
+    else:
+        table["sampling_variance"] = table["se"] ** 2
+        table["shrinkage"] = 1.0
+        table["eb_estimate"] = table["estimate"]
+        table["eb_mse"] = np.maximum(table["se"] ** 2, 1e-12)
+        between = float("nan")
+    table = assess_communities(table)
+    timings["small_areas"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    by_label = dict(zip(table["domain"], range(len(table))))
+    community_index = np.array([by_label[x] for x in labels])
+    residuals = score.to_numpy() - table["estimate"].to_numpy()[community_index]
+    strata_values = None
+    if strata is not None:
+        strata_values = _domain_attribute(data, by, strata, table["domain"])
+    sim = simulate_third_party(
+        table["eb_estimate"].to_numpy(),
+        table["eb_mse"].to_numpy(),
+        table["population"].to_numpy(),
+        residuals,
+        strata=strata_values,
+        respondents=third_party_respondents,
+        simulations=simulations,
+        seed=seed,
+    )
+    timings["third_party"] = time.perf_counter() - clock
+    city = {
+        "n": int(city_row["n"]),
+        "estimate": float(city_row["estimate"]),
+        "se": float(city_row["se"]),
+        "ci_low": float(city_row["ci_low"]),
+        "ci_high": float(city_row["ci_high"]),
+        "n_eff": float(city_row["n_eff"]),
+        **city_points(float(city_row["estimate"]), float(city_row["se"])),
+        "rake_iterations": result.iterations,
+        "deff": result.deff,
+        "between_area_variance": between,
+        **{f"third_party_{k}": v for k, v in sim.summary().items()},
+    }
+    return WaveAnalysis(table, item_table, city, result, timings)
+
+
+def _domain_attribute(data: pd.DataFrame, by: str, column: str, domains: pd.Series) -> np.ndarray:
+    """Return the value of ``column`` for each domain (its most frequent one)."""
+    frame = pd.DataFrame({"domain": data[by].astype(str), "value": data[column].astype(str)})
+    top = frame.groupby("domain")["value"].agg(lambda s: s.value_counts().index[0])
+    return top.reindex(domains).to_numpy()
+
+
+def _group_matrix(data: pd.DataFrame, by: str, model_by: str | None, domains: pd.Series) -> np.ndarray | None:
+    """Return group indicator covariates for the small-area model, or None for intercept only."""
+    if model_by is None:
+        return None
+    groups = pd.Series(_domain_attribute(data, by, model_by, domains))
+    if groups.nunique() < 2 or len(groups) <= groups.nunique() + 1:
+        return None
+    return pd.get_dummies(groups).to_numpy(dtype=float)
+
+
+def _two_level_stats(design, labels: np.ndarray, score: np.ndarray) -> DomainStats:
+    """Statistics for every domain and for the whole sample (domain ``ALL``) in one set."""
+    frame = pd.DataFrame({"score": score})
+    domain_part = many_domain_stats(design, labels, frame)
+    city_part = many_domain_stats(design, np.full(len(labels), ALL), frame)
+    offset = len(domain_part.domains)
+    return DomainStats(
+        domains=np.concatenate([domain_part.domains, city_part.domains]),
+        domain=np.concatenate([domain_part.domain, city_part.domain + offset]),
+        cell=np.concatenate([domain_part.cell, city_part.cell]),
+        n=np.concatenate([domain_part.n, city_part.n]),
+        total=np.concatenate([domain_part.total, city_part.total]),
+        total_sq=np.concatenate([domain_part.total_sq, city_part.total_sq]),
+    )
+
+
+def output_table(analysis: WaveAnalysis) -> pd.DataFrame:
+    """Return the CLI's table: one row per domain, then the ``ALL`` row for the whole sample."""
+    table = analysis.domains.copy()
+    city = analysis.city
+    all_row = {
+        "domain": ALL,
+        "n": city["n"],
+        "estimate": city["estimate"],
+        "se": city["se"],
+        "ci_low": city["ci_low"],
+        "ci_high": city["ci_high"],
+        "n_eff": city["n_eff"],
+        "weight_sum": table["weight_sum"].sum(),
+        "population": table["population"].sum(),
+        "eb_estimate": city["estimate"],
+        "eb_mse": city["se"] ** 2,
+        "points": city["points"],
+        "points_ci_low": city["points_ci_low"],
+        "points_ci_high": city["points_ci_high"],
+        "prob_pass_third_party": city["third_party_prob_pass"],
+    }
+    ordered = [
+        "domain", "n", "estimate", "se", "ci_low", "ci_high", "n_eff", "weight_sum", "population",
+        "sampling_variance", "shrinkage", "eb_estimate", "eb_mse", "prob_below_80", "status",
+        "points_at_stake", "share_of_lost", "rank_by_cost",
+        "points", "points_ci_low", "points_ci_high", "prob_pass_third_party",
+    ]
+    table = table.sort_values("domain", kind="stable")
+    full = pd.concat([table, pd.DataFrame([all_row])], ignore_index=True)
+    city_flag = assess_communities(
+        pd.DataFrame({"eb_estimate": [city["estimate"]], "eb_mse": [city["se"] ** 2], "population": [1.0]})
+    ).iloc[0]
+    full.loc[full.index[-1], ["prob_below_80", "status", "points_at_stake", "share_of_lost"]] = [
+        city_flag["prob_below_80"], city_flag["status"], city_flag["points_at_stake"], 1.0,
+    ]
+    return full[ordered]

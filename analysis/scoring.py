@@ -1,0 +1,54 @@
+"""Item scores, respondent satisfaction scores and yes-type rates from answer choices."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from analysis.errors import AnalysisError
+
+
+def item_scores(answers: pd.DataFrame, choice_scores: Mapping[str, Mapping[str, float | None]]) -> pd.DataFrame:
+    """Turn choice codes into scores; a choice without a score ("don't know") becomes NaN.
+
+    >>> a = pd.DataFrame({"q1": ["A", "E", None]})
+    >>> item_scores(a, {"q1": {"A": 100, "E": None}})["q1"].tolist()
+    [100.0, nan, nan]
+    """
+    out = {}
+    for item, scores in choice_scores.items():
+        if item not in answers.columns:
+            raise AnalysisError(f"scoring: no answers for item {item}")
+        column = answers[item]
+        unknown = column.dropna()[~column.dropna().astype(str).isin([str(c) for c in scores])]
+        if len(unknown):
+            raise AnalysisError(f"scoring: item {item} has an unknown choice {unknown.iloc[0]!r}")
+        mapping = {str(code): (np.nan if s is None else float(s)) for code, s in scores.items()}
+        out[item] = column.astype("string").map(mapping, na_action="ignore").astype(float)
+    return pd.DataFrame(out, index=answers.index, dtype=float)
+
+
+def respondent_scores(scores: pd.DataFrame) -> pd.Series:
+    """Return each respondent's mean over the items they scored; NaN when they scored none.
+
+    >>> respondent_scores(pd.DataFrame({"a": [100, np.nan], "b": [60, np.nan]})).tolist()
+    [80.0, nan]
+    """
+    return scores.mean(axis=1, skipna=True)
+
+
+def yes_indicators(answers: pd.DataFrame, yes_choices: Mapping[str, set[str]], no_choices: Mapping[str, set[str]]) -> pd.DataFrame:
+    """Return 1 for a yes-type answer, 0 for a no-type answer, NaN otherwise (don't know, blank).
+
+    >>> a = pd.DataFrame({"k": ["Y", "N", "U"]})
+    >>> yes_indicators(a, {"k": {"Y"}}, {"k": {"N"}})["k"].tolist()
+    [1.0, 0.0, nan]
+    """
+    out = {}
+    for item, yes in yes_choices.items():
+        column = answers[item].astype("string")
+        values = np.where(column.isin(list(yes)).fillna(False), 1.0, np.nan)
+        values[column.isin(list(no_choices.get(item, set()))).fillna(False).to_numpy()] = 0.0
+        out[item] = values
+    return pd.DataFrame(out, index=answers.index)
