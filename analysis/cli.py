@@ -8,6 +8,7 @@ Bad input ends with one line on stderr and exit status 2; never a traceback.
 from __future__ import annotations
 
 import argparse
+from collections import defaultdict
 import re
 import sys
 import time
@@ -19,18 +20,34 @@ from analysis.errors import AnalysisError
 from analysis.pipeline import analyze, output_table
 
 
-def _read_csv(path: str, what: str) -> pd.DataFrame:
+def _read_csv(path: str, what: str, numeric: list[str] | None = None) -> pd.DataFrame:
+    """Read a CSV as text; ``numeric`` columns are parsed as numbers when they all are."""
+    if numeric:
+        try:
+            return _read_csv_as(path, what, defaultdict(lambda: str, {c: float for c in numeric}))
+        except AnalysisError:
+            raise
+        except ValueError:
+            pass  # some value is not a number: read as text so the message can name its line
+    return _read_csv_as(path, what, str)
+
+
+def _read_csv_as(path: str, what: str, dtype) -> pd.DataFrame:
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+        frame = pd.read_csv(path, dtype=dtype, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
     except FileNotFoundError:
         raise AnalysisError(f"{what}: file not found: {path}") from None
     except pd.errors.EmptyDataError:
         raise AnalysisError(f"{what}: {path} is empty") from None
     except UnicodeDecodeError:
         raise AnalysisError(f"{what}: {path} is not UTF-8 text") from None
-    except (pd.errors.ParserError, OSError) as exc:
+    except pd.errors.ParserError as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AnalysisError(f"{what}: cannot read {path}: {first_line}") from None
+    except IsADirectoryError:
+        raise AnalysisError(f"{what}: {path} is a folder, not a file") from None
+    except OSError as exc:
+        raise AnalysisError(f"{what}: cannot read {path}: {exc.strerror}") from None
     if frame.empty:
         raise AnalysisError(f"{what}: {path} has a header but no rows")
     frame.columns = [c.strip() for c in frame.columns]
@@ -39,6 +56,8 @@ def _read_csv(path: str, what: str) -> pd.DataFrame:
 
 def _numeric_items(frame: pd.DataFrame, items: list[str], path: str) -> None:
     for item in items:
+        if item in frame.columns and pd.api.types.is_float_dtype(frame[item]):
+            continue
         if item not in frame.columns:
             raise AnalysisError(f"responses: {path} has no column {item!r}")
         raw = frame[item].str.strip()
@@ -65,11 +84,10 @@ def _trim(text: str | None) -> tuple[float, float] | None:
 def estimate(args: argparse.Namespace) -> None:
     """Run the ``estimate`` subcommand."""
     started = time.perf_counter()
-    responses = _read_csv(args.responses, "responses")
+    items = [i.strip() for i in args.items.split(",") if i.strip()] if args.items else []
+    responses = _read_csv(args.responses, "responses", items)
     margins = _read_csv(args.margins, "margins")
-    items = [i.strip() for i in args.items.split(",") if i.strip()] if args.items else [
-        c for c in responses.columns if re.fullmatch(r"q\d+", c)
-    ]
+    items = items or [c for c in responses.columns if re.fullmatch(r"q\d+", c)]
     if not items:
         raise AnalysisError("no items: pass --items q01,q02,...")
     if args.by not in responses.columns:

@@ -197,9 +197,21 @@ class _CalibrationOperator:
         self.quad = [[self._crosstab(k, m, w * w * counts) for m in range(len(self.codes))] for k in range(len(self.codes))]
         self.linear = [np.bincount(c, weights=w * counts, minlength=L) for c, L in zip(self.codes, self.levels)]
 
-    def _crosstab(self, k: int, m: int, values: np.ndarray) -> sparse.csr_matrix:
+    def _crosstab(self, k: int, m: int, values: np.ndarray):
+        """Return the (k, m) cross-tabulation of ``values``.
+
+        On the diagonal it is a diagonal matrix, kept as its vector; small off-diagonal tables
+        are dense (faster to multiply), large ones sparse.
+        """
+        if k == m:
+            return np.bincount(self.codes[k], weights=values, minlength=self.levels[k])
         shape = (self.levels[k], self.levels[m])
-        return sparse.coo_matrix((values, (self.codes[k], self.codes[m])), shape=shape).tocsr()
+        table = sparse.coo_matrix((values, (self.codes[k], self.codes[m])), shape=shape).tocsr()
+        return table.toarray() if shape[0] * shape[1] <= 1_000_000 else table
+
+    @staticmethod
+    def _times(coef: np.ndarray, table) -> np.ndarray:
+        return coef * table if isinstance(table, np.ndarray) and table.ndim == 1 else coef @ table
 
     def variance(self, dom, cell, u0_sum, u0_sq, n_domains: int, n_total: float) -> np.ndarray:
         """Return the calibrated variance of each of ``n_domains`` domains in this chunk."""
@@ -213,7 +225,7 @@ class _CalibrationOperator:
             for m in margins:
                 current = start[m].copy()
                 for k in margins:
-                    current -= coef[k] @ self.cross[k][m]
+                    current -= self._times(coef[k], self.cross[k][m])
                 coef[m] += current / self.category_counts[m]
 
         w_entry = self.w[cell]
@@ -225,5 +237,5 @@ class _CalibrationOperator:
         for k in margins:
             sum_e -= coef[k] @ self.linear[k]
             for m in margins:
-                sum_e2 += np.einsum("ij,ij->i", coef[k] @ self.quad[k][m], coef[m])
+                sum_e2 += np.einsum("ij,ij->i", self._times(coef[k], self.quad[k][m]), coef[m])
         return n_total / (n_total - 1) * (sum_e2 - sum_e**2 / n_total)

@@ -34,23 +34,35 @@ class WaveAnalysis:
 def many_domain_stats(design, labels: np.ndarray, values: pd.DataFrame) -> DomainStats:
     """Stack (variable, domain) pairs of several value columns into one set of statistics.
 
-    The returned domain labels are ``"<column>\\x1f<domain>"``; :func:`split_keys` undoes that.
+    The returned domain labels are ``"<column>\x1f<domain>"``; :func:`split_keys` undoes that.
+    Respondents are grouped into (domain, cell) once; each column then costs three bincounts.
     """
-    labels = np.asarray(labels).astype(str)
-    domains, dom = np.unique(labels, return_inverse=True)
+    domain_codes, domains = pd.factorize(np.asarray(labels).astype(str), sort=True)
     cells = design.respondent_cell
-    parts_dom, parts_cell, parts_val, names = [], [], [], []
+    n_cells = len(design.counts)
+    group, keys = pd.factorize(domain_codes.astype(np.int64) * n_cells + cells, sort=True)
+    n_groups = len(keys)
+    group_domain, group_cell = keys // n_cells, keys % n_cells
+    parts: list[tuple[np.ndarray, ...]] = []
     for j, column in enumerate(values.columns):
         v = values[column].to_numpy(dtype=float)
         answered = ~np.isnan(v)
-        parts_dom.append(dom[answered] + j * len(domains))
-        parts_cell.append(cells[answered])
-        parts_val.append(v[answered])
-        names.extend(f"{column}\x1f{d}" for d in domains)
-    stats = stats_from_groups(
-        np.array(names, dtype=object), np.concatenate(parts_dom), np.concatenate(parts_cell), np.concatenate(parts_val)
-    )
-    return stats
+        filled = np.where(answered, v, 0.0)
+        n = np.bincount(group, weights=answered, minlength=n_groups)
+        keep = n > 0
+        parts.append(
+            (
+                group_domain[keep] + j * len(domains),
+                group_cell[keep],
+                n[keep],
+                np.bincount(group, weights=filled, minlength=n_groups)[keep],
+                np.bincount(group, weights=filled * filled, minlength=n_groups)[keep],
+            )
+        )
+    dom, cell, n, total, total_sq = (np.concatenate(p) for p in zip(*parts))
+    present, dom = np.unique(dom, return_inverse=True)
+    names = np.array([f"{column}\x1f{d}" for column in values.columns for d in domains], dtype=object)
+    return DomainStats(names[present], dom.astype(np.int64), cell.astype(np.int64), n, total, total_sq)
 
 
 def split_keys(frame: pd.DataFrame, first: str = "variable") -> pd.DataFrame:
