@@ -1,0 +1,85 @@
+"""Administrative areas: CSV import and subtree look-ups."""
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from survey.models import LEVELS, Area
+
+AREA_COLUMNS = ("code", "name", "level", "parent_code", "adult_population", "responsible_unit")
+PARENT_LEVEL = {"district": "city", "street": "district", "community": "street", "grid": "community"}
+
+
+class AreaImportError(ValueError):
+    """A bad areas CSV; the message names the line."""
+
+
+def import_areas(session: Session, text: str) -> int:
+    """Create or update areas from CSV text (columns ``AREA_COLUMNS``); return rows read.
+
+    Parents must come before their children (in the file or already in the database). The
+    whole file is applied or nothing is.
+    """
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    missing = [c for c in ("code", "name", "level") if c not in (reader.fieldnames or [])]
+    if missing:
+        raise AreaImportError(f"line 1: missing column(s) {', '.join(missing)}; expected {','.join(AREA_COLUMNS)}")
+    known = {a.code: a for a in session.scalars(select(Area))}
+    count = 0
+    seen: set[str] = set()
+    for line, row in enumerate(reader, start=2):
+        code = (row.get("code") or "").strip()
+        name = (row.get("name") or "").strip()
+        level = (row.get("level") or "").strip()
+        parent_code = (row.get("parent_code") or "").strip()
+        if not code or not name:
+            raise AreaImportError(f"line {line}: code and name are required")
+        if code in seen:
+            raise AreaImportError(f"line {line}: code {code} appears twice in the file")
+        seen.add(code)
+        if level not in LEVELS:
+            raise AreaImportError(f"line {line}: level {level!r} is not one of {', '.join(LEVELS)}")
+        parent = None
+        if level != "city":
+            parent = known.get(parent_code)
+            if parent is None:
+                raise AreaImportError(f"line {line}: parent {parent_code!r} of {code} is unknown (list parents first)")
+            if parent.level != PARENT_LEVEL[level]:
+                raise AreaImportError(f"line {line}: a {level} must sit under a {PARENT_LEVEL[level]}, not a {parent.level}")
+        population = (row.get("adult_population") or "").strip()
+        if population and (not population.isdigit() or int(population) <= 0):
+            raise AreaImportError(f"line {line}: adult_population {population!r} is not a positive whole number")
+        area = known.get(code) or Area(code=code)
+        area.name, area.level, area.parent = name, level, parent
+        area.adult_population = int(population) if population else None
+        area.responsible_unit = (row.get("responsible_unit") or "").strip() or None
+        session.add(area)
+        session.flush()
+        area.path = f"{parent.path if parent else '/'}{area.id}/"
+        known[code] = area
+        count += 1
+    if count == 0:
+        raise AreaImportError("the file has no rows")
+    return count
+
+
+def subtree(session: Session, area: Area, level: str | None = None) -> list[Area]:
+    """Return the areas under ``area`` (itself included), optionally only one level."""
+    query = select(Area).where(Area.path.startswith(area.path))
+    if level:
+        query = query.where(Area.level == level)
+    return list(session.scalars(query.order_by(Area.code)))
+
+
+def areas_csv(areas: Iterable[Area]) -> str:
+    """Write areas back to CSV (the import format)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(AREA_COLUMNS)
+    for a in areas:
+        writer.writerow([a.code, a.name, a.level, a.parent.code if a.parent else "", a.adult_population or "", a.responsible_unit or ""])
+    return out.getvalue()

@@ -1,0 +1,24 @@
+"""SQLAlchemy models, one module per aggregate."""
+from __future__ import annotations
+
+from survey.models.areas import LEVELS, Area
+from survey.models.base import Base, utcnow
+from survey.models.links import Link
+from survey.models.questionnaires import Questionnaire, QuestionnaireVersion
+from survey.models.responses import CHANNELS, Answer, Response
+from survey.models.waves import Wave, wave_version
+
+__all__ = [
+    "CHANNELS",
+    "LEVELS",
+    "Answer",
+    "Area",
+    "Base",
+    "Link",
+    "Questionnaire",
+    "QuestionnaireVersion",
+    "Response",
+    "Wave",
+    "utcnow",
+    "wave_version",
+]

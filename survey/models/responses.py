@@ -1,0 +1,53 @@
+"""Responses and their answers. A response is written in one transaction with its answers."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from survey.models.base import Base, UTCDateTime
+
+CHANNELS = ("qr", "school", "paper")
+
+
+class Response(Base):
+    __tablename__ = "response"
+    __table_args__ = (
+        CheckConstraint("channel IN ('qr','school','paper')", name="channel"),
+        Index("ix_response_wave_area", "wave_id", "area_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    wave_id: Mapped[int] = mapped_column(ForeignKey("wave.id"))
+    questionnaire_version_id: Mapped[int] = mapped_column(ForeignKey("questionnaire_version.id"))
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("link.id"), index=True)
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    submission_key: Mapped[str] = mapped_column(String(64), unique=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    sex: Mapped[str | None] = mapped_column(String(8))
+    age_band: Mapped[str | None] = mapped_column(String(16))
+    resident_6m: Mapped[str | None] = mapped_column(String(4))
+    grade_band: Mapped[str | None] = mapped_column(String(16))
+    # Mean of the scored items answered, and how many: what the analysis aggregates in SQL.
+    score: Mapped[float | None] = mapped_column(Float)
+    scored_items: Mapped[int] = mapped_column(Integer, default=0)
+
+    answers: Mapped[list[Answer]] = relationship(back_populates="response", cascade="all, delete-orphan")
+
+
+class Answer(Base):
+    __tablename__ = "answer"
+    __table_args__ = (Index("ix_answer_item", "item_code", "choice_code"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("response.id", ondelete="CASCADE"), index=True)
+    item_code: Mapped[str] = mapped_column(String(32))
+    choice_code: Mapped[str | None] = mapped_column(String(32))
+    score: Mapped[float | None] = mapped_column(Float)
+    text: Mapped[str | None] = mapped_column(Text)
+
+    response: Mapped[Response] = relationship(back_populates="answers")

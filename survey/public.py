@@ -1,0 +1,66 @@
+"""Public questionnaire pages at /s/<token>: no login, no JavaScript needed."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Blueprint, render_template, request
+
+from forms import collect_answers
+from survey import db
+from survey.links import LinkUnavailable, resolve
+from survey.security import csrf
+from survey.questionnaires import definition_of, form_class_of
+from survey.submissions import already_stored, issue_key, read_key, store_response
+
+bp = Blueprint("public", __name__)
+# The form's own CSRF field is checked in the view, so a stale token re-shows the answers
+# instead of losing them to the global check.
+csrf.exempt(bp)
+
+
+@bp.errorhandler(LinkUnavailable)
+def _unavailable(exc: LinkUnavailable):
+    return render_template("public/message.html", title=exc.title, message=exc.message), exc.status
+
+
+@bp.route("/s/<token>", methods=["GET", "POST"])
+def questionnaire(token: str):
+    """Show the questionnaire of a link, or store a submitted one and thank the respondent."""
+    now = datetime.now(UTC)
+    session = db.session()
+    target = resolve(session, token, now)
+    definition = definition_of(target.version)
+    form = form_class_of(definition)()
+    context = {"definition": definition, "target": target, "form": form}
+    if request.method == "GET":
+        return render_template("public/questionnaire.html", submission_key=issue_key(target.link.id), **context)
+
+    key = read_key(request.form.get("submission_key"), target.link.id)
+    if key is None:
+        # Not a key we issued for this link (tampered, or very old): keep the answers, new key.
+        form.validate()
+        return render_template(
+            "public/questionnaire.html", submission_key=issue_key(target.link.id),
+            notice="页面已过期，您的回答都已保留，请检查后再次提交。", **context,
+        ), 400
+    if already_stored(session, key.key):
+        return render_template("public/thanks.html", definition=definition, repeated=True)
+    if not form.validate():
+        status = 400 if "csrf_token" in form.errors else 422
+        notice = "页面已过期，您的回答都已保留，请再次提交。" if "csrf_token" in form.errors else None
+        return render_template("public/questionnaire.html", submission_key=request.form["submission_key"], notice=notice, **context), status
+    stored = store_response(
+        definition,
+        collect_answers(definition, form),
+        key=key.key,
+        wave_id=target.wave.id,
+        version_id=target.version.id,
+        link_id=target.link.id,
+        area_id=target.link.area_id,
+        channel=target.link.channel,
+        started_at=key.started_at,
+        submitted_at=now,
+    )
+    return render_template("public/thanks.html", definition=definition, repeated=not stored.created)
+
+

@@ -1,0 +1,57 @@
+"""Questionnaire versions in the database, their parsed definitions and form classes."""
+from __future__ import annotations
+
+from functools import lru_cache
+from threading import Lock
+
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forms import Definition, build_form_class, parse_definition
+from forms.definition import bundled_raw
+from survey.models import Questionnaire, QuestionnaireVersion
+
+_parsed: dict[int, tuple[dict, Definition]] = {}
+_lock = Lock()
+
+
+def install_bundled(session: Session) -> list[QuestionnaireVersion]:
+    """Store every bundled definition that the database does not have yet; return all of them."""
+    out = []
+    for (code, version), raw in bundled_raw().items():
+        questionnaire = session.scalar(select(Questionnaire).where(Questionnaire.code == code))
+        if questionnaire is None:
+            questionnaire = Questionnaire(code=code, title=raw["title"])
+            session.add(questionnaire)
+            session.flush()
+        stored = session.scalar(
+            select(QuestionnaireVersion).where(
+                QuestionnaireVersion.questionnaire_id == questionnaire.id, QuestionnaireVersion.version == version
+            )
+        )
+        if stored is None:
+            stored = QuestionnaireVersion(questionnaire=questionnaire, version=version, definition_json=raw)
+            session.add(stored)
+            session.flush()
+        out.append(stored)
+    return out
+
+
+def definition_of(version: QuestionnaireVersion) -> Definition:
+    """Return the parsed definition of a stored version, parsed once per process."""
+    raw = version.definition_json
+    with _lock:
+        cached = _parsed.get(version.id)
+        if cached is not None and cached[0] == raw:
+            return cached[1]
+    definition = parse_definition(raw, f"{version.questionnaire.code}-v{version.version}")
+    with _lock:
+        _parsed[version.id] = (raw, definition)
+    return definition
+
+
+@lru_cache(maxsize=64)
+def form_class_of(definition: Definition) -> type:
+    """Return the CSRF-protected form class of a definition (cached)."""
+    return build_form_class(definition, base=FlaskForm)

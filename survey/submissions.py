@@ -1,0 +1,114 @@
+"""Storing a response: once, in one transaction, keyed by the form's one-time submission key."""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from forms import Definition
+from survey.db import write_transaction
+from survey.models import Answer, Response
+
+KEY_MAX_AGE_S = 14 * 24 * 3600
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="submission-key")
+
+
+def issue_key(link_id: int) -> str:
+    """Return a signed one-time submission key for a form rendered now for ``link_id``."""
+    return _serializer().dumps({"k": secrets.token_urlsafe(16), "l": link_id})
+
+
+@dataclass(frozen=True)
+class SubmissionKey:
+    key: str
+    started_at: datetime
+
+
+def read_key(signed: str | None, link_id: int) -> SubmissionKey | None:
+    """Return the key and when its form was rendered, or None if it is not ours for this link."""
+    if not signed or len(signed) > 200:
+        return None
+    try:
+        payload, issued = _serializer().loads(signed, max_age=KEY_MAX_AGE_S, return_timestamp=True)
+    except BadSignature:
+        return None
+    if not isinstance(payload, dict) or payload.get("l") != link_id or not isinstance(payload.get("k"), str):
+        return None
+    return SubmissionKey(payload["k"], issued.astimezone(UTC))
+
+
+def already_stored(session: Session, key: str) -> bool:
+    return session.scalar(select(Response.id).where(Response.submission_key == key)) is not None
+
+
+@dataclass(frozen=True)
+class Stored:
+    response_id: int
+    created: bool
+
+
+def build_response(
+    definition: Definition,
+    answers: dict[str, str | None],
+    *,
+    key: str,
+    wave_id: int,
+    version_id: int,
+    link_id: int | None,
+    area_id: int | None,
+    channel: str,
+    started_at: datetime | None,
+    submitted_at: datetime,
+) -> Response:
+    """Return an unsaved response with its answers, score and respondent attributes."""
+    score, scored = definition.respondent_score(answers)
+    attributes = {item.attribute: answers.get(item.code) for item in definition.items if item.attribute}
+    response = Response(
+        wave_id=wave_id,
+        questionnaire_version_id=version_id,
+        link_id=link_id,
+        area_id=area_id,
+        channel=channel,
+        submission_key=key,
+        started_at=started_at,
+        submitted_at=submitted_at,
+        duration_s=(submitted_at - started_at).total_seconds() if started_at else None,
+        score=score,
+        scored_items=scored,
+        **attributes,
+    )
+    for item in definition.items:
+        choice, item_score, text = item.answer(answers.get(item.code))
+        if choice is not None or text is not None:
+            response.answers.append(Answer(item_code=item.code, choice_code=choice, score=item_score, text=text))
+    return response
+
+
+def store_response(definition: Definition, answers: dict[str, str | None], *, key: str, **meta) -> Stored:
+    """Write the response and its answers in one transaction; a repeated key stores nothing.
+
+    ``meta`` are the other arguments of :func:`build_response` (``submitted_at`` defaults to
+    now). Returns the stored response's id and whether this call created it.
+    """
+    meta.setdefault("submitted_at", datetime.now(UTC))
+    response = build_response(definition, answers, key=key, **meta)
+    try:
+        with write_transaction() as session:
+            session.add(response)
+            session.flush()
+            return Stored(response.id, True)
+    except IntegrityError:
+        with current_app.extensions["db_sessionmaker"]() as session:
+            existing = session.scalar(select(Response.id).where(Response.submission_key == key))
+        if existing is None:
+            raise
+        return Stored(existing, False)
