@@ -94,6 +94,10 @@ class Definition:
     def item(self, code: str) -> Item:
         return next(i for i in self.items if i.code == code)
 
+    def number_of(self, code: str) -> int:
+        """Return the item's question number as shown to respondents (from 1)."""
+        return next(n for n, i in enumerate(self.items, start=1) if i.code == code)
+
     @property
     def scored_items(self) -> list[Item]:
         return [i for i in self.items if i.type == "rating"]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from survey import db
@@ -18,7 +19,7 @@ from survey.waves import create_wave
 
 
 def init_app(app: Flask) -> None:
-    for command in (init_db, import_areas_command, create_wave_command, make_links, list_links, seed_demo_command):
+    for command in (init_db, import_areas_command, create_wave_command, make_links, list_links, seed_demo_command, demo_info):
         app.cli.add_command(command)
 
 
@@ -31,6 +32,7 @@ def _parse_date(value: str, name: str) -> datetime:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db() -> None:
     """Create or upgrade the database schema and install the bundled questionnaires."""
     upgrade(db.engine())
@@ -41,6 +43,7 @@ def init_db() -> None:
 
 
 @click.command("import-areas")
+@with_appcontext
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_areas_command(csv_file: Path) -> None:
     """Import areas from CSV: code,name,level,parent_code,adult_population,responsible_unit."""
@@ -57,6 +60,7 @@ def import_areas_command(csv_file: Path) -> None:
 
 
 @click.command("create-wave")
+@with_appcontext
 @click.argument("name")
 @click.option("--opens", required=True, help="start, e.g. 2026-12-01")
 @click.option("--closes", required=True, help="end (exclusive), e.g. 2027-01-01")
@@ -72,6 +76,7 @@ def create_wave_command(name: str, opens: str, closes: str, questionnaires: tupl
 
 
 @click.command("make-links")
+@with_appcontext
 @click.option("--questionnaire", default="citizen", show_default=True)
 def make_links(questionnaire: str) -> None:
     """Make a QR link for every community that has none yet."""
@@ -84,6 +89,7 @@ def make_links(questionnaire: str) -> None:
 
 
 @click.command("list-links")
+@with_appcontext
 @click.option("--questionnaire", default=None, help="only this questionnaire")
 def list_links(questionnaire: str | None) -> None:
     """Print every link as tab-separated area code, area name, questionnaire, channel, URL."""
@@ -99,16 +105,38 @@ def list_links(questionnaire: str | None) -> None:
 
 
 @click.command("seed-demo")
+@with_appcontext
 @click.option("--respondents", default=3000, show_default=True, help="synthetic responses to create")
 @click.option("--seed", default=7, show_default=True)
-def seed_demo_command(respondents: int, seed: int) -> None:
+@click.option("--if-missing", is_flag=True, help="do nothing when the demo city exists already")
+def seed_demo_command(respondents: int, seed: int, if_missing: bool) -> None:
     """Create a demo city: areas, an open wave, community links and synthetic responses."""
-    from survey.demo import seed_demo
+    from survey.demo import demo_exists, seed_demo
 
     upgrade(db.engine())
+    if if_missing and demo_exists(db.session()):
+        click.echo("Demo city exists already")
+        return
     try:
         with db.write_transaction() as session, click.progressbar(length=respondents, label="Synthetic responses") as bar:
             summary = seed_demo(session, respondents=respondents, seed=seed, progress=bar.update)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Demo city ready: wave {summary['wave']}, {summary['links']} community links, {summary['responses']} responses")
+
+
+@click.command("demo-info")
+@with_appcontext
+@click.option("--port", default=5000, show_default=True)
+def demo_info(port: int) -> None:
+    """Print the demo city's survey link and logins."""
+    from survey.demo import demo_links
+
+    base = current_app.config.get("PUBLIC_BASE_URL") or f"http://127.0.0.1:{port}"
+    links = demo_links(db.session())
+    if not links:
+        raise click.ClickException("no demo city; run: flask --app survey seed-demo")
+    click.echo("")
+    click.echo(f"Survey link: {base}/s/{links[0].token}   ({links[0].area.name}, citizen questionnaire)")
+    click.echo("All community links: flask --app survey list-links")
+    click.echo("")

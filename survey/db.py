@@ -76,13 +76,24 @@ def _close_session(_exc: BaseException | None) -> None:
 
 
 @contextmanager
-def write_transaction() -> Iterator[Session]:
-    """Run a block in its own write transaction on a fresh session: commit, or roll back on error."""
-    with current_app.extensions["db_sessionmaker"]() as s:
+def write_transaction(existing: Session | None = None) -> Iterator[Session]:
+    """Run a block in a write transaction: commit, or roll back on error.
+
+    With ``existing`` (a request's session) its read transaction is ended first, so the
+    request holds one connection at a time; otherwise a fresh session is used.
+    """
+    if existing is not None:
+        existing.commit()
+        s, owned = existing, False
+    else:
+        s, owned = current_app.extensions["db_sessionmaker"](), True
+    try:
         s.connection(execution_options={"write": True})
-        try:
-            yield s
-            s.commit()
-        except BaseException:
-            s.rollback()
-            raise
+        yield s
+        s.commit()
+    except BaseException:
+        s.rollback()
+        raise
+    finally:
+        if owned:
+            s.close()

@@ -56,6 +56,17 @@ def areas_csv_text(seed: int = 7) -> str:
     return "\n".join(lines) + "\n"
 
 
+def demo_exists(session: Session) -> bool:
+    return session.scalar(select(Area.id).where(Area.code == "C")) is not None
+
+
+def demo_links(session: Session) -> list[Link]:
+    """Return the demo city's citizen links, first community first."""
+    return list(
+        session.scalars(select(Link).join(Area, Link.area_id == Area.id).where(Link.channel == "qr").order_by(Area.code))
+    )
+
+
 def seed_demo(
     session: Session,
     respondents: int = 3000,
@@ -63,7 +74,7 @@ def seed_demo(
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, object]:
     """Create the demo city with an open wave, links and synthetic responses; return a summary."""
-    if session.scalar(select(Area).where(Area.code == "C")) is not None:
+    if demo_exists(session):
         raise ValueError("the demo city exists already")
     versions = install_bundled(session)
     import_areas(session, areas_csv_text(seed))

@@ -1,9 +1,12 @@
 """Public questionnaire pages at /s/<token>: no login, no JavaScript needed."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, current_app, render_template, request
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from forms import collect_answers
 from survey import db
@@ -31,7 +34,9 @@ def questionnaire(token: str):
     target = resolve(session, token, now)
     definition = definition_of(target.version)
     form = form_class_of(definition)()
-    context = {"definition": definition, "target": target, "form": form}
+    # Plain values only: the template must render even after a failed write expired the ORM objects.
+    place = target.link.area.name if target.link.area else None
+    context = {"definition": definition, "token": token, "place": place, "form": form}
     if request.method == "GET":
         return render_template("public/questionnaire.html", submission_key=issue_key(target.link.id), **context)
 
@@ -40,27 +45,39 @@ def questionnaire(token: str):
         # Not a key we issued for this link (tampered, or very old): keep the answers, new key.
         form.validate()
         return render_template(
-            "public/questionnaire.html", submission_key=issue_key(target.link.id),
-            notice="页面已过期，您的回答都已保留，请检查后再次提交。", **context,
+            "public/questionnaire.html",
+            submission_key=issue_key(target.link.id),
+            notice="页面已过期，您的回答都已保留，请检查后再次提交。",
+            **context,
         ), 400
     if already_stored(session, key.key):
         return render_template("public/thanks.html", definition=definition, repeated=True)
     if not form.validate():
         status = 400 if "csrf_token" in form.errors else 422
         notice = "页面已过期，您的回答都已保留，请再次提交。" if "csrf_token" in form.errors else None
-        return render_template("public/questionnaire.html", submission_key=request.form["submission_key"], notice=notice, **context), status
-    stored = store_response(
-        definition,
-        collect_answers(definition, form),
-        key=key.key,
-        wave_id=target.wave.id,
-        version_id=target.version.id,
-        link_id=target.link.id,
-        area_id=target.link.area_id,
-        channel=target.link.channel,
-        started_at=key.started_at,
-        submitted_at=now,
-    )
+        return render_template(
+            "public/questionnaire.html", submission_key=request.form["submission_key"], notice=notice, **context
+        ), status
+    try:
+        stored = store_response(
+            session,
+            definition,
+            collect_answers(definition, form),
+            key=key.key,
+            wave_id=target.wave.id,
+            version_id=target.version.id,
+            link_id=target.link.id,
+            area_id=target.link.area_id,
+            channel=target.link.channel,
+            started_at=key.started_at,
+            submitted_at=now,
+        )
+    except (OperationalError, SQLAlchemyTimeoutError):
+        current_app.logger.exception("could not store a response; the respondent keeps their answers")
+        return render_template(
+            "public/questionnaire.html",
+            submission_key=request.form["submission_key"],
+            notice="系统繁忙，您的回答都已保留，请稍后再点一次“提交问卷”。",
+            **context,
+        ), 503
     return render_template("public/thanks.html", definition=definition, repeated=not stored.created)
-
-

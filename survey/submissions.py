@@ -93,22 +93,27 @@ def build_response(
     return response
 
 
-def store_response(definition: Definition, answers: dict[str, str | None], *, key: str, **meta) -> Stored:
+def store_response(
+    session: Session, definition: Definition, answers: dict[str, str | None], *, key: str, **meta
+) -> Stored:
     """Write the response and its answers in one transaction; a repeated key stores nothing.
 
-    ``meta`` are the other arguments of :func:`build_response` (``submitted_at`` defaults to
-    now). Returns the stored response's id and whether this call created it.
+    ``session`` is the request's session (its read transaction is ended first). ``meta`` are
+    the other arguments of :func:`build_response` (``submitted_at`` defaults to now). Returns
+    the stored response's id and whether this call created it.
     """
     meta.setdefault("submitted_at", datetime.now(UTC))
     response = build_response(definition, answers, key=key, **meta)
     try:
-        with write_transaction() as session:
+        with write_transaction(session):
             session.add(response)
             session.flush()
-            return Stored(response.id, True)
+            response_id = response.id
+        return Stored(response_id, True)
     except IntegrityError:
-        with current_app.extensions["db_sessionmaker"]() as session:
-            existing = session.scalar(select(Response.id).where(Response.submission_key == key))
+        # Another request stored this key first (a double tap racing itself).
+        existing = session.scalar(select(Response.id).where(Response.submission_key == key))
+        session.rollback()
         if existing is None:
             raise
         return Stored(existing, False)

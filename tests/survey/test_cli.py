@@ -1,0 +1,89 @@
+"""The flask CLI: database set-up, areas import, waves, links and the demo city."""
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import func, select
+
+from survey import db
+from survey.migrate import current_revision
+from survey.models import Area, Base, Link, Response, Wave
+from tests.conftest import SMALL_CITY
+
+
+def test_init_db_is_repeatable_and_migrations_match_the_models(app, runner):
+    for _ in range(2):
+        result = runner.invoke(args=["init-db"])
+        assert result.exit_code == 0, result.output
+        assert "questionnaires: citizen v1, minor v1" in result.output
+    with app.app_context():
+        assert current_revision(db.engine()) == "0001"
+        with db.engine().connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        assert diff == []
+
+
+def test_import_areas_builds_the_tree(app, runner, tmp_path):
+    path = tmp_path / "areas.csv"
+    path.write_text(SMALL_CITY, encoding="utf-8")
+    result = runner.invoke(args=["import-areas", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "Imported 7 areas" in result.output
+    with app.app_context():
+        session = db.session()
+        a1 = session.scalars(select(Area).where(Area.code == "A1")).one()
+        assert (a1.level, a1.adult_population, a1.responsible_unit, a1.parent.code) == ("community", 5000, "市教育局", "S1")
+        city = session.scalars(select(Area).where(Area.code == "C")).one()
+        assert a1.path.startswith(city.path) and a1.path.count("/") == 5
+
+
+def test_import_areas_names_the_bad_line_and_imports_nothing(app, runner, tmp_path):
+    path = tmp_path / "areas.csv"
+    path.write_text(SMALL_CITY + "Z1,错社区,community,NOPE,100,\n", encoding="utf-8")
+    result = runner.invoke(args=["import-areas", str(path)])
+    assert result.exit_code == 1
+    assert "line 9: parent 'NOPE' of Z1 is unknown" in result.output
+    assert "nothing was imported" in result.output
+    with app.app_context():
+        assert db.session().scalar(select(func.count()).select_from(Area)) == 0
+
+
+def test_import_areas_rejects_bad_level_and_population(runner, tmp_path):
+    path = tmp_path / "areas.csv"
+    path.write_text("code,name,level,parent_code,adult_population\nC,市,city,,\nX,某,village,C,\n", encoding="utf-8")
+    assert "line 3: level 'village' is not one of" in runner.invoke(args=["import-areas", str(path)]).output
+    path.write_text("code,name,level,parent_code,adult_population\nC,市,city,,\nD,区,district,C,-5\n", encoding="utf-8")
+    assert "line 3: adult_population '-5'" in runner.invoke(args=["import-areas", str(path)]).output
+
+
+def test_wave_links_and_listing(app, runner, tmp_path):
+    path = tmp_path / "areas.csv"
+    path.write_text(SMALL_CITY, encoding="utf-8")
+    runner.invoke(args=["import-areas", str(path)])
+    result = runner.invoke(args=["create-wave", "2026秋季", "--opens", "2026-09-01", "--closes", "2026-12-31"])
+    assert result.exit_code == 0, result.output
+    bad = runner.invoke(args=["create-wave", "反了", "--opens", "2026-12-01", "--closes", "2026-11-01"])
+    assert bad.exit_code == 1 and "must close after it opens" in bad.output
+    assert "3 community links" in runner.invoke(args=["make-links"]).output
+    assert "3 community links" in runner.invoke(args=["make-links"]).output  # idempotent
+    listing = runner.invoke(args=["list-links"]).output.strip().splitlines()
+    assert len(listing) == 3
+    assert listing[0].startswith("A1\t甲社区\tcitizen\tqr\thttp")
+    with app.app_context():
+        assert db.session().scalar(select(func.count()).select_from(Link)) == 3
+        wave = db.session().scalars(select(Wave)).one()
+        assert {v.questionnaire.code for v in wave.versions} == {"citizen", "minor"}
+
+
+def test_seed_demo_creates_a_city_with_responses(app, runner):
+    result = runner.invoke(args=["seed-demo", "--respondents", "400"])
+    assert result.exit_code == 0, result.output
+    assert "36 community links, 400 responses" in result.output
+    with app.app_context():
+        session = db.session()
+        assert session.scalar(select(func.count()).select_from(Response)) == 400
+        # The synthetic city has a real age pattern for raking to correct.
+        by_age = dict(session.execute(select(Response.age_band, func.avg(Response.score)).group_by(Response.age_band)).all())
+        assert by_age["60+"] > by_age["30-44"] + 3
+    again = runner.invoke(args=["seed-demo"])
+    assert again.exit_code == 1 and "exists already" in again.output

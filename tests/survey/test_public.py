@@ -1,0 +1,189 @@
+"""The resident's flow at /s/<token>: form, validation, thank-you, idempotent resubmission."""
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
+from urllib.request import Request, build_opener, HTTPCookieProcessor
+
+import pytest
+from sqlalchemy import func, select
+
+from survey import db
+from survey.models import Answer, Link, Response, Wave
+from tests.conftest import form_fields, full_answers
+
+
+def count_responses(app) -> int:
+    with app.app_context():
+        return db.session().scalar(select(func.count()).select_from(Response))
+
+
+def open_form(client, token):
+    page = client.get(f"/s/{token}")
+    assert page.status_code == 200
+    return page.get_data(as_text=True)
+
+
+def test_form_renders_in_chinese_with_privacy_note_and_community(client, city):
+    html = open_form(client, city["A1"])
+    assert "全国文明城市创建工作市民问卷调查" in html
+    assert "隐私说明" in html and "甲社区" in html
+    assert '<html lang="zh-CN">' in html
+    # Every question is a fieldset with a legend, every choice a labelled radio button.
+    assert html.count("<fieldset") == 17
+    assert html.count('<label class="choice">') == 2 + 4 + 2 + 4 * 3 + 10 * 6
+    assert "<script" not in html
+    fields = form_fields(html)
+    assert set(fields) == {"csrf_token", "submission_key"}
+
+
+def test_submission_is_stored_with_scores_attributes_and_timing(app, client, city):
+    fields = form_fields(open_form(client, city["A2"]))
+    answers = full_answers(q01="5", q02="0", comment="  楼道灯坏了  ")
+    page = client.post(f"/s/{city['A2']}", data=fields | answers)
+    assert page.status_code == 200
+    assert "提交成功" in page.get_data(as_text=True)
+    with app.app_context():
+        response = db.session().scalars(select(Response)).one()
+        # q01 100, q02 don't know (left out), eight items at 80: mean over nine scored items.
+        assert response.score == pytest.approx((100 + 8 * 80) / 9)
+        assert response.scored_items == 9
+        assert (response.sex, response.age_band, response.resident_6m, response.channel) == ("F", "30-44", "Y", "qr")
+        assert response.area_id == db.session().scalar(select(Link.area_id).where(Link.token == city["A2"]))
+        assert 0 <= response.duration_s < 60
+        answers_stored = {a.item_code: (a.choice_code, a.score, a.text) for a in response.answers}
+        assert answers_stored["q02"] == ("0", None, None)
+        assert answers_stored["q01"] == ("5", 100.0, None)
+        assert answers_stored["k04"] == ("N", None, None)
+        assert answers_stored["comment"] == (None, None, "楼道灯坏了")
+
+
+def test_retried_or_double_tapped_submit_stores_one_response(app, client, city):
+    fields = form_fields(open_form(client, city["A1"]))
+    first = client.post(f"/s/{city['A1']}", data=fields | full_answers())
+    second = client.post(f"/s/{city['A1']}", data=fields | full_answers())
+    assert first.status_code == second.status_code == 200
+    assert "提交成功" in second.get_data(as_text=True)
+    assert "无需重复提交" in second.get_data(as_text=True)
+    assert count_responses(app) == 1
+    with app.app_context():
+        assert db.session().scalar(select(func.count()).select_from(Answer)) == 17
+
+
+def test_two_forms_from_the_same_phone_are_two_responses(app, client, city):
+    for _ in range(2):
+        fields = form_fields(open_form(client, city["A1"]))
+        assert client.post(f"/s/{city['A1']}", data=fields | full_answers()).status_code == 200
+    assert count_responses(app) == 2
+
+
+def test_validation_errors_keep_every_answer(app, client, city):
+    fields = form_fields(open_form(client, city["B1"]))
+    partial = full_answers(comment="路灯不亮")
+    del partial["q03"], partial["k01"]
+    page = client.post(f"/s/{city['B1']}", data=fields | partial)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 422
+    assert "还有 2 题需要处理" in html
+    assert html.count("请选择一项") >= 2
+    assert re.search(r'href="#q-q03"[^>]*>第10题</a>', html) and re.search(r'href="#q-k01"[^>]*>第4题</a>', html)
+    assert 'aria-invalid="true" aria-describedby="e-q03"' in html
+    # Every answer given is still selected, the free text still there, the key unchanged.
+    checked = dict(re.findall(r'name="(\w+)" value="([^"]+)" checked', html))
+    assert checked == {k: v for k, v in partial.items() if k != "comment"}
+    assert "路灯不亮</textarea>" in html
+    assert form_fields(html)["submission_key"] == fields["submission_key"]
+    assert count_responses(app) == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [({"q01": "9"}, "Not a valid choice"), ({"comment": "长" * 501}, "请不要超过500个字")],
+)
+def test_invalid_values_are_rejected_without_storing(app, client, city, change, message):
+    fields = form_fields(open_form(client, city["A1"]))
+    page = client.post(f"/s/{city['A1']}", data=fields | full_answers(**change))
+    assert page.status_code == 422
+    assert message in page.get_data(as_text=True)
+    assert count_responses(app) == 0
+
+
+def test_tampered_submission_key_keeps_answers_and_issues_a_new_key(app, client, city):
+    fields = form_fields(open_form(client, city["A1"]))
+    tampered = fields | {"submission_key": fields["submission_key"][:-2] + "xx"}
+    page = client.post(f"/s/{city['A1']}", data=tampered | full_answers(q05="2"))
+    html = page.get_data(as_text=True)
+    assert page.status_code == 400
+    assert "您的回答都已保留" in html
+    assert 'name="q05" value="2" checked' in html
+    new_key = form_fields(html)["submission_key"]
+    assert new_key != tampered["submission_key"]
+    assert client.post(f"/s/{city['A1']}", data=fields | {"submission_key": new_key} | full_answers()).status_code == 200
+    assert count_responses(app) == 1
+
+
+def test_a_key_for_another_link_is_not_accepted(app, client, city):
+    fields = form_fields(open_form(client, city["A1"]))
+    page = client.post(f"/s/{city['A2']}", data=fields | full_answers())
+    assert page.status_code == 400
+    assert count_responses(app) == 0
+
+
+def test_missing_csrf_token_keeps_answers(app, client, city):
+    fields = form_fields(open_form(client, city["A1"]))
+    page = client.post(f"/s/{city['A1']}", data={"submission_key": fields["submission_key"]} | full_answers(q07="1"))
+    assert page.status_code == 400
+    html = page.get_data(as_text=True)
+    assert "页面已过期" in html and 'name="q07" value="1" checked' in html
+    assert count_responses(app) == 0
+
+
+def test_unknown_token_is_404_in_chinese(client, city):
+    page = client.get("/s/no-such-token-here")
+    assert page.status_code == 404
+    assert "链接无效" in page.get_data(as_text=True)
+
+
+def test_disabled_link_is_410(app, client, city):
+    with app.app_context(), db.write_transaction() as session:
+        session.scalars(select(Link).where(Link.token == city["A1"])).one().enabled = False
+    page = client.get(f"/s/{city['A1']}")
+    assert page.status_code == 410
+    assert "链接已停用" in page.get_data(as_text=True)
+
+
+def test_closed_wave_is_410_and_refuses_posts(app, client, city):
+    fields = form_fields(open_form(client, city["A1"]))
+    with app.app_context(), db.write_transaction() as session:
+        wave = session.scalars(select(Wave)).one()
+        wave.closes_at = datetime.now(UTC) - timedelta(minutes=1)
+    assert client.get(f"/s/{city['A1']}").status_code == 410
+    page = client.post(f"/s/{city['A1']}", data=fields | full_answers())
+    assert page.status_code == 410
+    assert "调查未在进行" in page.get_data(as_text=True)
+    assert count_responses(app) == 0
+
+
+def test_security_headers(client, city):
+    page = client.get(f"/s/{city['A1']}")
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_fifty_concurrent_distinct_submissions_are_all_stored(app, city, live_server):
+    url = f"{live_server}/s/{city['A1']}"
+
+    def one_phone(i: int) -> int:
+        opener = build_opener(HTTPCookieProcessor())
+        html = opener.open(url, timeout=30).read().decode()
+        body = urlencode(form_fields(html) | full_answers(q01=str(1 + i % 5))).encode()
+        with opener.open(Request(url, data=body, method="POST"), timeout=60) as reply:
+            assert "提交成功" in reply.read().decode()
+            return reply.status
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        statuses = list(pool.map(one_phone, range(50)))
+    assert statuses == [200] * 50
+    assert count_responses(app) == 50
