@@ -8,10 +8,10 @@ Bad input ends with one line on stderr and exit status 2; never a traceback.
 from __future__ import annotations
 
 import argparse
-from collections import defaultdict
 import re
 import sys
 import time
+from collections import defaultdict
 
 import numpy as np
 import pandas as pd
@@ -108,6 +108,7 @@ def estimate(args: argparse.Namespace) -> None:
         simulations=args.simulations,
         strata=args.strata,
         model_by=args.model_by,
+        item_matrix=bool(args.items_out),
         seed=args.seed,
         progress=lambda message: _say(message, args),
     )

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError
-from analysis.estimates import DomainStats, domain_means, stats_from_groups
+from analysis.estimates import DomainStats, domain_means, stats_from_frame
 from analysis.points import assess_communities, city_points, simulate_third_party
 from analysis.raking import RakeResult, rake
 from analysis.smallarea import fay_herriot, smooth_sampling_variances
@@ -74,6 +74,19 @@ def split_keys(frame: pd.DataFrame, first: str = "variable") -> pd.DataFrame:
     return out
 
 
+@dataclass(frozen=True)
+class Settings:
+    """Choices of an analysis run that both entry points share."""
+
+    tol: float = 1e-10
+    max_iter: int = 100
+    trim: tuple[float, float] | None = None
+    min_n: int = 30
+    third_party_respondents: int = 1000
+    simulations: int = 2000
+    seed: int | None = 0
+
+
 def analyze(
     respondents: pd.DataFrame,
     margins: pd.DataFrame,
@@ -81,24 +94,21 @@ def analyze(
     by: str,
     items: list[str],
     rates: list[str] | None = None,
-    tol: float = 1e-10,
-    max_iter: int = 100,
-    trim: tuple[float, float] | None = None,
-    min_n: int = 30,
-    third_party_respondents: int = 1000,
-    simulations: int = 2000,
     strata: str | None = None,
     model_by: str | None = None,
-    seed: int | None = 0,
+    item_matrix: bool = True,
     progress: Callable[[str], None] | None = None,
+    **settings,
 ) -> WaveAnalysis:
     """Analyse respondents (one row each; item scores numeric, NaN = don't know).
 
     Respondents without any scored item are left out, as in R. ``rates`` are 0/1 columns
     (awareness, support, participation) estimated the same way. ``strata`` names the column
     (e.g. district) of the quotas of the simulated third-party survey; ``model_by`` the column
-    whose groups get their own mean in the small-area model.
+    whose groups get their own mean in the small-area model. ``settings`` are the fields of
+    :class:`Settings`.
     """
+    config = Settings(**settings)
     say = progress or (lambda message: None)
     timings: dict[str, float] = {}
     extra = [c for c in (strata, model_by) if c]
@@ -118,7 +128,7 @@ def analyze(
     if data[by].isna().any():
         raise AnalysisError(f"responses: {by} is blank on {int(data[by].isna().sum())} row(s)")
 
-    result = rake(data, margins, tol=tol, max_iter=max_iter, trim=trim)
+    result = rake(data, margins, tol=config.tol, max_iter=config.max_iter, trim=config.trim)
     design = result.design
     timings["rake"] = time.perf_counter() - clock
     say(f"raked {design.n:,} respondents in {result.iterations} iterations (design effect {result.deff:.2f})")
@@ -130,20 +140,94 @@ def analyze(
     timings["estimates"] = time.perf_counter() - clock
     say(f"estimated {len(direct) - 1:,} domains with linearized standard errors")
 
-    clock = time.perf_counter()
-    item_frame = pd.concat([scores.loc[keep].reset_index(drop=True), data[rates or []]], axis=1)
-    item_stats = many_domain_stats(design, labels, item_frame)
-    item_table = split_keys(domain_means(design, item_stats), first="item")
-    timings["items"] = time.perf_counter() - clock
-    say(f"estimated {len(item_frame.columns)} items x domains")
+    item_table = pd.DataFrame(columns=["item", "domain", "n", "estimate", "se"])
+    if item_matrix:
+        clock = time.perf_counter()
+        item_frame = pd.concat([scores.loc[keep].reset_index(drop=True), data[rates or []]], axis=1)
+        item_table = split_keys(domain_means(design, many_domain_stats(design, labels, item_frame)), first="item")
+        timings["items"] = time.perf_counter() - clock
+        say(f"estimated {len(item_frame.columns)} items x domains")
 
+    attributes = pd.DataFrame(index=pd.Index(np.unique(labels), name="domain"))
+    for column in extra:
+        attributes[column] = _domain_attribute(data, by, column, attributes.index.to_series())
+    within = score.groupby(labels).transform("mean")
+    residual_sd = _pooled_sd(float(np.sum((score - within) ** 2)), len(score), attributes.shape[0])
+    return _complete(result, direct, item_table, attributes, strata, model_by, residual_sd, config, timings)
+
+
+def analyze_aggregates(
+    cells: pd.DataFrame,
+    margins: pd.DataFrame,
+    *,
+    by: str,
+    item_cells: pd.DataFrame | None = None,
+    attributes: pd.DataFrame | None = None,
+    strata: str | None = None,
+    model_by: str | None = None,
+    **settings,
+) -> WaveAnalysis:
+    """Analyse per-cell sufficient statistics, as one SQL ``GROUP BY`` returns them.
+
+    ``cells`` has a column ``by``, a column per margin variable, and ``n``, ``total``,
+    ``total_sq`` of respondent scores. ``item_cells`` has the same plus ``item``.
+    ``attributes`` is indexed by domain with the ``strata`` / ``model_by`` columns. The numbers
+    are the same as :func:`analyze` gives for the respondents behind the cells.
+    """
+    config = Settings(**settings)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    cells = cells[cells["n"] > 0]
+    if cells.empty:
+        raise AnalysisError("no respondent answered any scored item")
+    result = rake(cells, margins, tol=config.tol, max_iter=config.max_iter, trim=config.trim, count_column="n")
+    design = result.design
+    timings["rake"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    labels = cells[by].astype(str)
+    both = pd.concat([cells.assign(domain=labels), cells.assign(domain=ALL)], ignore_index=True)
+    direct = domain_means(design, stats_from_frame(design, both))
+    timings["estimates"] = time.perf_counter() - clock
+    item_table = pd.DataFrame(columns=["item", "domain", "n", "estimate", "se"])
+    if item_cells is not None and not item_cells.empty:
+        clock = time.perf_counter()
+        keyed = item_cells.assign(domain=item_cells["item"].astype(str) + "\x1f" + item_cells[by].astype(str))
+        item_table = split_keys(domain_means(design, stats_from_frame(design, keyed)), first="item")
+        timings["items"] = time.perf_counter() - clock
+    domains = pd.Index(np.unique(labels), name="domain")
+    attributes = pd.DataFrame(index=domains) if attributes is None else attributes.reindex(domains)
+    per_domain = cells.groupby(labels)[["n", "total", "total_sq"]].sum()
+    within_ss = float((per_domain["total_sq"] - per_domain["total"] ** 2 / per_domain["n"]).clip(lower=0).sum())
+    residual_sd = _pooled_sd(within_ss, int(per_domain["n"].sum()), len(per_domain))
+    return _complete(result, direct, item_table, attributes, strata, model_by, residual_sd, config, timings)
+
+
+def _pooled_sd(within_ss: float, n: int, groups: int) -> float:
+    return float(np.sqrt(within_ss / max(n - groups, 1)))
+
+
+def _complete(
+    result: RakeResult,
+    direct: pd.DataFrame,
+    item_table: pd.DataFrame,
+    attributes: pd.DataFrame,
+    strata: str | None,
+    model_by: str | None,
+    residual_sd: float,
+    config: Settings,
+    timings: dict[str, float],
+) -> WaveAnalysis:
+    """Shrink, flag and count points for the domains; simulate the third-party survey."""
     clock = time.perf_counter()
     city_row = direct[direct["domain"] == ALL].iloc[0]
     table = direct[direct["domain"] != ALL].reset_index(drop=True)
     table["population"] = table["weight_sum"]
     if len(table) >= 3:
-        psi = smooth_sampling_variances(table["se"].to_numpy(), table["n"].to_numpy(), table["n_eff"].to_numpy(), min_n)
-        fh = fay_herriot(table["estimate"].to_numpy(), psi, _group_matrix(data, by, model_by, table["domain"]))
+        psi = smooth_sampling_variances(
+            table["se"].to_numpy(), table["n"].to_numpy(), table["n_eff"].to_numpy(), config.min_n
+        )
+        groups = attributes[model_by].reindex(table["domain"]).to_numpy() if model_by else None
+        fh = fay_herriot(table["estimate"].to_numpy(), psi, _group_matrix(groups))
         table["sampling_variance"] = psi
         table["shrinkage"] = fh.shrinkage
         table["eb_estimate"] = fh.estimate
@@ -159,21 +243,15 @@ def analyze(
     timings["small_areas"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    by_label = dict(zip(table["domain"], range(len(table))))
-    community_index = np.array([by_label[x] for x in labels])
-    residuals = score.to_numpy() - table["estimate"].to_numpy()[community_index]
-    strata_values = None
-    if strata is not None:
-        strata_values = _domain_attribute(data, by, strata, table["domain"])
     sim = simulate_third_party(
         table["eb_estimate"].to_numpy(),
         table["eb_mse"].to_numpy(),
         table["population"].to_numpy(),
-        residuals,
-        strata=strata_values,
-        respondents=third_party_respondents,
-        simulations=simulations,
-        seed=seed,
+        residual_sd,
+        strata=attributes[strata].reindex(table["domain"]).to_numpy() if strata else None,
+        respondents=config.third_party_respondents,
+        simulations=config.simulations,
+        seed=config.seed,
     )
     timings["third_party"] = time.perf_counter() - clock
     city = {
@@ -187,6 +265,7 @@ def analyze(
         "rake_iterations": result.iterations,
         "deff": result.deff,
         "between_area_variance": between,
+        "residual_sd": residual_sd,
         **{f"third_party_{k}": v for k, v in sim.summary().items()},
     }
     return WaveAnalysis(table, item_table, city, result, timings)
@@ -199,11 +278,11 @@ def _domain_attribute(data: pd.DataFrame, by: str, column: str, domains: pd.Seri
     return top.reindex(domains).to_numpy()
 
 
-def _group_matrix(data: pd.DataFrame, by: str, model_by: str | None, domains: pd.Series) -> np.ndarray | None:
+def _group_matrix(groups: np.ndarray | None) -> np.ndarray | None:
     """Return group indicator covariates for the small-area model, or None for intercept only."""
-    if model_by is None:
+    if groups is None:
         return None
-    groups = pd.Series(_domain_attribute(data, by, model_by, domains))
+    groups = pd.Series(groups).astype(str)
     if groups.nunique() < 2 or len(groups) <= groups.nunique() + 1:
         return None
     return pd.get_dummies(groups).to_numpy(dtype=float)

@@ -114,7 +114,7 @@ def simulate_third_party(
     community_score: np.ndarray,
     community_mse: np.ndarray,
     population: np.ndarray,
-    residuals: np.ndarray,
+    residual_sd: float,
     *,
     strata: np.ndarray | None = None,
     respondents: int = 1000,
@@ -126,17 +126,17 @@ def simulate_third_party(
     Quotas per stratum (e.g. district) are proportional to population (largest remainder);
     within a stratum each respondent's community is drawn with probability proportional to its
     population. In each simulation the communities' true scores are drawn from N(score, MSE),
-    and each respondent adds a residual drawn from ``residuals`` (respondent score minus their
-    community's mean, as observed). The city's score is the plain mean, as the assessors report.
+    and each respondent adds an independent residual with standard deviation ``residual_sd``
+    (the pooled spread of respondents around their community's mean); the sum of those is drawn
+    directly as a normal. The city's score is the plain mean, as the assessors report.
     """
     score = np.asarray(community_score, dtype=float)
     sd = np.sqrt(np.asarray(community_mse, dtype=float))
     population = np.asarray(population, dtype=float)
-    residuals = np.asarray(residuals, dtype=float)
     if respondents < 1 or simulations < 1:
         raise AnalysisError("third-party simulation: respondents and simulations must be positive")
-    if len(residuals) == 0:
-        raise AnalysisError("third-party simulation: no respondent residuals to draw from")
+    if not np.isfinite(residual_sd) or residual_sd < 0:
+        raise AnalysisError("third-party simulation: the residual standard deviation must be a number >= 0")
     strata = np.zeros(len(score), dtype=int) if strata is None else pd.factorize(np.asarray(strata))[0]
     rng = np.random.default_rng(seed)
     stratum_pop = np.bincount(strata, weights=population)
@@ -149,7 +149,7 @@ def simulate_third_party(
         counts[:, members] = rng.multinomial(quota, population[members] / population[members].sum(), size=simulations)
     true_scores = score + sd * rng.standard_normal((simulations, len(score)))
     community_part = np.einsum("ij,ij->i", counts, true_scores)
-    noise = rng.choice(residuals, size=(simulations, respondents)).sum(axis=1)
+    noise = residual_sd * np.sqrt(respondents) * rng.standard_normal(simulations)
     return ThirdPartySimulation((community_part + noise) / respondents, respondents)
 
 

@@ -267,3 +267,32 @@ def kish(weights: np.ndarray, counts: np.ndarray) -> tuple[float, float]:
     s2 = float(np.dot(weights**2, counts))
     n = float(counts.sum())
     return n * s2 / s1**2, s1**2 / s2
+
+
+def restrict_margins(margins: pd.DataFrame, variable: str, present: set[str]) -> tuple[pd.DataFrame, list[str]]:
+    """Keep only the ``variable`` categories in ``present``; scale the other margins to match.
+
+    A community without a single respondent cannot be weighted. Leaving it out of the
+    community margin and scaling the other margins (sex, age band) by the population share of
+    the communities that remain assumes those have the city's composition; the caller reports
+    the communities left out. Returns (margins, left-out categories).
+
+    >>> m = pd.DataFrame({"variable": ["c", "c", "sex", "sex"], "category": ["a", "b", "M", "F"],
+    ...                   "total": [60, 40, 50, 50]})
+    >>> kept, dropped = restrict_margins(m, "c", {"a"})
+    >>> kept["total"].tolist(), dropped
+    ([60.0, 30.0, 30.0], ['b'])
+    """
+    frame = margins.copy()
+    frame["total"] = pd.to_numeric(frame["total"], errors="coerce").astype(float)
+    frame["category"] = frame["category"].astype(str)
+    rows = frame["variable"] == variable
+    dropped = sorted(set(frame.loc[rows, "category"]) - set(present))
+    if not dropped:
+        return frame, []
+    kept_rows = rows & frame["category"].isin(present)
+    share = frame.loc[kept_rows, "total"].sum() / frame.loc[rows, "total"].sum()
+    if share <= 0:
+        raise AnalysisError(f"no {variable} in the margins has respondents")
+    frame.loc[~rows, "total"] *= share
+    return frame[~rows | kept_rows].reset_index(drop=True), dropped

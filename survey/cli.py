@@ -19,7 +19,8 @@ from survey.waves import create_wave
 
 
 def init_app(app: Flask) -> None:
-    for command in (init_db, import_areas_command, create_wave_command, make_links, list_links, seed_demo_command, demo_info):
+    for command in (init_db, import_areas_command, create_wave_command, make_links, list_links, seed_demo_command, demo_info,
+                    import_margins_command, analyze_command):
         app.cli.add_command(command)
 
 
@@ -140,3 +141,52 @@ def demo_info(port: int) -> None:
     click.echo(f"Survey link: {base}/s/{links[0].token}   ({links[0].area.name}, citizen questionnaire)")
     click.echo("All community links: flask --app survey list-links")
     click.echo("")
+
+
+@click.command("import-margins")
+@with_appcontext
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--questionnaire", default="citizen", show_default=True)
+def import_margins_command(csv_file: Path, questionnaire: str) -> None:
+    """Replace the raking targets with CSV rows variable,category,total (e.g. sex,F,51230)."""
+    from survey.results import MarginsError, import_margins
+
+    try:
+        with db.write_transaction() as session:
+            count = import_margins(session, csv_file.read_text(encoding="utf-8"), questionnaire)
+    except (MarginsError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{csv_file}: {exc}; nothing was imported") from None
+    click.echo(f"Imported {count} margin rows for {questionnaire}")
+
+
+@click.command("analyze")
+@with_appcontext
+@click.option("--wave", "wave_name", default=None, help="wave name (default: the latest)")
+@click.option("--questionnaire", default="citizen", show_default=True)
+def analyze_command(wave_name: str | None, questionnaire: str) -> None:
+    """Weight, estimate, shrink and flag a wave's responses; store the results for the pages."""
+    from analysis.errors import AnalysisError
+    from survey.models import Wave
+    from survey.results import MarginsError, run_analysis
+    from survey.waves import latest_wave
+
+    session = db.session()
+    wave = session.scalar(select(Wave).where(Wave.name == wave_name)) if wave_name else latest_wave(session)
+    if wave is None:
+        raise click.ClickException(f"no wave {wave_name!r}" if wave_name else "no wave yet: create one with create-wave")
+    steps = ["aggregate", "weight", "store"]
+    try:
+        with db.write_transaction(session), click.progressbar(length=len(steps), label=f"Analysing {wave.name}") as bar:
+            run = run_analysis(session, wave, questionnaire, progress=lambda _message: bar.update(1))
+            city = run.summary["city"]
+            run_id, respondents = run.id, run.respondents
+    except (AnalysisError, MarginsError) as exc:
+        raise click.ClickException(str(exc)) from None
+    left_out = run.summary["communities_without_responses"]
+    click.echo(
+        f"Run {run_id}: {respondents:,} responses; city {city['estimate']:.1f} "
+        f"(95% CI {city['ci_low']:.1f}-{city['ci_high']:.1f}), {city['points']:.2f} of 20 points, "
+        f"P(pass a third-party survey) = {city['third_party_prob_pass']:.2f}"
+    )
+    if left_out:
+        click.echo(f"{len(left_out)} communities had no responses and were left out of the weighting: {', '.join(left_out[:10])}")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from forms import Definition
@@ -19,6 +19,7 @@ from survey.areas import import_areas
 from survey.links import make_community_links
 from survey.models import Area, Link, Wave
 from survey.questionnaires import definition_of, install_bundled
+from survey.results import import_margins
 from survey.submissions import build_response
 from survey.waves import create_wave
 
@@ -56,6 +57,17 @@ def areas_csv_text(seed: int = 7) -> str:
     return "\n".join(lines) + "\n"
 
 
+def margins_csv_text(session: Session) -> str:
+    """Return city-wide sex and age-band margins that add up to the communities' population."""
+    total = int(session.scalar(select(func.sum(Area.adult_population)).where(Area.level == "community")) or 0)
+    men = total * 49 // 100
+    ages = [total * share // 100 for share in (20, 28, 29)]
+    ages.append(total - sum(ages))
+    rows = ["variable,category,total", f"sex,M,{men}", f"sex,F,{total - men}"]
+    rows += [f"age_band,{band},{count}" for band, count in zip(AGE_EFFECT, ages)]
+    return "\n".join(rows) + "\n"
+
+
 def demo_exists(session: Session) -> bool:
     return session.scalar(select(Area.id).where(Area.code == "C")) is not None
 
@@ -86,6 +98,7 @@ def seed_demo(
     definition = definition_of(citizen)
     rng = np.random.default_rng(seed)
     created = _responses(session, definition, wave, citizen.id, links, respondents, rng, now, progress)
+    import_margins(session, margins_csv_text(session))
     session.flush()
     return {"wave": wave.name, "links": len(links), "responses": created, "first_link": links[0].token}
 
@@ -94,7 +107,7 @@ def _responses(session, definition: Definition, wave: Wave, version_id: int, lin
                rng: np.random.Generator, now: datetime, progress) -> int:
     scored = definition.scored_items
     rates = definition.rate_items
-    community_mean = rng.normal(83.0, 5.0, len(links))
+    community_mean = rng.normal(85.5, 4.5, len(links))
     community_mean[rng.choice(len(links), 5, replace=False)] -= rng.uniform(6, 12, 5)  # a few clearly unhappy
     topic_effect = rng.normal(0.0, 4.0, (len(links), len(scored)))
     weights = rng.lognormal(0.0, 0.8, len(links))

@@ -11,8 +11,8 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from forms import collect_answers
 from survey import db
 from survey.links import LinkUnavailable, resolve
-from survey.security import csrf
 from survey.questionnaires import definition_of, form_class_of
+from survey.security import csrf
 from survey.submissions import already_stored, issue_key, read_key, store_response
 
 bp = Blueprint("public", __name__)

@@ -6,9 +6,14 @@ from survey.models.base import Base, utcnow
 from survey.models.links import Link
 from survey.models.questionnaires import Questionnaire, QuestionnaireVersion
 from survey.models.responses import CHANNELS, Answer, Response
+from survey.models.results import AnalysisRun, AreaResult, ItemResult, PopulationMargin
 from survey.models.waves import Wave, wave_version
 
 __all__ = [
+    "AnalysisRun",
+    "AreaResult",
+    "ItemResult",
+    "PopulationMargin",
     "CHANNELS",
     "LEVELS",
     "Answer",

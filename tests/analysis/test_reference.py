@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from analysis.estimates import domain_means, domain_stats
-from analysis.pipeline import ALL, analyze
+from analysis.pipeline import ALL, analyze, analyze_aggregates
 from analysis.raking import rake
 
 DATA = Path(__file__).parent / "data"
@@ -74,3 +74,31 @@ def test_city100k_matches_r_for_every_community_and_the_city():
     compare(direct[["domain", "estimate", "se"]], reference)
     weights = pd.read_csv(CITY100K / "r_weights.csv", dtype={"respondent_id": str})
     np.testing.assert_allclose(result.rake.design.respondent_weights(), weights["weight"], rtol=1e-8)
+
+
+def test_aggregated_cells_give_the_same_analysis_as_respondents(small):
+    r, _, _ = small
+    margins = pd.read_csv(DATA / "small_margins.csv", dtype=str)
+    from_rows = analyze(r, margins, by="community", items=ITEMS, strata="district", model_by="district", simulations=300)
+    # What one SQL GROUP BY community, sex, age_band returns:
+    r = r.assign(sq=r["score"] ** 2)
+    cells = r.groupby(["community", "sex", "age_band"], as_index=False).agg(
+        n=("score", "size"), total=("score", "sum"), total_sq=("sq", "sum")
+    )
+    long = r.melt(id_vars=["community", "sex", "age_band"], value_vars=ITEMS, var_name="item").dropna(subset=["value"])
+    long["sq"] = long["value"] ** 2
+    item_cells = long.groupby(["item", "community", "sex", "age_band"], as_index=False).agg(
+        n=("value", "size"), total=("value", "sum"), total_sq=("sq", "sum")
+    )
+    attributes = r.groupby("community")[["district"]].first()
+    from_cells = analyze_aggregates(cells, margins, by="community", item_cells=item_cells, attributes=attributes,
+                                    strata="district", model_by="district", simulations=300)
+    pd.testing.assert_frame_equal(from_rows.domains, from_cells.domains, rtol=1e-9)
+    key = ["item", "domain"]
+    pd.testing.assert_frame_equal(
+        from_rows.items.sort_values(key).reset_index(drop=True),
+        from_cells.items.sort_values(key).reset_index(drop=True),
+        rtol=1e-9,
+    )
+    for name in ("estimate", "se", "points", "third_party_prob_pass", "residual_sd"):
+        assert from_cells.city[name] == pytest.approx(from_rows.city[name], rel=1e-9)

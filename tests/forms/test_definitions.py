@@ -7,7 +7,14 @@ import json
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from forms import DefinitionError, build_form_class, bundled_definitions, collect_answers, load_definition, parse_definition
+from forms import (
+    DefinitionError,
+    build_form_class,
+    bundled_definitions,
+    collect_answers,
+    load_definition,
+    parse_definition,
+)
 from forms.definition import bundled_raw
 
 CITIZEN_TOPICS = {

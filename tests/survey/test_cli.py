@@ -1,12 +1,14 @@
 """The flask CLI: database set-up, areas import, waves, links and the demo city."""
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import func, select
 
 from survey import db
-from survey.migrate import current_revision
+from survey.migrate import alembic_config, current_revision
 from survey.models import Area, Base, Link, Response, Wave
 from tests.conftest import SMALL_CITY
 
@@ -17,7 +19,8 @@ def test_init_db_is_repeatable_and_migrations_match_the_models(app, runner):
         assert result.exit_code == 0, result.output
         assert "questionnaires: citizen v1, minor v1" in result.output
     with app.app_context():
-        assert current_revision(db.engine()) == "0001"
+        head = ScriptDirectory.from_config(alembic_config(db.engine())).get_current_head()
+        assert current_revision(db.engine()) == head
         with db.engine().connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
         assert diff == []
@@ -87,3 +90,57 @@ def test_seed_demo_creates_a_city_with_responses(app, runner):
         assert by_age["60+"] > by_age["30-44"] + 3
     again = runner.invoke(args=["seed-demo"])
     assert again.exit_code == 1 and "exists already" in again.output
+
+
+def test_analyze_stores_results_that_match_the_engine_on_the_same_responses(app, runner, tmp_path):
+    import pandas as pd
+
+    from analysis.pipeline import analyze
+    from survey.models import AnalysisRun, AreaResult, ItemResult
+
+    assert runner.invoke(args=["seed-demo", "--respondents", "600"]).exit_code == 0
+    result = runner.invoke(args=["analyze"])
+    assert result.exit_code == 0, result.output
+    assert "600 responses" in result.output and "of 20 points" in result.output
+    with app.app_context():
+        session = db.session()
+        run = session.scalars(select(AnalysisRun)).one()
+        rows = session.execute(
+            select(Area.code, Response.sex, Response.age_band, Response.score).join(Area, Area.id == Response.area_id)
+        ).all()
+        respondents = pd.DataFrame(rows, columns=["community", "sex", "age_band", "score"])
+        margins = pd.read_sql("SELECT variable, category, total FROM population_margin", session.connection())
+        populations = session.execute(select(Area.code, Area.adult_population).where(Area.level == "community")).all()
+        margins = pd.concat([pd.DataFrame([("community", c, p) for c, p in populations], columns=margins.columns), margins])
+        expected = analyze(respondents, margins, by="community", items=["score"], item_matrix=False).domains.set_index("domain")
+        stored = dict(session.execute(
+            select(Area.code, AreaResult.estimate).join(Area, Area.id == AreaResult.area_id).where(AreaResult.level == "community")
+        ).all())
+        assert len(stored) == 36
+        for code, estimate in stored.items():
+            assert estimate == pytest.approx(expected.loc[code, "estimate"], abs=1e-9)
+        levels = dict(session.execute(select(AreaResult.level, func.count()).group_by(AreaResult.level)).all())
+        assert levels == {"community": 36, "street": 9, "district": 3, "city": 1}
+        city = session.scalars(select(AreaResult).where(AreaResult.level == "city")).one()
+        assert city.estimate == pytest.approx(run.summary["city"]["estimate"])
+        community_stakes = session.scalars(select(AreaResult.points_at_stake).where(AreaResult.level == "community")).all()
+        assert city.points_at_stake == pytest.approx(sum(community_stakes))
+        assert city.share_of_lost == pytest.approx(1.0)
+        # Topic scores and awareness/support/participation rates for every level.
+        items = set(session.scalars(select(ItemResult.item_code).distinct()))
+        assert {"q01", "q10", "k01", "k04"} <= items
+        rate = session.scalars(select(ItemResult).where(ItemResult.item_code == "k01").limit(1)).one()
+        assert 0 <= rate.estimate <= 1
+
+
+def test_analyze_without_responses_or_margins_says_what_to_do(app, runner, tmp_path):
+    path = tmp_path / "areas.csv"
+    path.write_text(SMALL_CITY, encoding="utf-8")
+    runner.invoke(args=["import-areas", str(path)])
+    assert "no wave yet" in runner.invoke(args=["analyze"]).output
+    runner.invoke(args=["create-wave", "空", "--opens", "2026-01-01", "--closes", "2027-01-01"])
+    assert "has no scored citizen responses yet" in runner.invoke(args=["analyze"]).output
+    bad = tmp_path / "m.csv"
+    bad.write_text("variable,category,total\nsex,M,abc\n", encoding="utf-8")
+    out = runner.invoke(args=["import-margins", str(bad)]).output
+    assert "line 2: total 'abc' is not a number" in out

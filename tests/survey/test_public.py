@@ -5,7 +5,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
-from urllib.request import Request, build_opener, HTTPCookieProcessor
+from urllib.request import HTTPCookieProcessor, Request, build_opener
 
 import pytest
 from sqlalchemy import func, select

@@ -1,0 +1,278 @@
+"""Stored analysis of a wave: aggregate in SQL, run the analysis engine, keep the results.
+
+The database does the heavy part in two ``GROUP BY`` queries (per community x sex x age band:
+count, sum and sum of squares of respondent scores; per the same cells x item x choice: counts),
+so the cost of an analysis does not grow with the number of responses.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from analysis.errors import AnalysisError
+from analysis.estimates import domain_means, stats_from_frame
+from analysis.pipeline import analyze_aggregates, split_keys
+from analysis.points import PASS_LINE, status
+from analysis.raking import restrict_margins
+from forms import Definition
+from survey.models import (
+    AnalysisRun,
+    Answer,
+    Area,
+    AreaResult,
+    ItemResult,
+    PopulationMargin,
+    Questionnaire,
+    QuestionnaireVersion,
+    Response,
+    Wave,
+)
+from survey.questionnaires import definition_of
+
+LEVEL_COLUMNS = ("community", "street", "district", "city")
+
+
+class MarginsError(ValueError):
+    """Margins that cannot be used; the message says what to fix."""
+
+
+def import_margins(session: Session, text: str, questionnaire_code: str = "citizen") -> int:
+    """Replace the stored margins of a questionnaire with CSV rows variable,category,total."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    if [c.strip() for c in reader.fieldnames or []][:3] != ["variable", "category", "total"]:
+        raise MarginsError("line 1: the columns must be variable,category,total")
+    rows = []
+    for line, row in enumerate(reader, start=2):
+        variable, category = (row.get("variable") or "").strip(), (row.get("category") or "").strip()
+        try:
+            total = float(row.get("total") or "")
+        except ValueError:
+            raise MarginsError(f"line {line}: total {row.get('total')!r} is not a number") from None
+        if not variable or not category or not total > 0:
+            raise MarginsError(f"line {line}: need a variable, a category and a positive total")
+        rows.append(PopulationMargin(questionnaire_code=questionnaire_code, variable=variable, category=category, total=total))
+    if not rows:
+        raise MarginsError("the file has no rows")
+    session.execute(delete(PopulationMargin).where(PopulationMargin.questionnaire_code == questionnaire_code))
+    session.add_all(rows)
+    session.flush()
+    return len(rows)
+
+
+def margins_frame(session: Session, questionnaire_code: str = "citizen") -> pd.DataFrame:
+    """Return the raking targets: stored margins, with communities' adult population by default."""
+    stored = session.execute(
+        select(PopulationMargin.variable, PopulationMargin.category, PopulationMargin.total).where(
+            PopulationMargin.questionnaire_code == questionnaire_code
+        )
+    ).all()
+    frame = pd.DataFrame(stored, columns=["variable", "category", "total"])
+    if not (frame["variable"] == "community").any():
+        communities = session.execute(
+            select(Area.code, Area.adult_population).where(Area.level == "community", Area.adult_population.is_not(None))
+        ).all()
+        community_rows = pd.DataFrame(
+            [("community", code, float(pop)) for code, pop in communities], columns=["variable", "category", "total"]
+        )
+        frame = pd.concat([community_rows, frame], ignore_index=True)
+    if frame.empty:
+        raise MarginsError(
+            "no population margins: import them with `flask --app survey import-margins FILE` "
+            "(variable,category,total) or give communities an adult_population"
+        )
+    return frame
+
+
+def _scored(wave_id: int, version_ids: list[int]):
+    return (Response.wave_id == wave_id) & Response.questionnaire_version_id.in_(version_ids) & Response.score.is_not(None)
+
+
+def score_cells(session: Session, wave_id: int, version_ids: list[int]) -> pd.DataFrame:
+    """Return n, sum and sum of squares of respondent scores per community x sex x age band."""
+    rows = session.execute(
+        select(
+            Area.code, Response.sex, Response.age_band,
+            func.count(), func.sum(Response.score), func.sum(Response.score * Response.score),
+        )
+        .join(Area, Area.id == Response.area_id)
+        .where(_scored(wave_id, version_ids))
+        .group_by(Area.code, Response.sex, Response.age_band)
+    ).all()
+    return pd.DataFrame(rows, columns=["community", "sex", "age_band", "n", "total", "total_sq"])
+
+
+def choice_counts(session: Session, wave_id: int, version_ids: list[int]) -> pd.DataFrame:
+    """Return answer counts per community x sex x age band x version x item x choice."""
+    rows = session.execute(
+        select(
+            Area.code, Response.sex, Response.age_band, Response.questionnaire_version_id,
+            Answer.item_code, Answer.choice_code, func.count(),
+        )
+        .join(Response, Response.id == Answer.response_id)
+        .join(Area, Area.id == Response.area_id)
+        .where(_scored(wave_id, version_ids), Answer.choice_code.is_not(None))
+        .group_by(Area.code, Response.sex, Response.age_band, Response.questionnaire_version_id, Answer.item_code, Answer.choice_code)
+    ).all()
+    return pd.DataFrame(rows, columns=["community", "sex", "age_band", "version_id", "item", "choice", "n"])
+
+
+def item_cells_from_choices(choices: pd.DataFrame, definitions: dict[int, Definition]) -> pd.DataFrame:
+    """Turn choice counts into per-cell item statistics: scores for ratings, 0/1 for yes-type."""
+    values = {}
+    for version_id, definition in definitions.items():
+        for item in definition.items:
+            for choice in item.choices:
+                value = choice.score if item.type == "rating" else (None if choice.yes is None else float(choice.yes))
+                if item.type in ("rating", "yesno") and value is not None:
+                    values[(version_id, item.code, choice.code)] = float(value)
+    if choices.empty:
+        return pd.DataFrame(columns=["item", "community", "sex", "age_band", "n", "total", "total_sq"])
+    key = list(zip(choices["version_id"], choices["item"], choices["choice"]))
+    value = pd.Series([values.get(k, np.nan) for k in key], index=choices.index)
+    usable = choices.assign(value=value).dropna(subset=["value"])
+    usable = usable.assign(total=usable["n"] * usable["value"], total_sq=usable["n"] * usable["value"] ** 2)
+    return usable.groupby(["item", "community", "sex", "age_band"], as_index=False)[["n", "total", "total_sq"]].sum()
+
+
+def run_analysis(
+    session: Session, wave: Wave, questionnaire_code: str = "citizen", progress: Callable[[str], None] | None = None
+) -> AnalysisRun:
+    """Analyse a wave's responses to one questionnaire and store the results as a new run."""
+    say = progress or (lambda message: None)
+    versions = [v for v in wave.versions if v.questionnaire.code == questionnaire_code]
+    if not versions:
+        raise AnalysisError(f"wave {wave.name} does not field the {questionnaire_code} questionnaire")
+    definitions = {v.id: definition_of(v) for v in versions}
+    cells = score_cells(session, wave.id, list(definitions))
+    choices = choice_counts(session, wave.id, list(definitions))
+    if cells.empty:
+        raise AnalysisError(f"wave {wave.name} has no scored {questionnaire_code} responses yet")
+    say(f"aggregated {int(cells['n'].sum()):,} responses into {len(cells):,} cells")
+    areas = {a.code: a for a in session.scalars(select(Area))}
+    hierarchy = _hierarchy(areas)
+    cells = cells.join(hierarchy, on="community")
+    margins, left_out = restrict_margins(margins_frame(session, questionnaire_code), "community", set(cells["community"]))
+    item_cells = item_cells_from_choices(choices, definitions).join(hierarchy, on="community")
+    attributes = hierarchy.set_index(hierarchy.index.rename("domain"))
+    result = analyze_aggregates(cells, margins, by="community", item_cells=item_cells, attributes=attributes,
+                                strata="district", model_by="district")
+    say(f"raked in {result.rake.iterations} iterations; {len(result.domains)} communities estimated")
+
+    run = AnalysisRun(wave=wave, questionnaire_code=questionnaire_code, respondents=int(cells["n"].sum()),
+                      summary=_summary(session, wave, versions, result, left_out))
+    session.add(run)
+    session.flush()
+    community = result.domains.set_index("domain")
+    for code, row in community.iterrows():
+        session.add(AreaResult(run_id=run.id, area_id=areas[code].id, level="community", **_area_fields(row)))
+    design = result.rake.design
+    for level in ("street", "district", "city"):
+        table = domain_means(design, stats_from_frame(design, cells.assign(domain=cells[level])))
+        stake = community.groupby(hierarchy[level].reindex(community.index))[["points_at_stake", "share_of_lost"]].sum()
+        for _, row in table.iterrows():
+            fields = _direct_fields(row) | {
+                "points_at_stake": float(stake.loc[row["domain"], "points_at_stake"]),
+                "share_of_lost": float(stake.loc[row["domain"], "share_of_lost"]),
+            }
+            session.add(AreaResult(run_id=run.id, area_id=areas[row["domain"]].id, level=level, **fields))
+    for level in LEVEL_COLUMNS:
+        keyed = item_cells.assign(domain=item_cells["item"] + "\x1f" + item_cells[level])
+        items = result.items if level == "community" else split_keys(domain_means(design, stats_from_frame(design, keyed)), first="item")
+        session.add_all(
+            ItemResult(run_id=run.id, area_id=areas[row.domain].id, item_code=row.item, n=int(row.n),
+                       estimate=float(row.estimate), se=float(row.se), ci_low=_number(row.ci_low), ci_high=_number(row.ci_high))
+            for row in items.itertuples()
+        )
+    session.flush()
+    say(f"stored run {run.id}")
+    return run
+
+
+def _hierarchy(areas: dict[str, Area]) -> pd.DataFrame:
+    """Return, per community code, the codes of its street, district and city."""
+    by_id = {a.id: a for a in areas.values()}
+    rows = {}
+    for area in areas.values():
+        if area.level != "community":
+            continue
+        chain = {"community": area.code}
+        node = area
+        while node.parent_id is not None:
+            node = by_id[node.parent_id]
+            chain[node.level] = node.code
+        rows[area.code] = {level: chain.get(level, area.code) for level in ("street", "district", "city")}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("community")
+
+
+def _number(value) -> float | None:
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else float(value)
+
+
+def _direct_fields(row: pd.Series) -> dict:
+    se = float(row["se"])
+    prob = float(norm.cdf((PASS_LINE - row["estimate"]) / se)) if se > 0 else float(row["estimate"] < PASS_LINE)
+    return {
+        "n": int(row["n"]),
+        "estimate": float(row["estimate"]),
+        "se": se,
+        "ci_low": _number(row["ci_low"]),
+        "ci_high": _number(row["ci_high"]),
+        "n_eff": float(row["n_eff"]),
+        "population": float(row["weight_sum"]),
+        "prob_below_80": prob,
+        "status": str(status(np.array([row["estimate"]]), np.array([prob]))[0]),
+    }
+
+
+def _area_fields(row: pd.Series) -> dict:
+    return _direct_fields(row) | {
+        "eb_estimate": float(row["eb_estimate"]),
+        "eb_mse": float(row["eb_mse"]),
+        "prob_below_80": float(row["prob_below_80"]),
+        "status": str(row["status"]),
+        "points_at_stake": float(row["points_at_stake"]),
+        "share_of_lost": float(row["share_of_lost"]),
+        "rank_by_cost": int(row["rank_by_cost"]),
+    }
+
+
+def _summary(session: Session, wave: Wave, versions: list[QuestionnaireVersion], result, left_out: list[str]) -> dict:
+    by_channel = dict(
+        session.execute(
+            select(Response.channel, func.count())
+            .where(Response.wave_id == wave.id, Response.questionnaire_version_id.in_([v.id for v in versions]))
+            .group_by(Response.channel)
+        ).all()
+    )
+    return {
+        "city": {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in result.city.items()},
+        "rake": {
+            "iterations": result.rake.iterations,
+            "deff": result.rake.deff,
+            "n_eff": result.rake.n_eff,
+            "max_margin_error": result.rake.max_margin_error,
+            "variables": list(result.rake.design.variables),
+        },
+        "communities_without_responses": left_out,
+        "responses_by_channel": by_channel,
+        "timings": result.timings,
+    }
+
+
+def latest_run(session: Session, wave: Wave | None = None, questionnaire_code: str = "citizen") -> AnalysisRun | None:
+    """Return the newest stored run (of ``wave`` if given)."""
+    query = select(AnalysisRun).where(AnalysisRun.questionnaire_code == questionnaire_code)
+    if wave is not None:
+        query = query.where(AnalysisRun.wave_id == wave.id)
+    return session.scalar(query.order_by(AnalysisRun.created_at.desc(), AnalysisRun.id.desc()).limit(1))
+
+
+def questionnaire_titles(session: Session) -> dict[str, str]:
+    return dict(session.execute(select(Questionnaire.code, Questionnaire.title)).all())
