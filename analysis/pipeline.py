@@ -222,23 +222,8 @@ def _complete(
     city_row = direct[direct["domain"] == ALL].iloc[0]
     table = direct[direct["domain"] != ALL].reset_index(drop=True)
     table["population"] = table["weight_sum"]
-    if len(table) >= 3:
-        psi = smooth_sampling_variances(
-            table["se"].to_numpy(), table["n"].to_numpy(), table["n_eff"].to_numpy(), config.min_n
-        )
-        groups = attributes[model_by].reindex(table["domain"]).to_numpy() if model_by else None
-        fh = fay_herriot(table["estimate"].to_numpy(), psi, _group_matrix(groups))
-        table["sampling_variance"] = psi
-        table["shrinkage"] = fh.shrinkage
-        table["eb_estimate"] = fh.estimate
-        table["eb_mse"] = fh.mse
-        between = fh.between_variance
-    else:
-        table["sampling_variance"] = table["se"] ** 2
-        table["shrinkage"] = 1.0
-        table["eb_estimate"] = table["estimate"]
-        table["eb_mse"] = np.maximum(table["se"] ** 2, 1e-12)
-        between = float("nan")
+    groups = attributes[model_by].reindex(table["domain"]).to_numpy() if model_by else None
+    table, between = shrink(table, config.min_n, groups)
     table = assess_communities(table)
     timings["small_areas"] = time.perf_counter() - clock
 
@@ -269,6 +254,35 @@ def _complete(
         **{f"third_party_{k}": v for k, v in sim.summary().items()},
     }
     return WaveAnalysis(table, item_table, city, result, timings)
+
+
+def shrink(table: pd.DataFrame, min_n: int = 30, groups: np.ndarray | None = None) -> tuple[pd.DataFrame, float]:
+    """Add sampling_variance, shrinkage, eb_estimate and eb_mse columns to a domain table.
+
+    Fay-Herriot with group means when ``groups`` is given; fewer than three domains (or no
+    usable variance) leave the direct estimates as they are. Returns the table and the
+    between-area variance (NaN when not fitted).
+    """
+    table = table.copy()
+    fitted = False
+    if len(table) >= 3:
+        try:
+            psi = smooth_sampling_variances(table["se"].to_numpy(), table["n"].to_numpy(), table["n_eff"].to_numpy(), min_n)
+            fh = fay_herriot(table["estimate"].to_numpy(), psi, _group_matrix(groups))
+            fitted = True
+        except AnalysisError:
+            pass
+    if fitted:
+        table["sampling_variance"] = psi
+        table["shrinkage"] = fh.shrinkage
+        table["eb_estimate"] = fh.estimate
+        table["eb_mse"] = fh.mse
+        return table, fh.between_variance
+    table["sampling_variance"] = table["se"] ** 2
+    table["shrinkage"] = 1.0
+    table["eb_estimate"] = table["estimate"]
+    table["eb_mse"] = np.maximum(table["se"] ** 2, 1e-12)
+    return table, float("nan")
 
 
 def _domain_attribute(data: pd.DataFrame, by: str, column: str, domains: pd.Series) -> np.ndarray:

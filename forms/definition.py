@@ -21,6 +21,14 @@ from wtforms.validators import InputRequired, Length, Optional
 
 DEFINITIONS = Path(__file__).parent / "definitions"
 KINDS = ("awareness", "support", "participation", "satisfaction")
+KIND_NAMES = {"awareness": "知晓率", "support": "支持率", "participation": "参与率", "satisfaction": "满意度"}
+TOPIC_NAMES = {
+    "environment": "环境卫生", "public_order": "公共秩序", "traffic_order": "交通秩序", "public_services": "公共服务",
+    "community_services": "社区服务", "volunteer_services": "志愿服务", "civility_publicity": "文明宣传",
+    "government_services": "政务服务", "safety": "安全感", "overall": "总体评价",
+    "school_life": "学校生活", "family": "家庭", "community": "社区环境", "online_life": "网络生活",
+    "moral_education": "思想品德",
+}
 ATTRIBUTES = ("sex", "age_band", "resident_6m", "grade_band")
 REQUIRED_MESSAGE = "请选择一项"
 
@@ -50,10 +58,16 @@ class Item:
     attribute: str | None = None
     required: bool = True
     max_length: int = 500
+    short: str | None = None
 
     @property
     def handler(self) -> ItemType:
         return ITEM_TYPES[self.type]
+
+    @property
+    def short_label(self) -> str:
+        """Return the item's short name (for table headers): its own, its topic's, or its code."""
+        return self.short or TOPIC_NAMES.get(self.topic or "", self.code)
 
     def choice(self, code: str) -> Choice | None:
         return next((c for c in self.choices if c.code == code), None)
@@ -265,6 +279,7 @@ def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
                     attribute=item.get("attribute"),
                     required=bool(item.get("required", kind != "text")),
                     max_length=int(item.get("max_length", 500)),
+                    short=item.get("short"),
                 )
             )
         sections.append(Section(str(section.get("code", s_index)), section.get("title", ""), section.get("title_en", ""), tuple(items)))

@@ -25,6 +25,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         SESSION_COOKIE_SECURE=os.environ.get("SESSION_COOKIE_SECURE", "0") == "1",
         MAX_CONTENT_LENGTH=256 * 1024,
         MAX_FORM_MEMORY_SIZE=64 * 1024,
+        PERMANENT_SESSION_LIFETIME=8 * 3600,
+        RATELIMIT_STORAGE_URI=os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
     )
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
@@ -33,12 +35,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or os.environ.get("SECRET_KEY") or _instance_secret(app)
 
-    from survey import cli, db, errors, public, security
+    from survey import cli, db, errors, limits, office, public, security
 
     db.init_app(app)
     security.init_app(app)
+    limits.init_app(app)
     errors.init_app(app)
     app.register_blueprint(public.bp)
+    app.register_blueprint(office.bp)
     cli.init_app(app)
     return app
 

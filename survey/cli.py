@@ -20,7 +20,8 @@ from survey.waves import create_wave
 
 def init_app(app: Flask) -> None:
     for command in (init_db, import_areas_command, create_wave_command, make_links, list_links, seed_demo_command, demo_info,
-                    import_margins_command, analyze_command):
+                    import_margins_command, analyze_command, create_user_command, report_command,
+                    qr_sheet_command):
         app.cli.add_command(command)
 
 
@@ -137,9 +138,15 @@ def demo_info(port: int) -> None:
     links = demo_links(db.session())
     if not links:
         raise click.ClickException("no demo city; run: flask --app survey seed-demo")
+    from survey.demo import reset_demo_logins
+
+    with db.write_transaction() as session:
+        logins = reset_demo_logins(session)
     click.echo("")
     click.echo(f"Survey link: {base}/s/{links[0].token}   ({links[0].area.name}, citizen questionnaire)")
     click.echo("All community links: flask --app survey list-links")
+    for username, password, area_name in logins:
+        click.echo(f"Office login: {base}/office/login  user {username}  password {password}   ({area_name})")
     click.echo("")
 
 
@@ -190,3 +197,81 @@ def analyze_command(wave_name: str | None, questionnaire: str) -> None:
     )
     if left_out:
         click.echo(f"{len(left_out)} communities had no responses and were left out of the weighting: {', '.join(left_out[:10])}")
+
+
+@click.command("create-user")
+@with_appcontext
+@click.argument("username")
+@click.option("--role", type=click.Choice(["city", "district", "street", "community"]), required=True)
+@click.option("--area", "area_code", required=True, help="code of the area the account sees")
+@click.password_option(help="asked for when not given; or set STAFF_PASSWORD", envvar="STAFF_PASSWORD")
+def create_user_command(username: str, role: str, area_code: str, password: str) -> None:
+    """Create a staff account that sees one area and everything below it."""
+    from survey.auth import AccountError, create_user
+
+    try:
+        with db.write_transaction() as session:
+            user = create_user(session, username, password, role, area_code)
+            click.echo(f"Created {role} account {user.username} for {user.area.name} ({area_code})")
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _area_and_run(area_code: str | None, wave_name: str | None):
+    from survey.dashboard import runs_by_wave
+
+    session = db.session()
+    area = (session.scalar(select(Area).where(Area.code == area_code)) if area_code
+            else session.scalar(select(Area).where(Area.level == "city").limit(1)))
+    if area is None:
+        raise click.ClickException(f"no area {area_code!r}" if area_code else "no city area; import areas first")
+    runs = runs_by_wave(session)
+    run = next((r for r in runs if r.wave.name == wave_name), None) if wave_name else (runs[-1] if runs else None)
+    if run is None:
+        raise click.ClickException(f"no analysis for wave {wave_name!r}" if wave_name else "no analysis yet: run `flask --app survey analyze`")
+    return session, area, run
+
+
+@click.command("report")
+@with_appcontext
+@click.option("--area", "area_code", default=None, help="area code (default: the whole city)")
+@click.option("--wave", "wave_name", default=None, help="wave name (default: the latest analysed)")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def report_command(area_code: str | None, wave_name: str | None, out: Path) -> None:
+    """Write the PDF report of an area and wave."""
+    from reports.pdf import ReportError
+    from survey.reporting import area_report
+
+    session, area, run = _area_and_run(area_code, wave_name)
+    with click.progressbar(length=1, label=f"Rendering {area.name} report") as bar:
+        try:
+            pdf = area_report(session, run, area)
+        except ReportError as exc:
+            raise click.ClickException(str(exc)) from None
+        bar.update(1)
+    out.write_bytes(pdf)
+    click.echo(f"Wrote {out} ({len(pdf) / 1024:.0f} KiB): {area.name}, {run.wave.name}")
+
+
+@click.command("qr-sheet")
+@with_appcontext
+@click.option("--area", "area_code", default=None, help="area code (default: the whole city)")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def qr_sheet_command(area_code: str | None, out: Path) -> None:
+    """Write an A4 PDF of QR codes for every community link in an area."""
+    from reports.pdf import ReportError
+    from survey.reporting import qr_sheet
+
+    session = db.session()
+    area = (session.scalar(select(Area).where(Area.code == area_code)) if area_code
+            else session.scalar(select(Area).where(Area.level == "city").limit(1)))
+    if area is None:
+        raise click.ClickException("no such area")
+    base = current_app.config.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000"
+    with current_app.test_request_context(base_url=base):
+        try:
+            pdf = qr_sheet(session, area)
+        except ReportError as exc:
+            raise click.ClickException(str(exc)) from None
+    out.write_bytes(pdf)
+    click.echo(f"Wrote {out}: QR codes for {area.name} (links point to {base})")

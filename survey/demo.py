@@ -68,6 +68,29 @@ def margins_csv_text(session: Session) -> str:
     return "\n".join(rows) + "\n"
 
 
+DEMO_LOGINS = (("city", "city", "C"), ("dongcheng", "district", "D01"), ("renmin", "street", "D01S1"))
+
+
+def reset_demo_logins(session: Session) -> list[tuple[str, str, str]]:
+    """Give each demo office account a fresh random password; return (user, password, area)."""
+    from werkzeug.security import generate_password_hash
+
+    from survey.auth import create_user
+    from survey.models import User
+
+    out = []
+    for username, role, code in DEMO_LOGINS:
+        password = "Demo" + secrets.token_hex(5)
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            user = create_user(session, username, password, role, code)
+        else:
+            user.password_hash = generate_password_hash(password)
+            user.failed_logins, user.locked_until = 0, None
+        out.append((username, password, user.area.name))
+    return out
+
+
 def demo_exists(session: Session) -> bool:
     return session.scalar(select(Area.id).where(Area.code == "C")) is not None
 

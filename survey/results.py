@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from analysis.errors import AnalysisError
 from analysis.estimates import domain_means, stats_from_frame
-from analysis.pipeline import analyze_aggregates, split_keys
+from analysis.pipeline import analyze_aggregates, shrink, split_keys
 from analysis.points import PASS_LINE, status
 from analysis.raking import restrict_margins
 from forms import Definition
@@ -183,11 +183,21 @@ def run_analysis(
             }
             session.add(AreaResult(run_id=run.id, area_id=areas[row["domain"]].id, level=level, **fields))
     for level in LEVEL_COLUMNS:
-        keyed = item_cells.assign(domain=item_cells["item"] + "\x1f" + item_cells[level])
-        items = result.items if level == "community" else split_keys(domain_means(design, stats_from_frame(design, keyed)), first="item")
+        if level == "community":  # topic scores of small communities get shrunk too
+            district = hierarchy["district"]
+            items = pd.concat(
+                [shrink(part, groups=district.reindex(part["domain"]).to_numpy())[0]
+                 for _, part in result.items.groupby("item", sort=False)],
+                ignore_index=True,
+            ) if not result.items.empty else result.items.assign(eb_estimate=[])
+        else:
+            keyed = item_cells.assign(domain=item_cells["item"] + "\x1f" + item_cells[level])
+            items = split_keys(domain_means(design, stats_from_frame(design, keyed)), first="item")
+            items["eb_estimate"] = items["estimate"]
         session.add_all(
             ItemResult(run_id=run.id, area_id=areas[row.domain].id, item_code=row.item, n=int(row.n),
-                       estimate=float(row.estimate), se=float(row.se), ci_low=_number(row.ci_low), ci_high=_number(row.ci_high))
+                       estimate=float(row.estimate), se=float(row.se), ci_low=_number(row.ci_low),
+                       ci_high=_number(row.ci_high), eb_estimate=_number(row.eb_estimate))
             for row in items.itertuples()
         )
     session.flush()

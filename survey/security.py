@@ -10,7 +10,7 @@ CSP = "; ".join(
     [
         "default-src 'self'",
         "img-src 'self' data:",
-        "style-src 'self'",
+        "style-src 'self' 'unsafe-inline'",  # heatmap cell colours and plotly set style attributes
         "script-src 'self'",
         "form-action 'self'",
         "frame-ancestors 'none'",

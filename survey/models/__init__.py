@@ -7,6 +7,7 @@ from survey.models.links import Link
 from survey.models.questionnaires import Questionnaire, QuestionnaireVersion
 from survey.models.responses import CHANNELS, Answer, Response
 from survey.models.results import AnalysisRun, AreaResult, ItemResult, PopulationMargin
+from survey.models.users import ROLES, ExportLog, User
 from survey.models.waves import Wave, wave_version
 
 __all__ = [
@@ -15,6 +16,9 @@ __all__ = [
     "ItemResult",
     "PopulationMargin",
     "CHANNELS",
+    "ROLES",
+    "ExportLog",
+    "User",
     "LEVELS",
     "Answer",
     "Area",

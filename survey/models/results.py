@@ -84,3 +84,4 @@ class ItemResult(Base):
     se: Mapped[float] = mapped_column(Float)
     ci_low: Mapped[float | None] = mapped_column(Float)
     ci_high: Mapped[float | None] = mapped_column(Float)
+    eb_estimate: Mapped[float | None] = mapped_column(Float)

@@ -1,0 +1,86 @@
+"""PDF documents with WeasyPrint: the area report and QR code sheets, Chinese with an embedded font."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import segno
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+
+CJK_PACKAGE = "fonts-noto-cjk"
+
+
+class ReportError(RuntimeError):
+    """A document that cannot be made here; the message says what to install or fix."""
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    env = Environment(loader=PackageLoader("reports", "templates"), autoescape=select_autoescape(["html"]))
+    env.filters["score"] = lambda v: "—" if v is None else f"{v:.1f}"
+    env.filters["pct"] = lambda v: "—" if v is None else f"{100 * v:.1f}%"
+    return env
+
+
+def ensure_cjk_font() -> None:
+    """Raise ReportError unless fontconfig knows a Chinese font."""
+    if shutil.which("fc-list") is None:
+        raise ReportError(f"fontconfig is missing; install the Debian packages fontconfig and {CJK_PACKAGE}")
+    found = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True, check=False).stdout
+    if not found.strip():
+        raise ReportError(
+            f"no Chinese font found for PDF reports: install the Debian package {CJK_PACKAGE} "
+            f"(sudo apt-get install {CJK_PACKAGE})"
+        )
+
+
+def render_pdf(template: str, **context) -> bytes:
+    """Render an HTML template of this package to PDF bytes."""
+    ensure_cjk_font()
+    from weasyprint import HTML
+
+    html = _environment().get_template(template).render(**context)
+    return HTML(string=html).write_pdf()
+
+
+@dataclass
+class AreaReport:
+    """Everything the area report shows, as plain numbers and strings."""
+
+    city_name: str
+    area_name: str
+    area_level: str
+    wave_name: str
+    generated: str
+    respondents: int
+    estimate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    points: dict[str, float] | None
+    prob_pass: float | None
+    rates: list[dict] = field(default_factory=list)
+    channels: dict[str, int] = field(default_factory=dict)
+    ranking: list[dict] = field(default_factory=list)
+    heatmap: Markup = Markup("")
+    flagged: list[dict] = field(default_factory=list)
+    problems: list[dict] = field(default_factory=list)
+    method: dict = field(default_factory=dict)
+
+
+def area_report_pdf(report: AreaReport) -> bytes:
+    """Return the area report: cover, summary, ranking, heatmap, flagged list, problems, method."""
+    return render_pdf("area_report.html", r=report)
+
+
+def qr_svg(url: str) -> Markup:
+    """Return a vector QR code for ``url`` as inline SVG."""
+    return Markup(segno.make(url, error="m").svg_inline(scale=4, border=2, omitsize=True))
+
+
+def qr_sheet_pdf(title: str, entries: list[tuple[str, str, str]]) -> bytes:
+    """Return A4 pages of QR codes: each entry is (name, detail, url), printed under its code."""
+    cards = [{"name": n, "detail": d, "url": u, "svg": qr_svg(u)} for n, d, u in entries]
+    return render_pdf("qr_sheet.html", title=title, cards=cards)

@@ -1,0 +1,213 @@
+"""What the office pages, exports and reports show, read from stored analysis runs.
+
+Plain functions over a session, an analysis run and an area that the caller has already
+checked against the user's scope (``survey.scope``). Nothing here is computed per request
+beyond simple look-ups, so pages stay fast however many responses are stored.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
+
+from analysis.text import top_terms
+from forms import Definition
+from forms.definition import KIND_NAMES
+from reports.heatmap import Cell, Row
+from survey.models import AnalysisRun, Answer, Area, AreaResult, ItemResult, Response, Wave
+from survey.questionnaires import definition_of
+from survey.scope import within
+
+CHILD_LEVEL = {"city": "district", "district": "street", "street": "community", "community": None}
+
+
+def runs_by_wave(session: Session, questionnaire_code: str = "citizen") -> list[AnalysisRun]:
+    """Return the newest run of every wave, oldest wave first."""
+    newest = (
+        select(AnalysisRun.wave_id, func.max(AnalysisRun.id).label("run_id"))
+        .where(AnalysisRun.questionnaire_code == questionnaire_code)
+        .group_by(AnalysisRun.wave_id)
+        .subquery()
+    )
+    return list(
+        session.scalars(
+            select(AnalysisRun).join(newest, newest.c.run_id == AnalysisRun.id).join(Wave).order_by(Wave.opens_at)
+        )
+    )
+
+
+def run_definition(run: AnalysisRun) -> Definition:
+    """Return the definition of the newest questionnaire version the run's wave fields."""
+    versions = [v for v in run.wave.versions if v.questionnaire.code == run.questionnaire_code]
+    return definition_of(max(versions, key=lambda v: v.version))
+
+
+def area_result(session: Session, run: AnalysisRun, area: Area) -> AreaResult | None:
+    return session.scalar(select(AreaResult).where(AreaResult.run_id == run.id, AreaResult.area_id == area.id))
+
+
+@dataclass(frozen=True)
+class Rate:
+    label: str
+    question: str
+    estimate: float
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+
+
+def rates(session: Session, run: AnalysisRun, area: Area, definition: Definition) -> list[Rate]:
+    """Return the area's awareness, support and participation rates (weighted, 0-1)."""
+    items = {i.code: i for i in definition.rate_items}
+    rows = session.scalars(
+        select(ItemResult).where(ItemResult.run_id == run.id, ItemResult.area_id == area.id, ItemResult.item_code.in_(items))
+    ).all()
+    by_code = {r.item_code: r for r in rows}
+    return [
+        Rate(item.short or KIND_NAMES.get(item.kind or "", item.code), item.label, r.estimate, r.ci_low, r.ci_high, r.n)
+        for code, item in items.items()
+        if (r := by_code.get(code)) is not None
+    ]
+
+
+def responses_by_channel(session: Session, wave_id: int, area: Area) -> dict[str, int]:
+    """Return response counts by channel for the area's subtree in a wave."""
+    rows = session.execute(
+        select(Response.channel, func.count())
+        .join(Area, Area.id == Response.area_id)
+        .where(Response.wave_id == wave_id, within(area))
+        .group_by(Response.channel)
+    ).all()
+    return {channel: count for channel, count in rows}
+
+
+def heatmap_rows(
+    session: Session, run: AnalysisRun, area: Area, definition: Definition, link_for, level: str | None = None
+) -> tuple[list[str], list[Row]]:
+    """Return the topic columns and one row per child area (the area itself at the bottom level).
+
+    With ``level`` the rows are every area of that level in the subtree instead (e.g. all
+    communities of a district, for the printed report).
+    """
+    items = definition.scored_items
+    child_level = CHILD_LEVEL[area.level]
+    if level is not None:
+        children = list(session.scalars(select(Area).where(within(area), Area.level == level).order_by(Area.code)))
+    elif child_level is None:
+        children = [area]
+    else:
+        children = list(
+            session.scalars(select(Area).where(Area.parent_id == area.id, Area.level == child_level).order_by(Area.code))
+        )
+    ids = [a.id for a in children]
+    found = session.scalars(
+        select(ItemResult).where(ItemResult.run_id == run.id, ItemResult.area_id.in_(ids),
+                                 ItemResult.item_code.in_([i.code for i in items]))
+    ).all()
+    cells = {(r.area_id, r.item_code): r for r in found}
+    overall = {
+        r.area_id: r for r in session.scalars(select(AreaResult).where(AreaResult.run_id == run.id, AreaResult.area_id.in_(ids)))
+    }
+    columns = [i.short_label for i in items] + ["综合"]
+    rows = []
+    for child in children:
+        row_cells = [
+            Cell(r.estimate, r.n, r.ci_low, r.ci_high) if (r := cells.get((child.id, i.code))) else Cell(None)
+            for i in items
+        ]
+        total = overall.get(child.id)
+        row_cells.append(Cell(total.estimate, total.n, total.ci_low, total.ci_high) if total else Cell(None))
+        note = child.parent.name if level is not None and child.parent is not None and child.parent_id != area.id else ""
+        rows.append(Row(child.name, row_cells, link_for(child), note))
+    return columns, rows
+
+
+def flagged(session: Session, run: AnalysisRun, area: Area, limit: int | None = None) -> list[tuple[AreaResult, Area]]:
+    """Return communities below 80 or at risk in the area, most points at stake first."""
+    query = (
+        select(AreaResult, Area)
+        .join(Area, Area.id == AreaResult.area_id)
+        .where(AreaResult.run_id == run.id, AreaResult.level == "community", AreaResult.status.in_(("below", "at_risk")),
+               within(area))
+        .order_by(AreaResult.points_at_stake.desc())
+    )
+    if limit:
+        query = query.limit(limit)
+    return [(r, a) for r, a in session.execute(query).all()]
+
+
+def community_results(session: Session, run: AnalysisRun, area: Area) -> list[tuple[AreaResult, Area]]:
+    """Return every community of the area with its result, most points at stake first."""
+    return [
+        (r, a)
+        for r, a in session.execute(
+            select(AreaResult, Area)
+            .join(Area, Area.id == AreaResult.area_id)
+            .where(AreaResult.run_id == run.id, AreaResult.level == "community", within(area))
+            .order_by(AreaResult.points_at_stake.desc())
+        ).all()
+    ]
+
+
+@dataclass(frozen=True)
+class Problem:
+    community: Area
+    street: Area | None
+    item: str
+    topic: str
+    estimate: float
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+
+
+def problems(session: Session, run: AnalysisRun, area: Area, definition: Definition) -> list[Problem]:
+    """Return community x topic pairs under 80 in the area, lowest score first (问题清单)."""
+    labels = {i.code: i for i in definition.scored_items}
+    parent = aliased(Area)
+    rows = session.execute(
+        select(ItemResult, Area, parent)
+        .join(Area, Area.id == ItemResult.area_id)
+        .outerjoin(parent, parent.id == Area.parent_id)
+        .where(ItemResult.run_id == run.id, Area.level == "community", within(area),
+               ItemResult.item_code.in_(list(labels)), ItemResult.estimate < 80)
+        .order_by(ItemResult.estimate, Area.code)
+    ).all()
+    return [
+        Problem(a, p, r.item_code, labels[r.item_code].short_label, r.estimate, r.ci_low, r.ci_high, r.n)
+        for r, a, p in rows
+    ]
+
+
+def topic_results(session: Session, run: AnalysisRun, area: Area, definition: Definition) -> list[tuple[str, str, ItemResult | None]]:
+    """Return (topic name, question, result) for every scored item of the area."""
+    rows = {
+        r.item_code: r
+        for r in session.scalars(select(ItemResult).where(ItemResult.run_id == run.id, ItemResult.area_id == area.id))
+    }
+    return [(i.short_label, i.label, rows.get(i.code)) for i in definition.scored_items]
+
+
+def trend(session: Session, area: Area, questionnaire_code: str = "citizen") -> list[tuple[str, AreaResult]]:
+    """Return (wave name, result) for the area across waves, oldest first."""
+    out = []
+    for run in runs_by_wave(session, questionnaire_code):
+        result = area_result(session, run, area)
+        if result is not None:
+            out.append((run.wave.name, result))
+    return out
+
+
+def comments(session: Session, wave_id: int, area: Area, limit: int = 200) -> tuple[list[tuple[str, str]], list[tuple[str, int]]]:
+    """Return the area's newest free-text comments (date, text) and their most frequent terms."""
+    rows = session.execute(
+        select(Response.submitted_at, Answer.text)
+        .join(Response, Response.id == Answer.response_id)
+        .join(Area, Area.id == Response.area_id)
+        .where(Response.wave_id == wave_id, within(area), Answer.text.is_not(None))
+        .order_by(Response.submitted_at.desc())
+        .limit(limit)
+    ).all()
+    texts = [(f"{when:%Y-%m-%d}", text) for when, text in rows]
+    return texts, top_terms([t for _, t in texts])

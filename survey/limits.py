@@ -1,0 +1,21 @@
+"""Rate limits (Flask-Limiter): Redis storage when RATELIMIT_STORAGE_URI is set, memory otherwise."""
+from __future__ import annotations
+
+from flask import Flask, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+
+# Staff login: a person mistyping gets several tries; a password-guessing script does not.
+LOGIN_LIMIT = "10 per minute; 60 per hour"
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    app.config.setdefault("RATELIMIT_STRATEGY", "moving-window")
+    limiter.init_app(app)
+
+
+def client_ip() -> str:
+    return request.remote_addr or "unknown"

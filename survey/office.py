@@ -1,0 +1,251 @@
+"""Office pages: login, area dashboard, community page, problem list, exports, PDF report, QR sheet.
+
+Views parse the request, resolve the area through ``survey.scope`` and call plain functions.
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import plotly
+from flask import Blueprint, Response, abort, redirect, render_template, request, send_file, url_for
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+from wtforms.validators import InputRequired, Length
+
+from reports.heatmap import heatmap_html
+from survey import dashboard, db
+from survey.auth import LoginFailed, authenticate, current_user, log_in, login_required
+from survey.exports import response_table, to_csv, to_xlsx
+from survey.limits import LOGIN_LIMIT, limiter
+from survey.models import AnalysisRun, Area, ExportLog
+from survey.models.areas import LEVEL_NAMES
+from survey.models.users import ROLE_NAMES
+from survey.reporting import STATUS_NAMES, area_report, qr_sheet
+from survey.scope import scoped_area
+
+bp = Blueprint("office", __name__, url_prefix="/office")
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+FORMATS = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+class LoginForm(FlaskForm):
+    username = StringField("用户名", validators=[InputRequired("请输入用户名"), Length(max=64)])
+    password = PasswordField("密码", validators=[InputRequired("请输入密码"), Length(max=200)])
+
+
+class ActionForm(FlaskForm):
+    """A form with only the CSRF token (logout)."""
+
+
+@bp.app_context_processor
+def _globals():
+    return {"current_user": current_user, "level_names": LEVEL_NAMES, "role_names": ROLE_NAMES,
+            "status_names": STATUS_NAMES, "action_form": ActionForm}
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(LOGIN_LIMIT, methods=["POST"])
+def login():
+    form = LoginForm()
+    error = None
+    if form.validate_on_submit():
+        session = db.session()
+        try:
+            user = authenticate(session, form.username.data, form.password.data)
+        except LoginFailed as exc:
+            session.commit()  # keep the failure count
+            error = exc.message
+        else:
+            session.commit()
+            log_in(user)
+            target = request.args.get("next", "")
+            return redirect(target if target.startswith("/office/") else url_for("office.home"))
+    return render_template("office/login.html", form=form, error=error), 200 if error is None else 401
+
+
+@bp.post("/logout")
+def logout():
+    from flask import session
+
+    if ActionForm().validate_on_submit():
+        session.clear()
+    return redirect(url_for("office.login"))
+
+
+@bp.get("/")
+@login_required
+def home():
+    return redirect(url_for("office.area", code=current_user().area.code))
+
+
+def _run(session) -> AnalysisRun | None:
+    """Return the run chosen by ?wave=<id>, else the newest one."""
+    runs = dashboard.runs_by_wave(session)
+    wave_id = request.args.get("wave", type=int)
+    chosen = [r for r in runs if r.wave_id == wave_id] if wave_id else runs[-1:]
+    if wave_id and not chosen:
+        abort(404)
+    return chosen[0] if chosen else None
+
+
+def _link(area: Area) -> str:
+    endpoint = "office.community" if area.level == "community" else "office.area"
+    return url_for(endpoint, code=area.code, **({"wave": request.args["wave"]} if "wave" in request.args else {}))
+
+
+@bp.get("/area/<code>")
+@login_required
+def area(code: str):
+    session = db.session()
+    place = scoped_area(session, current_user(), code)
+    if place.level == "community":
+        return redirect(url_for("office.community", code=code, **request.args))
+    run = _run(session)
+    if run is None:
+        return render_template("office/no_run.html", area=place)
+    definition = dashboard.run_definition(run)
+    columns, rows = dashboard.heatmap_rows(session, run, place, definition, _link)
+    flagged = dashboard.flagged(session, run, place)
+    figure = None
+    if flagged:
+        from reports.figures import cost_figure
+
+        top = flagged[:12]
+        figure = cost_figure([a.name for _, a in top], [r.points_at_stake for r, _ in top], "失分最多的社区").to_json()
+    return render_template(
+        "office/area.html", area=place, run=run, runs=dashboard.runs_by_wave(session),
+        result=dashboard.area_result(session, run, place), rates=dashboard.rates(session, run, place, definition),
+        channels=dashboard.responses_by_channel(session, run.wave_id, place),
+        heatmap=heatmap_html(columns, rows, caption="单元格为加权满意度（分）；斜体：样本少于5份。"),
+        flagged=flagged, cost_figure=figure, breadcrumbs=_breadcrumbs(place),
+    )
+
+
+@bp.get("/community/<code>")
+@login_required
+def community(code: str):
+    session = db.session()
+    place = scoped_area(session, current_user(), code)
+    if place.level != "community":
+        return redirect(url_for("office.area", code=code, **request.args))
+    run = _run(session)
+    if run is None:
+        return render_template("office/no_run.html", area=place)
+    definition = dashboard.run_definition(run)
+    history = dashboard.trend(session, place)
+    figure = None
+    if len(history) >= 2:
+        from reports.figures import trend_figure
+
+        figure = trend_figure([w for w, _ in history], [r.estimate for _, r in history],
+                              [r.ci_low or r.estimate for _, r in history], [r.ci_high or r.estimate for _, r in history],
+                              "满意度变化").to_json()
+    texts, terms = dashboard.comments(session, run.wave_id, place)
+    return render_template(
+        "office/community.html", area=place, run=run, runs=dashboard.runs_by_wave(session),
+        result=dashboard.area_result(session, run, place), topics=dashboard.topic_results(session, run, place, definition),
+        rates=dashboard.rates(session, run, place, definition), history=history, trend_figure=figure,
+        comments=texts, terms=terms, breadcrumbs=_breadcrumbs(place),
+    )
+
+
+@bp.get("/area/<code>/problems")
+@login_required
+def problems(code: str):
+    session = db.session()
+    place = scoped_area(session, current_user(), code)
+    run = _run(session) or abort(404)
+    found = dashboard.problems(session, run, place, dashboard.run_definition(run))
+    fmt = request.args.get("format")
+    if fmt:
+        headers = ["序号", "社区编码", "社区", "街道", "分项", "题目编码", "得分", "95%区间下限", "95%区间上限", "样本量"]
+        rows = [[i, p.community.code, p.community.name, p.street.name if p.street else "", p.topic, p.item,
+                 round(p.estimate, 2), _round(p.ci_low), _round(p.ci_high), p.n] for i, p in enumerate(found, 1)]
+        return _download(f"问题清单-{place.name}-{run.wave.name}", "problems", place, run, fmt, headers, rows)
+    return render_template("office/problems.html", area=place, run=run, problems=found, breadcrumbs=_breadcrumbs(place))
+
+
+@bp.get("/area/<code>/export/<what>.<fmt>")
+@login_required
+def export(code: str, what: str, fmt: str):
+    session = db.session()
+    place = scoped_area(session, current_user(), code)
+    run = _run(session) or abort(404)
+    definition = dashboard.run_definition(run)
+    if what == "responses":
+        headers, rows = response_table(session, place, run.wave_id, definition)
+        name = f"答卷-{place.name}-{run.wave.name}"
+    elif what == "estimates":
+        headers = ["区域编码", "区域", "层级", "样本量", "满意度", "标准误", "95%下限", "95%上限", "修正估计",
+                   "低于80分概率", "状态", "失分"]
+        rows = [[a.code, a.name, LEVEL_NAMES[a.level], r.n, round(r.estimate, 3), round(r.se, 4), _round(r.ci_low),
+                 _round(r.ci_high), _round(r.eb_estimate), _round(r.prob_below_80, 4), STATUS_NAMES.get(r.status or "", ""),
+                 _round(r.points_at_stake, 4)] for r, a in dashboard.community_results(session, run, place)]
+        name = f"社区估计-{place.name}-{run.wave.name}"
+    else:
+        abort(404)
+    return _download(name, what, place, run, fmt, headers, rows)
+
+
+@bp.get("/area/<code>/report.pdf")
+@login_required
+def report(code: str):
+    session = db.session()
+    place = scoped_area(session, current_user(), code)
+    run = _run(session) or abort(404)
+    pdf = area_report(session, run, place)
+    _log(session, "report", place, run, "pdf", 1)
+    return _file(pdf, "application/pdf", f"满意度测评报告-{place.name}-{run.wave.name}.pdf")
+
+
+@bp.get("/area/<code>/qr.pdf")
+@login_required
+def qr(code: str):
+    session = db.session()
+    place = scoped_area(session, current_user(), code)
+    return _file(qr_sheet(session, place), "application/pdf", f"二维码-{place.name}.pdf")
+
+
+@bp.get("/vendor/plotly.min.js")
+def plotly_js():
+    return send_file(PLOTLY_JS, mimetype="text/javascript", max_age=7 * 24 * 3600)
+
+
+def _round(value, digits: int = 2):
+    return None if value is None else round(value, digits)
+
+
+def _breadcrumbs(area: Area) -> list[Area]:
+    user = current_user()
+    chain = []
+    node = area
+    while node is not None:
+        chain.append(node)
+        if node.id == user.area_id:
+            break
+        node = node.parent
+    return chain[::-1]
+
+
+def _download(name: str, what: str, area: Area, run: AnalysisRun, fmt: str, headers, rows) -> Response:
+    if fmt not in FORMATS:
+        abort(404)
+    body = to_csv(headers, rows) if fmt == "csv" else to_xlsx(headers, rows, what)
+    _log(db.session(), what, area, run, fmt, len(rows))
+    return _file(body, FORMATS[fmt], f"{name}.{fmt}")
+
+
+def _log(session, what: str, area: Area, run: AnalysisRun, fmt: str, rows: int) -> None:
+    with db.write_transaction(session):
+        session.add(ExportLog(user_id=current_user().id, what=what, area_id=area.id, wave_id=run.wave_id,
+                              file_format=fmt, rows=rows, created_at=datetime.now(UTC)))
+
+
+def _file(body: bytes, mimetype: str, filename: str) -> Response:
+    from urllib.parse import quote
+
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

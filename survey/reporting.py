@@ -1,0 +1,85 @@
+"""Assemble the area report and QR sheets from stored results (numbers in, PDF bytes out)."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from reports.heatmap import heatmap_html
+from reports.pdf import AreaReport, area_report_pdf, qr_sheet_pdf
+from survey import dashboard
+from survey.exports import CHANNEL_NAMES
+from survey.links import public_url
+from survey.models import AnalysisRun, Area, Link
+from survey.models.areas import LEVEL_NAMES
+from survey.scope import within
+
+STATUS_NAMES = {"below": "低于80分", "at_risk": "有风险", "ok": "达标"}
+
+
+def build_area_report(session: Session, run: AnalysisRun, area: Area, link_for=lambda a: None) -> AreaReport:
+    """Collect everything the area report shows for one run."""
+    definition = dashboard.run_definition(run)
+    result = dashboard.area_result(session, run, area)
+    city = run.summary.get("city", {})
+    columns, rows = dashboard.heatmap_rows(session, run, area, definition, link_for, level="community")
+    communities = dashboard.community_results(session, run, area)
+    problems = dashboard.problems(session, run, area, definition)
+    root = area
+    while root.parent is not None:
+        root = root.parent
+    return AreaReport(
+        city_name=root.name,
+        area_name=area.name,
+        area_level=LEVEL_NAMES.get(area.level, area.level),
+        wave_name=run.wave.name,
+        generated=f"{datetime.now(UTC):%Y-%m-%d}",
+        respondents=result.n if result else 0,
+        estimate=result.estimate if result else None,
+        ci_low=result.ci_low if result else None,
+        ci_high=result.ci_high if result else None,
+        points={k: city[k] for k in ("points", "points_ci_low", "points_ci_high")} if area.level == "city" else None,
+        prob_pass=city.get("third_party_prob_pass") if area.level == "city" else None,
+        rates=[r.__dict__ for r in dashboard.rates(session, run, area, definition)],
+        channels={CHANNEL_NAMES.get(k, k): v for k, v in dashboard.responses_by_channel(session, run.wave_id, area).items()},
+        ranking=[
+            {"name": a.name, "street": a.parent.name if a.parent else "", "n": r.n, "estimate": r.estimate,
+             "eb_estimate": r.eb_estimate, "prob_below": r.prob_below_80, "status": r.status,
+             "status_name": STATUS_NAMES.get(r.status or "", ""), "points_at_stake": r.points_at_stake or 0.0}
+            for r, a in communities
+        ],
+        heatmap=heatmap_html(columns, rows, caption="单元格为加权满意度（分），以80分为中心着色：红色低于80，蓝色高于80；斜体为样本少于5份。"),
+        flagged=[
+            {"name": a.name, "unit": a.responsible_unit, "eb_estimate": r.eb_estimate, "prob_below": r.prob_below_80,
+             "points_at_stake": r.points_at_stake or 0.0, "share_of_lost": r.share_of_lost, "status": r.status}
+            for r, a in communities if r.status in ("below", "at_risk")
+        ],
+        problems=[
+            {"community": p.community.name, "topic": p.topic, "estimate": p.estimate, "ci_low": p.ci_low,
+             "ci_high": p.ci_high, "n": p.n}
+            for p in problems
+        ],
+        method={
+            "iterations": run.summary["rake"]["iterations"],
+            "deff": run.summary["rake"]["deff"],
+            "n_eff": run.summary["rake"]["n_eff"],
+            "left_out": len(run.summary.get("communities_without_responses", [])),
+        },
+    )
+
+
+def area_report(session: Session, run: AnalysisRun, area: Area) -> bytes:
+    return area_report_pdf(build_area_report(session, run, area))
+
+
+def qr_sheet(session: Session, area: Area) -> bytes:
+    """Return the QR sheet of every enabled community link in the area's subtree."""
+    links = session.execute(
+        select(Link, Area).join(Area, Area.id == Link.area_id).where(Link.enabled, within(area)).order_by(Area.code)
+    ).all()
+    entries = [
+        (community.name, f"{link.questionnaire.title} · {community.parent.name if community.parent else ''}", public_url(link))
+        for link, community in links
+    ]
+    return qr_sheet_pdf(f"{area.name}问卷二维码", entries)

@@ -1,0 +1,29 @@
+"""The one place that decides which areas a staff user may see: their own area and below.
+
+Every staff view and export resolves areas through :func:`scoped_area` and filters rows with
+:func:`within`; an area outside the user's scope answers 404, as if it did not exist.
+"""
+from __future__ import annotations
+
+from flask import abort
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session
+
+from survey.models import Area, User
+
+
+def in_scope(user: User, area: Area) -> bool:
+    return area.path.startswith(user.area.path)
+
+
+def scoped_area(session: Session, user: User, code: str) -> Area:
+    """Return the area with ``code`` if the user may see it; 404 otherwise."""
+    area = session.scalar(select(Area).where(Area.code == code))
+    if area is None or not in_scope(user, area):
+        abort(404)
+    return area
+
+
+def within(area: Area) -> ColumnElement[bool]:
+    """SQL condition: ``Area`` rows in the subtree of ``area`` (itself included)."""
+    return Area.path.startswith(area.path, autoescape=True)
