@@ -45,20 +45,26 @@ def _reset_postgres(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=BACKENDS)
-def app(request, tmp_path):
-    """A fresh app and empty, migrated database with the bundled questionnaires installed."""
-    if request.param == "postgresql":
+def make_app(backend: str, folder):
+    """Return an app on an empty, migrated database with the bundled questionnaires installed."""
+    if backend == "postgresql":
         _reset_postgres(POSTGRES_URL)
         url = POSTGRES_URL
     else:
-        url = f"sqlite:///{tmp_path / 'test.sqlite'}"
+        url = f"sqlite:///{folder / 'test.sqlite'}"
     app = create_app({"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "test-secret", "SERVER_NAME": "survey.test"})
-    app.config["TEST_BACKEND"] = request.param
+    app.config["TEST_BACKEND"] = backend
     with app.app_context():
         upgrade(db.engine())
         with db.write_transaction() as session:
             install_bundled(session)
+    return app
+
+
+@pytest.fixture(params=BACKENDS)
+def app(request, tmp_path):
+    """A fresh app and empty database for one test."""
+    app = make_app(request.param, tmp_path)
     yield app
     app.extensions["db_engine"].dispose()
 

@@ -73,3 +73,28 @@ def test_resident_fills_the_citizen_questionnaire_on_a_phone(app, city, live_ser
         assert response.scored_items == 10 and response.score == 80.0
         comment = next(a.text for a in response.answers if a.item_code == "comment")
         assert comment == "<script>alert(1)</script> 停车难"
+
+
+def test_office_dashboard_in_a_browser_heatmap_chart_and_drill_down(app, live_server, phone):
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["seed-demo", "--respondents", "400"]).exit_code == 0
+    assert runner.invoke(args=["analyze"]).exit_code == 0
+    assert runner.invoke(args=["create-user", "boss", "--role", "city", "--area", "C", "--password", "Str0ng-pass-2026"]).exit_code == 0
+    page = phone
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{live_server}/office/")
+    page.get_by_label("用户名").fill("boss")
+    page.get_by_label("密码").fill("Str0ng-pass-2026")
+    page.get_by_role("button", name="登录").click()
+    assert page.locator("h1").inner_text().startswith("示范市")
+    assert page.locator("table.heatmap tbody tr").count() == 3
+    # plotly.js comes from this server and runs under the Content-Security-Policy.
+    page.wait_for_selector("#cost svg.main-svg", timeout=15_000)
+    shot(page, "10-office-city")
+    page.locator("table.heatmap").get_by_role("link", name="东城区").click()
+    assert page.locator("h1").inner_text().startswith("东城区")
+    assert page.locator("table.heatmap tbody tr").count() == 3
+    shot(page, "11-office-district")
+    assert not [e for e in errors if "Content Security Policy" in e], errors

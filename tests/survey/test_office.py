@@ -1,0 +1,208 @@
+"""Office pages: login, scoping of every staff endpoint, dashboard content, exports, reports."""
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import re
+import shutil
+import subprocess
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import func, select
+
+from survey import db
+from survey.auth import create_user
+from survey.models import Answer, Area, ExportLog, User
+from tests.conftest import BACKENDS, make_app
+
+PASSWORD = "Str0ng-pass-2026"
+USERS = {"city": ("city", "C"), "district": ("d1", "D01"), "street": ("s1", "D01S1"), "community": ("c1", "D01S1C1")}
+OUTSIDE = {"city": None, "district": "D02", "street": "D01S2", "community": "D01S1C2"}
+ENDPOINTS = [
+    "/office/area/{code}",
+    "/office/community/{code}",
+    "/office/area/{code}/problems",
+    "/office/area/{code}/problems?format=csv",
+    "/office/area/{code}/export/responses.csv",
+    "/office/area/{code}/export/estimates.xlsx",
+    "/office/area/{code}/report.pdf",
+    "/office/area/{code}/qr.pdf",
+]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def demo(request, tmp_path_factory):
+    """The demo city with 500 responses analysed, and one account per role (built once per module).
+
+    Tests here only read, or change rows no other test looks at.
+    """
+    app = make_app(request.param, tmp_path_factory.mktemp("office"))
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["seed-demo", "--respondents", "500"]).exit_code == 0
+    assert runner.invoke(args=["analyze"]).exit_code == 0
+    with app.app_context(), db.write_transaction() as session:
+        for role, (username, code) in USERS.items():
+            create_user(session, username, PASSWORD, role, code)
+    yield app
+    app.extensions["db_engine"].dispose()
+
+
+_addresses = itertools.count(1)
+
+
+@pytest.fixture
+def client(demo):
+    """A client with its own address, so the login rate limit of one test does not hit another."""
+    client = demo.test_client()
+    n = next(_addresses)
+    client.environ_base["REMOTE_ADDR"] = f"10.9.{n // 250}.{n % 250 + 1}"
+    return client
+
+
+def login(client, username, password=PASSWORD):
+    page = client.get("/office/login")
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    return client.post("/office/login", data={"csrf_token": token, "username": username, "password": password})
+
+
+def test_anonymous_visitors_are_sent_to_login(demo, client):
+    for endpoint in ENDPOINTS:
+        page = client.get(endpoint.format(code="C"))
+        assert page.status_code == 302 and "/office/login" in page.headers["Location"], endpoint
+
+
+@pytest.mark.parametrize("role", list(USERS))
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_every_role_sees_its_area_and_nothing_outside(demo, client, role, endpoint):
+    username, own = USERS[role]
+    assert login(client, username).status_code == 302
+    inside = client.get(endpoint.format(code=own), follow_redirects=True)
+    assert inside.status_code == 200, (role, endpoint)
+    if OUTSIDE[role]:
+        outside = client.get(endpoint.format(code=OUTSIDE[role]), follow_redirects=True)
+        assert outside.status_code == 404, (role, endpoint)
+    if role != "city":
+        assert client.get(endpoint.format(code="C"), follow_redirects=True).status_code == 404
+
+
+def district_communities(app, code="D01"):
+    with app.app_context():
+        district = db.session().scalars(select(Area).where(Area.code == code)).one()
+        return {a.code: a.name for a in db.session().scalars(select(Area).where(Area.level == "community", Area.path.startswith(district.path)))}
+
+
+def test_district_user_sees_only_their_district_in_pages_exports_and_pdf(demo, client):
+    login(client, "d1")
+    own = district_communities(demo, "D01")
+    others = district_communities(demo, "D02") | district_communities(demo, "D03")
+    page = client.get("/office/area/D01").get_data(as_text=True)
+    problems = client.get("/office/area/D01/problems").get_data(as_text=True)
+    for name in others.values():
+        assert name not in page and name not in problems
+    responses = list(csv.reader(io.StringIO(client.get("/office/area/D01/export/responses.csv").get_data().decode("utf-8-sig"))))
+    assert responses[0][:3] == ["编号", "社区编码", "社区"]
+    assert responses[1:] and {row[1] for row in responses[1:]} <= set(own)
+    workbook = load_workbook(io.BytesIO(client.get("/office/area/D01/export/estimates.xlsx").data))
+    codes = {row[0] for row in workbook.active.iter_rows(min_row=2, values_only=True)}
+    assert codes and codes <= set(own)
+    pdf_text = pdftotext(client.get("/office/area/D01/report.pdf").data)
+    assert "东城区群众满意度测评报告" in pdf_text
+    assert any(name in pdf_text for name in own.values())
+    assert not any(name in pdf_text for name in others.values())
+
+
+def pdftotext(data: bytes) -> str:
+    assert shutil.which("pdftotext"), "poppler-utils is missing: sudo apt-get install poppler-utils"
+    return subprocess.run(["pdftotext", "-", "-"], input=data, capture_output=True, check=True).stdout.decode()
+
+
+def test_city_dashboard_shows_points_pass_probability_heatmap_and_flags(demo, client):
+    login(client, "city")
+    html = client.get("/office/area/C").get_data(as_text=True)
+    for text in ("问卷预计得分 / 20分", "模拟第三方测评", "分项满意度热力图", "重点关注社区", "创文知晓率", "活动参与率"):
+        assert text in html, text
+    # The heatmap drills down to districts; cells carry n and the interval on hover.
+    assert 'href="/office/area/D01' in html
+    assert re.search(r'title="东城区：\d+\.\d分，n=\d+，95%区间 \d+\.\d–\d+\.\d"', html)
+    assert 'data-chart="cost"' in html and "/office/vendor/plotly.min.js" in html
+    assert "cdn" not in html.lower()
+
+
+def test_community_page_escapes_comments_and_counts_terms(demo, client):
+    with demo.app_context(), db.write_transaction() as session:
+        answer = session.scalars(select(Answer).where(Answer.item_code == "comment").order_by(Answer.id).limit(1)).one()
+        answer.text = "<script>alert('x')</script> 停车位太少，停车位乱收费"
+        community = session.get(Area, answer.response.area_id).code
+    login(client, "city")
+    html = client.get(f"/office/community/{community}").get_data(as_text=True)
+    assert "<script>alert" not in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
+    assert re.search(r'<span class="term">停车位 <b>\d+</b></span>', html)
+
+
+def test_problem_list_is_lowest_first_and_exports_are_logged(demo, client):
+    login(client, "s1")
+    html = client.get("/office/area/D01S1/problems").get_data(as_text=True)
+    scores = [float(s) for s in re.findall(r'<td class="num">(\d+\.\d)</td><td class="num">\d+\.\d–', html)]
+    assert scores == sorted(scores) and all(s <= 80.0 for s in scores)  # shown rounded
+    exported = client.get("/office/area/D01S1/problems?format=xlsx")
+    assert exported.headers["Content-Disposition"].startswith("attachment; filename*=UTF-8''")
+    rows = list(load_workbook(io.BytesIO(exported.data)).active.iter_rows(values_only=True))
+    assert rows[0][0] == "序号" and len(rows) - 1 == len(scores)
+    with demo.app_context():
+        logged = db.session().execute(select(ExportLog.what, ExportLog.file_format, ExportLog.rows, User.username).join(User)).all()
+    assert ("problems", "xlsx", len(scores), "s1") in logged
+
+
+def test_exports_neutralise_formulas(demo, client):
+    with demo.app_context(), db.write_transaction() as session:
+        answer = session.scalars(select(Answer).where(Answer.item_code == "comment").order_by(Answer.id.desc()).limit(1)).one()
+        answer.text = '=HYPERLINK("http://evil","点我")'
+    login(client, "city")
+    body = client.get("/office/area/C/export/responses.csv").get_data().decode("utf-8-sig")
+    assert "'=HYPERLINK" in body
+    assert not re.search(r'(^|,)"?=HYPERLINK', body, re.M)
+
+
+def test_wrong_password_locks_after_five_tries_and_csrf_is_required(demo, client):
+    with demo.app_context(), db.write_transaction() as session:
+        create_user(session, "locky", PASSWORD, "city", "C")
+    assert login(client, "locky", "wrong").status_code == 401
+    for _ in range(4):
+        login(client, "locky", "wrong")
+    locked = login(client, "locky")
+    assert locked.status_code == 401 and "暂时锁定" in locked.get_data(as_text=True)
+    no_token = client.post("/office/login", data={"username": "d1", "password": PASSWORD})
+    assert no_token.status_code == 400 and "页面已过期" in no_token.get_data(as_text=True)
+    assert login(client, "d1").status_code == 302
+
+
+def test_login_attempts_are_rate_limited(demo, client):
+    statuses = [login(client, "nobody", "x").status_code for _ in range(12)]
+    assert statuses[:10] == [401] * 10
+    assert statuses[-1] == 429
+
+
+def test_logout_needs_a_post_with_csrf(demo, client):
+    login(client, "city")
+    assert client.get("/office/logout").status_code == 405
+    page = client.get("/office/area/C").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    client.post("/office/logout", data={"csrf_token": token})
+    assert client.get("/office/area/C").status_code == 302
+
+
+def test_create_user_enforces_roles_levels_and_password_policy(demo):
+    runner = demo.test_cli_runner()
+    weak = runner.invoke(args=["create-user", "x1", "--role", "district", "--area", "D01", "--password", "12345678"])
+    assert weak.exit_code == 1 and "至少10个字符" in weak.output
+    wrong_level = runner.invoke(args=["create-user", "x2", "--role", "district", "--area", "D01S1", "--password", PASSWORD])
+    assert wrong_level.exit_code == 1 and "district 账号需绑定 district 级区域" in wrong_level.output
+    ok = runner.invoke(args=["create-user", "x3", "--role", "street", "--area", "D01S1", "--password", PASSWORD])
+    assert ok.exit_code == 0, ok.output
+    with demo.app_context():
+        stored = db.session().scalars(select(User).where(User.username == "x3")).one()
+        assert stored.password_hash != PASSWORD and stored.password_hash.startswith(("scrypt:", "pbkdf2:"))
+        assert db.session().scalar(select(func.count()).select_from(User).where(User.username == "x3")) == 1
