@@ -71,15 +71,9 @@ def rates(session: Session, run: AnalysisRun, area: Area, definition: Definition
     ]
 
 
-def responses_by_channel(session: Session, wave_id: int, area: Area) -> dict[str, int]:
-    """Return response counts by channel for the area's subtree in a wave."""
-    rows = session.execute(
-        select(Response.channel, func.count())
-        .join(Area, Area.id == Response.area_id)
-        .where(Response.wave_id == wave_id, within(area))
-        .group_by(Response.channel)
-    ).all()
-    return {channel: count for channel, count in rows}
+def responses_by_channel(run: AnalysisRun, area: Area) -> dict[str, int]:
+    """Return response counts by channel in the area's subtree, as counted by the analysis run."""
+    return dict(run.summary.get("channels_by_area", {}).get(area.code, {}))
 
 
 def heatmap_rows(

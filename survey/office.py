@@ -26,6 +26,7 @@ from survey.scope import scoped_area
 
 bp = Blueprint("office", __name__, url_prefix="/office")
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+PAGE_ROWS = 200  # longer lists are shown in part; the exports have every row
 FORMATS = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
@@ -116,9 +117,9 @@ def area(code: str):
     return render_template(
         "office/area.html", area=place, run=run, runs=dashboard.runs_by_wave(session),
         result=dashboard.area_result(session, run, place), rates=dashboard.rates(session, run, place, definition),
-        channels=dashboard.responses_by_channel(session, run.wave_id, place),
+        channels=dashboard.responses_by_channel(run, place),
         heatmap=heatmap_html(columns, rows, caption="单元格为加权满意度（分）；斜体：样本少于5份。"),
-        flagged=flagged, cost_figure=figure, breadcrumbs=_breadcrumbs(place),
+        flagged=flagged[:PAGE_ROWS], flagged_total=len(flagged), cost_figure=figure, breadcrumbs=_breadcrumbs(place),
     )
 
 
@@ -163,7 +164,8 @@ def problems(code: str):
         rows = [[i, p.community.code, p.community.name, p.street.name if p.street else "", p.topic, p.item,
                  round(p.estimate, 2), _round(p.ci_low), _round(p.ci_high), p.n] for i, p in enumerate(found, 1)]
         return _download(f"问题清单-{place.name}-{run.wave.name}", "problems", place, run, fmt, headers, rows)
-    return render_template("office/problems.html", area=place, run=run, problems=found, breadcrumbs=_breadcrumbs(place))
+    return render_template("office/problems.html", area=place, run=run, problems=found[:PAGE_ROWS], total=len(found),
+                           breadcrumbs=_breadcrumbs(place))
 
 
 @bp.get("/area/<code>/export/<what>.<fmt>")

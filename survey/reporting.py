@@ -42,7 +42,7 @@ def build_area_report(session: Session, run: AnalysisRun, area: Area, link_for=l
         points={k: city[k] for k in ("points", "points_ci_low", "points_ci_high")} if area.level == "city" else None,
         prob_pass=city.get("third_party_prob_pass") if area.level == "city" else None,
         rates=[r.__dict__ for r in dashboard.rates(session, run, area, definition)],
-        channels={CHANNEL_NAMES.get(k, k): v for k, v in dashboard.responses_by_channel(session, run.wave_id, area).items()},
+        channels={CHANNEL_NAMES.get(k, k): v for k, v in dashboard.responses_by_channel(run, area).items()},
         ranking=[
             {"name": a.name, "street": a.parent.name if a.parent else "", "n": r.n, "estimate": r.estimate,
              "eb_estimate": r.eb_estimate, "prob_below": r.prob_below_80, "status": r.status,

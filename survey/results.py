@@ -166,7 +166,7 @@ def run_analysis(
     say(f"raked in {result.rake.iterations} iterations; {len(result.domains)} communities estimated")
 
     run = AnalysisRun(wave=wave, questionnaire_code=questionnaire_code, respondents=int(cells["n"].sum()),
-                      summary=_summary(session, wave, versions, result, left_out))
+                      summary=_summary(session, wave, versions, result, left_out, areas))
     session.add(run)
     session.flush()
     community = result.domains.set_index("domain")
@@ -253,14 +253,28 @@ def _area_fields(row: pd.Series) -> dict:
     }
 
 
-def _summary(session: Session, wave: Wave, versions: list[QuestionnaireVersion], result, left_out: list[str]) -> dict:
-    by_channel = dict(
-        session.execute(
-            select(Response.channel, func.count())
-            .where(Response.wave_id == wave.id, Response.questionnaire_version_id.in_([v.id for v in versions]))
-            .group_by(Response.channel)
-        ).all()
-    )
+def channel_counts(session: Session, wave: Wave, versions: list[QuestionnaireVersion], areas: dict[str, Area]) -> dict[str, dict[str, int]]:
+    """Return response counts by channel for every area code (communities summed upwards)."""
+    rows = session.execute(
+        select(Response.area_id, Response.channel, func.count())
+        .where(Response.wave_id == wave.id, Response.questionnaire_version_id.in_([v.id for v in versions]))
+        .group_by(Response.area_id, Response.channel)
+    ).all()
+    by_id = {a.id: a for a in areas.values()}
+    out: dict[str, dict[str, int]] = {}
+    for area_id, channel, count in rows:
+        node = by_id.get(area_id)
+        while node is not None:
+            counts = out.setdefault(node.code, {})
+            counts[channel] = counts.get(channel, 0) + count
+            node = by_id.get(node.parent_id) if node.parent_id else None
+    return out
+
+
+def _summary(session: Session, wave: Wave, versions: list[QuestionnaireVersion], result, left_out: list[str],
+             areas: dict[str, Area]) -> dict:
+    channels = channel_counts(session, wave, versions, areas)
+    city_code = next((code for code, a in areas.items() if a.level == "city"), None)
     return {
         "city": {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in result.city.items()},
         "rake": {
@@ -271,7 +285,8 @@ def _summary(session: Session, wave: Wave, versions: list[QuestionnaireVersion],
             "variables": list(result.rake.design.variables),
         },
         "communities_without_responses": left_out,
-        "responses_by_channel": by_channel,
+        "responses_by_channel": channels.get(city_code, {}),
+        "channels_by_area": channels,
         "timings": result.timings,
     }
 
