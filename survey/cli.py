@@ -170,7 +170,8 @@ def import_margins_command(csv_file: Path, questionnaire: str) -> None:
 @with_appcontext
 @click.option("--wave", "wave_name", default=None, help="wave name (default: the latest)")
 @click.option("--questionnaire", default="citizen", show_default=True)
-def analyze_command(wave_name: str | None, questionnaire: str) -> None:
+@click.option("--include-flagged", is_flag=True, help="keep speeders, straight-liners and repeated devices in")
+def analyze_command(wave_name: str | None, questionnaire: str, include_flagged: bool) -> None:
     """Weight, estimate, shrink and flag a wave's responses; store the results for the pages."""
     from analysis.errors import AnalysisError
     from survey.models import Wave
@@ -181,15 +182,22 @@ def analyze_command(wave_name: str | None, questionnaire: str) -> None:
     wave = session.scalar(select(Wave).where(Wave.name == wave_name)) if wave_name else latest_wave(session)
     if wave is None:
         raise click.ClickException(f"no wave {wave_name!r}" if wave_name else "no wave yet: create one with create-wave")
-    steps = ["aggregate", "weight", "store"]
+    steps = ["flag", "aggregate", "weight", "store"]
     try:
         with db.write_transaction(session), click.progressbar(length=len(steps), label=f"Analysing {wave.name}") as bar:
-            run = run_analysis(session, wave, questionnaire, progress=lambda _message: bar.update(1))
+            run = run_analysis(session, wave, questionnaire, progress=lambda _message: bar.update(1),
+                               include_flagged=include_flagged)
             city = run.summary["city"]
             run_id, respondents = run.id, run.respondents
     except (AnalysisError, MarginsError) as exc:
         raise click.ClickException(str(exc)) from None
     left_out = run.summary["communities_without_responses"]
+    quality = run.summary["quality"]
+    click.echo(
+        f"Data quality: {quality['flagged']} flagged responses {'kept in' if include_flagged else 'left out'} "
+        f"(too fast {quality['flag_speeder']}, same choice throughout {quality['flag_straightline']}, "
+        f"repeated device {quality['flag_repeat_device']})"
+    )
     click.echo(
         f"Run {run_id}: {respondents:,} responses; city {city['estimate']:.1f} "
         f"(95% CI {city['ci_low']:.1f}-{city['ci_high']:.1f}), {city['points']:.2f} of 20 points, "

@@ -156,7 +156,7 @@ def _responses(session, definition: Definition, wave: Wave, version_id: int, lin
             if person < 78 and rng.random() < 0.3:
                 answers["comment"] = COMPLAINTS[int(rng.integers(len(COMPLAINTS)))]
             submitted = now - timedelta(days=float(rng.uniform(0, 29)), minutes=float(rng.uniform(0, 600)))
-            started = submitted - timedelta(seconds=float(rng.uniform(80, 400)))
+            started = submitted - timedelta(seconds=float(rng.lognormal(np.log(200), 0.35)))
             session.add(
                 build_response(definition, answers, key=f"demo-{secrets.token_hex(12)}", wave_id=wave.id,
                                version_id=version_id, link_id=link.id, area_id=link.area_id, channel="qr",

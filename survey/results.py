@@ -34,6 +34,7 @@ from survey.models import (
     Response,
     Wave,
 )
+from survey.quality import mark_wave, purge_device_data, unflagged
 from survey.questionnaires import definition_of
 
 LEVEL_COLUMNS = ("community", "street", "district", "city")
@@ -90,11 +91,12 @@ def margins_frame(session: Session, questionnaire_code: str = "citizen") -> pd.D
     return frame
 
 
-def _scored(wave_id: int, version_ids: list[int]):
-    return (Response.wave_id == wave_id) & Response.questionnaire_version_id.in_(version_ids) & Response.score.is_not(None)
+def _scored(wave_id: int, version_ids: list[int], include_flagged: bool = False):
+    condition = (Response.wave_id == wave_id) & Response.questionnaire_version_id.in_(version_ids) & Response.score.is_not(None)
+    return condition if include_flagged else condition & unflagged()
 
 
-def score_cells(session: Session, wave_id: int, version_ids: list[int]) -> pd.DataFrame:
+def score_cells(session: Session, wave_id: int, version_ids: list[int], include_flagged: bool = False) -> pd.DataFrame:
     """Return n, sum and sum of squares of respondent scores per community x sex x age band."""
     rows = session.execute(
         select(
@@ -102,13 +104,13 @@ def score_cells(session: Session, wave_id: int, version_ids: list[int]) -> pd.Da
             func.count(), func.sum(Response.score), func.sum(Response.score * Response.score),
         )
         .join(Area, Area.id == Response.area_id)
-        .where(_scored(wave_id, version_ids))
+        .where(_scored(wave_id, version_ids, include_flagged))
         .group_by(Area.code, Response.sex, Response.age_band)
     ).all()
     return pd.DataFrame(rows, columns=["community", "sex", "age_band", "n", "total", "total_sq"])
 
 
-def choice_counts(session: Session, wave_id: int, version_ids: list[int]) -> pd.DataFrame:
+def choice_counts(session: Session, wave_id: int, version_ids: list[int], include_flagged: bool = False) -> pd.DataFrame:
     """Return answer counts per community x sex x age band x version x item x choice."""
     rows = session.execute(
         select(
@@ -117,7 +119,7 @@ def choice_counts(session: Session, wave_id: int, version_ids: list[int]) -> pd.
         )
         .join(Response, Response.id == Answer.response_id)
         .join(Area, Area.id == Response.area_id)
-        .where(_scored(wave_id, version_ids), Answer.choice_code.is_not(None))
+        .where(_scored(wave_id, version_ids, include_flagged), Answer.choice_code.is_not(None))
         .group_by(Area.code, Response.sex, Response.age_band, Response.questionnaire_version_id, Answer.item_code, Answer.choice_code)
     ).all()
     return pd.DataFrame(rows, columns=["community", "sex", "age_band", "version_id", "item", "choice", "n"])
@@ -142,16 +144,26 @@ def item_cells_from_choices(choices: pd.DataFrame, definitions: dict[int, Defini
 
 
 def run_analysis(
-    session: Session, wave: Wave, questionnaire_code: str = "citizen", progress: Callable[[str], None] | None = None
+    session: Session,
+    wave: Wave,
+    questionnaire_code: str = "citizen",
+    progress: Callable[[str], None] | None = None,
+    include_flagged: bool = False,
 ) -> AnalysisRun:
-    """Analyse a wave's responses to one questionnaire and store the results as a new run."""
+    """Analyse a wave's responses to one questionnaire and store the results as a new run.
+
+    Responses with a data-quality flag are left out unless ``include_flagged``; the run's
+    summary says how many and why.
+    """
     say = progress or (lambda message: None)
     versions = [v for v in wave.versions if v.questionnaire.code == questionnaire_code]
     if not versions:
         raise AnalysisError(f"wave {wave.name} does not field the {questionnaire_code} questionnaire")
     definitions = {v.id: definition_of(v) for v in versions}
-    cells = score_cells(session, wave.id, list(definitions))
-    choices = choice_counts(session, wave.id, list(definitions))
+    quality = mark_wave(session, wave.id) | {"included": include_flagged, "purged": purge_device_data(session)}
+    say(f"{quality['flagged']} of {quality['responses']} responses have a data-quality flag")
+    cells = score_cells(session, wave.id, list(definitions), include_flagged)
+    choices = choice_counts(session, wave.id, list(definitions), include_flagged)
     if cells.empty:
         raise AnalysisError(f"wave {wave.name} has no scored {questionnaire_code} responses yet")
     say(f"aggregated {int(cells['n'].sum()):,} responses into {len(cells):,} cells")
@@ -166,7 +178,7 @@ def run_analysis(
     say(f"raked in {result.rake.iterations} iterations; {len(result.domains)} communities estimated")
 
     run = AnalysisRun(wave=wave, questionnaire_code=questionnaire_code, respondents=int(cells["n"].sum()),
-                      summary=_summary(session, wave, versions, result, left_out, areas))
+                      summary=_summary(session, wave, versions, result, left_out, areas) | {"quality": quality})
     session.add(run)
     session.flush()
     community = result.domains.set_index("domain")

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from forms import Definition
 from survey.db import write_transaction
 from survey.models import Answer, Response
+from survey.quality import is_straightline
 
 KEY_MAX_AGE_S = 14 * 24 * 3600
 
@@ -68,6 +69,8 @@ def build_response(
     channel: str,
     started_at: datetime | None,
     submitted_at: datetime,
+    device_id: str | None = None,
+    ip_hash: str | None = None,
 ) -> Response:
     """Return an unsaved response with its answers, score and respondent attributes."""
     score, scored = definition.respondent_score(answers)
@@ -84,6 +87,9 @@ def build_response(
         duration_s=(submitted_at - started_at).total_seconds() if started_at else None,
         score=score,
         scored_items=scored,
+        device_id=device_id,
+        ip_hash=ip_hash,
+        flag_straightline=is_straightline(definition, answers),
         **attributes,
     )
     for item in definition.items:

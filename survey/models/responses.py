@@ -35,6 +35,13 @@ class Response(Base):
     # Mean of the scored items answered, and how many: what the analysis aggregates in SQL.
     score: Mapped[float | None] = mapped_column(Float)
     scored_items: Mapped[int] = mapped_column(Integer, default=0)
+    # Data quality: a per-wave device cookie and a keyed per-wave hash of the IP address (never
+    # the address), both cleared when the wave is over; flags set at submit and at analysis.
+    device_id: Mapped[str | None] = mapped_column(String(40))
+    ip_hash: Mapped[str | None] = mapped_column(String(40))
+    flag_speeder: Mapped[bool] = mapped_column(default=False)
+    flag_straightline: Mapped[bool] = mapped_column(default=False)
+    flag_repeat_device: Mapped[bool] = mapped_column(default=False)
 
     answers: Mapped[list[Answer]] = relationship(back_populates="response", cascade="all, delete-orphan")
 

@@ -187,3 +187,52 @@ def test_fifty_concurrent_distinct_submissions_are_all_stored(app, city, live_se
         statuses = list(pool.map(one_phone, range(50)))
     assert statuses == [200] * 50
     assert count_responses(app) == 50
+
+
+def test_too_many_submissions_get_a_chinese_429_that_keeps_the_answers(app, city):
+    from survey.limits import PUBLIC_POST_LIMIT
+
+    per_minute = int(PUBLIC_POST_LIMIT.split()[0])
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = "10.20.30.40"
+    fields = form_fields(open_form(client, city["A1"]))
+    incomplete = full_answers(q06="2")
+    del incomplete["q01"]
+    for _ in range(per_minute):
+        assert client.post(f"/s/{city['A1']}", data=fields | incomplete).status_code == 422
+    page = client.post(f"/s/{city['A1']}", data=fields | incomplete)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 429
+    assert "提交太频繁了" in html and 'name="q06" value="2" checked' in html
+    assert form_fields(html)["submission_key"] == fields["submission_key"]
+    # Another address (another family) is not affected.
+    other = app.test_client()
+    other.environ_base["REMOTE_ADDR"] = "10.20.30.41"
+    assert other.post(f"/s/{city['A1']}", data=form_fields(open_form(other, city["A1"])) | full_answers()).status_code == 200
+
+
+def test_database_outage_at_submit_keeps_answers_and_the_retry_stores_once(app, client, city, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    import survey.public
+
+    real_store = survey.public.store_response
+    calls = []
+
+    def failing_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("INSERT", {}, Exception("server closed the connection unexpectedly"))
+        return real_store(*args, **kwargs)
+
+    monkeypatch.setattr(survey.public, "store_response", failing_once)
+    fields = form_fields(open_form(client, city["A1"]))
+    page = client.post(f"/s/{city['A1']}", data=fields | full_answers(q09="1", comment="灯坏了"))
+    html = page.get_data(as_text=True)
+    assert page.status_code == 503
+    assert "系统繁忙，您的回答都已保留" in html and 'name="q09" value="1" checked' in html and "灯坏了</textarea>" in html
+    retry = form_fields(html)
+    assert retry["submission_key"] == fields["submission_key"]
+    assert client.post(f"/s/{city['A1']}", data=retry | full_answers(q09="1")).status_code == 200
+    assert client.post(f"/s/{city['A1']}", data=retry | full_answers(q09="1")).status_code == 200
+    assert count_responses(app) == 1

@@ -1,0 +1,137 @@
+"""Data quality: speeders, straight-liners and repeated devices.
+
+Rules (stated to offices on their pages and in the run summary):
+
+* speeder - took less than max(half the median duration of that wave and questionnaire,
+  ``SPEEDER_FLOOR_S`` = 30 s): nobody reads seventeen questions in under half a minute. Paper
+  questionnaires have no duration and are never speeders;
+* straight-liner - one and the same choice on every scored item of a block of 8 or more;
+* repeated device - a later response from the same device cookie in the same wave.
+
+Flagged responses are stored and shown; the analysis leaves them out unless told otherwise.
+The IP address is never stored: only a keyed hash per wave, cleared with the device cookie id
+when the wave is over (:func:`purge_device_data`).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+from flask import Request, current_app
+from flask import Response as HttpResponse
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import Integer, func, select, update
+from sqlalchemy.orm import Session
+
+from forms import Definition
+from survey.models import Response, Wave
+
+SPEEDER_FLOOR_S = 30.0
+STRAIGHTLINE_BLOCK = 8
+DEVICE_COOKIE_DAYS = 180
+FLAG_NAMES = {"flag_speeder": "答题过快", "flag_straightline": "全部同一选项", "flag_repeat_device": "同一设备重复提交"}
+
+
+def is_straightline(definition: Definition, answers: dict[str, str | None]) -> bool:
+    """Return True when every scored item of some block of 8 or more got the same choice."""
+    for section in definition.sections:
+        scored = [i for i in section.items if i.type == "rating"]
+        if len(scored) >= STRAIGHTLINE_BLOCK:
+            chosen = [answers.get(i.code) for i in scored]
+            if all(chosen) and len(set(chosen)) == 1:
+                return True
+    return False
+
+
+def _cookie_name(wave_id: int) -> str:
+    return f"sv_dev_{wave_id}"
+
+
+def device_id(request: Request, wave_id: int) -> tuple[str, bool]:
+    """Return this browser's device id for the wave and whether it is new (to be set)."""
+    serializer = URLSafeSerializer(current_app.config["SECRET_KEY"], salt=f"device-{wave_id}")
+    raw = request.cookies.get(_cookie_name(wave_id))
+    if raw:
+        try:
+            value = serializer.loads(raw)
+            if isinstance(value, str) and len(value) <= 40:
+                return value, False
+        except BadSignature:
+            pass
+    return secrets.token_hex(16), True
+
+
+def set_device_cookie(response: HttpResponse, wave_id: int, value: str) -> None:
+    serializer = URLSafeSerializer(current_app.config["SECRET_KEY"], salt=f"device-{wave_id}")
+    response.set_cookie(
+        _cookie_name(wave_id), serializer.dumps(value), max_age=DEVICE_COOKIE_DAYS * 24 * 3600, httponly=True,
+        samesite="Lax", secure=current_app.config.get("SESSION_COOKIE_SECURE", False),
+    )
+
+
+def ip_hash(address: str | None, wave_id: int) -> str | None:
+    """Return a keyed hash of the address for this wave only (not comparable across waves)."""
+    if not address:
+        return None
+    key = hashlib.sha256(f"{current_app.config['SECRET_KEY']}|ip|{wave_id}".encode()).digest()
+    return hmac.new(key, address.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def mark_wave(session: Session, wave_id: int) -> dict[str, int]:
+    """Set the speeder and repeated-device flags of a wave's responses; return counts per flag."""
+    rows = session.execute(
+        select(Response.id, Response.questionnaire_version_id, Response.duration_s, Response.device_id,
+               Response.submitted_at).where(Response.wave_id == wave_id)
+    ).all()
+    frame = pd.DataFrame(rows, columns=["id", "version", "duration", "device", "submitted"])
+    speeders: list[int] = []
+    repeats: list[int] = []
+    if not frame.empty:
+        timed = frame.dropna(subset=["duration"])
+        for _, part in timed.groupby("version"):
+            threshold = max(0.5 * float(np.median(part["duration"])), SPEEDER_FLOOR_S)
+            speeders += part.loc[part["duration"] < threshold, "id"].tolist()
+        with_device = frame.dropna(subset=["device"]).sort_values(["submitted", "id"])
+        repeats = with_device.loc[with_device.duplicated(["version", "device"]), "id"].tolist()
+    session.execute(update(Response).where(Response.wave_id == wave_id).values(flag_speeder=False, flag_repeat_device=False))
+    for column, ids in (("flag_speeder", speeders), ("flag_repeat_device", repeats)):
+        for start in range(0, len(ids), 5000):
+            session.execute(update(Response).where(Response.id.in_(ids[start:start + 5000])).values({column: True}))
+    return flag_counts(session, wave_id)
+
+
+def flag_counts(session: Session, wave_id: int) -> dict[str, int]:
+    """Return how many responses of the wave carry each flag, and how many carry any."""
+    row = session.execute(
+        select(
+            func.count(),
+            func.sum(Response.flag_speeder.cast(Integer)),
+            func.sum(Response.flag_straightline.cast(Integer)),
+            func.sum(Response.flag_repeat_device.cast(Integer)),
+            func.sum((Response.flag_speeder | Response.flag_straightline | Response.flag_repeat_device).cast(Integer)),
+        ).where(Response.wave_id == wave_id)
+    ).one()
+    total, speed, straight, repeat, anyflag = (int(v or 0) for v in row)
+    return {"responses": total, "flag_speeder": speed, "flag_straightline": straight, "flag_repeat_device": repeat,
+            "flagged": anyflag}
+
+
+def unflagged():
+    """SQL condition: responses with no quality flag."""
+    return ~(Response.flag_speeder | Response.flag_straightline | Response.flag_repeat_device)
+
+
+def purge_device_data(session: Session, now: datetime | None = None) -> int:
+    """Clear device ids and IP hashes of responses in waves that have closed; return how many."""
+    now = now or datetime.now(UTC)
+    closed = select(Wave.id).where(Wave.closes_at <= now)
+    result = session.execute(
+        update(Response)
+        .where(Response.wave_id.in_(closed), (Response.device_id.is_not(None)) | (Response.ip_hash.is_not(None)))
+        .values(device_id=None, ip_hash=None)
+    )
+    return result.rowcount or 0

@@ -1,0 +1,67 @@
+"""Property-based fuzzing of the public submission endpoint: never a 500, nothing stored twice."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from survey import db
+from survey.models import Response
+from tests.conftest import form_fields, full_answers
+
+ITEM_CODES = list(full_answers()) + ["comment"]
+ALLOWED = {200, 400, 410, 413, 422}
+_addresses = itertools.count(1)
+
+values = st.one_of(
+    st.sampled_from(["1", "2", "3", "4", "5", "0", "Y", "N", "U", "M", "F", "60+", "18-29"]),
+    st.text(max_size=40),
+    st.text(alphabet=st.characters(codec="utf-8"), min_size=400, max_size=3000),
+    st.integers().map(str),
+    st.just(""),
+)
+answers = st.dictionaries(st.one_of(st.sampled_from(ITEM_CODES), st.text(max_size=12)), values, max_size=25)
+
+
+@pytest.fixture
+def form(app, city):
+    client = app.test_client()
+    return client, city["A1"], form_fields(client.get(f"/s/{city['A1']}").get_data(as_text=True))
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payload=answers, keep_key=st.booleans(), keep_csrf=st.booleans(), complete=st.booleans())
+def test_any_form_payload_gets_a_clear_answer_never_a_500(app, form, payload, keep_key, keep_csrf, complete):
+    client, token, fields = form
+    client.environ_base["REMOTE_ADDR"] = f"10.{next(_addresses) % 250}.1.1"
+    data = (full_answers() if complete else {}) | payload
+    if keep_key:
+        data["submission_key"] = fields["submission_key"]
+    if keep_csrf:
+        data["csrf_token"] = fields["csrf_token"]
+    page = client.post(f"/s/{token}", data=data)
+    assert page.status_code in ALLOWED, (page.status_code, data)
+    assert "Traceback" not in page.get_data(as_text=True)
+    with app.app_context():
+        stored = db.session().scalar(select(func.count()).select_from(Response))
+    assert stored <= 1  # one form, one key: at most one response however often it is posted
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        (b"q01=\xff\xfe&sex=\xc3\x28", "application/x-www-form-urlencoded", {400, 422}),
+        (b'{"q01": "5"}', "application/json", {400, 422}),
+        (b"x=" + b"a" * 400_000, "application/x-www-form-urlencoded", {413}),
+        (b"--b\r\nContent-Disposition: form-data; name=\"q01\"\r\n\r\n5\r\n--b--\r\n", "multipart/form-data; boundary=b", {400, 422}),
+        (b"\x00\x01\x02", "application/octet-stream", {400, 422}),
+    ],
+)
+def test_broken_bodies_get_a_4xx(app, city, body, content_type, expected):
+    client = app.test_client()
+    page = client.post(f"/s/{city['A1']}", data=body, content_type=content_type)
+    assert page.status_code in expected
+    assert "<html" in page.get_data(as_text=True)
