@@ -27,6 +27,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         MAX_FORM_MEMORY_SIZE=64 * 1024,
         PERMANENT_SESSION_LIFETIME=8 * 3600,
         RATELIMIT_STORAGE_URI=os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        RATELIMIT_ENABLED=os.environ.get("RATELIMIT_ENABLED", "1") != "0",
     )
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)

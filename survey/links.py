@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app, url_for
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from survey.models import Area, Link, Questionnaire, QuestionnaireVersion, Wave, wave_version
 
@@ -22,33 +23,84 @@ class LinkUnavailable(Exception):
 
 @dataclass(frozen=True)
 class OpenLink:
-    """A link that can be answered: with the wave and questionnaire version in force."""
+    """A link that can be answered now, with the wave and questionnaire version in force.
 
-    link: Link
-    wave: Wave
-    version: QuestionnaireVersion
+    Plain values only, so that it can be cached between requests.
+    """
+
+    link_id: int
+    token: str
+    area_id: int | None
+    place: str | None
+    channel: str
+    wave_id: int
+    opens_at: datetime
+    closes_at: datetime
+    version_id: int
+
+
+NOT_FOUND = LinkUnavailable(404, "链接无效", "没有找到这份问卷。请核对二维码或链接是否完整，或联系发放问卷的社区。")
+DISABLED = LinkUnavailable(410, "链接已停用", "这个问卷链接已停用。如需参与调查，请联系所在社区获取新的二维码。")
+CLOSED = LinkUnavailable(410, "调查未在进行", "本轮问卷调查目前没有开放（尚未开始或已经结束）。感谢您的关注！")
+
+_cache: dict[tuple[int, str], tuple[float, OpenLink | LinkUnavailable]] = {}
+_CACHE_LIMIT = 10_000
 
 
 def resolve(session: Session, token: str, now: datetime) -> OpenLink:
-    """Return the open wave and version for ``token`` or raise :class:`LinkUnavailable`."""
-    link = session.scalar(
-        select(Link).options(joinedload(Link.area), joinedload(Link.questionnaire)).where(Link.token == token)
-    ) if 8 <= len(token) <= 64 else None
-    if link is None:
-        raise LinkUnavailable(404, "链接无效", "没有找到这份问卷。请核对二维码或链接是否完整，或联系发放问卷的社区。")
-    if not link.enabled:
-        raise LinkUnavailable(410, "链接已停用", "这个问卷链接已停用。如需参与调查，请联系所在社区获取新的二维码。")
+    """Return the open wave and version for ``token`` or raise :class:`LinkUnavailable`.
+
+    Answers are cached for ``LINK_CACHE_SECONDS`` (default 5): a link that is disabled or a
+    wave that is changed takes at most that long to show; opening and closing times are always
+    checked against ``now``.
+    """
+    ttl = current_app.config.get("LINK_CACHE_SECONDS", 5)
+    key = (id(current_app._get_current_object()), token)
+    cached = _cache.get(key)
+    clock = time.monotonic()
+    if cached is None or cached[0] < clock:
+        found = _lookup(session, token, now)
+        if ttl > 0:
+            if len(_cache) >= _CACHE_LIMIT:
+                _cache.clear()
+            _cache[key] = (clock + ttl, found)
+        cached = (clock + ttl, found)
+    found = cached[1]
+    if isinstance(found, LinkUnavailable):
+        raise found
+    if not found.opens_at <= now < found.closes_at:
+        _cache.pop(key, None)
+        found = _lookup(session, token, now)
+        if isinstance(found, LinkUnavailable):
+            raise found
+    return found
+
+
+def _lookup(session: Session, token: str, now: datetime) -> OpenLink | LinkUnavailable:
+    if not 8 <= len(token) <= 64:
+        return NOT_FOUND
     row = session.execute(
-        select(Wave, QuestionnaireVersion)
+        select(Link.id, Link.enabled, Link.questionnaire_id, Link.area_id, Link.channel, Area.name)
+        .outerjoin(Area, Area.id == Link.area_id)
+        .where(Link.token == token)
+    ).first()
+    if row is None:
+        return NOT_FOUND
+    link_id, enabled, questionnaire_id, area_id, channel, place = row
+    if not enabled:
+        return DISABLED
+    wave = session.execute(
+        select(Wave.id, Wave.opens_at, Wave.closes_at, QuestionnaireVersion.id)
         .join(wave_version, wave_version.c.wave_id == Wave.id)
         .join(QuestionnaireVersion, QuestionnaireVersion.id == wave_version.c.questionnaire_version_id)
-        .where(QuestionnaireVersion.questionnaire_id == link.questionnaire_id, Wave.opens_at <= now, Wave.closes_at > now)
+        .where(QuestionnaireVersion.questionnaire_id == questionnaire_id, Wave.opens_at <= now, Wave.closes_at > now)
         .order_by(Wave.opens_at.desc())
         .limit(1)
     ).first()
-    if row is None:
-        raise LinkUnavailable(410, "调查未在进行", "本轮问卷调查目前没有开放（尚未开始或已经结束）。感谢您的关注！")
-    return OpenLink(link, row[0], row[1])
+    if wave is None:
+        return CLOSED
+    wave_id, opens_at, closes_at, version_id = wave
+    return OpenLink(link_id, token, area_id, place, channel, wave_id, opens_at, closes_at, version_id)
 
 
 def new_token() -> str:

@@ -1,31 +1,59 @@
 """Public questionnaire pages at /s/<token>: no login, no JavaScript needed."""
-
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import UTC, datetime
+from threading import Lock
 
 from flask import Blueprint, current_app, make_response, render_template, request
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
-from forms import collect_answers
+from forms import Definition, collect_answers
 from survey import db
 from survey.limits import PUBLIC_GET_LIMIT, PUBLIC_POST_LIMIT, limiter
-from survey.links import LinkUnavailable, resolve
+from survey.links import LinkUnavailable, OpenLink, resolve
 from survey.quality import device_id, ip_hash, set_device_cookie
-from survey.questionnaires import definition_of, form_class_of
+from survey.questionnaires import definition_by_id, form_class_of
 from survey.security import csrf
-from survey.submissions import already_stored, issue_key, read_key, store_response
+from survey.submissions import issue_key, read_key, store_response
 
 bp = Blueprint("public", __name__)
 # The form's own CSRF field is checked in the view, so a stale token re-shows the answers
 # instead of losing them to the global check.
 csrf.exempt(bp)
 
+# A blank questionnaire is the same page for every visitor of a link but for two hidden values,
+# so it is rendered once and those values are filled in per request.
+_CSRF_SLOT, _KEY_SLOT = "\x00csrf\x00", "\x00key\x00"
+_blank_pages: OrderedDict[tuple, str] = OrderedDict()
+_blank_lock = Lock()
+
 
 @bp.errorhandler(LinkUnavailable)
 def _unavailable(exc: LinkUnavailable):
     return render_template("public/message.html", title=exc.title, message=exc.message), exc.status
+
+
+def _page(definition: Definition, target: OpenLink, form, submission_key: str, csrf_value: str, notice: str | None = None) -> str:
+    return render_template(
+        "public/questionnaire.html", definition=definition, token=target.token, place=target.place, form=form,
+        submission_key=submission_key, csrf_value=csrf_value, notice=notice,
+    )
+
+
+def _blank_page(definition: Definition, target: OpenLink) -> str:
+    cache_key = (id(current_app._get_current_object()), target.version_id, target.token, target.place)
+    with _blank_lock:
+        page = _blank_pages.get(cache_key)
+    if page is None:
+        page = _page(definition, target, form_class_of(definition)(formdata=None), _KEY_SLOT, _CSRF_SLOT)
+        with _blank_lock:
+            _blank_pages[cache_key] = page
+            while len(_blank_pages) > 2048:
+                _blank_pages.popitem(last=False)
+    return page.replace(_CSRF_SLOT, generate_csrf()).replace(_KEY_SLOT, issue_key(target.link_id))
 
 
 @bp.errorhandler(429)
@@ -35,14 +63,10 @@ def _too_many(_exc):
         return render_template("public/message.html", title="访问太频繁", message="访问太频繁了，请稍等一分钟后再试。"), 429
     token = request.view_args.get("token", "") if request.view_args else ""
     target = resolve(db.session(), token, datetime.now(UTC))
-    definition = definition_of(target.version)
+    definition = definition_by_id(db.session(), target.version_id)
     form = form_class_of(definition)()
-    place = target.link.area.name if target.link.area else None
-    return render_template(
-        "public/questionnaire.html", definition=definition, token=token, place=place, form=form,
-        submission_key=request.form.get("submission_key", ""),
-        notice="提交太频繁了，请稍等一分钟后再点“提交问卷”。您的回答都已保留。",
-    ), 429
+    notice = "提交太频繁了，请稍等一分钟后再点“提交问卷”。您的回答都已保留。"
+    return _page(definition, target, form, request.form.get("submission_key", ""), generate_csrf(), notice), 429
 
 
 @bp.route("/s/<token>", methods=["GET", "POST"])
@@ -53,58 +77,46 @@ def questionnaire(token: str):
     now = datetime.now(UTC)
     session = db.session()
     target = resolve(session, token, now)
-    definition = definition_of(target.version)
-    form = form_class_of(definition)()
-    # Plain values only: the template must render even after a failed write expired the ORM objects.
-    place = target.link.area.name if target.link.area else None
-    context = {"definition": definition, "token": token, "place": place, "form": form}
-    device, new_device = device_id(request, target.wave.id)
+    definition = definition_by_id(session, target.version_id)
+    device, new_device = device_id(request, target.wave_id)
     if request.method == "GET":
-        page = make_response(render_template("public/questionnaire.html", submission_key=issue_key(target.link.id), **context))
+        page = make_response(_blank_page(definition, target))
         if new_device:
-            set_device_cookie(page, target.wave.id, device)
+            set_device_cookie(page, target.wave_id, device)
         return page
 
-    key = read_key(request.form.get("submission_key"), target.link.id)
+    form = form_class_of(definition)()
+    key = read_key(request.form.get("submission_key"), target.link_id)
     if key is None:
         # Not a key we issued for this link (tampered, or very old): keep the answers, new key.
         form.validate()
-        return render_template(
-            "public/questionnaire.html",
-            submission_key=issue_key(target.link.id),
-            notice="页面已过期，您的回答都已保留，请检查后再次提交。",
-            **context,
-        ), 400
-    if already_stored(session, key.key):
-        return render_template("public/thanks.html", definition=definition, repeated=True)
+        notice = "页面已过期，您的回答都已保留，请检查后再次提交。"
+        return _page(definition, target, form, issue_key(target.link_id), generate_csrf(), notice), 400
     if not form.validate():
-        status = 400 if "csrf_token" in form.errors else 422
-        notice = "页面已过期，您的回答都已保留，请再次提交。" if "csrf_token" in form.errors else None
-        return render_template(
-            "public/questionnaire.html", submission_key=request.form["submission_key"], notice=notice, **context
-        ), status
+        expired = "csrf_token" in form.errors
+        notice = "页面已过期，您的回答都已保留，请再次提交。" if expired else None
+        return _page(definition, target, form, request.form["submission_key"], generate_csrf(), notice), 400 if expired else 422
     try:
         stored = store_response(
             session,
             definition,
             collect_answers(definition, form),
             key=key.key,
-            wave_id=target.wave.id,
-            version_id=target.version.id,
-            link_id=target.link.id,
-            area_id=target.link.area_id,
-            channel=target.link.channel,
+            wave_id=target.wave_id,
+            version_id=target.version_id,
+            link_id=target.link_id,
+            area_id=target.area_id,
+            channel=target.channel,
             started_at=key.started_at,
             submitted_at=now,
             device_id=device,
-            ip_hash=ip_hash(request.remote_addr, target.wave.id),
+            ip_hash=ip_hash(request.remote_addr, target.wave_id),
         )
     except (OperationalError, SQLAlchemyTimeoutError):
         current_app.logger.exception("could not store a response; the respondent keeps their answers")
-        return render_template(
-            "public/questionnaire.html",
-            submission_key=request.form["submission_key"],
-            notice="系统繁忙，您的回答都已保留，请稍后再点一次“提交问卷”。",
-            **context,
-        ), 503
-    return render_template("public/thanks.html", definition=definition, repeated=not stored.created)
+        notice = "系统繁忙，您的回答都已保留，请稍后再点一次“提交问卷”。"
+        return _page(definition, target, form, request.form["submission_key"], generate_csrf(), notice), 503
+    page = make_response(render_template("public/thanks.html", definition=definition, repeated=not stored.created))
+    if new_device:
+        set_device_cookie(page, target.wave_id, device)
+    return page

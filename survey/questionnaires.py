@@ -13,6 +13,7 @@ from forms.definition import bundled_raw
 from survey.models import Questionnaire, QuestionnaireVersion
 
 _parsed: dict[int, tuple[dict, Definition]] = {}
+_by_id: dict[tuple[str, int], Definition] = {}
 _lock = Lock()
 
 
@@ -36,6 +37,23 @@ def install_bundled(session: Session) -> list[QuestionnaireVersion]:
             session.flush()
         out.append(stored)
     return out
+
+
+def definition_by_id(session: Session, version_id: int) -> Definition:
+    """Return the parsed definition of a stored version by id, loading it once per process.
+
+    Stored versions never change (a new wording is a new version), so the cache needs no expiry.
+    """
+    key = (str(session.get_bind().url), version_id)
+    with _lock:
+        cached = _by_id.get(key)
+    if cached is not None:
+        return cached
+    version = session.get(QuestionnaireVersion, version_id)
+    definition = definition_of(version)
+    with _lock:
+        _by_id[key] = definition
+    return definition
 
 
 def definition_of(version: QuestionnaireVersion) -> Definition:

@@ -47,17 +47,18 @@ def read_key(signed: str | None, link_id: int) -> SubmissionKey | None:
     return SubmissionKey(payload["k"], issued.astimezone(UTC))
 
 
-def already_stored(session: Session, key: str) -> bool:
-    return session.scalar(select(Response.id).where(Response.submission_key == key)) is not None
-
-
 @dataclass(frozen=True)
 class Stored:
     response_id: int
     created: bool
 
 
-def build_response(
+# Plain table inserts, compiled once: the hot path of every submission skips the ORM.
+_INSERT_RESPONSE = Response.__table__.insert().returning(Response.__table__.c.id)
+_INSERT_ANSWERS = Answer.__table__.insert()
+
+
+def response_rows(
     definition: Definition,
     answers: dict[str, str | None],
     *,
@@ -71,32 +72,41 @@ def build_response(
     submitted_at: datetime,
     device_id: str | None = None,
     ip_hash: str | None = None,
-) -> Response:
-    """Return an unsaved response with its answers, score and respondent attributes."""
+) -> tuple[dict, list[dict]]:
+    """Return the response row (with score, attributes, flags) and its answer rows."""
     score, scored = definition.respondent_score(answers)
     attributes = {item.attribute: answers.get(item.code) for item in definition.items if item.attribute}
-    response = Response(
-        wave_id=wave_id,
-        questionnaire_version_id=version_id,
-        link_id=link_id,
-        area_id=area_id,
-        channel=channel,
-        submission_key=key,
-        started_at=started_at,
-        submitted_at=submitted_at,
-        duration_s=(submitted_at - started_at).total_seconds() if started_at else None,
-        score=score,
-        scored_items=scored,
-        device_id=device_id,
-        ip_hash=ip_hash,
-        flag_straightline=is_straightline(definition, answers),
+    row = {
+        "wave_id": wave_id,
+        "questionnaire_version_id": version_id,
+        "link_id": link_id,
+        "area_id": area_id,
+        "channel": channel,
+        "submission_key": key,
+        "started_at": started_at,
+        "submitted_at": submitted_at,
+        "duration_s": (submitted_at - started_at).total_seconds() if started_at else None,
+        "score": score,
+        "scored_items": scored,
+        "device_id": device_id,
+        "ip_hash": ip_hash,
+        "flag_straightline": is_straightline(definition, answers),
+        "flag_speeder": False,
+        "flag_repeat_device": False,
         **attributes,
-    )
+    }
+    answer_rows = []
     for item in definition.items:
         choice, item_score, text = item.answer(answers.get(item.code))
         if choice is not None or text is not None:
-            response.answers.append(Answer(item_code=item.code, choice_code=choice, score=item_score, text=text))
-    return response
+            answer_rows.append({"item_code": item.code, "choice_code": choice, "score": item_score, "text": text})
+    return row, answer_rows
+
+
+def build_response(definition: Definition, answers: dict[str, str | None], **meta) -> Response:
+    """Return an unsaved ORM response with its answers (for bulk loading such as the demo)."""
+    row, answer_rows = response_rows(definition, answers, **meta)
+    return Response(**row, answers=[Answer(**a) for a in answer_rows])
 
 
 def store_response(
@@ -105,16 +115,18 @@ def store_response(
     """Write the response and its answers in one transaction; a repeated key stores nothing.
 
     ``session`` is the request's session (its read transaction is ended first). ``meta`` are
-    the other arguments of :func:`build_response` (``submitted_at`` defaults to now). Returns
-    the stored response's id and whether this call created it.
+    the other arguments of :func:`response_rows` (``submitted_at`` defaults to now). Two
+    statements: the response (returning its id) and all its answers in one multi-row insert.
+    Returns the stored response's id and whether this call created it.
     """
     meta.setdefault("submitted_at", datetime.now(UTC))
-    response = build_response(definition, answers, key=key, **meta)
+    row, answer_rows = response_rows(definition, answers, key=key, **meta)
     try:
         with write_transaction(session):
-            session.add(response)
-            session.flush()
-            response_id = response.id
+            connection = session.connection()
+            response_id = connection.execute(_INSERT_RESPONSE, row).scalar_one()
+            if answer_rows:
+                connection.execute(_INSERT_ANSWERS, [a | {"response_id": response_id} for a in answer_rows])
         return Stored(response_id, True)
     except IntegrityError:
         # Another request stored this key first (a double tap racing itself).

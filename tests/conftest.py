@@ -52,7 +52,8 @@ def make_app(backend: str, folder):
         url = POSTGRES_URL
     else:
         url = f"sqlite:///{folder / 'test.sqlite'}"
-    app = create_app({"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "test-secret", "SERVER_NAME": "survey.test"})
+    app = create_app({"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "test-secret", "SERVER_NAME": "survey.test",
+                      "LINK_CACHE_SECONDS": 0})
     app.config["TEST_BACKEND"] = backend
     with app.app_context():
         upgrade(db.engine())

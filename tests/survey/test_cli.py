@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from survey import db
 from survey.migrate import alembic_config, current_revision
-from survey.quality import unflagged
 from survey.models import Area, Base, Link, Response, Wave
+from survey.quality import unflagged
 from tests.conftest import SMALL_CITY
 
 
