@@ -36,7 +36,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or os.environ.get("SECRET_KEY") or _instance_secret(app)
 
-    from survey import cli, db, errors, limits, office, public, security
+    from survey import cli, db, entry, errors, limits, office, public, school_board, security
 
     db.init_app(app)
     security.init_app(app)
@@ -44,6 +44,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     errors.init_app(app)
     app.register_blueprint(public.bp)
     app.register_blueprint(office.bp)
+    app.register_blueprint(school_board.bp)
+    app.register_blueprint(entry.bp)
     cli.init_app(app)
     return app
 

@@ -4,17 +4,19 @@ from __future__ import annotations
 import functools
 from datetime import UTC, datetime, timedelta
 
-from flask import g, redirect, request, session, url_for
+from flask import abort, g, redirect, request, session, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from survey import db
-from survey.models import ROLES, Area, User
+from survey.models import OFFICE_ROLES, ROLES, Area, School, User
 
 MAX_FAILED_LOGINS = 5
 LOCK_MINUTES = 15
-ROLE_LEVEL = {"city": "city", "district": "district", "street": "street", "community": "community"}
+ROLE_LEVEL = {"city": "city", "district": "district", "street": "street", "community": "community",
+              "school": "district", "grid": "community"}
+HOME = {"school": "school.board", "grid": "entry.page"}
 # A valid hash to compare against when the user does not exist, so timing does not tell.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
 
@@ -41,8 +43,14 @@ def password_problems(password: str, username: str = "") -> list[str]:
     return problems
 
 
-def create_user(session: Session, username: str, password: str, role: str, area_code: str) -> User:
-    """Create a staff account bound to an area of the level its role needs."""
+def create_user(
+    session: Session, username: str, password: str, role: str, area_code: str, school_name: str | None = None
+) -> User:
+    """Create a staff account bound to an area of the level its role needs.
+
+    A school account is bound to its school (``school_name``) in the district ``area_code``;
+    a grid worker's account to a community.
+    """
     username = username.strip()
     if not username or len(username) > 64:
         raise AccountError("用户名不能为空，且不超过64个字符")
@@ -58,7 +66,12 @@ def create_user(session: Session, username: str, password: str, role: str, area_
     problems = password_problems(password, username)
     if problems:
         raise AccountError("密码不符合要求：" + "；".join(problems))
-    user = User(username=username, password_hash=generate_password_hash(password), role=role, area=area)
+    school = None
+    if role == "school":
+        school = session.scalar(select(School).where(School.district_id == area.id, School.name == (school_name or "")))
+        if school is None:
+            raise AccountError(f"{area.name} 没有名为 {school_name!r} 的学校（先导入学校）")
+    user = User(username=username, password_hash=generate_password_hash(password), role=role, area=area, school=school)
     session.add(user)
     session.flush()
     return user
@@ -111,13 +124,27 @@ def current_user() -> User | None:
     return g.user
 
 
-def login_required(view):
-    """Send anonymous visitors to the login page, then back."""
+def role_required(*roles: str):
+    """Send anonymous visitors to the login page; other roles get a 403."""
 
-    @functools.wraps(view)
-    def wrapped(*args, **kwargs):
-        if current_user() is None:
-            return redirect(url_for("office.login", next=request.full_path.rstrip("?")))
-        return view(*args, **kwargs)
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            user = current_user()
+            if user is None:
+                return redirect(url_for("office.login", next=request.full_path.rstrip("?")))
+            if user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
 
-    return wrapped
+        return wrapped
+
+    return decorate
+
+
+login_required = role_required(*OFFICE_ROLES)
+
+
+def home_endpoint(user: User) -> str:
+    """Return where a user lands after logging in."""
+    return HOME.get(user.role, "office.home")

@@ -21,7 +21,7 @@ from survey.waves import create_wave
 def init_app(app: Flask) -> None:
     for command in (init_db, import_areas_command, create_wave_command, make_links, list_links, seed_demo_command, demo_info,
                     import_margins_command, analyze_command, create_user_command, report_command,
-                    qr_sheet_command):
+                    qr_sheet_command, import_schools_command):
         app.cli.add_command(command)
 
 
@@ -96,14 +96,19 @@ def make_links(questionnaire: str) -> None:
 def list_links(questionnaire: str | None) -> None:
     """Print every link as tab-separated area code, area name, questionnaire, channel, URL."""
     session = db.session()
-    query = select(Link).join(Questionnaire).outerjoin(Area, Link.area_id == Area.id).order_by(Questionnaire.code, Area.code)
+    query = select(Link).join(Questionnaire).outerjoin(Area, Link.area_id == Area.id).order_by(
+        Questionnaire.code, Area.code, Link.school_class_id, Link.audience)
     if questionnaire:
         query = query.where(Questionnaire.code == questionnaire)
     with current_app.test_request_context(base_url=current_app.config.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000"):
         for link in session.scalars(query):
             area = link.area
             state = "" if link.enabled else "\tdisabled"
-            click.echo(f"{area.code if area else '-'}\t{area.name if area else '-'}\t{link.questionnaire.code}\t{link.channel}\t{public_url(link)}{state}")
+            if link.school_class is not None:
+                code, name = "-", f"{link.school_class.school.name} {link.school_class.name} ({link.audience})"
+            else:
+                code, name = (area.code, area.name) if area else ("-", "-")
+            click.echo(f"{code}\t{name}\t{link.questionnaire.code}\t{link.channel}\t{public_url(link)}{state}")
 
 
 @click.command("seed-demo")
@@ -138,15 +143,19 @@ def demo_info(port: int) -> None:
     links = demo_links(db.session())
     if not links:
         raise click.ClickException("no demo city; run: flask --app survey seed-demo")
-    from survey.demo import reset_demo_logins
+    from survey.demo import demo_school_link, reset_demo_logins
 
     with db.write_transaction() as session:
         logins = reset_demo_logins(session)
     click.echo("")
     click.echo(f"Survey link: {base}/s/{links[0].token}   ({links[0].area.name}, citizen questionnaire)")
-    click.echo("All community links: flask --app survey list-links")
+    school_link = demo_school_link(db.session())
+    if school_link is not None:
+        klass = school_link.school_class
+        click.echo(f"School link: {base}/s/{school_link.token}   ({klass.school.name} {klass.name}, parents pick their community)")
+    click.echo("All links: flask --app survey list-links")
     for username, password, area_name in logins:
-        click.echo(f"Office login: {base}/office/login  user {username}  password {password}   ({area_name})")
+        click.echo(f"Staff login: {base}/office/login  user {username:<10} password {password}   ({area_name})")
     click.echo("")
 
 
@@ -210,16 +219,17 @@ def analyze_command(wave_name: str | None, questionnaire: str, include_flagged: 
 @click.command("create-user")
 @with_appcontext
 @click.argument("username")
-@click.option("--role", type=click.Choice(["city", "district", "street", "community"]), required=True)
+@click.option("--role", type=click.Choice(["city", "district", "street", "community", "school", "grid"]), required=True)
 @click.option("--area", "area_code", required=True, help="code of the area the account sees")
+@click.option("--school", "school_name", default=None, help="school name, for a school account")
 @click.password_option(help="asked for when not given; or set STAFF_PASSWORD", envvar="STAFF_PASSWORD")
-def create_user_command(username: str, role: str, area_code: str, password: str) -> None:
-    """Create a staff account that sees one area and everything below it."""
+def create_user_command(username: str, role: str, area_code: str, school_name: str | None, password: str) -> None:
+    """Create a staff account: an office seeing one area and below, a school, or a grid worker."""
     from survey.auth import AccountError, create_user
 
     try:
         with db.write_transaction() as session:
-            user = create_user(session, username, password, role, area_code)
+            user = create_user(session, username, password, role, area_code, school_name)
             click.echo(f"Created {role} account {user.username} for {user.area.name} ({area_code})")
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
@@ -283,3 +293,19 @@ def qr_sheet_command(area_code: str | None, out: Path) -> None:
             raise click.ClickException(str(exc)) from None
     out.write_bytes(pdf)
     click.echo(f"Wrote {out}: QR codes for {area.name} (links point to {base})")
+
+
+@click.command("import-schools")
+@with_appcontext
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_schools_command(csv_file: Path) -> None:
+    """Import schools and classes (school,district,class,grade,pupils) and give each class its links."""
+    from survey.schools import SchoolImportError, import_schools, make_class_links
+
+    try:
+        with db.write_transaction() as session:
+            schools, classes = import_schools(session, csv_file.read_text(encoding="utf-8"))
+            links = make_class_links(session)
+    except (SchoolImportError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{csv_file}: {exc}; nothing was imported") from None
+    click.echo(f"Imported {classes} classes of {schools} schools; {len(links)} class links (parents and pupils)")

@@ -20,6 +20,7 @@ from survey.links import make_community_links
 from survey.models import Area, Link, Wave
 from survey.questionnaires import definition_of, install_bundled
 from survey.results import import_margins
+from survey.schools import import_schools, make_class_links
 from survey.submissions import build_response
 from survey.waves import create_wave
 
@@ -68,7 +69,12 @@ def margins_csv_text(session: Session) -> str:
     return "\n".join(rows) + "\n"
 
 
-DEMO_LOGINS = (("city", "city", "C"), ("dongcheng", "district", "D01"), ("renmin", "street", "D01S1"))
+DEMO_LOGINS = (("city", "city", "C", None), ("dongcheng", "district", "D01", None),
+               ("renmin", "street", "D01S1", None), ("xingfu", "grid", "D01S1C1", None),
+               ("shiyan", "school", "D01", "东城区实验小学"))
+SCHOOLS_CSV = "school,district,class,grade,pupils\n" + "".join(
+    f"东城区实验小学,D01,{grade}年级{n}班,{grade},{40 + (grade * 3 + n) % 9}\n" for grade in (3, 4, 5) for n in (1, 2)
+) + "".join(f"西湖区第二中学,D02,初{grade - 6}（{n}）班,{grade},{45 + n}\n" for grade in (7, 8) for n in (1, 2))
 
 
 def reset_demo_logins(session: Session) -> list[tuple[str, str, str]]:
@@ -79,15 +85,15 @@ def reset_demo_logins(session: Session) -> list[tuple[str, str, str]]:
     from survey.models import User
 
     out = []
-    for username, role, code in DEMO_LOGINS:
+    for username, role, code, school in DEMO_LOGINS:
         password = "Demo" + secrets.token_hex(5)
         user = session.scalar(select(User).where(User.username == username))
         if user is None:
-            user = create_user(session, username, password, role, code)
+            user = create_user(session, username, password, role, code, school)
         else:
             user.password_hash = generate_password_hash(password)
             user.failed_logins, user.locked_until = 0, None
-        out.append((username, password, user.area.name))
+        out.append((username, password, user.school.name if user.school else user.area.name))
     return out
 
 
@@ -100,6 +106,11 @@ def demo_links(session: Session) -> list[Link]:
     return list(
         session.scalars(select(Link).join(Area, Link.area_id == Area.id).where(Link.channel == "qr").order_by(Area.code))
     )
+
+
+def demo_school_link(session: Session) -> Link | None:
+    """Return the parent link of the demo school's first class."""
+    return session.scalar(select(Link).where(Link.audience == "parent").order_by(Link.school_class_id).limit(1))
 
 
 def seed_demo(
@@ -117,17 +128,21 @@ def seed_demo(
     wave = create_wave(session, f"{now.year}年第四季度测评", now - timedelta(days=30), now + timedelta(days=60),
                        ["citizen", "minor"])
     links = make_community_links(session, "citizen")
+    import_schools(session, SCHOOLS_CSV)
+    class_links = make_class_links(session)
     citizen = next(v for v in versions if v.questionnaire.code == "citizen")
     definition = definition_of(citizen)
     rng = np.random.default_rng(seed)
-    created = _responses(session, definition, wave, citizen.id, links, respondents, rng, now, progress)
+    parent_links = [link for link in class_links if link.audience == "parent"]
+    created = _responses(session, definition, wave, citizen.id, links, parent_links, respondents, rng, now, progress)
     import_margins(session, margins_csv_text(session))
     session.flush()
     return {"wave": wave.name, "links": len(links), "responses": created, "first_link": links[0].token}
 
 
-def _responses(session, definition: Definition, wave: Wave, version_id: int, links: list[Link], total: int,
-               rng: np.random.Generator, now: datetime, progress) -> int:
+def _responses(session, definition: Definition, wave: Wave, version_id: int, links: list[Link],
+               parent_links: list[Link], total: int, rng: np.random.Generator, now: datetime, progress) -> int:
+    """Add synthetic responses: mostly by QR code, some by parents through classes, some on paper."""
     scored = definition.scored_items
     rates = definition.rate_items
     community_mean = rng.normal(85.5, 4.5, len(links))
@@ -157,10 +172,18 @@ def _responses(session, definition: Definition, wave: Wave, version_id: int, lin
                 answers["comment"] = COMPLAINTS[int(rng.integers(len(COMPLAINTS)))]
             submitted = now - timedelta(days=float(rng.uniform(0, 29)), minutes=float(rng.uniform(0, 600)))
             started = submitted - timedelta(seconds=float(rng.lognormal(np.log(200), 0.35)))
+            channel_draw = rng.random()
+            via = {"link_id": link.id, "channel": "qr", "school_class_id": None}
+            if channel_draw < 0.12 and parent_links:
+                parent = parent_links[int(rng.integers(len(parent_links)))]
+                via = {"link_id": parent.id, "channel": "school", "school_class_id": parent.school_class_id}
+            elif channel_draw < 0.20:
+                via = {"link_id": None, "channel": "paper", "school_class_id": None}
+                started = None
             session.add(
                 build_response(definition, answers, key=f"demo-{secrets.token_hex(12)}", wave_id=wave.id,
-                               version_id=version_id, link_id=link.id, area_id=link.area_id, channel="qr",
-                               started_at=started, submitted_at=submitted)
+                               version_id=version_id, area_id=link.area_id, started_at=started,
+                               submitted_at=submitted, **via)
             )
             created += 1
             if created % 500 == 0:

@@ -10,7 +10,7 @@ from flask import current_app, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from survey.models import Area, Link, Questionnaire, QuestionnaireVersion, Wave, wave_version
+from survey.models import Area, Link, Questionnaire, QuestionnaireVersion, School, SchoolClass, Wave, wave_version
 
 
 class LinkUnavailable(Exception):
@@ -37,6 +37,13 @@ class OpenLink:
     opens_at: datetime
     closes_at: datetime
     version_id: int
+    school_class_id: int | None = None
+    audience: str | None = None  # "parent": the respondent picks their community; "pupil"
+    school_district_id: int | None = None
+
+    @property
+    def picks_community(self) -> bool:
+        return self.audience == "parent"
 
 
 NOT_FOUND = LinkUnavailable(404, "链接无效", "没有找到这份问卷。请核对二维码或链接是否完整，或联系发放问卷的社区。")
@@ -80,13 +87,18 @@ def _lookup(session: Session, token: str, now: datetime) -> OpenLink | LinkUnava
     if not 8 <= len(token) <= 64:
         return NOT_FOUND
     row = session.execute(
-        select(Link.id, Link.enabled, Link.questionnaire_id, Link.area_id, Link.channel, Area.name)
+        select(Link.id, Link.enabled, Link.questionnaire_id, Link.area_id, Link.channel, Area.name,
+               Link.school_class_id, Link.audience, School.district_id, School.name, SchoolClass.name)
         .outerjoin(Area, Area.id == Link.area_id)
+        .outerjoin(SchoolClass, SchoolClass.id == Link.school_class_id)
+        .outerjoin(School, School.id == SchoolClass.school_id)
         .where(Link.token == token)
     ).first()
     if row is None:
         return NOT_FOUND
-    link_id, enabled, questionnaire_id, area_id, channel, place = row
+    link_id, enabled, questionnaire_id, area_id, channel, place, class_id, audience, district_id, school, klass = row
+    if class_id is not None:
+        place = f"{school} {klass}"
     if not enabled:
         return DISABLED
     wave = session.execute(
@@ -100,7 +112,8 @@ def _lookup(session: Session, token: str, now: datetime) -> OpenLink | LinkUnava
     if wave is None:
         return CLOSED
     wave_id, opens_at, closes_at, version_id = wave
-    return OpenLink(link_id, token, area_id, place, channel, wave_id, opens_at, closes_at, version_id)
+    return OpenLink(link_id, token, area_id, place, channel, wave_id, opens_at, closes_at, version_id,
+                    class_id, audience, district_id)
 
 
 def new_token() -> str:

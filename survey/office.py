@@ -15,10 +15,10 @@ from wtforms.validators import InputRequired, Length
 
 from reports.heatmap import heatmap_html
 from survey import dashboard, db
-from survey.auth import LoginFailed, authenticate, current_user, log_in, login_required
+from survey.auth import LoginFailed, authenticate, current_user, home_endpoint, log_in, login_required
 from survey.exports import response_table, to_csv, to_xlsx
 from survey.limits import LOGIN_LIMIT, limiter
-from survey.models import AnalysisRun, Area, ExportLog
+from survey.models import OFFICE_ROLES, AnalysisRun, Area, ExportLog
 from survey.models.areas import LEVEL_NAMES
 from survey.models.users import ROLE_NAMES
 from survey.reporting import STATUS_NAMES, area_report, qr_sheet
@@ -61,7 +61,9 @@ def login():
             session.commit()
             log_in(user)
             target = request.args.get("next", "")
-            return redirect(target if target.startswith("/office/") else url_for("office.home"))
+            home = url_for(home_endpoint(user))
+            allowed = target.startswith("/office/") if user.role in OFFICE_ROLES else target.startswith(home)
+            return redirect(target if allowed and not target.startswith("//") else home)
     return render_template("office/login.html", form=form, error=error), 200 if error is None else 401
 
 
@@ -75,9 +77,27 @@ def logout():
 
 
 @bp.get("/")
-@login_required
 def home():
-    return redirect(url_for("office.area", code=current_user().area.code))
+    user = current_user()
+    if user is None:
+        return redirect(url_for("office.login"))
+    if user.role not in OFFICE_ROLES:
+        return redirect(url_for(home_endpoint(user)))
+    return redirect(url_for("office.area", code=user.area.code))
+
+
+@bp.get("/area/<code>/schools")
+@login_required
+def schools(code: str):
+    """Participation of the schools in the area: counts only, never answers."""
+    from survey.schools import participation_by_school
+    from survey.waves import latest_wave
+
+    session = db.session()
+    place = scoped_area(session, current_user(), code)
+    wave = latest_wave(session)
+    rows = participation_by_school(session, place, wave.id) if wave else []
+    return render_template("office/schools.html", area=place, wave=wave, rows=rows, breadcrumbs=_breadcrumbs(place))
 
 
 def _run(session) -> AnalysisRun | None:

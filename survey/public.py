@@ -7,6 +7,7 @@ from threading import Lock
 
 from flask import Blueprint, current_app, make_response, render_template, request
 from flask_wtf.csrf import generate_csrf
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
@@ -14,8 +15,10 @@ from forms import Definition, collect_answers
 from survey import db
 from survey.limits import PUBLIC_GET_LIMIT, PUBLIC_POST_LIMIT, limiter
 from survey.links import LinkUnavailable, OpenLink, resolve
+from survey.models import Area
 from survey.quality import device_id, ip_hash, set_device_cookie
 from survey.questionnaires import definition_by_id, form_class_of
+from survey.schools import community_choices
 from survey.security import csrf
 from survey.submissions import issue_key, read_key, store_response
 
@@ -36,11 +39,25 @@ def _unavailable(exc: LinkUnavailable):
     return render_template("public/message.html", title=exc.title, message=exc.message), exc.status
 
 
-def _page(definition: Definition, target: OpenLink, form, submission_key: str, csrf_value: str, notice: str | None = None) -> str:
+def _page(definition: Definition, target: OpenLink, form, submission_key: str, csrf_value: str,
+          notice: str | None = None, picked: str | None = None, picker_error: str | None = None) -> str:
+    picker = community_choices(db.session()) if target.picks_community else None
     return render_template(
         "public/questionnaire.html", definition=definition, token=target.token, place=target.place, form=form,
-        submission_key=submission_key, csrf_value=csrf_value, notice=notice,
+        submission_key=submission_key, csrf_value=csrf_value, notice=notice, picker=picker, picked=picked,
+        picker_error=picker_error,
     )
+
+
+def _picked_community(session, target: OpenLink) -> tuple[str | None, int | None, str | None]:
+    """Return (code, area id, error) of the community a parent picked."""
+    code = (request.form.get("community") or "").strip()[:64]
+    if not code:
+        return None, None, "请选择您居住的社区"
+    area = session.scalar(select(Area).where(Area.code == code, Area.level == "community"))
+    if area is None:
+        return code, None, "请从列表中选择您居住的社区"
+    return code, area.id, None
 
 
 def _blank_page(definition: Definition, target: OpenLink) -> str:
@@ -86,16 +103,22 @@ def questionnaire(token: str):
         return page
 
     form = form_class_of(definition)()
+    picked, area_id, picker_error = (
+        _picked_community(session, target) if target.picks_community
+        else (None, target.area_id or target.school_district_id, None)
+    )
     key = read_key(request.form.get("submission_key"), target.link_id)
     if key is None:
         # Not a key we issued for this link (tampered, or very old): keep the answers, new key.
         form.validate()
         notice = "页面已过期，您的回答都已保留，请检查后再次提交。"
-        return _page(definition, target, form, issue_key(target.link_id), generate_csrf(), notice), 400
-    if not form.validate():
+        return _page(definition, target, form, issue_key(target.link_id), generate_csrf(), notice, picked), 400
+    valid = form.validate()
+    if not valid or picker_error:
         expired = "csrf_token" in form.errors
         notice = "页面已过期，您的回答都已保留，请再次提交。" if expired else None
-        return _page(definition, target, form, request.form["submission_key"], generate_csrf(), notice), 400 if expired else 422
+        page = _page(definition, target, form, request.form["submission_key"], generate_csrf(), notice, picked, picker_error)
+        return page, 400 if expired else 422
     try:
         stored = store_response(
             session,
@@ -105,8 +128,9 @@ def questionnaire(token: str):
             wave_id=target.wave_id,
             version_id=target.version_id,
             link_id=target.link_id,
-            area_id=target.area_id,
+            area_id=area_id,
             channel=target.channel,
+            school_class_id=target.school_class_id,
             started_at=key.started_at,
             submitted_at=now,
             device_id=device,
@@ -115,7 +139,7 @@ def questionnaire(token: str):
     except (OperationalError, SQLAlchemyTimeoutError):
         current_app.logger.exception("could not store a response; the respondent keeps their answers")
         notice = "系统繁忙，您的回答都已保留，请稍后再点一次“提交问卷”。"
-        return _page(definition, target, form, request.form["submission_key"], generate_csrf(), notice), 503
+        return _page(definition, target, form, request.form["submission_key"], generate_csrf(), notice, picked), 503
     page = make_response(render_template("public/thanks.html", definition=definition, repeated=not stored.created))
     if new_device:
         set_device_cookie(page, target.wave_id, device)

@@ -97,17 +97,17 @@ def _scored(wave_id: int, version_ids: list[int], include_flagged: bool = False)
 
 
 def score_cells(session: Session, wave_id: int, version_ids: list[int], include_flagged: bool = False) -> pd.DataFrame:
-    """Return n, sum and sum of squares of respondent scores per community x sex x age band."""
+    """Return n, sum and sum of squares of respondent scores per community x sex x age band x channel."""
     rows = session.execute(
         select(
-            Area.code, Response.sex, Response.age_band,
+            Area.code, Response.sex, Response.age_band, Response.channel,
             func.count(), func.sum(Response.score), func.sum(Response.score * Response.score),
         )
         .join(Area, Area.id == Response.area_id)
         .where(_scored(wave_id, version_ids, include_flagged))
-        .group_by(Area.code, Response.sex, Response.age_band)
+        .group_by(Area.code, Response.sex, Response.age_band, Response.channel)
     ).all()
-    return pd.DataFrame(rows, columns=["community", "sex", "age_band", "n", "total", "total_sq"])
+    return pd.DataFrame(rows, columns=["community", "sex", "age_band", "channel", "n", "total", "total_sq"])
 
 
 def choice_counts(session: Session, wave_id: int, version_ids: list[int], include_flagged: bool = False) -> pd.DataFrame:
@@ -194,6 +194,7 @@ def run_analysis(
                 "share_of_lost": float(stake.loc[row["domain"], "share_of_lost"]),
             }
             session.add(AreaResult(run_id=run.id, area_id=areas[row["domain"]].id, level=level, **fields))
+    run.summary = run.summary | {"by_channel": _channel_estimates(design, cells)}
     for level in LEVEL_COLUMNS:
         if level == "community":  # topic scores of small communities get shrunk too
             district = hierarchy["district"]
@@ -215,6 +216,23 @@ def run_analysis(
     session.flush()
     say(f"stored run {run.id}")
     return run
+
+
+def _channel_estimates(design, cells: pd.DataFrame) -> dict[str, dict[str, dict]]:
+    """Return satisfaction by channel (QR, school, paper) for every street, district and the city.
+
+    The same weights as everything else; a channel that reaches different people shows here as
+    a different score (channel bias).
+    """
+    out: dict[str, dict[str, dict]] = {}
+    for level in ("street", "district", "city"):
+        keyed = cells.assign(domain=cells[level] + "\x1f" + cells["channel"])
+        table = split_keys(domain_means(design, stats_from_frame(design, keyed)), first="area")
+        for row in table.itertuples():
+            out.setdefault(row.area, {})[row.domain] = {
+                "n": int(row.n), "estimate": float(row.estimate), "ci_low": _number(row.ci_low), "ci_high": _number(row.ci_high),
+            }
+    return out
 
 
 def _hierarchy(areas: dict[str, Area]) -> pd.DataFrame:

@@ -72,6 +72,8 @@ def response_rows(
     submitted_at: datetime,
     device_id: str | None = None,
     ip_hash: str | None = None,
+    school_class_id: int | None = None,
+    entered_by_id: int | None = None,
 ) -> tuple[dict, list[dict]]:
     """Return the response row (with score, attributes, flags) and its answer rows."""
     score, scored = definition.respondent_score(answers)
@@ -90,6 +92,8 @@ def response_rows(
         "scored_items": scored,
         "device_id": device_id,
         "ip_hash": ip_hash,
+        "school_class_id": school_class_id,
+        "entered_by_id": entered_by_id,
         "flag_straightline": is_straightline(definition, answers),
         "flag_speeder": False,
         "flag_repeat_device": False,

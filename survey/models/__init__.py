@@ -7,7 +7,8 @@ from survey.models.links import Link
 from survey.models.questionnaires import Questionnaire, QuestionnaireVersion
 from survey.models.responses import CHANNELS, Answer, Response
 from survey.models.results import AnalysisRun, AreaResult, ItemResult, PopulationMargin
-from survey.models.users import ROLES, ExportLog, User
+from survey.models.schools import GRADE_BANDS, School, SchoolClass
+from survey.models.users import OFFICE_ROLES, ROLES, ExportLog, User
 from survey.models.waves import Wave, wave_version
 
 __all__ = [
@@ -16,7 +17,11 @@ __all__ = [
     "ItemResult",
     "PopulationMargin",
     "CHANNELS",
+    "GRADE_BANDS",
+    "OFFICE_ROLES",
     "ROLES",
+    "School",
+    "SchoolClass",
     "ExportLog",
     "User",
     "LEVELS",

@@ -23,6 +23,8 @@ class Response(Base):
     questionnaire_version_id: Mapped[int] = mapped_column(ForeignKey("questionnaire_version.id"))
     link_id: Mapped[int | None] = mapped_column(ForeignKey("link.id"), index=True)
     area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"))
+    school_class_id: Mapped[int | None] = mapped_column(ForeignKey("school_class.id"), index=True)
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"), index=True)
     channel: Mapped[str] = mapped_column(String(16))
     submission_key: Mapped[str] = mapped_column(String(64), unique=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -8,26 +8,31 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from survey.models.areas import Area
 from survey.models.base import Base, UTCDateTime, utcnow
+from survey.models.schools import School
 
-ROLES = ("city", "district", "street", "community")
-ROLE_NAMES = {"city": "市文明办", "district": "区文明办", "street": "街道", "community": "社区"}
+OFFICE_ROLES = ("city", "district", "street", "community")
+ROLES = (*OFFICE_ROLES, "school", "grid")
+ROLE_NAMES = {"city": "市文明办", "district": "区文明办", "street": "街道", "community": "社区", "school": "学校",
+              "grid": "网格员/录入员"}
 
 
 class User(Base):
     __tablename__ = "staff_user"
-    __table_args__ = (CheckConstraint("role IN ('city','district','street','community')", name="role"),)
+    __table_args__ = (CheckConstraint("role IN ('city','district','street','community','school','grid')", name="role"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(256))
     role: Mapped[str] = mapped_column(String(16))
     area_id: Mapped[int] = mapped_column(ForeignKey("area.id"))
+    school_id: Mapped[int | None] = mapped_column(ForeignKey("school.id"))
     active: Mapped[bool] = mapped_column(default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     area: Mapped[Area] = relationship()
+    school: Mapped[School | None] = relationship()
 
 
 class ExportLog(Base):

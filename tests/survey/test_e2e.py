@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from survey import db
-from survey.models import Response
+from survey.models import Area, Response
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.e2e
@@ -98,3 +98,59 @@ def test_office_dashboard_in_a_browser_heatmap_chart_and_drill_down(app, live_se
     assert page.locator("table.heatmap tbody tr").count() == 3
     shot(page, "11-office-district")
     assert not [e for e in errors if "Content Security Policy" in e], errors
+
+
+def test_parent_picks_community_with_the_search_box_on_a_phone(app, live_server, phone, tmp_path):
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["seed-demo", "--respondents", "50"]).exit_code == 0
+    with app.app_context():
+        from survey.demo import demo_school_link
+
+        token = demo_school_link(db.session()).token
+        guihua = db.session().scalar(select(Area.code).where(Area.name == "桂花社区"))
+    page = phone
+    page.goto(f"{live_server}/s/{token}")
+    assert "东城区实验小学 3年级1班" in page.locator(".place").inner_text()
+    search = page.get_by_role("searchbox", name="查找社区")
+    search.fill("桂花")  # the list narrows and the match is chosen
+    assert page.locator("#f-community").input_value() == guihua
+    assert page.locator("#f-community option:not([hidden])").count() == 2  # the placeholder and 桂花社区
+    shot(page, "20-parent-picker")
+    for group in page.locator("fieldset.question").all():
+        group.locator("label.choice").first.click()
+    page.get_by_role("button", name="提交问卷").click()
+    assert page.locator("h1").inner_text() == "提交成功"
+    with app.app_context():
+        response = db.session().scalars(select(Response).where(Response.channel == "school").order_by(Response.id.desc())).first()
+        assert response.area_id == db.session().scalar(select(Area.id).where(Area.code == guihua))
+        assert response.school_class_id is not None and response.link_id is not None
+
+
+def test_paper_entry_with_the_keyboard_only(app, live_server, phone):
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["seed-demo", "--respondents", "20"]).exit_code == 0
+    assert runner.invoke(args=["create-user", "luru", "--role", "grid", "--area", "D01S1C2", "--password", "Str0ng-pass-2026"]).exit_code == 0
+    page = phone
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{live_server}/office/login")
+    page.keyboard.type("luru")
+    page.keyboard.press("Tab")
+    page.keyboard.type("Str0ng-pass-2026")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/entry/")
+    assert page.evaluate("document.activeElement.id") == "serial"  # autofocus: start typing at once
+    page.keyboard.type("P-7")
+    page.keyboard.press("Tab")
+    # sex, age, resident, four yes/no, ten ratings: one digit each; the page moves on by itself.
+    page.keyboard.type("2" + "4" + "1" + "1112" + "4444355512")
+    assert page.evaluate("document.activeElement.name") == "comment"
+    page.keyboard.type("楼道灯坏了")
+    page.keyboard.press("Enter")
+    assert "已保存：编号 P-7" in page.locator("[role=status]").inner_text()
+    shot(page, "21-paper-entry")
+    with app.app_context():
+        response = db.session().scalars(select(Response).where(Response.channel == "paper", Response.entered_by_id.is_not(None))).one()
+        assert (response.sex, response.age_band, response.resident_6m) == ("F", "60+", "Y")
+        answers = {a.item_code: a.choice_code for a in response.answers}
+        assert answers["q01"] == "2" and answers["q06"] == "1" and answers["k04"] == "N"
+        assert next(a.text for a in response.answers if a.item_code == "comment") == "楼道灯坏了"

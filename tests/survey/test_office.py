@@ -113,6 +113,16 @@ def test_district_user_sees_only_their_district_in_pages_exports_and_pdf(demo, c
     assert not any(name in pdf_text for name in others.values())
 
 
+@pytest.mark.parametrize("endpoint", ENDPOINTS + ["/office/area/{code}/schools"])
+def test_school_and_grid_accounts_see_no_office_page(demo, client, endpoint):
+    with demo.app_context(), db.write_transaction() as session:
+        if not session.scalar(select(User).where(User.username == "grid1")):
+            create_user(session, "grid1", PASSWORD, "grid", "D01S1C1")
+    login(client, "grid1")
+    assert client.get(endpoint.format(code="D01S1C1")).status_code == 403
+    assert client.get(endpoint.format(code="C")).status_code == 403
+
+
 def pdftotext(data: bytes) -> str:
     assert shutil.which("pdftotext"), "poppler-utils is missing: sudo apt-get install poppler-utils"
     return subprocess.run(["pdftotext", "-", "-"], input=data, capture_output=True, check=True).stdout.decode()

@@ -1,0 +1,118 @@
+"""Paper questionnaires keyed in by grid workers: choice numbers, keyboard only, once per paper.
+
+The paper's serial number is its submission key, so the same paper cannot be stored twice.
+"""
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from flask import Blueprint, abort, render_template, request
+from flask_wtf.csrf import generate_csrf
+from sqlalchemy import func, select
+
+from forms import Definition
+from survey import db
+from survey.auth import current_user, role_required
+from survey.models import Questionnaire, QuestionnaireVersion, Response, User, Wave, wave_version
+from survey.questionnaires import definition_by_id
+from survey.submissions import store_response
+
+bp = Blueprint("entry", __name__, url_prefix="/entry")
+SERIAL = re.compile(r"^[A-Za-z0-9-]{1,40}$")
+QUESTIONNAIRES = {"citizen": "市民问卷", "minor": "未成年人问卷"}
+
+
+def _open_version(session, code: str) -> tuple[Wave, int] | None:
+    now = datetime.now(UTC)
+    row = session.execute(
+        select(Wave, QuestionnaireVersion.id)
+        .join(wave_version, wave_version.c.wave_id == Wave.id)
+        .join(QuestionnaireVersion, QuestionnaireVersion.id == wave_version.c.questionnaire_version_id)
+        .join(Questionnaire, Questionnaire.id == QuestionnaireVersion.questionnaire_id)
+        .where(Questionnaire.code == code, Wave.opens_at <= now, Wave.closes_at > now)
+        .order_by(Wave.opens_at.desc())
+        .limit(1)
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def parse_paper(definition: Definition, form) -> tuple[dict[str, str | None], dict[str, str]]:
+    """Turn typed choice numbers into answers; return (answers, errors by item code)."""
+    answers: dict[str, str | None] = {}
+    errors: dict[str, str] = {}
+    for item in definition.items:
+        raw = (form.get(item.code) or "").strip()
+        if item.type == "text":
+            if len(raw) > item.max_length:
+                errors[item.code] = f"不超过{item.max_length}个字"
+            answers[item.code] = raw or None
+            continue
+        if not raw:
+            if item.required:
+                errors[item.code] = "未填写"
+            answers[item.code] = None
+            continue
+        if not raw.isdigit() or not 1 <= int(raw) <= len(item.choices):
+            errors[item.code] = f"请输入1到{len(item.choices)}"
+            answers[item.code] = None
+            continue
+        answers[item.code] = item.choices[int(raw) - 1].code
+    return answers, errors
+
+
+def _counts(session, user: User, wave_id: int | None) -> tuple[int, list[tuple[str, int]]]:
+    if wave_id is None:
+        return 0, []
+    rows = session.execute(
+        select(User.username, func.count())
+        .join(Response, Response.entered_by_id == User.id)
+        .where(Response.wave_id == wave_id, Response.channel == "paper", User.area_id == user.area_id)
+        .group_by(User.username)
+        .order_by(User.username)
+    ).all()
+    mine = next((n for name, n in rows if name == user.username), 0)
+    return mine, [(name, n) for name, n in rows]
+
+
+@bp.route("/", methods=["GET", "POST"])
+@role_required("grid")
+def page():
+    session = db.session()
+    user = current_user()
+    code = request.values.get("q", "citizen")
+    if code not in QUESTIONNAIRES:
+        abort(404)
+    found = _open_version(session, code)
+    if found is None:
+        return render_template("entry/page.html", closed=True, code=code, questionnaires=QUESTIONNAIRES, user=user)
+    wave, version_id = found
+    definition = definition_by_id(session, version_id)
+    values, errors, message, status = {}, {}, None, 200
+    if request.method == "POST":
+        values = request.form.to_dict()
+        serial = (values.get("serial") or "").strip()
+        answers, errors = parse_paper(definition, request.form)
+        if not SERIAL.match(serial):
+            errors["serial"] = "编号只能是1到40位字母、数字或短横线"
+        if errors:
+            status = 422
+        else:
+            key = f"paper:{wave.id}:{serial}"
+            stored = store_response(
+                session, definition, answers, key=key, wave_id=wave.id, version_id=version_id, link_id=None,
+                area_id=user.area_id, channel="paper", started_at=None, entered_by_id=user.id,
+            )
+            if stored.created:
+                message, values = ("ok", f"已保存：编号 {serial}"), {}
+            else:
+                first = session.get(Response, stored.response_id)
+                who = session.get(User, first.entered_by_id).username if first.entered_by_id else "—"
+                message = ("dup", f"编号 {serial} 的问卷已经录入过（{who}，{first.submitted_at:%m-%d %H:%M}），这次没有重复保存。")
+                status, values = 409, {}
+    mine, by_worker = _counts(session, user, wave.id)
+    return render_template(
+        "entry/page.html", closed=False, code=code, questionnaires=QUESTIONNAIRES, user=user, wave=wave,
+        definition=definition, values=values, errors=errors, message=message, mine=mine, by_worker=by_worker,
+        csrf_value=generate_csrf(),
+    ), status
