@@ -20,6 +20,7 @@ demo: $(BIN)/.installed
 	$(BIN)/flask init-db
 	$(BIN)/flask seed-demo --if-missing
 	$(BIN)/flask analyze
+	$(BIN)/flask analyze --questionnaire minor
 	@$(BIN)/flask demo-info --port $(PORT)
 	$(BIN)/gunicorn --bind 127.0.0.1:$(PORT) --workers 2 --threads 4 --access-logfile - 'survey:create_app()'
 

@@ -68,6 +68,7 @@ class AreaReport:
     flagged: list[dict] = field(default_factory=list)
     problems: list[dict] = field(default_factory=list)
     method: dict = field(default_factory=dict)
+    minors: dict | None = None
 
 
 def area_report_pdf(report: AreaReport) -> bytes:

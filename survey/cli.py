@@ -129,7 +129,8 @@ def seed_demo_command(respondents: int, seed: int, if_missing: bool) -> None:
             summary = seed_demo(session, respondents=respondents, seed=seed, progress=bar.update)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Demo city ready: wave {summary['wave']}, {summary['links']} community links, {summary['responses']} responses")
+    click.echo(f"Demo city ready: wave {summary['wave']}, {summary['links']} community links, "
+               f"{summary['responses']} responses, {summary['pupils']} pupils' answers")
 
 
 @click.command("demo-info")
@@ -207,11 +208,11 @@ def analyze_command(wave_name: str | None, questionnaire: str, include_flagged: 
         f"(too fast {quality['flag_speeder']}, same choice throughout {quality['flag_straightline']}, "
         f"repeated device {quality['flag_repeat_device']})"
     )
-    click.echo(
-        f"Run {run_id}: {respondents:,} responses; city {city['estimate']:.1f} "
-        f"(95% CI {city['ci_low']:.1f}-{city['ci_high']:.1f}), {city['points']:.2f} of 20 points, "
-        f"P(pass a third-party survey) = {city['third_party_prob_pass']:.2f}"
-    )
+    figures = f"Run {run_id} ({questionnaire}): {respondents:,} responses; city {city['estimate']:.1f} " \
+              f"(95% CI {city['ci_low']:.1f}-{city['ci_high']:.1f})"
+    if questionnaire == "citizen":
+        figures += f", {city['points']:.2f} of 20 points, P(pass a third-party survey) = {city['third_party_prob_pass']:.2f}"
+    click.echo(figures)
     if left_out:
         click.echo(f"{len(left_out)} communities had no responses and were left out of the weighting: {', '.join(left_out[:10])}")
 

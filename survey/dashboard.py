@@ -205,3 +205,28 @@ def comments(session: Session, wave_id: int, area: Area, limit: int = 200) -> tu
     ).all()
     texts = [(f"{when:%Y-%m-%d}", text) for when, text in rows]
     return texts, top_terms([t for _, t in texts])
+
+
+@dataclass(frozen=True)
+class MinorSummary:
+    run: AnalysisRun
+    own: AreaResult | None
+    districts: list[tuple[Area, AreaResult]]
+
+
+def minor_summary(session: Session, wave_id: int, area: Area) -> MinorSummary | None:
+    """Return the minors questionnaire's results for the area (city or district), if analysed."""
+    run = session.scalar(
+        select(AnalysisRun).where(AnalysisRun.wave_id == wave_id, AnalysisRun.questionnaire_code == "minor")
+        .order_by(AnalysisRun.id.desc()).limit(1)
+    )
+    if run is None or area.level not in ("city", "district"):
+        return None
+    districts = [
+        (a, r) for r, a in session.execute(
+            select(AreaResult, Area).join(Area, Area.id == AreaResult.area_id)
+            .where(AreaResult.run_id == run.id, AreaResult.level == "district", within(area))
+            .order_by(Area.code)
+        ).all()
+    ]
+    return MinorSummary(run, area_result(session, run, area), districts)

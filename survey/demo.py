@@ -40,6 +40,32 @@ COMPLAINTS = [
 ]
 
 
+def _pupil_responses(session, definition: Definition, wave: Wave, version_id: int, links: list[Link],
+                     rng: np.random.Generator, now: datetime) -> int:
+    """Add about half of each demo class as pupils' answers to the minors questionnaire."""
+    created = 0
+    for link in links:
+        klass = link.school_class
+        school_mean = 84.0 if "小学" in klass.school.name else 79.0
+        for _ in range(int(klass.pupils * rng.uniform(0.3, 0.7))):
+            person = school_mean + rng.normal(0, 6)
+            answers: dict[str, str | None] = {"grade_band": klass.grade_band}
+            for item in definition.scored_items:
+                value = person + rng.normal(0, 11)
+                answers[item.code] = str(int(np.clip(np.rint((value - 20) / 20), 0, 4)) + 1)
+            for item in definition.rate_items:
+                answers[item.code] = "Y" if rng.random() < 0.8 else "N"
+            submitted = now - timedelta(days=float(rng.uniform(0, 29)))
+            started = submitted - timedelta(seconds=float(rng.lognormal(np.log(180), 0.3)))
+            session.add(build_response(definition, answers, key=f"demo-{secrets.token_hex(12)}", wave_id=wave.id,
+                                       version_id=version_id, link_id=link.id, area_id=klass.school.district_id,
+                                       channel="school", school_class_id=klass.id, started_at=started,
+                                       submitted_at=submitted))
+            created += 1
+    session.flush()
+    return created
+
+
 def areas_csv_text(seed: int = 7) -> str:
     """Return the demo city's areas as import CSV: 3 districts, 9 streets, 36 communities."""
     rng = np.random.default_rng(seed)
@@ -135,9 +161,12 @@ def seed_demo(
     rng = np.random.default_rng(seed)
     parent_links = [link for link in class_links if link.audience == "parent"]
     created = _responses(session, definition, wave, citizen.id, links, parent_links, respondents, rng, now, progress)
+    minor = next(v for v in versions if v.questionnaire.code == "minor")
+    pupil_links = [link for link in class_links if link.audience == "pupil"]
+    pupils = _pupil_responses(session, definition_of(minor), wave, minor.id, pupil_links, rng, now)
     import_margins(session, margins_csv_text(session))
     session.flush()
-    return {"wave": wave.name, "links": len(links), "responses": created, "first_link": links[0].token}
+    return {"wave": wave.name, "links": len(links), "responses": created, "pupils": pupils, "first_link": links[0].token}
 
 
 def _responses(session, definition: Definition, wave: Wave, version_id: int, links: list[Link],

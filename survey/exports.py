@@ -49,15 +49,17 @@ def to_xlsx(headers: Sequence[str], rows: Iterable[Sequence], title: str) -> byt
     return out.getvalue()
 
 
-def response_table(session: Session, area: Area, wave_id: int, definition: Definition) -> tuple[list[str], list[list]]:
-    """Return the responses of a wave in the area's subtree: one row each, one column per item."""
+def response_table(
+    session: Session, area: Area, wave_id: int, definition: Definition, version_ids: list[int]
+) -> tuple[list[str], list[list]]:
+    """Return the responses of a wave to one questionnaire in the area's subtree: a row each, a column per item."""
     items = definition.items
     headers = ["编号", "社区编码", "社区", "渠道", "提交时间", "用时(秒)", "满意度得分"]
     headers += [f"{i.code} {i.short_label if i.type == 'rating' else i.label_en}" for i in items]
     responses = session.execute(
         select(Response, Area)
         .join(Area, Area.id == Response.area_id)
-        .where(Response.wave_id == wave_id, within(area))
+        .where(Response.wave_id == wave_id, Response.questionnaire_version_id.in_(version_ids), within(area))
         .options(selectinload(Response.answers))
         .order_by(Response.id)
     ).all()

@@ -140,6 +140,7 @@ def area(code: str):
         channels=dashboard.responses_by_channel(run, place),
         heatmap=heatmap_html(columns, rows, caption="单元格为加权满意度（分）；斜体：样本少于5份。"),
         flagged=flagged[:PAGE_ROWS], flagged_total=len(flagged), cost_figure=figure, breadcrumbs=_breadcrumbs(place),
+        minors=dashboard.minor_summary(session, run.wave_id, place),
     )
 
 
@@ -196,7 +197,8 @@ def export(code: str, what: str, fmt: str):
     run = _run(session) or abort(404)
     definition = dashboard.run_definition(run)
     if what == "responses":
-        headers, rows = response_table(session, place, run.wave_id, definition)
+        versions = [v.id for v in run.wave.versions if v.questionnaire.code == run.questionnaire_code]
+        headers, rows = response_table(session, place, run.wave_id, definition, versions)
         name = f"答卷-{place.name}-{run.wave.name}"
     elif what == "estimates":
         headers = ["区域编码", "区域", "层级", "样本量", "满意度", "标准误", "95%下限", "95%上限", "修正估计",

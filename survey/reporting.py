@@ -11,7 +11,7 @@ from reports.pdf import AreaReport, area_report_pdf, qr_sheet_pdf
 from survey import dashboard
 from survey.exports import CHANNEL_NAMES
 from survey.links import public_url
-from survey.models import AnalysisRun, Area, Link
+from survey.models import AnalysisRun, Area, Link, School, SchoolClass
 from survey.models.areas import LEVEL_NAMES
 from survey.scope import within
 
@@ -60,6 +60,7 @@ def build_area_report(session: Session, run: AnalysisRun, area: Area, link_for=l
              "ci_high": p.ci_high, "n": p.n}
             for p in problems
         ],
+        minors=_minors(session, run, area),
         method={
             "iterations": run.summary["rake"]["iterations"],
             "deff": run.summary["rake"]["deff"],
@@ -69,17 +70,45 @@ def build_area_report(session: Session, run: AnalysisRun, area: Area, link_for=l
     )
 
 
+def _minors(session: Session, run: AnalysisRun, area: Area) -> dict | None:
+    summary = dashboard.minor_summary(session, run.wave_id, area)
+    if summary is None:
+        return None
+    own = summary.own
+    return {
+        "respondents": summary.run.respondents,
+        "estimate": own.estimate if own else None, "ci_low": own.ci_low if own else None,
+        "ci_high": own.ci_high if own else None,
+        "districts": [{"name": a.name, "n": r.n, "estimate": r.estimate, "eb_estimate": r.eb_estimate, "ci_low": r.ci_low,
+                       "ci_high": r.ci_high, "status_name": STATUS_NAMES.get(r.status or "", ""), "status": r.status}
+                      for a, r in summary.districts],
+    }
+
+
 def area_report(session: Session, run: AnalysisRun, area: Area) -> bytes:
     return area_report_pdf(build_area_report(session, run, area))
 
 
 def qr_sheet(session: Session, area: Area) -> bytes:
-    """Return the QR sheet of every enabled community link in the area's subtree."""
+    """Return the QR sheet of every enabled community link and school-class link in the area."""
     links = session.execute(
         select(Link, Area).join(Area, Area.id == Link.area_id).where(Link.enabled, within(area)).order_by(Area.code)
     ).all()
     entries = [
         (community.name, f"{link.questionnaire.title} · {community.parent.name if community.parent else ''}", public_url(link))
         for link, community in links
+    ]
+    class_links = session.execute(
+        select(Link, SchoolClass, School)
+        .join(SchoolClass, SchoolClass.id == Link.school_class_id)
+        .join(School, School.id == SchoolClass.school_id)
+        .join(Area, Area.id == School.district_id)
+        .where(Link.enabled, within(area))
+        .order_by(School.name, SchoolClass.grade, SchoolClass.name, Link.audience)
+    ).all()
+    entries += [
+        (f"{school.name} {klass.name}", "家长扫码（市民问卷）" if link.audience == "parent" else "学生扫码（未成年人问卷）",
+         public_url(link))
+        for link, klass, school in class_links
     ]
     return qr_sheet_pdf(f"{area.name}问卷二维码", entries)

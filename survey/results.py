@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,7 @@ from analysis.points import PASS_LINE, status
 from analysis.raking import restrict_margins
 from forms import Definition
 from survey.models import (
+    GRADE_BANDS,
     AnalysisRun,
     Answer,
     Area,
@@ -32,12 +34,12 @@ from survey.models import (
     Questionnaire,
     QuestionnaireVersion,
     Response,
+    School,
+    SchoolClass,
     Wave,
 )
 from survey.quality import mark_wave, purge_device_data, unflagged
 from survey.questionnaires import definition_of
-
-LEVEL_COLUMNS = ("community", "street", "district", "city")
 
 
 class MarginsError(ValueError):
@@ -75,7 +77,9 @@ def margins_frame(session: Session, questionnaire_code: str = "citizen") -> pd.D
         )
     ).all()
     frame = pd.DataFrame(stored, columns=["variable", "category", "total"])
-    if not (frame["variable"] == "community").any():
+    if questionnaire_code == "minor" and frame.empty:
+        return enrolment_margins(session)
+    if questionnaire_code == "citizen" and not (frame["variable"] == "community").any():
         communities = session.execute(
             select(Area.code, Area.adult_population).where(Area.level == "community", Area.adult_population.is_not(None))
         ).all()
@@ -96,36 +100,77 @@ def _scored(wave_id: int, version_ids: list[int], include_flagged: bool = False)
     return condition if include_flagged else condition & unflagged()
 
 
-def score_cells(session: Session, wave_id: int, version_ids: list[int], include_flagged: bool = False) -> pd.DataFrame:
-    """Return n, sum and sum of squares of respondent scores per community x sex x age band x channel."""
+@dataclass(frozen=True)
+class Plan:
+    """How a questionnaire is analysed: the area level answers belong to, the respondent
+    attributes it is weighted by (beside that level), and the levels above it."""
+
+    unit: str
+    attributes: tuple[str, ...]
+    upper: tuple[str, ...]
+    model_by: str | None
+
+
+PLANS = {
+    # Residents: community adult population, city totals by sex and by age band.
+    "citizen": Plan("community", ("sex", "age_band"), ("street", "district", "city"), "district"),
+    # Pupils: enrolment by district and by grade band (from the imported classes).
+    "minor": Plan("district", ("grade_band",), ("city",), None),
+}
+
+
+def enrolment_margins(session: Session) -> pd.DataFrame:
+    """Return the minors' raking targets from the imported classes: pupils by district and grade band."""
     rows = session.execute(
-        select(
-            Area.code, Response.sex, Response.age_band, Response.channel,
-            func.count(), func.sum(Response.score), func.sum(Response.score * Response.score),
-        )
-        .join(Area, Area.id == Response.area_id)
-        .where(_scored(wave_id, version_ids, include_flagged))
-        .group_by(Area.code, Response.sex, Response.age_band, Response.channel)
+        select(Area.code, SchoolClass.grade, func.sum(SchoolClass.pupils))
+        .join(School, School.id == SchoolClass.school_id)
+        .join(Area, Area.id == School.district_id)
+        .group_by(Area.code, SchoolClass.grade)
     ).all()
-    return pd.DataFrame(rows, columns=["community", "sex", "age_band", "channel", "n", "total", "total_sq"])
+    if not rows:
+        raise MarginsError("no enrolment: import schools and classes (flask --app survey import-schools FILE)")
+    frame = pd.DataFrame(rows, columns=["district", "grade", "pupils"])
+    frame["grade_band"] = frame["grade"].map(GRADE_BANDS)
+    district = frame.groupby("district")["pupils"].sum()
+    band = frame.groupby("grade_band")["pupils"].sum()
+    return pd.concat([
+        pd.DataFrame({"variable": "district", "category": district.index, "total": district.to_numpy(dtype=float)}),
+        pd.DataFrame({"variable": "grade_band", "category": band.index, "total": band.to_numpy(dtype=float)}),
+    ], ignore_index=True)
 
 
-def choice_counts(session: Session, wave_id: int, version_ids: list[int], include_flagged: bool = False) -> pd.DataFrame:
-    """Return answer counts per community x sex x age band x version x item x choice."""
+def score_cells(
+    session: Session, wave_id: int, version_ids: list[int], include_flagged: bool = False, plan: Plan = PLANS["citizen"]
+) -> pd.DataFrame:
+    """Return n, sum and sum of squares of respondent scores per area x attributes x channel."""
+    attributes = [getattr(Response, a) for a in plan.attributes]
     rows = session.execute(
-        select(
-            Area.code, Response.sex, Response.age_band, Response.questionnaire_version_id,
-            Answer.item_code, Answer.choice_code, func.count(),
-        )
+        select(Area.code, *attributes, Response.channel,
+               func.count(), func.sum(Response.score), func.sum(Response.score * Response.score))
+        .join(Area, Area.id == Response.area_id)
+        .where(_scored(wave_id, version_ids, include_flagged), Area.level == plan.unit)
+        .group_by(Area.code, *attributes, Response.channel)
+    ).all()
+    return pd.DataFrame(rows, columns=[plan.unit, *plan.attributes, "channel", "n", "total", "total_sq"])
+
+
+def choice_counts(
+    session: Session, wave_id: int, version_ids: list[int], include_flagged: bool = False, plan: Plan = PLANS["citizen"]
+) -> pd.DataFrame:
+    """Return answer counts per area x attributes x version x item x choice."""
+    attributes = [getattr(Response, a) for a in plan.attributes]
+    rows = session.execute(
+        select(Area.code, *attributes, Response.questionnaire_version_id, Answer.item_code, Answer.choice_code,
+               func.count())
         .join(Response, Response.id == Answer.response_id)
         .join(Area, Area.id == Response.area_id)
-        .where(_scored(wave_id, version_ids, include_flagged), Answer.choice_code.is_not(None))
-        .group_by(Area.code, Response.sex, Response.age_band, Response.questionnaire_version_id, Answer.item_code, Answer.choice_code)
+        .where(_scored(wave_id, version_ids, include_flagged), Area.level == plan.unit, Answer.choice_code.is_not(None))
+        .group_by(Area.code, *attributes, Response.questionnaire_version_id, Answer.item_code, Answer.choice_code)
     ).all()
-    return pd.DataFrame(rows, columns=["community", "sex", "age_band", "version_id", "item", "choice", "n"])
+    return pd.DataFrame(rows, columns=[plan.unit, *plan.attributes, "version_id", "item", "choice", "n"])
 
 
-def item_cells_from_choices(choices: pd.DataFrame, definitions: dict[int, Definition]) -> pd.DataFrame:
+def item_cells_from_choices(choices: pd.DataFrame, definitions: dict[int, Definition], keys: list[str]) -> pd.DataFrame:
     """Turn choice counts into per-cell item statistics: scores for ratings, 0/1 for yes-type."""
     values = {}
     for version_id, definition in definitions.items():
@@ -135,12 +180,12 @@ def item_cells_from_choices(choices: pd.DataFrame, definitions: dict[int, Defini
                 if item.type in ("rating", "yesno") and value is not None:
                     values[(version_id, item.code, choice.code)] = float(value)
     if choices.empty:
-        return pd.DataFrame(columns=["item", "community", "sex", "age_band", "n", "total", "total_sq"])
+        return pd.DataFrame(columns=["item", *keys, "n", "total", "total_sq"])
     key = list(zip(choices["version_id"], choices["item"], choices["choice"]))
     value = pd.Series([values.get(k, np.nan) for k in key], index=choices.index)
     usable = choices.assign(value=value).dropna(subset=["value"])
     usable = usable.assign(total=usable["n"] * usable["value"], total_sq=usable["n"] * usable["value"] ** 2)
-    return usable.groupby(["item", "community", "sex", "age_band"], as_index=False)[["n", "total", "total_sq"]].sum()
+    return usable.groupby(["item", *keys], as_index=False)[["n", "total", "total_sq"]].sum()
 
 
 def run_analysis(
@@ -156,50 +201,53 @@ def run_analysis(
     summary says how many and why.
     """
     say = progress or (lambda message: None)
+    plan = PLANS[questionnaire_code]
     versions = [v for v in wave.versions if v.questionnaire.code == questionnaire_code]
     if not versions:
         raise AnalysisError(f"wave {wave.name} does not field the {questionnaire_code} questionnaire")
     definitions = {v.id: definition_of(v) for v in versions}
     quality = mark_wave(session, wave.id) | {"included": include_flagged, "purged": purge_device_data(session)}
     say(f"{quality['flagged']} of {quality['responses']} responses have a data-quality flag")
-    cells = score_cells(session, wave.id, list(definitions), include_flagged)
-    choices = choice_counts(session, wave.id, list(definitions), include_flagged)
+    cells = score_cells(session, wave.id, list(definitions), include_flagged, plan)
+    choices = choice_counts(session, wave.id, list(definitions), include_flagged, plan)
     if cells.empty:
         raise AnalysisError(f"wave {wave.name} has no scored {questionnaire_code} responses yet")
     say(f"aggregated {int(cells['n'].sum()):,} responses into {len(cells):,} cells")
     areas = {a.code: a for a in session.scalars(select(Area))}
-    hierarchy = _hierarchy(areas)
-    cells = cells.join(hierarchy, on="community")
-    margins, left_out = restrict_margins(margins_frame(session, questionnaire_code), "community", set(cells["community"]))
-    item_cells = item_cells_from_choices(choices, definitions).join(hierarchy, on="community")
+    hierarchy = _hierarchy(areas, plan)
+    unit = plan.unit
+    cells = cells.join(hierarchy, on=unit)
+    margins, left_out = restrict_margins(margins_frame(session, questionnaire_code), unit, set(cells[unit]))
+    item_cells = item_cells_from_choices(choices, definitions, [unit, *plan.attributes]).join(hierarchy, on=unit)
     attributes = hierarchy.set_index(hierarchy.index.rename("domain"))
-    result = analyze_aggregates(cells, margins, by="community", item_cells=item_cells, attributes=attributes,
-                                strata="district", model_by="district")
-    say(f"raked in {result.rake.iterations} iterations; {len(result.domains)} communities estimated")
+    strata = "district" if "district" in plan.upper else None
+    result = analyze_aggregates(cells, margins, by=unit, item_cells=item_cells, attributes=attributes,
+                                strata=strata, model_by=plan.model_by)
+    say(f"raked in {result.rake.iterations} iterations; {len(result.domains)} areas estimated")
 
     run = AnalysisRun(wave=wave, questionnaire_code=questionnaire_code, respondents=int(cells["n"].sum()),
                       summary=_summary(session, wave, versions, result, left_out, areas) | {"quality": quality})
     session.add(run)
     session.flush()
-    community = result.domains.set_index("domain")
-    for code, row in community.iterrows():
-        session.add(AreaResult(run_id=run.id, area_id=areas[code].id, level="community", **_area_fields(row)))
+    base = result.domains.set_index("domain")
+    for code, row in base.iterrows():
+        session.add(AreaResult(run_id=run.id, area_id=areas[code].id, level=unit, **_area_fields(row)))
     design = result.rake.design
-    for level in ("street", "district", "city"):
+    for level in plan.upper:
         table = domain_means(design, stats_from_frame(design, cells.assign(domain=cells[level])))
-        stake = community.groupby(hierarchy[level].reindex(community.index))[["points_at_stake", "share_of_lost"]].sum()
+        stake = base.groupby(hierarchy[level].reindex(base.index))[["points_at_stake", "share_of_lost"]].sum()
         for _, row in table.iterrows():
             fields = _direct_fields(row) | {
                 "points_at_stake": float(stake.loc[row["domain"], "points_at_stake"]),
                 "share_of_lost": float(stake.loc[row["domain"], "share_of_lost"]),
             }
             session.add(AreaResult(run_id=run.id, area_id=areas[row["domain"]].id, level=level, **fields))
-    run.summary = run.summary | {"by_channel": _channel_estimates(design, cells)}
-    for level in LEVEL_COLUMNS:
-        if level == "community":  # topic scores of small communities get shrunk too
-            district = hierarchy["district"]
+    run.summary = run.summary | {"by_channel": _channel_estimates(design, cells, plan.upper)}
+    for level in (unit, *plan.upper):
+        if level == unit:  # topic scores of small areas get shrunk too
+            groups = hierarchy[plan.model_by] if plan.model_by else None
             items = pd.concat(
-                [shrink(part, groups=district.reindex(part["domain"]).to_numpy())[0]
+                [shrink(part, groups=None if groups is None else groups.reindex(part["domain"]).to_numpy())[0]
                  for _, part in result.items.groupby("item", sort=False)],
                 ignore_index=True,
             ) if not result.items.empty else result.items.assign(eb_estimate=[])
@@ -218,14 +266,14 @@ def run_analysis(
     return run
 
 
-def _channel_estimates(design, cells: pd.DataFrame) -> dict[str, dict[str, dict]]:
+def _channel_estimates(design, cells: pd.DataFrame, levels: tuple[str, ...]) -> dict[str, dict[str, dict]]:
     """Return satisfaction by channel (QR, school, paper) for every street, district and the city.
 
     The same weights as everything else; a channel that reaches different people shows here as
     a different score (channel bias).
     """
     out: dict[str, dict[str, dict]] = {}
-    for level in ("street", "district", "city"):
+    for level in levels:
         keyed = cells.assign(domain=cells[level] + "\x1f" + cells["channel"])
         table = split_keys(domain_means(design, stats_from_frame(design, keyed)), first="area")
         for row in table.itertuples():
@@ -235,20 +283,20 @@ def _channel_estimates(design, cells: pd.DataFrame) -> dict[str, dict[str, dict]
     return out
 
 
-def _hierarchy(areas: dict[str, Area]) -> pd.DataFrame:
-    """Return, per community code, the codes of its street, district and city."""
+def _hierarchy(areas: dict[str, Area], plan: Plan) -> pd.DataFrame:
+    """Return, per area of the plan's unit level, the codes of its areas at the upper levels."""
     by_id = {a.id: a for a in areas.values()}
     rows = {}
     for area in areas.values():
-        if area.level != "community":
+        if area.level != plan.unit:
             continue
-        chain = {"community": area.code}
+        chain = {}
         node = area
         while node.parent_id is not None:
             node = by_id[node.parent_id]
             chain[node.level] = node.code
-        rows[area.code] = {level: chain.get(level, area.code) for level in ("street", "district", "city")}
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("community")
+        rows[area.code] = {level: chain.get(level, area.code) for level in plan.upper}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(plan.upper)).rename_axis(plan.unit)
 
 
 def _number(value) -> float | None:

@@ -17,6 +17,7 @@ from werkzeug.serving import make_server
 
 from survey import create_app, db
 from survey.areas import import_areas
+from survey.limits import limiter
 from survey.links import make_community_links
 from survey.migrate import upgrade
 from survey.questionnaires import install_bundled
@@ -56,6 +57,7 @@ def make_app(backend: str, folder):
                       "LINK_CACHE_SECONDS": 0})
     app.config["TEST_BACKEND"] = backend
     with app.app_context():
+        limiter.reset()  # one limiter serves every app of this process: start each test's count at zero
         upgrade(db.engine())
         with db.write_transaction() as session:
             install_bundled(session)

@@ -133,6 +133,7 @@ def test_paper_entry_with_the_keyboard_only(app, live_server, phone):
     page = phone
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"{live_server}/office/login")
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'username'")  # autofocus
     page.keyboard.type("luru")
     page.keyboard.press("Tab")
     page.keyboard.type("Str0ng-pass-2026")

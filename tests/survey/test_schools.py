@@ -131,3 +131,31 @@ def test_paper_entry_stores_a_serial_once_and_counts_per_worker(app, client, cit
         assert (q01.choice_code, q01.score) == ("4", 80.0)  # typed 2 = second printed choice, 满意
         assert db.session().scalar(select(func.count()).select_from(Response)) == 1
     assert client.get("/office/area/C").status_code == 403
+
+
+def test_minors_are_weighted_to_enrolment_by_grade_band(app, runner, schools):
+    def pupil(token, grade_band, rating):
+        phone = app.test_client()
+        fields = form_fields(phone.get(f"/s/{token}").get_data(as_text=True))
+        answers = {"grade_band": grade_band, "mk1": "Y", "mk2": "N"} | {f"m{i:02d}": rating for i in range(1, 11)}
+        answers["m01"] = "3" if rating == "5" else "5"  # not straight-lining
+        assert phone.post(f"/s/{token}", data=fields | answers).status_code == 200
+
+    # Primary pupils (78 enrolled) answer 9 times, secondary (45 enrolled) 3 times.
+    for _ in range(9):
+        pupil(schools[("三年级1班", "pupil")], "P1-3", "5")
+    for _ in range(3):
+        pupil(schools[("初一（1）班", "pupil")], "J1-3", "2")
+    with app.app_context(), db.write_transaction() as session:
+        for response in session.scalars(select(Response)):
+            response.duration_s = 200.0  # nobody is a speeder here
+    result = runner.invoke(args=["analyze", "--questionnaire", "minor"])
+    assert result.exit_code == 0, result.output
+    primary, secondary = (60 + 9 * 100) / 10, (100 + 9 * 40) / 10  # respondent means with the m01 twist
+    expected = (78 * primary + 45 * secondary) / 123  # weighted to enrolment, not to who answered
+    assert f"city {expected:.1f}" in result.output
+    with app.app_context():
+        from survey.models import AreaResult
+
+        rows = db.session().execute(select(Area.code, AreaResult.estimate, AreaResult.n).join(Area, Area.id == AreaResult.area_id)).all()
+    assert {code: round(estimate, 6) for code, estimate, _ in rows} == {"D1": round(expected, 6), "C": round(expected, 6)}
