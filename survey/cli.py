@@ -236,14 +236,20 @@ def create_user_command(username: str, role: str, area_code: str, school_name: s
         raise click.ClickException(str(exc)) from None
 
 
-def _area_and_run(area_code: str | None, wave_name: str | None):
-    from survey.dashboard import runs_by_wave
-
-    session = db.session()
+def _area_or_city(session, area_code: str | None) -> Area:
+    """Return the area with ``area_code``, or the city when no code is given."""
     area = (session.scalar(select(Area).where(Area.code == area_code)) if area_code
             else session.scalar(select(Area).where(Area.level == "city").limit(1)))
     if area is None:
         raise click.ClickException(f"no area {area_code!r}" if area_code else "no city area; import areas first")
+    return area
+
+
+def _area_and_run(area_code: str | None, wave_name: str | None):
+    from survey.dashboard import runs_by_wave
+
+    session = db.session()
+    area = _area_or_city(session, area_code)
     runs = runs_by_wave(session)
     run = next((r for r in runs if r.wave.name == wave_name), None) if wave_name else (runs[-1] if runs else None)
     if run is None:
@@ -282,10 +288,7 @@ def qr_sheet_command(area_code: str | None, out: Path) -> None:
     from survey.reporting import qr_sheet
 
     session = db.session()
-    area = (session.scalar(select(Area).where(Area.code == area_code)) if area_code
-            else session.scalar(select(Area).where(Area.level == "city").limit(1)))
-    if area is None:
-        raise click.ClickException("no such area")
+    area = _area_or_city(session, area_code)
     base = current_app.config.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000"
     with current_app.test_request_context(base_url=base):
         try:

@@ -100,6 +100,13 @@ def schools(code: str):
     return render_template("office/schools.html", area=place, wave=wave, rows=rows, breadcrumbs=_breadcrumbs(place))
 
 
+def _area_and_run(code: str) -> tuple:
+    """Return the request's session, the user's area ``code`` (404 outside their scope) and the run."""
+    session = db.session()
+    place = scoped_area(session, current_user(), code)
+    return session, place, _run(session) or abort(404)
+
+
 def _run(session) -> AnalysisRun | None:
     """Return the run chosen by ?wave=<id>, else the newest one."""
     runs = dashboard.runs_by_wave(session)
@@ -175,9 +182,7 @@ def community(code: str):
 @bp.get("/area/<code>/problems")
 @login_required
 def problems(code: str):
-    session = db.session()
-    place = scoped_area(session, current_user(), code)
-    run = _run(session) or abort(404)
+    session, place, run = _area_and_run(code)
     found = dashboard.problems(session, run, place, dashboard.run_definition(run))
     fmt = request.args.get("format")
     if fmt:
@@ -192,9 +197,7 @@ def problems(code: str):
 @bp.get("/area/<code>/export/<what>.<fmt>")
 @login_required
 def export(code: str, what: str, fmt: str):
-    session = db.session()
-    place = scoped_area(session, current_user(), code)
-    run = _run(session) or abort(404)
+    session, place, run = _area_and_run(code)
     definition = dashboard.run_definition(run)
     if what == "responses":
         versions = [v.id for v in run.wave.versions if v.questionnaire.code == run.questionnaire_code]
@@ -215,9 +218,7 @@ def export(code: str, what: str, fmt: str):
 @bp.get("/area/<code>/report.pdf")
 @login_required
 def report(code: str):
-    session = db.session()
-    place = scoped_area(session, current_user(), code)
-    run = _run(session) or abort(404)
+    session, place, run = _area_and_run(code)
     pdf = area_report(session, run, place)
     _log(session, "report", place, run, "pdf", 1)
     return _file(pdf, "application/pdf", f"满意度测评报告-{place.name}-{run.wave.name}.pdf")
