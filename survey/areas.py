@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -65,21 +64,3 @@ def import_areas(session: Session, text: str) -> int:
     if count == 0:
         raise AreaImportError("the file has no rows")
     return count
-
-
-def subtree(session: Session, area: Area, level: str | None = None) -> list[Area]:
-    """Return the areas under ``area`` (itself included), optionally only one level."""
-    query = select(Area).where(Area.path.startswith(area.path))
-    if level:
-        query = query.where(Area.level == level)
-    return list(session.scalars(query.order_by(Area.code)))
-
-
-def areas_csv(areas: Iterable[Area]) -> str:
-    """Write areas back to CSV (the import format)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(AREA_COLUMNS)
-    for a in areas:
-        writer.writerow([a.code, a.name, a.level, a.parent.code if a.parent else "", a.adult_population or "", a.responsible_unit or ""])
-    return out.getvalue()

@@ -1,7 +1,7 @@
 """Rate limits (Flask-Limiter): Redis storage when RATELIMIT_STORAGE_URI is set, memory otherwise."""
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -20,7 +20,3 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     app.config.setdefault("RATELIMIT_STRATEGY", "moving-window")
     limiter.init_app(app)
-
-
-def client_ip() -> str:
-    return request.remote_addr or "unknown"

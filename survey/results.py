@@ -31,7 +31,6 @@ from survey.models import (
     AreaResult,
     ItemResult,
     PopulationMargin,
-    Questionnaire,
     QuestionnaireVersion,
     Response,
     School,
@@ -367,15 +366,3 @@ def _summary(session: Session, wave: Wave, versions: list[QuestionnaireVersion],
         "channels_by_area": channels,
         "timings": result.timings,
     }
-
-
-def latest_run(session: Session, wave: Wave | None = None, questionnaire_code: str = "citizen") -> AnalysisRun | None:
-    """Return the newest stored run (of ``wave`` if given)."""
-    query = select(AnalysisRun).where(AnalysisRun.questionnaire_code == questionnaire_code)
-    if wave is not None:
-        query = query.where(AnalysisRun.wave_id == wave.id)
-    return session.scalar(query.order_by(AnalysisRun.created_at.desc(), AnalysisRun.id.desc()).limit(1))
-
-
-def questionnaire_titles(session: Session) -> dict[str, str]:
-    return dict(session.execute(select(Questionnaire.code, Questionnaire.title)).all())
