@@ -85,14 +85,19 @@ def estimate(args: argparse.Namespace) -> None:
     """Run the ``estimate`` subcommand."""
     started = time.perf_counter()
     items = [i.strip() for i in args.items.split(",") if i.strip()] if args.items else []
-    responses = _read_csv(args.responses, "responses", items)
+    rates = [i.strip() for i in args.rates.split(",") if i.strip()] if args.rates else []
+    responses = _read_csv(args.responses, "responses", items + rates)
     margins = _read_csv(args.margins, "margins")
     items = items or [c for c in responses.columns if re.fullmatch(r"q\d+", c)]
     if not items:
         raise AnalysisError("no items: pass --items q01,q02,...")
     if args.by not in responses.columns:
         raise AnalysisError(f"responses: {args.responses} has no column {args.by!r} for --by")
-    _numeric_items(responses, items, args.responses)
+    _numeric_items(responses, items + rates, args.responses)
+    for rate in rates:
+        values = set(responses[rate].dropna().unique())
+        if not values <= {0.0, 1.0}:
+            raise AnalysisError(f"responses: rate column {rate} must hold 1 (yes), 0 (no) or blank, not {sorted(values - {0.0, 1.0})[0]:g}")
     read_s = time.perf_counter() - started
     _say(f"read {len(responses):,} responses and {len(margins):,} margin rows in {read_s:.2f} s", args)
     result = analyze(
@@ -100,6 +105,7 @@ def estimate(args: argparse.Namespace) -> None:
         margins,
         by=args.by,
         items=items,
+        rates=rates,
         tol=args.tol,
         max_iter=args.max_iter,
         trim=_trim(args.trim),
@@ -143,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--by", required=True, help="column naming the domain, e.g. community")
     est.add_argument("--items", help="comma-separated item columns (default: every qNN column)")
     est.add_argument("--out", required=True, help="output CSV")
-    est.add_argument("--items-out", help="also write the item x domain estimates here")
+    est.add_argument("--rates", help="comma-separated 0/1 columns (awareness, support, participation) for --items-out")
+    est.add_argument("--items-out", help="also write the item (and rate) x domain estimates here")
     est.add_argument("--tol", type=float, default=1e-10, help="raking tolerance (relative weight change)")
     est.add_argument("--max-iter", type=int, default=100, help="raking iteration limit")
     est.add_argument("--trim", help="bound weights to LOW,HIGH times the mean weight")

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from forms import Definition
 from survey.models import Area, Response
+from survey.quality import FLAG_NAMES
 from survey.scope import within
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -54,7 +55,7 @@ def response_table(
 ) -> tuple[list[str], list[list]]:
     """Return the responses of a wave to one questionnaire in the area's subtree: a row each, a column per item."""
     items = definition.items
-    headers = ["编号", "社区编码", "社区", "渠道", "提交时间", "用时(秒)", "满意度得分"]
+    headers = ["编号", "社区编码", "社区", "渠道", "提交时间", "用时(秒)", "满意度得分", "数据质量标记"]
     headers += [f"{i.code} {i.short_label if i.type == 'rating' else i.label_en}" for i in items]
     responses = session.execute(
         select(Response, Area)
@@ -69,7 +70,8 @@ def response_table(
         rows.append(
             [response.id, community.code, community.name, CHANNEL_NAMES.get(response.channel, response.channel),
              f"{response.submitted_at:%Y-%m-%d %H:%M}", round(response.duration_s) if response.duration_s else None,
-             round(response.score, 2) if response.score is not None else None]
+             round(response.score, 2) if response.score is not None else None,
+             "、".join(name for flag, name in FLAG_NAMES.items() if getattr(response, flag)) or None]
             + [answers.get(i.code) for i in items]
         )
     return headers, rows

@@ -82,3 +82,20 @@ def test_missing_file_and_console_entry_point(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"survey-analysis: error: responses: file not found: {tmp_path / 'nope.csv'}"
+
+
+def test_rates_are_estimated_as_weighted_proportions(tmp_path):
+    responses = pd.read_csv(DATA / "small_responses.csv", dtype=str)
+    responses["aware"] = (pd.to_numeric(responses["q01"]) >= 80).astype(int).astype(str)
+    responses.loc[::7, "aware"] = ""  # don't know
+    path = tmp_path / "r.csv"
+    responses.to_csv(path, index=False)
+    code, _ = run(tmp_path, "--rates", "aware", "--items-out", str(tmp_path / "items.csv"), responses=path)
+    assert code == 0
+    items = pd.read_csv(tmp_path / "items.csv", dtype={"domain": str})
+    aware = items[items["item"] == "aware"]
+    assert len(aware) > 100 and aware["estimate"].between(0, 1).all()
+    responses.loc[3, "aware"] = "2"
+    responses.to_csv(path, index=False)
+    code, _ = run(tmp_path, "--rates", "aware", responses=path)
+    assert code == 2

@@ -65,3 +65,27 @@ def test_broken_bodies_get_a_4xx(app, city, body, content_type, expected):
     page = client.post(f"/s/{city['A1']}", data=body, content_type=content_type)
     assert page.status_code in expected
     assert "<html" in page.get_data(as_text=True)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payload=answers)
+def test_paper_entry_answers_any_payload_with_a_4xx_or_a_store(app, entry_client, payload):
+    page = entry_client.post("/entry/", data={"csrf_token": entry_client.csrf} | payload | {"serial": "F-1"})
+    assert page.status_code in {200, 404, 409, 422}, (page.status_code, payload)  # 404: unknown ?q= questionnaire
+
+
+@pytest.fixture
+def entry_client(app, city):
+    import re
+
+    from survey.auth import create_user
+
+    with app.app_context(), db.write_transaction() as session:
+        create_user(session, "fuzzer", "Str0ng-pass-2026", "grid", "A1")
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = "10.99.0.1"
+    page = client.get("/office/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    client.post("/office/login", data={"csrf_token": token, "username": "fuzzer", "password": "Str0ng-pass-2026"})
+    client.csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/entry/").get_data(as_text=True)).group(1)
+    return client
