@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import plotly.io as pio
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
 
@@ -24,6 +25,17 @@ from survey.questionnaires import install_bundled
 from survey.waves import create_wave
 
 pio.renderers.default = "json"
+# Property tests: derandomised by default, so `make test` and CI draw the same examples every run;
+# `HYPOTHESIS_PROFILE=random make test` draws new ones with more examples (run it by hand).
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("random", derandomize=False, print_blob=True)
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(HYPOTHESIS_PROFILE)
+
+
+def examples(count: int) -> int:
+    """Return a property test's number of examples: ``count``, four times that in the random profile."""
+    return count * (4 if HYPOTHESIS_PROFILE == "random" else 1)
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 

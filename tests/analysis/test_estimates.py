@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from analysis.errors import AnalysisError
 from analysis.estimates import ci_quantile, domain_means, domain_stats, stats_from_frame
 from analysis.raking import rake
+from tests.conftest import examples
 
 
 def r_style_variance(y, in_domain, weights, margin_codes):
@@ -48,7 +49,7 @@ def random_survey(seed: int, n: int = 300):
     return data, y, margins
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(seed=st.integers(0, 10_000), by=st.sampled_from(["community", "street", "sex"]))
 def test_cell_level_equals_row_level(seed, by):
     data, y, margins = random_survey(seed)

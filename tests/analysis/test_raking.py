@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from analysis.errors import AnalysisError
 from analysis.raking import kish, rake
+from tests.conftest import examples
 
 
 def margins_of(rows):
@@ -81,7 +82,7 @@ samples = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(rows=samples, shares=st.lists(st.floats(0.1, 1.0), min_size=8, max_size=8))
 def test_raking_meets_margins_with_positive_weights_in_any_order(rows, shares):
     data = pd.DataFrame(rows, columns=["g", "h", "k"])

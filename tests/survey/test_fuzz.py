@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from survey import db
 from survey.models import Response
-from tests.conftest import form_fields, full_answers
+from tests.conftest import examples, form_fields, full_answers
 
 ITEM_CODES = list(full_answers()) + ["comment"]
 ALLOWED = {200, 400, 410, 413, 422}
@@ -32,7 +32,7 @@ def form(app, city):
     return client, city["A1"], form_fields(client.get(f"/s/{city['A1']}").get_data(as_text=True))
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(1500), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(payload=answers, keep_key=st.booleans(), keep_csrf=st.booleans(), complete=st.booleans())
 def test_any_form_payload_gets_a_clear_answer_never_a_500(app, form, payload, keep_key, keep_csrf, complete):
     client, token, fields = form
@@ -67,7 +67,7 @@ def test_broken_bodies_get_a_4xx(app, city, body, content_type, expected):
     assert "<html" in page.get_data(as_text=True)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(payload=answers)
 def test_paper_entry_answers_any_payload_with_a_4xx_or_a_store(app, entry_client, payload):
     page = entry_client.post("/entry/", data={"csrf_token": entry_client.csrf} | payload | {"serial": "F-1"})
