@@ -1,19 +1,22 @@
-"""Staff accounts: password policy, creation, authentication with lock-out, the current user."""
+"""Staff accounts: password policy, creation, login with throttling, server-side sessions, the current user."""
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
+import secrets
 from datetime import UTC, datetime, timedelta
 
-from flask import abort, g, redirect, request, session, url_for
-from sqlalchemy import func, select
+from flask import abort, current_app, g, redirect, request, session, url_for
+from sqlalchemy import case, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from survey import db
-from survey.models import OFFICE_ROLES, ROLES, Area, School, User
+from survey.models import OFFICE_ROLES, ROLES, Area, KnownAddress, LoginFailure, School, StaffSession, User
 
-MAX_FAILED_LOGINS = 5
-LOCK_MINUTES = 15
 ROLE_LEVEL = {"city": "city", "district": "district", "street": "street", "community": "community",
               "school": "district", "grid": "community"}
 HOME = {"school": "school.board", "grid": "entry.page"}
@@ -77,51 +80,149 @@ def create_user(
     return user
 
 
-class LoginFailed(Exception):
-    """Wrong name or password, or a locked account; ``message`` is for the login page."""
+# Login throttling. Failures are counted per typed name and address within a window:
+# five from one address hold that address off the name; twenty from everywhere hold off every
+# address the account has never logged in from, while its owner's usual addresses still get in.
+# Every failure, throttled or not, real name or made up, gets the same message after the same
+# work (one password hash check), so neither the answer nor its timing tells a name exists.
+THROTTLE_WINDOW = timedelta(minutes=15)
+FAILURES_PER_ADDRESS = 5
+FAILURES_PER_ACCOUNT = 20
+LOGIN_FAILED = "用户名或密码错误。连续输错多次后，需等候15分钟再试。"
+# Sessions end after this long without a request, and in any case after PERMANENT_SESSION_LIFETIME.
+SESSION_IDLE = timedelta(hours=2)
+SESSION_TOUCH = timedelta(minutes=5)
+KNOWN_ADDRESS_DAYS = 90
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+
+def address_key(address: str | None) -> str:
+    """Return a keyed hash of a staff member's address for throttling (the address is not kept)."""
+    key = hashlib.sha256(f"{current_app.config['SECRET_KEY']}|login-address".encode()).digest()
+    return hmac.new(key, (address or "-").encode(), hashlib.sha256).hexdigest()[:40]
 
 
-def authenticate(session: Session, username: str, password: str, now: datetime | None = None) -> User:
-    """Return the user for correct credentials; count failures and lock after too many."""
+def _upsert(session: Session, table, values: dict, conflict: list[str], update: dict) -> None:
+    """INSERT ... ON CONFLICT DO UPDATE on PostgreSQL and SQLite alike (one atomic statement)."""
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(table).values(**values)
+    session.execute(statement.on_conflict_do_update(index_elements=conflict, set_=update))
+
+
+def _record_failure(session: Session, name: str, address: str, now: datetime) -> None:
+    table = LoginFailure.__table__
+    stale = table.c.last_at < now - THROTTLE_WINDOW
+    _upsert(
+        session, table, {"username": name, "address_hash": address, "failures": 1, "first_at": now, "last_at": now},
+        ["username", "address_hash"],
+        {"failures": case((stale, 1), else_=table.c.failures + 1), "first_at": case((stale, now), else_=table.c.first_at),
+         "last_at": now},
+    )
+
+
+def _throttled(session: Session, name: str, address: str, user: User | None, now: datetime) -> bool:
+    recent = select(func.coalesce(func.sum(LoginFailure.failures), 0)).where(
+        LoginFailure.username == name, LoginFailure.last_at >= now - THROTTLE_WINDOW)
+    if session.scalar(recent.where(LoginFailure.address_hash == address)) >= FAILURES_PER_ADDRESS:
+        return True
+    if session.scalar(recent) < FAILURES_PER_ACCOUNT:
+        return False
+    known = user is not None and session.scalar(select(KnownAddress.id).where(
+        KnownAddress.user_id == user.id, KnownAddress.address_hash == address,
+        KnownAddress.last_login_at >= now - timedelta(days=KNOWN_ADDRESS_DAYS)))
+    return not known
+
+
+def attempt_login(session: Session, username: str, password: str, address: str | None,
+                  now: datetime | None = None) -> User | None:
+    """Return the user for correct credentials from an address that is not held off, else None.
+
+    Run it in a write transaction: it counts failures with one atomic SQL upsert, and on success
+    clears this address's failures and remembers the address as one the owner uses.
+    """
     now = now or datetime.now(UTC)
-    user = session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
-    if user is None or not user.active:
-        check_password_hash(_DUMMY_HASH, password)
-        raise LoginFailed("用户名或密码错误")
-    if user.locked_until and user.locked_until > now:
-        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
-        raise LoginFailed(f"密码错误次数过多，账号已暂时锁定，请 {minutes} 分钟后再试")
-    if not check_password_hash(user.password_hash, password):
-        user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until = now + timedelta(minutes=LOCK_MINUTES)
-            user.failed_logins = 0
-        raise LoginFailed("用户名或密码错误")
-    user.failed_logins = 0
-    user.locked_until = None
+    name = username.strip().lower()[:64]
+    where = address_key(address)
+    user = session.scalar(select(User).where(func.lower(User.username) == name)) if name else None
+    correct = check_password_hash(user.password_hash if user is not None else _DUMMY_HASH, password)
+    if not correct or user is None or not user.active or _throttled(session, name, where, user, now):
+        _record_failure(session, name, where, now)
+        return None
+    session.execute(delete(LoginFailure).where(LoginFailure.username == name, LoginFailure.address_hash == where))
+    _upsert(session, KnownAddress.__table__, {"user_id": user.id, "address_hash": where, "last_login_at": now},
+            ["user_id", "address_hash"], {"last_login_at": now})
     return user
 
 
-def log_in(user: User) -> None:
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def log_in(db_session: Session, user: User, now: datetime | None = None) -> None:
+    """Start a server-side session for ``user``; the cookie carries only its random id."""
+    token = secrets.token_urlsafe(32)
+    now = now or datetime.now(UTC)
+    db_session.add(StaffSession(token_hash=_token_hash(token), user_id=user.id, created_at=now, last_seen_at=now))
     session.clear()
     session.permanent = True
-    session["uid"] = user.id
-    session["pw"] = user.password_hash[-12:]  # a password change ends other sessions
+    session["sid"] = token
+
+
+def log_out(db_session: Session) -> None:
+    """End this browser's session: the id in its cookie no longer opens anything, copied or not."""
+    token = session.get("sid")
+    if isinstance(token, str):
+        db_session.execute(delete(StaffSession).where(StaffSession.token_hash == _token_hash(token)))
+    session.clear()
+
+
+def end_sessions(db_session: Session, user: User) -> int:
+    """End every session of ``user`` (password change, account disabled); return how many."""
+    result = db_session.execute(delete(StaffSession).where(StaffSession.user_id == user.id))
+    return result.rowcount or 0
+
+
+def set_password(db_session: Session, user: User, password: str) -> None:
+    """Change a password (policy checked) and end the user's sessions everywhere."""
+    problems = password_problems(password, user.username)
+    if problems:
+        raise AccountError("密码不符合要求：" + "；".join(problems))
+    user.password_hash = generate_password_hash(password)
+    end_sessions(db_session, user)
+
+
+def set_active(db_session: Session, user: User, active: bool) -> None:
+    """Enable or disable an account; disabling ends its sessions at once."""
+    user.active = active
+    if not active:
+        end_sessions(db_session, user)
 
 
 def current_user() -> User | None:
     """Return the logged-in staff user of this request, or None."""
     if "user" not in g:
-        uid = session.get("uid")
-        user = db.session().get(User, uid) if uid else None
-        if user is not None and (not user.active or session.get("pw") != user.password_hash[-12:]):
-            user = None
-        g.user = user
+        g.user = _session_user(datetime.now(UTC))
     return g.user
+
+
+def _session_user(now: datetime) -> User | None:
+    token = session.get("sid")
+    if not isinstance(token, str) or len(token) > 100:
+        return None
+    row = db.session().execute(
+        select(StaffSession.id, StaffSession.created_at, StaffSession.last_seen_at, User)
+        .join(User, User.id == StaffSession.user_id)
+        .where(StaffSession.token_hash == _token_hash(token))
+    ).first()
+    if row is None:
+        return None
+    session_id, created_at, last_seen_at, user = row
+    lifetime = current_app.permanent_session_lifetime
+    if not user.active or now - last_seen_at > SESSION_IDLE or now - created_at > lifetime:
+        return None
+    if now - last_seen_at > SESSION_TOUCH:
+        with db.write_transaction() as writer:
+            writer.execute(update(StaffSession).where(StaffSession.id == session_id).values(last_seen_at=now))
+    return user
 
 
 def role_required(*roles: str):

@@ -105,9 +105,7 @@ SCHOOLS_CSV = "school,district,class,grade,pupils\n" + "".join(
 
 def reset_demo_logins(session: Session) -> list[tuple[str, str, str]]:
     """Give each demo office account a fresh random password; return (user, password, area)."""
-    from werkzeug.security import generate_password_hash
-
-    from survey.auth import create_user
+    from survey.auth import create_user, set_password
     from survey.models import User
 
     out = []
@@ -117,8 +115,7 @@ def reset_demo_logins(session: Session) -> list[tuple[str, str, str]]:
         if user is None:
             user = create_user(session, username, password, role, code, school)
         else:
-            user.password_hash = generate_password_hash(password)
-            user.failed_logins, user.locked_until = 0, None
+            set_password(session, user, password)
         out.append((username, password, user.school.name if user.school else user.area.name))
     return out
 

@@ -15,7 +15,7 @@ from wtforms.validators import InputRequired, Length
 
 from reports.heatmap import heatmap_html
 from survey import dashboard, db
-from survey.auth import LoginFailed, authenticate, current_user, home_endpoint, log_in, login_required
+from survey.auth import LOGIN_FAILED, attempt_login, current_user, home_endpoint, log_in, log_out, login_required
 from survey.exports import response_table, to_csv, to_xlsx
 from survey.limits import LOGIN_LIMIT, limiter
 from survey.models import OFFICE_ROLES, AnalysisRun, Area, ExportLog
@@ -52,14 +52,13 @@ def login():
     error = None
     if form.validate_on_submit():
         session = db.session()
-        try:
-            user = authenticate(session, form.username.data, form.password.data)
-        except LoginFailed as exc:
-            session.commit()  # keep the failure count
-            error = exc.message
+        with db.write_transaction(session):
+            user = attempt_login(session, form.username.data, form.password.data, request.remote_addr)
+            if user is not None:
+                log_in(session, user)
+        if user is None:
+            error = LOGIN_FAILED
         else:
-            session.commit()
-            log_in(user)
             target = request.args.get("next", "")
             home = url_for(home_endpoint(user))
             allowed = target.startswith("/office/") if user.role in OFFICE_ROLES else target.startswith(home)
@@ -69,10 +68,10 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    from flask import session
-
     if ActionForm().validate_on_submit():
-        session.clear()
+        session = db.session()
+        with db.write_transaction(session):
+            log_out(session)
     return redirect(url_for("office.login"))
 
 

@@ -8,7 +8,7 @@ from survey.models.questionnaires import Questionnaire, QuestionnaireVersion
 from survey.models.responses import CHANNELS, Answer, Response
 from survey.models.results import AnalysisRun, AreaResult, ItemResult, PopulationMargin
 from survey.models.schools import GRADE_BANDS, School, SchoolClass
-from survey.models.users import OFFICE_ROLES, ROLES, ExportLog, User
+from survey.models.users import OFFICE_ROLES, ROLES, ExportLog, KnownAddress, LoginFailure, StaffSession, User
 from survey.models.waves import Wave, wave_version
 
 __all__ = [
@@ -23,6 +23,9 @@ __all__ = [
     "School",
     "SchoolClass",
     "ExportLog",
+    "KnownAddress",
+    "LoginFailure",
+    "StaffSession",
     "User",
     "LEVELS",
     "Answer",

@@ -16,6 +16,7 @@ class Response(Base):
     __table_args__ = (
         CheckConstraint("channel IN ('qr','school','paper')", name="channel"),
         Index("ix_response_wave_area", "wave_id", "area_id"),
+        Index("ix_response_wave_device", "wave_id", "device_id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

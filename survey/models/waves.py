@@ -25,6 +25,10 @@ class Wave(Base):
     opens_at: Mapped[datetime] = mapped_column(UTCDateTime)
     closes_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Random salt of this wave's IP hashes; deleted with the device ids and hashes once the
+    # wave has closed (``device_data_cleared_at``), after which no hash can be reversed.
+    ip_salt: Mapped[str | None] = mapped_column(String(64))
+    device_data_cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     versions: Mapped[list[QuestionnaireVersion]] = relationship(secondary=wave_version)
 
