@@ -11,13 +11,14 @@ choices with ``"yes": true / false / null`` for awareness, support and participa
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from wtforms import RadioField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 DEFINITIONS = Path(__file__).parent / "definitions"
 KINDS = ("awareness", "support", "participation", "satisfaction")
@@ -31,6 +32,35 @@ TOPIC_NAMES = {
 }
 ATTRIBUTES = ("sex", "age_band", "resident_6m", "grade_band")
 REQUIRED_MESSAGE = "请选择一项"
+# Control characters other than tab and line breaks: refused in every text a person types, since
+# no keyboard makes them and PostgreSQL cannot store NUL.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_MESSAGE = "内容中含有无法识别的特殊字符，请删除后重试"
+FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+
+
+def has_control_characters(text: str) -> bool:
+    """Return True when ``text`` holds a control character other than tab, CR or LF.
+
+    >>> has_control_characters("楼道灯坏了\r\n两周"), has_control_characters("a\x00b")
+    (False, True)
+    """
+    return CONTROL_CHARACTERS.search(text) is not None
+
+
+def choice_number(raw: str) -> int | None:
+    """Return the choice number a person typed (ASCII or full-width digits), else None.
+
+    >>> choice_number("３"), choice_number("12"), choice_number("²"), choice_number("٣")
+    (3, 12, None, None)
+    """
+    digits = raw.strip().translate(FULLWIDTH_DIGITS)
+    return int(digits) if 0 < len(digits) <= 3 and digits.isascii() and digits.isdigit() else None
+
+
+def _no_control_characters(_form, field) -> None:
+    if isinstance(field.data, str) and has_control_characters(field.data):
+        raise ValidationError(CONTROL_MESSAGE)
 
 
 class DefinitionError(ValueError):
@@ -218,6 +248,7 @@ class TextItem(ItemType):
     def field(self, item: Item):
         validators = [InputRequired(message="请填写此项")] if item.required else [Optional()]
         validators.append(Length(max=item.max_length, message=f"请不要超过{item.max_length}个字"))
+        validators.append(_no_control_characters)
         return TextAreaField(item.label, validators=validators)
 
     def answer(self, item: Item, value: str | None) -> tuple[str | None, float | None, str | None]:

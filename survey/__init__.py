@@ -10,7 +10,7 @@ import os
 import secrets
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, redirect, url_for
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -28,6 +28,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         PERMANENT_SESSION_LIFETIME=8 * 3600,
         RATELIMIT_STORAGE_URI=os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         RATELIMIT_ENABLED=os.environ.get("RATELIMIT_ENABLED", "1") != "0",
+        HOUSEKEEPING_INTERVAL_S=float(os.environ.get("HOUSEKEEPING_INTERVAL_S", "300")),
     )
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
@@ -36,9 +37,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or os.environ.get("SECRET_KEY") or _instance_secret(app)
 
-    from survey import cli, db, entry, errors, limits, office, public, school_board, security
+    from survey import cli, db, entry, errors, housekeeping, limits, office, public, school_board, security
 
     db.init_app(app)
+    housekeeping.init_app(app)
     security.init_app(app)
     limits.init_app(app)
     errors.init_app(app)
@@ -47,6 +49,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(school_board.bp)
     app.register_blueprint(entry.bp)
     cli.init_app(app)
+    app.add_url_rule("/", "index", lambda: redirect(url_for("office.login")))
     return app
 
 

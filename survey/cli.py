@@ -23,6 +23,8 @@ def init_app(app: Flask) -> None:
                     import_margins_command, analyze_command, create_user_command, report_command,
                     qr_sheet_command, import_schools_command):
         app.cli.add_command(command)
+    for command in (housekeeping_command, reset_password_command, disable_user_command):
+        app.cli.add_command(command)
 
 
 def _parse_date(value: str, name: str) -> datetime:
@@ -313,3 +315,51 @@ def import_schools_command(csv_file: Path) -> None:
     except (SchoolImportError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"{csv_file}: {exc}; nothing was imported") from None
     click.echo(f"Imported {classes} classes of {schools} schools; {len(links)} class links (parents and pupils)")
+
+
+@click.command("housekeeping")
+@with_appcontext
+def housekeeping_command() -> None:
+    """Clear closed waves' device ids, IP hashes and salts; drop expired sessions and login records."""
+    from survey.housekeeping import run_once
+
+    done = run_once()
+    click.echo("Housekeeping: " + ", ".join(f"{name.replace('_', ' ')} {count}" for name, count in done.items()))
+
+
+def _user(session, username: str):
+    from survey.models import User
+
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise click.ClickException(f"no account {username!r}")
+    return user
+
+
+@click.command("reset-password")
+@with_appcontext
+@click.argument("username")
+@click.password_option(help="asked for when not given; or set STAFF_PASSWORD", envvar="STAFF_PASSWORD")
+def reset_password_command(username: str, password: str) -> None:
+    """Set a staff account's password; every session of the account ends."""
+    from survey.auth import AccountError, set_password
+
+    try:
+        with db.write_transaction() as session:
+            set_password(session, _user(session, username), password)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"New password set for {username}; its sessions have ended")
+
+
+@click.command("disable-user")
+@with_appcontext
+@click.argument("username")
+@click.option("--enable", is_flag=True, help="enable the account again instead")
+def disable_user_command(username: str, enable: bool) -> None:
+    """Disable a staff account (its sessions end at once), or enable it again."""
+    from survey.auth import set_active
+
+    with db.write_transaction() as session:
+        set_active(session, _user(session, username), enable)
+    click.echo(f"{username} {'enabled' if enable else 'disabled; its sessions have ended'}")

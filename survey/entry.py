@@ -1,6 +1,7 @@
 """Paper questionnaires keyed in by grid workers: choice numbers, keyboard only, once per paper.
 
-The paper's serial number is its submission key, so the same paper cannot be stored twice.
+The paper's serial number, within its wave and community, is its submission key, so the same
+paper cannot be stored twice, and a serial used in another community is no business of this one.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from flask_wtf.csrf import generate_csrf
 from sqlalchemy import func, select
 
 from forms import Definition
+from forms.definition import CONTROL_MESSAGE, choice_number, has_control_characters
 from survey import db
 from survey.auth import current_user, role_required
 from survey.models import Questionnaire, QuestionnaireVersion, Response, User, Wave, wave_version
@@ -46,6 +48,8 @@ def parse_paper(definition: Definition, form) -> tuple[dict[str, str | None], di
         if item.type == "text":
             if len(raw) > item.max_length:
                 errors[item.code] = f"不超过{item.max_length}个字"
+            elif has_control_characters(raw):
+                errors[item.code] = CONTROL_MESSAGE
             answers[item.code] = raw or None
             continue
         if not raw:
@@ -53,12 +57,18 @@ def parse_paper(definition: Definition, form) -> tuple[dict[str, str | None], di
                 errors[item.code] = "未填写"
             answers[item.code] = None
             continue
-        if not raw.isdigit() or not 1 <= int(raw) <= len(item.choices):
+        number = choice_number(raw)
+        if number is None or not 1 <= number <= len(item.choices):
             errors[item.code] = f"请输入1到{len(item.choices)}"
             answers[item.code] = None
             continue
-        answers[item.code] = item.choices[int(raw) - 1].code
+        answers[item.code] = item.choices[number - 1].code
     return answers, errors
+
+
+def paper_key(wave_id: int, area_id: int, serial: str) -> str:
+    """Return the submission key of a paper questionnaire: its serial within wave and community."""
+    return f"paper:{wave_id}:{area_id}:{serial.upper()}"
 
 
 def _counts(session, user: User, wave_id: int | None) -> tuple[int, list[tuple[str, int]]]:
@@ -93,12 +103,12 @@ def page():
         values = request.form.to_dict()
         serial = (values.get("serial") or "").strip()
         answers, errors = parse_paper(definition, request.form)
-        if not SERIAL.match(serial):
+        if not SERIAL.fullmatch(serial):
             errors["serial"] = "编号只能是1到40位字母、数字或短横线"
         if errors:
             status = 422
         else:
-            key = f"paper:{wave.id}:{serial}"
+            key = paper_key(wave.id, user.area_id, serial)
             stored = store_response(
                 session, definition, answers, key=key, wave_id=wave.id, version_id=version_id, link_id=None,
                 area_id=user.area_id, channel="paper", started_at=None, entered_by_id=user.id,

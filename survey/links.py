@@ -10,7 +10,17 @@ from flask import current_app, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from survey.models import Area, Link, Questionnaire, QuestionnaireVersion, School, SchoolClass, Wave, wave_version
+from survey.models import (
+    GRADE_BANDS,
+    Area,
+    Link,
+    Questionnaire,
+    QuestionnaireVersion,
+    School,
+    SchoolClass,
+    Wave,
+    wave_version,
+)
 
 
 class LinkUnavailable(Exception):
@@ -40,6 +50,8 @@ class OpenLink:
     school_class_id: int | None = None
     audience: str | None = None  # "parent": the respondent picks their community; "pupil"
     school_district_id: int | None = None
+    grade_band: str | None = None  # a class link's grade band (a pupil's answer must agree)
+    ip_salt: str | None = None  # the wave's random salt for IP hashes (gone once the wave closes)
 
     @property
     def picks_community(self) -> bool:
@@ -88,7 +100,7 @@ def _lookup(session: Session, token: str, now: datetime) -> OpenLink | LinkUnava
         return NOT_FOUND
     row = session.execute(
         select(Link.id, Link.enabled, Link.questionnaire_id, Link.area_id, Link.channel, Area.name,
-               Link.school_class_id, Link.audience, School.district_id, School.name, SchoolClass.name)
+               Link.school_class_id, Link.audience, School.district_id, School.name, SchoolClass.name, SchoolClass.grade)
         .outerjoin(Area, Area.id == Link.area_id)
         .outerjoin(SchoolClass, SchoolClass.id == Link.school_class_id)
         .outerjoin(School, School.id == SchoolClass.school_id)
@@ -96,13 +108,13 @@ def _lookup(session: Session, token: str, now: datetime) -> OpenLink | LinkUnava
     ).first()
     if row is None:
         return NOT_FOUND
-    link_id, enabled, questionnaire_id, area_id, channel, place, class_id, audience, district_id, school, klass = row
+    link_id, enabled, questionnaire_id, area_id, channel, place, class_id, audience, district_id, school, klass, grade = row
     if class_id is not None:
         place = f"{school} {klass}"
     if not enabled:
         return DISABLED
     wave = session.execute(
-        select(Wave.id, Wave.opens_at, Wave.closes_at, QuestionnaireVersion.id)
+        select(Wave.id, Wave.opens_at, Wave.closes_at, QuestionnaireVersion.id, Wave.ip_salt)
         .join(wave_version, wave_version.c.wave_id == Wave.id)
         .join(QuestionnaireVersion, QuestionnaireVersion.id == wave_version.c.questionnaire_version_id)
         .where(QuestionnaireVersion.questionnaire_id == questionnaire_id, Wave.opens_at <= now, Wave.closes_at > now)
@@ -111,9 +123,9 @@ def _lookup(session: Session, token: str, now: datetime) -> OpenLink | LinkUnava
     ).first()
     if wave is None:
         return CLOSED
-    wave_id, opens_at, closes_at, version_id = wave
+    wave_id, opens_at, closes_at, version_id, salt = wave
     return OpenLink(link_id, token, area_id, place, channel, wave_id, opens_at, closes_at, version_id,
-                    class_id, audience, district_id)
+                    class_id, audience, district_id, GRADE_BANDS.get(grade) if grade else None, salt)
 
 
 def new_token() -> str:

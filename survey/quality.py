@@ -9,8 +9,10 @@ Rules (stated to offices on their pages and in the run summary):
 * repeated device - a later response from the same device cookie in the same wave.
 
 Flagged responses are stored and shown; the analysis leaves them out unless told otherwise.
-The IP address is never stored: only a keyed hash per wave, cleared with the device cookie id
-when the wave is over (:func:`purge_device_data`).
+The IP address is never stored: only its hash salted with a random per-wave salt. When the wave
+closes, :func:`purge_device_data` (run by the housekeeping job, see ``survey/housekeeping.py``)
+deletes the salt, the hashes and the device ids, after which nothing links an answer to a
+device or an address.
 """
 from __future__ import annotations
 
@@ -73,12 +75,20 @@ def set_device_cookie(response: HttpResponse, wave_id: int, value: str) -> None:
     )
 
 
-def ip_hash(address: str | None, wave_id: int) -> str | None:
-    """Return a keyed hash of the address for this wave only (not comparable across waves)."""
-    if not address:
+def new_ip_salt() -> str:
+    """Return a fresh random salt for one wave's IP hashes (256 bits)."""
+    return secrets.token_hex(32)
+
+
+def ip_hash(address: str | None, salt: str | None) -> str | None:
+    """Return the address hashed with its wave's random salt; None without an address or a salt.
+
+    The salt is not derived from any key the server keeps after the wave: once it is deleted,
+    a hash cannot be reversed by trying every IPv4 address.
+    """
+    if not address or not salt:
         return None
-    key = hashlib.sha256(f"{current_app.config['SECRET_KEY']}|ip|{wave_id}".encode()).digest()
-    return hmac.new(key, address.encode(), hashlib.sha256).hexdigest()[:40]
+    return hmac.new(bytes.fromhex(salt), address.encode(), hashlib.sha256).hexdigest()[:40]
 
 
 def mark_wave(session: Session, wave_id: int) -> dict[str, int]:
@@ -126,12 +136,20 @@ def unflagged():
 
 
 def purge_device_data(session: Session, now: datetime | None = None) -> int:
-    """Clear device ids and IP hashes of responses in waves that have closed; return how many."""
+    """Delete the salt, device ids and IP hashes of waves that have closed; return how many responses.
+
+    Idempotent and cheap when there is nothing to do, so any number of workers may run it.
+    """
     now = now or datetime.now(UTC)
     closed = select(Wave.id).where(Wave.closes_at <= now)
     result = session.execute(
         update(Response)
         .where(Response.wave_id.in_(closed), (Response.device_id.is_not(None)) | (Response.ip_hash.is_not(None)))
         .values(device_id=None, ip_hash=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Wave).where(Wave.closes_at <= now, Wave.device_data_cleared_at.is_(None))
+        .values(ip_salt=None, device_data_cleared_at=now).execution_options(synchronize_session=False)
     )
     return result.rowcount or 0

@@ -1,8 +1,10 @@
-"""CSRF protection and security headers."""
+"""CSRF protection, security headers, and refusing control characters in what people send."""
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Response, abort, request
 from flask_wtf.csrf import CSRFProtect
+
+from forms.definition import has_control_characters
 
 csrf = CSRFProtect()
 
@@ -20,11 +22,35 @@ CSP = "; ".join(
 )
 
 
+# Views that check every field themselves and show the form again with a message per field.
+CHECKS_OWN_FIELDS = {"public.questionnaire", "entry.page"}
+STAFF_BLUEPRINTS = {"office", "entry", "school"}
+
+
+def refuse_control_characters() -> None:
+    """Answer 404 for a control character in the path and 400 for one in any other value.
+
+    No keyboard types them, and PostgreSQL cannot store NUL, so they never reach the database.
+    """
+    if any(isinstance(v, str) and has_control_characters(v) for v in (request.view_args or {}).values()):
+        abort(404)
+    if request.endpoint in CHECKS_OWN_FIELDS:
+        return
+    sources = [request.args] + ([request.form] if request.method == "POST" else [])
+    for source in sources:
+        for key, values in source.lists():
+            if has_control_characters(key) or any(has_control_characters(v) for v in values):
+                abort(400)
+
+
 def init_app(app: Flask) -> None:
     csrf.init_app(app)
+    app.before_request(refuse_control_characters)
 
     @app.after_request
     def _headers(response: Response) -> Response:
+        if request.blueprint in STAFF_BLUEPRINTS and "Cache-Control" not in response.headers:
+            response.headers["Cache-Control"] = "private, no-store"  # area data stays off shared caches
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")

@@ -23,19 +23,24 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="submission-key")
 
 
-def issue_key(link_id: int) -> str:
-    """Return a signed one-time submission key for a form rendered now for ``link_id``."""
-    return _serializer().dumps({"k": secrets.token_urlsafe(16), "l": link_id})
+def issue_key(link_id: int, wave_id: int) -> str:
+    """Return a signed one-time submission key for a form rendered now for ``link_id`` in a wave."""
+    return _serializer().dumps({"k": secrets.token_urlsafe(16), "l": link_id, "w": wave_id})
 
 
 @dataclass(frozen=True)
 class SubmissionKey:
     key: str
     started_at: datetime
+    wave_id: int | None  # None: a key issued before keys carried their wave
+
+    def belongs_to(self, wave_id: int, opens_at: datetime) -> bool:
+        """Return True when the form was rendered in this wave (not in an earlier one)."""
+        return self.wave_id == wave_id if self.wave_id is not None else self.started_at >= opens_at
 
 
 def read_key(signed: str | None, link_id: int) -> SubmissionKey | None:
-    """Return the key and when its form was rendered, or None if it is not ours for this link."""
+    """Return the key, when its form was rendered and in which wave; None if it is not ours for this link."""
     if not signed or len(signed) > 200:
         return None
     try:
@@ -44,7 +49,8 @@ def read_key(signed: str | None, link_id: int) -> SubmissionKey | None:
         return None
     if not isinstance(payload, dict) or payload.get("l") != link_id or not isinstance(payload.get("k"), str):
         return None
-    return SubmissionKey(payload["k"], issued.astimezone(UTC))
+    wave_id = payload.get("w")
+    return SubmissionKey(payload["k"], issued.astimezone(UTC), wave_id if isinstance(wave_id, int) else None)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from survey.models import Questionnaire, QuestionnaireVersion, Wave
+from survey.quality import new_ip_salt
 
 
 def create_wave(session: Session, name: str, opens_at: datetime, closes_at: datetime, questionnaires: list[str]) -> Wave:
@@ -27,7 +28,7 @@ def create_wave(session: Session, name: str, opens_at: datetime, closes_at: date
         if version is None:
             raise ValueError(f"no questionnaire {code!r}; run init-db first")
         versions.append(version)
-    wave = Wave(name=name, opens_at=opens_at, closes_at=closes_at, versions=versions)
+    wave = Wave(name=name, opens_at=opens_at, closes_at=closes_at, versions=versions, ip_salt=new_ip_salt())
     session.add(wave)
     session.flush()
     return wave

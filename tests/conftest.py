@@ -66,7 +66,7 @@ def make_app(backend: str, folder):
     else:
         url = f"sqlite:///{folder / 'test.sqlite'}"
     app = create_app({"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "test-secret", "SERVER_NAME": "survey.test",
-                      "LINK_CACHE_SECONDS": 0})
+                      "LINK_CACHE_SECONDS": 0, "HOUSEKEEPING_INTERVAL_S": 0})
     app.config["TEST_BACKEND"] = backend
     with app.app_context():
         limiter.reset()  # one limiter serves every app of this process: start each test's count at zero

@@ -6,6 +6,8 @@ Create Date: 2026-11-26
 """
 from __future__ import annotations
 
+import secrets
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -61,6 +63,12 @@ def upgrade() -> None:
     with op.batch_alter_table('wave', schema=None) as batch_op:
         batch_op.add_column(sa.Column('ip_salt', sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column('device_data_cleared_at', sa.DateTime(timezone=True), nullable=True))
+
+    # Every existing wave gets its random salt; the housekeeping job deletes those of closed waves.
+    wave = sa.table('wave', sa.column('id', sa.Integer), sa.column('ip_salt', sa.String))
+    connection = op.get_bind()
+    for (wave_id,) in connection.execute(sa.select(wave.c.id)).all():
+        connection.execute(wave.update().where(wave.c.id == wave_id).values(ip_salt=secrets.token_hex(32)))
 
 
 
