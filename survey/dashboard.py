@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, func, select
 from sqlalchemy.orm import Session, aliased
 
 from analysis.text import top_terms
@@ -129,6 +129,27 @@ def flagged(session: Session, run: AnalysisRun, area: Area, limit: int | None = 
     if limit:
         query = query.limit(limit)
     return [(r, a) for r, a in session.execute(query).all()]
+
+
+def quality(session: Session, run: AnalysisRun, area: Area) -> dict | None:
+    """Return the data-quality counts of the run's wave in the area's subtree, as the run saw them.
+
+    Responses submitted after the run are left out; ``included`` says whether flagged responses
+    were analysed. None when the run stored no quality summary.
+    """
+    stored = run.summary.get("quality")
+    if stored is None:
+        return None
+    flags = (Response.flag_speeder, Response.flag_straightline, Response.flag_repeat_device)
+    row = session.execute(
+        select(func.count(), *(func.sum(f.cast(Integer)) for f in flags),
+               func.sum((flags[0] | flags[1] | flags[2]).cast(Integer)))
+        .join(Area, Area.id == Response.area_id)
+        .where(Response.wave_id == run.wave_id, Response.submitted_at <= run.created_at, within(area))
+    ).one()
+    total, speed, straight, repeat, anyflag = (int(v or 0) for v in row)
+    return {"responses": total, "flag_speeder": speed, "flag_straightline": straight, "flag_repeat_device": repeat,
+            "flagged": anyflag, "included": bool(stored.get("included"))}
 
 
 def community_results(session: Session, run: AnalysisRun, area: Area) -> list[tuple[AreaResult, Area]]:

@@ -145,7 +145,7 @@ def seed_demo(
     """Create the demo city with an open wave, links and synthetic responses; return a summary."""
     if demo_exists(session):
         raise ValueError("the demo city exists already")
-    versions = install_bundled(session)
+    install_bundled(session)
     import_areas(session, areas_csv_text(seed))
     now = datetime.now(UTC)
     wave = create_wave(session, f"{now.year}年第四季度测评", now - timedelta(days=30), now + timedelta(days=60),
@@ -153,12 +153,12 @@ def seed_demo(
     links = make_community_links(session, "citizen")
     import_schools(session, SCHOOLS_CSV)
     class_links = make_class_links(session)
-    citizen = next(v for v in versions if v.questionnaire.code == "citizen")
+    citizen = next(v for v in wave.versions if v.questionnaire.code == "citizen")
     definition = definition_of(citizen)
     rng = np.random.default_rng(seed)
     parent_links = [link for link in class_links if link.audience == "parent"]
     created = _responses(session, definition, wave, citizen.id, links, parent_links, respondents, rng, now, progress)
-    minor = next(v for v in versions if v.questionnaire.code == "minor")
+    minor = next(v for v in wave.versions if v.questionnaire.code == "minor")
     pupil_links = [link for link in class_links if link.audience == "pupil"]
     pupils = _pupil_responses(session, definition_of(minor), wave, minor.id, pupil_links, rng, now)
     import_margins(session, margins_csv_text(session))

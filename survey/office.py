@@ -146,7 +146,7 @@ def area(code: str):
         channels=dashboard.responses_by_channel(run, place),
         heatmap=heatmap_html(columns, rows, caption="单元格为加权满意度（分）；斜体：样本少于5份。"),
         flagged=flagged[:PAGE_ROWS], flagged_total=len(flagged), cost_figure=figure, breadcrumbs=_breadcrumbs(place),
-        minors=dashboard.minor_summary(session, run.wave_id, place),
+        minors=dashboard.minor_summary(session, run.wave_id, place), quality=dashboard.quality(session, run, place),
     )
 
 

@@ -17,8 +17,18 @@ _by_id: dict[tuple[str, int], Definition] = {}
 _lock = Lock()
 
 
+class PublishedVersionChanged(ValueError):
+    """A bundled file differs from the stored version of the same number: a wording change needs a new version."""
+
+
 def install_bundled(session: Session) -> list[QuestionnaireVersion]:
-    """Store every bundled definition that the database does not have yet; return all of them."""
+    """Store every bundled definition that the database does not have yet; return all of them.
+
+    A stored version is never rewritten: waves that fielded it keep its wording. A changed
+    wording is a new file with the next version number (e.g. ``minor-v2.json``), which new
+    waves field; a bundled file that differs from its stored version raises
+    :class:`PublishedVersionChanged` instead of being stored or ignored.
+    """
     out = []
     for (code, version), raw in bundled_raw().items():
         questionnaire = session.scalar(select(Questionnaire).where(Questionnaire.code == code))
@@ -35,6 +45,11 @@ def install_bundled(session: Session) -> list[QuestionnaireVersion]:
             stored = QuestionnaireVersion(questionnaire=questionnaire, version=version, definition_json=raw)
             session.add(stored)
             session.flush()
+        elif stored.definition_json != raw:
+            raise PublishedVersionChanged(
+                f"forms/definitions/{code}-v{version}.json differs from the published {code} v{version}: "
+                "restore it and put the change in a new version file with the next version number"
+            )
         out.append(stored)
     return out
 

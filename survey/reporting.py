@@ -98,17 +98,27 @@ def qr_sheet(session: Session, area: Area) -> bytes:
         (community.name, f"{link.questionnaire.title} · {community.parent.name if community.parent else ''}", public_url(link))
         for link, community in links
     ]
+    entries += _class_entries(session, within(area))
+    return qr_sheet_pdf(f"{area.name}问卷二维码", entries)
+
+
+def school_qr_sheet(session: Session, school: School) -> bytes:
+    """Return the QR sheet of one school's enabled class links (parents' and pupils'), and no other school's."""
+    return qr_sheet_pdf(f"{school.name}家长和学生问卷二维码", _class_entries(session, School.id == school.id))
+
+
+def _class_entries(session: Session, condition) -> list[tuple[str, str, str]]:
+    """Return (class, audience, url) for the enabled class links of the schools that meet ``condition``."""
     class_links = session.execute(
         select(Link, SchoolClass, School)
         .join(SchoolClass, SchoolClass.id == Link.school_class_id)
         .join(School, School.id == SchoolClass.school_id)
         .join(Area, Area.id == School.district_id)
-        .where(Link.enabled, within(area))
+        .where(Link.enabled, condition)
         .order_by(School.name, SchoolClass.grade, SchoolClass.name, Link.audience)
     ).all()
-    entries += [
+    return [
         (f"{school.name} {klass.name}", "家长扫码（市民问卷）" if link.audience == "parent" else "学生扫码（未成年人问卷）",
          public_url(link))
         for link, klass, school in class_links
     ]
-    return qr_sheet_pdf(f"{area.name}问卷二维码", entries)

@@ -1,16 +1,20 @@
 """The school's campaign board: per class, answers received against class size. Never answers."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from urllib.parse import quote
+
+from flask import Blueprint, Response, jsonify, render_template
 
 from survey import db
 from survey.auth import current_user, role_required
 from survey.links import public_url
 from survey.models import Link, SchoolClass
+from survey.reporting import school_qr_sheet
 from survey.schools import AUDIENCE_NAMES, class_progress
 from survey.waves import latest_wave
 
 bp = Blueprint("school", __name__, url_prefix="/school")
+POLL_SECONDS = 60  # how often the board's script asks for fresh counts
 
 
 @bp.get("/")
@@ -26,4 +30,31 @@ def board():
         .filter(SchoolClass.school_id == school.id, Link.enabled)
     }
     return render_template("school/board.html", school=school, wave=wave, rows=rows, links=links,
-                           audiences=AUDIENCE_NAMES)
+                           audiences=AUDIENCE_NAMES, poll_seconds=POLL_SECONDS)
+
+
+@bp.get("/progress.json")
+@role_required("school")
+def progress():
+    """Return the board's counts per class (the board's script polls this), never answers."""
+    session = db.session()
+    wave = latest_wave(session)
+    rows = class_progress(session, current_user().school, wave.id if wave else None)
+    response = jsonify({"classes": [
+        {"id": r["class"].id, "name": r["class"].name, "pupils": r["pupils"], "parents_answered": r["parents_answered"],
+         "pupils_answered": r["pupils_answered"], "parent_rate": r["parent_rate"], "pupil_rate": r["pupil_rate"]}
+        for r in rows
+    ]})
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.get("/qr.pdf")
+@role_required("school")
+def qr():
+    """Return the printable QR codes of this school's classes (parents' and pupils' links) only."""
+    school = current_user().school
+    response = Response(school_qr_sheet(db.session(), school), mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(f'二维码-{school.name}.pdf')}"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
