@@ -40,7 +40,7 @@ FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 
 
 def has_control_characters(text: str) -> bool:
-    """Return True when ``text`` holds a control character other than tab, CR or LF.
+    r"""Return True when ``text`` holds a control character other than tab, CR or LF.
 
     >>> has_control_characters("楼道灯坏了\r\n两周"), has_control_characters("a\x00b")
     (False, True)
