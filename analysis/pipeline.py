@@ -161,6 +161,7 @@ def analyze(
     score = score[keep].reset_index(drop=True)
     if data[by].isna().any():
         raise AnalysisError(f"responses: {by} is blank on {int(data[by].isna().sum())} row(s)")
+    refuse_reserved(data[by], by)
 
     result = rake(data, margins, tol=config.tol, max_iter=config.max_iter, trim=config.trim)
     design = result.design
@@ -169,7 +170,6 @@ def analyze(
 
     clock = time.perf_counter()
     labels = data[by].astype(str).to_numpy()
-    refuse_reserved(labels, by)
     stacked = _two_level_stats(design, labels, score.to_numpy())
     direct = split_keys(domain_means(design, stacked)).drop(columns="variable")
     timings["estimates"] = time.perf_counter() - clock
