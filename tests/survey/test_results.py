@@ -44,3 +44,23 @@ def test_everyone_at_80_is_stored_as_80_not_below_and_rates_at_0_and_1_get_a_bou
                     assert r.estimate == 1 and 0 < r.ci_low < 1 and r.ci_high == 1
         four = [r for r in rates["k01"] if r.n == 4]
         assert four and four[0].ci_low == pytest.approx(0.025 ** (1 / 4), rel=1e-9)
+
+
+def test_rates_from_a_run_stored_before_the_logit_interval_are_shown_within_0_and_100_percent(app, runner, city):
+    from survey.dashboard import rates, run_definition
+    from survey.models import AnalysisRun
+
+    for sex, age in PEOPLE:
+        client = app.test_client()
+        fields = form_fields(client.get(f"/s/{city['A1']}").get_data(as_text=True))
+        client.post(f"/s/{city['A1']}", data=fields | full_answers(sex=sex, age_band=age, q01=str(2 + len(sex + age) % 4)))
+    assert runner.invoke(args=["analyze", "--include-flagged"]).exit_code == 0
+    with app.app_context(), db.write_transaction() as session:
+        run = session.scalars(select(AnalysisRun)).one()
+        area = session.scalars(select(Area).where(Area.code == "A1")).one()
+        old = session.scalars(select(ItemResult).where(ItemResult.run_id == run.id, ItemResult.area_id == area.id,
+                                                       ItemResult.item_code.in_(["k01", "k04"]))).all()
+        for r in old:  # what the mean's t interval stored
+            r.ci_low, r.ci_high = r.estimate - 0.2, r.estimate + 0.2
+        shown = rates(session, run, area, run_definition(run))
+        assert {r.question for r in shown} and all(0 <= r.ci_low <= r.estimate <= r.ci_high <= 1 for r in shown)
