@@ -3,6 +3,11 @@
     survey-analysis estimate --responses R.csv --margins M.csv --by community \
         --items q01,q02,... --out OUT.csv
 
+Item answers are on the 0-100 scale by default; ``--scale 1-5`` takes 1-5 ratings and maps them
+linearly onto 0-100 as (x - 1) * 25 (1 -> 0, 2 -> 25, 3 -> 50, 4 -> 75, 5 -> 100). A value
+outside the scale is refused with its line and column. Files are UTF-8 (with or without BOM);
+``--encoding gbk`` reads GBK / GB18030 files as saved by Chinese Excel or WPS.
+
 Bad input ends with one line on stderr and exit status 2; never a traceback.
 """
 from __future__ import annotations
@@ -19,28 +24,39 @@ import pandas as pd
 from analysis.errors import AnalysisError
 from analysis.pipeline import analyze, output_table
 
+SCALES = {"0-100": (0.0, 100.0), "1-5": (1.0, 5.0)}
+ENCODINGS = {"utf-8": "utf-8-sig", "gbk": "gb18030", "gb18030": "gb18030"}  # GB18030 reads every GBK file
 
-def _read_csv(path: str, what: str, numeric: list[str] | None = None) -> pd.DataFrame:
+
+def _read_csv(path: str, what: str, numeric: list[str] | None = None, encoding: str = "utf-8") -> pd.DataFrame:
     """Read a CSV as text; ``numeric`` columns are parsed as numbers when they all are."""
     if numeric:
         try:
-            return _read_csv_as(path, what, defaultdict(lambda: str, {c: float for c in numeric}))
+            return _read_csv_as(path, what, defaultdict(lambda: str, {c: float for c in numeric}), encoding)
         except AnalysisError:
             raise
         except ValueError:
             pass  # some value is not a number: read as text so the message can name its line
-    return _read_csv_as(path, what, str)
+    return _read_csv_as(path, what, str, encoding)
 
 
-def _read_csv_as(path: str, what: str, dtype) -> pd.DataFrame:
+def _read_csv_as(path: str, what: str, dtype, encoding: str = "utf-8") -> pd.DataFrame:
+    codec = ENCODINGS[encoding]
+    if codec != "utf-8-sig" and _has_utf8_bom(path):
+        codec = "utf-8-sig"  # a UTF-8 file (Excel's "CSV UTF-8") is read as such whatever --encoding says
     try:
-        frame = pd.read_csv(path, dtype=dtype, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+        frame = pd.read_csv(path, dtype=dtype, keep_default_na=False, na_values=[""], encoding=codec)
     except FileNotFoundError:
         raise AnalysisError(f"{what}: file not found: {path}") from None
     except pd.errors.EmptyDataError:
         raise AnalysisError(f"{what}: {path} is empty") from None
     except UnicodeDecodeError:
-        raise AnalysisError(f"{what}: {path} is not UTF-8 text") from None
+        if codec == "utf-8-sig":
+            raise AnalysisError(
+                f"{what}: {path} is not UTF-8 text; save it as UTF-8 (Excel: Save As \"CSV UTF-8\"; WPS: "
+                f"Save As CSV with UTF-8 encoding), or pass --encoding gbk for a file in the Chinese GBK encoding"
+            ) from None
+        raise AnalysisError(f"{what}: {path} is not GBK/GB18030 text; save it as UTF-8 and leave out --encoding") from None
     except pd.errors.ParserError as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AnalysisError(f"{what}: cannot read {path}: {first_line}") from None
@@ -52,6 +68,38 @@ def _read_csv_as(path: str, what: str, dtype) -> pd.DataFrame:
         raise AnalysisError(f"{what}: {path} has a header but no rows")
     frame.columns = [c.strip() for c in frame.columns]
     return frame
+
+
+def _has_utf8_bom(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(3) == b"\xef\xbb\xbf"
+    except OSError:
+        return False  # pandas names the problem
+
+
+def _on_scale(frame: pd.DataFrame, items: list[str], path: str, scale: str) -> None:
+    """Refuse item values outside ``scale``; map 1-5 ratings onto 0-100 as (x - 1) * 25."""
+    low, high = SCALES[scale]
+    for item in items:
+        values = frame[item].to_numpy(dtype=float)
+        bad = ~np.isnan(values) & ((values < low) | (values > high))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise AnalysisError(
+                f"responses: {path} line {row + 2}: {item} = {values[row]:g} is outside the {scale} scale "
+                f"({low:g} to {high:g}; see --scale)"
+            )
+    answered = frame[items].to_numpy(dtype=float)
+    answered = answered[~np.isnan(answered)]
+    if scale == "0-100" and len(answered) and np.isin(answered, [1, 2, 3, 4, 5]).all():
+        raise AnalysisError(
+            f"responses: {path}: every item value is 1, 2, 3, 4 or 5; for 1-5 ratings pass --scale 1-5 "
+            "(they are mapped onto 0-100 as (x - 1) * 25)"
+        )
+    if scale == "1-5":
+        for item in items:
+            frame[item] = (frame[item] - 1.0) * 25.0
 
 
 def _numeric_items(frame: pd.DataFrame, items: list[str], path: str) -> None:
@@ -86,14 +134,15 @@ def estimate(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     items = [i.strip() for i in args.items.split(",") if i.strip()] if args.items else []
     rates = [i.strip() for i in args.rates.split(",") if i.strip()] if args.rates else []
-    responses = _read_csv(args.responses, "responses", items + rates)
-    margins = _read_csv(args.margins, "margins")
+    responses = _read_csv(args.responses, "responses", items + rates, args.encoding)
+    margins = _read_csv(args.margins, "margins", encoding=args.encoding)
     items = items or [c for c in responses.columns if re.fullmatch(r"q\d+", c)]
     if not items:
         raise AnalysisError("no items: pass --items q01,q02,...")
     if args.by not in responses.columns:
         raise AnalysisError(f"responses: {args.responses} has no column {args.by!r} for --by")
     _numeric_items(responses, items + rates, args.responses)
+    _on_scale(responses, items, args.responses, args.scale)
     for rate in rates:
         values = set(responses[rate].dropna().unique())
         if not values <= {0.0, 1.0}:
@@ -149,6 +198,15 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--by", required=True, help="column naming the domain, e.g. community")
     est.add_argument("--items", help="comma-separated item columns (default: every qNN column)")
     est.add_argument("--out", required=True, help="output CSV")
+    est.add_argument(
+        "--scale", choices=sorted(SCALES), default="0-100",
+        help="scale of the item answers (default 0-100); 1-5 ratings are mapped linearly onto 0-100 as "
+        "(x - 1) * 25: 1 -> 0, 2 -> 25, 3 -> 50, 4 -> 75, 5 -> 100. Values outside the scale are refused",
+    )
+    est.add_argument(
+        "--encoding", choices=list(ENCODINGS), default="utf-8",
+        help="text encoding of both CSV files (default utf-8); gbk also reads GB18030, as saved by Chinese Excel or WPS",
+    )
     est.add_argument("--rates", help="comma-separated 0/1 columns (awareness, support, participation) for --items-out")
     est.add_argument("--items-out", help="also write the item (and rate) x domain estimates here")
     est.add_argument("--tol", type=float, default=1e-10, help="raking tolerance (relative weight change)")

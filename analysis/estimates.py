@@ -11,6 +11,27 @@ sweeps ``u = u0 - sum_k coef_k[category_k]``: an additive function of the weight
 module therefore tracks the coefficients per domain and needs only per (domain, cell) sufficient
 statistics: respondent count, sum and sum of squares. Cost grows with domains x cells, not with
 respondents, and the same statistics come from one SQL ``GROUP BY``.
+
+Estimates are rounded to ``DECIMALS`` (9) decimals, far below anything shown, so that a domain
+whose answers are all 80 has the estimate 80 exactly (not 79.99999999999999) and a standard error
+of exactly 0.
+
+Proportions (0/1 items: awareness, support, participation) get the interval of R's
+``svyciprop(~y, subset(design, domain == d), method = "logit")`` (see
+:func:`proportion_interval`): R fits ``svyglm(y ~ 1, family = quasibinomial)`` on the domain,
+whose coefficient is ``logit(p)`` with ``p`` the weighted mean and whose sandwich standard error
+is the linearized standard error of ``p`` divided by ``p (1 - p)`` (delta method, same
+calibrated influence values); ``confint(..., ddf = degf(domain design))`` then uses a Student t
+quantile. For a subset of a raked design ``degf`` counts the respondents of the domain with a
+non-zero weight, all of them, including those who left this item blank, minus one. So::
+
+    q = qt(0.975, respondents_of_domain - 1)
+    interval = expit(logit(p) -/+ q * se / (p (1 - p)))
+
+which always lies in [0, 1]. Where the logit is undefined R's answers are erratic (NaN, [1, 1]
+or [0, NaN]); here ``p = 0`` gives ``[0, 1 - 0.025 ** (1 / n_eff)]`` and ``p = 1`` gives
+``[0.025 ** (1 / n_eff), 1]``: the one-sided Clopper-Pearson bound for 0 (or all) of ``n_eff``
+(the domain's Kish effective sample size, at least 1) at the 2.5% level.
 """
 from __future__ import annotations
 
@@ -19,11 +40,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from scipy.special import expit, logit
 from scipy.stats import norm, t
 
 from analysis.errors import AnalysisError
 from analysis.raking import Design
 
+DECIMALS = 9  # estimates are rounded to this many decimals (module docstring)
 CALIBRATION_SWEEPS = 10  # what R's survey package does for raked designs (svyrecvar)
 Z95 = float(norm.ppf(0.975))
 
@@ -130,7 +153,7 @@ def domain_means(design: Design, stats: DomainStats, *, chunk_cells: int = 4_000
     weighted_total = np.bincount(stats.domain, weights=weight_entry * stats.total, minlength=n_domains)
     weight_sq = np.bincount(stats.domain, weights=weight_entry**2 * stats.n, minlength=n_domains)
     n = np.bincount(stats.domain, weights=stats.n, minlength=n_domains)
-    estimate = weighted_total / weight_sum
+    estimate = np.round(weighted_total / weight_sum, DECIMALS)
 
     # u0 = (y - ybar_d) / W_d summed, and summed squared, per (domain, cell) entry.
     ybar = estimate[stats.domain]
@@ -181,6 +204,39 @@ def ci_quantile(n: np.ndarray) -> np.ndarray:
     ok = n >= 2
     out[ok] = t.ppf(0.975, n[ok] - 1)
     return out
+
+
+def proportion_interval(
+    estimate: np.ndarray, se: np.ndarray, respondents: np.ndarray, n_eff: np.ndarray, level: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the (low, high) logit interval of proportions, always within [0, 1].
+
+    ``respondents`` counts each domain's respondents in the design (answered this item or not):
+    R's degrees of freedom are that minus one. The rule, and what happens at 0 and 1, is in the
+    module docstring.
+
+    >>> low, high = proportion_interval(np.array([0.9, 0.0, 1.0]), np.array([0.1, 0.0, 0.0]),
+    ...                                 np.array([30, 10, 10]), np.array([25.0, 10.0, 10.0]))
+    >>> low.round(4).tolist(), high.round(4).tolist()
+    ([0.4812, 0.0, 0.6915], [0.9887, 0.3085, 1.0])
+    """
+    p = np.round(np.asarray(estimate, dtype=float), DECIMALS)
+    se = np.asarray(se, dtype=float)
+    df = np.asarray(respondents, dtype=float) - 1
+    tail = (1 - level) / 2
+    inside = (p > 0) & (p < 1) & (df >= 1)
+    low = np.zeros(p.shape)
+    high = np.ones(p.shape)
+    if inside.any():
+        q = t.ppf(1 - tail, df[inside])
+        centre = logit(p[inside])
+        half = q * se[inside] / (p[inside] * (1 - p[inside]))
+        low[inside] = expit(centre - half)
+        high[inside] = expit(centre + half)
+    bound = tail ** (1 / np.maximum(np.asarray(n_eff, dtype=float), 1.0))
+    high = np.where(p <= 0, 1 - bound, high)
+    low = np.where(p >= 1, bound, low)
+    return low, high
 
 
 class _CalibrationOperator:

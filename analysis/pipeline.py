@@ -1,6 +1,10 @@
 """The whole analysis of one survey wave: rake, estimate, shrink, flag and count points.
 
 Used by the ``survey-analysis`` command line and by the server's stored analysis alike.
+
+The whole sample is the domain ``ALL``; a domain of the data with that name (in any case) is
+refused rather than let it be confused with, or overwrite, the city row. Rate items (0/1) get
+the logit interval of :func:`analysis.estimates.proportion_interval`.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError
-from analysis.estimates import DomainStats, domain_means, stats_from_frame
+from analysis.estimates import DomainStats, domain_means, proportion_interval, stats_from_frame
 from analysis.points import assess_communities, city_points, simulate_third_party
 from analysis.raking import RakeResult, rake
 from analysis.smallarea import fay_herriot, smooth_sampling_variances
@@ -63,6 +67,36 @@ def many_domain_stats(design, labels: np.ndarray, values: pd.DataFrame) -> Domai
     present, dom = np.unique(dom, return_inverse=True)
     names = np.array([f"{column}\x1f{d}" for column in values.columns for d in domains], dtype=object)
     return DomainStats(names[present], dom.astype(np.int64), cell.astype(np.int64), n, total, total_sq)
+
+
+def refuse_reserved(labels, column: str) -> None:
+    """Refuse a domain named ``ALL``: that is the whole sample's row in every output."""
+    values = pd.unique(pd.Series(np.asarray(labels)).astype(str))
+    clash = [v for v in values if v.strip().upper() == ALL]
+    if clash:
+        raise AnalysisError(
+            f"responses: column {column} has a domain named {clash[0]!r}, the name of the whole-city row; "
+            f"rename that domain (e.g. to {clash[0].strip()}_1) and run again"
+        )
+
+
+def rate_intervals(items: pd.DataFrame, rates, respondents: pd.Series) -> pd.DataFrame:
+    """Give the rows of rate items (0/1) the logit interval instead of the mean's t interval.
+
+    ``items`` has columns item, domain, estimate, se, n_eff, ci_low, ci_high; ``respondents``
+    counts the design's respondents per domain (the degrees of freedom are that minus one).
+    """
+    rows = items["item"].isin(list(rates or []))
+    if not rows.any():
+        return items
+    items = items.copy()
+    part = items[rows]
+    size = respondents.reindex(part["domain"].astype(str)).to_numpy(dtype=float)
+    size = np.where(np.isnan(size), part["n"].to_numpy(dtype=float), size)
+    low, high = proportion_interval(part["estimate"].to_numpy(), part["se"].to_numpy(), size, part["n_eff"].to_numpy())
+    items.loc[rows, "ci_low"] = low
+    items.loc[rows, "ci_high"] = high
+    return items
 
 
 def split_keys(frame: pd.DataFrame, first: str = "variable") -> pd.DataFrame:
@@ -127,6 +161,7 @@ def analyze(
     score = score[keep].reset_index(drop=True)
     if data[by].isna().any():
         raise AnalysisError(f"responses: {by} is blank on {int(data[by].isna().sum())} row(s)")
+    refuse_reserved(data[by], by)
 
     result = rake(data, margins, tol=config.tol, max_iter=config.max_iter, trim=config.trim)
     design = result.design
@@ -145,6 +180,7 @@ def analyze(
         clock = time.perf_counter()
         item_frame = pd.concat([scores.loc[keep].reset_index(drop=True), data[rates or []]], axis=1)
         item_table = split_keys(domain_means(design, many_domain_stats(design, labels, item_frame)), first="item")
+        item_table = rate_intervals(item_table, rates, pd.Series(labels).value_counts())
         timings["items"] = time.perf_counter() - clock
         say(f"estimated {len(item_frame.columns)} items x domains")
 
@@ -165,12 +201,14 @@ def analyze_aggregates(
     attributes: pd.DataFrame | None = None,
     strata: str | None = None,
     model_by: str | None = None,
+    rates: list[str] | None = None,
     **settings,
 ) -> WaveAnalysis:
     """Analyse per-cell sufficient statistics, as one SQL ``GROUP BY`` returns them.
 
     ``cells`` has a column ``by``, a column per margin variable, and ``n``, ``total``,
-    ``total_sq`` of respondent scores. ``item_cells`` has the same plus ``item``.
+    ``total_sq`` of respondent scores. ``item_cells`` has the same plus ``item``; the items named
+    in ``rates`` are 0/1 and get the logit interval.
     ``attributes`` is indexed by domain with the ``strata`` / ``model_by`` columns. The numbers
     are the same as :func:`analyze` gives for the respondents behind the cells.
     """
@@ -185,6 +223,7 @@ def analyze_aggregates(
     timings["rake"] = time.perf_counter() - clock
     clock = time.perf_counter()
     labels = cells[by].astype(str)
+    refuse_reserved(labels, by)
     both = pd.concat([cells.assign(domain=labels), cells.assign(domain=ALL)], ignore_index=True)
     direct = domain_means(design, stats_from_frame(design, both))
     timings["estimates"] = time.perf_counter() - clock
@@ -193,6 +232,7 @@ def analyze_aggregates(
         clock = time.perf_counter()
         keyed = item_cells.assign(domain=item_cells["item"].astype(str) + "\x1f" + item_cells[by].astype(str))
         item_table = split_keys(domain_means(design, stats_from_frame(design, keyed)), first="item")
+        item_table = rate_intervals(item_table, rates, cells.groupby(labels)["n"].sum())
         timings["items"] = time.perf_counter() - clock
     domains = pd.Index(np.unique(labels), name="domain")
     attributes = pd.DataFrame(index=domains) if attributes is None else attributes.reindex(domains)
@@ -281,7 +321,7 @@ def shrink(table: pd.DataFrame, min_n: int = 30, groups: np.ndarray | None = Non
     table["sampling_variance"] = table["se"] ** 2
     table["shrinkage"] = 1.0
     table["eb_estimate"] = table["estimate"]
-    table["eb_mse"] = np.maximum(table["se"] ** 2, 1e-12)
+    table["eb_mse"] = table["se"] ** 2
     return table, float("nan")
 
 

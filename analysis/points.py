@@ -9,6 +9,14 @@ Status rule (per community, on the shrunk estimate and its MSE):
 * ``at_risk`` - the estimate is 80 or more, but the probability that the true score is under 80
   is at least ``AT_RISK_PROBABILITY`` (0.20: one chance in five);
 * ``ok``      - otherwise.
+
+The 80-point line and floating point: a weighted mean of answers that are all 80 can come out
+as 79.99999999999999. Every comparison with the line therefore rounds the estimate to
+``LINE_DECIMALS`` (9) decimals first (:func:`settle`), and a standard error of at most
+``SE_TOLERANCE`` (1e-9) counts as zero. The probability under 80 is
+``Phi((80 - settle(estimate)) / se)``; with a zero standard error it is 1 when the settled
+estimate is under 80 and 0 otherwise (an estimate of exactly 80 with SE 0 is not below, and not
+at risk).
 """
 from __future__ import annotations
 
@@ -23,6 +31,33 @@ from analysis.estimates import Z95
 TOTAL_POINTS = 20.0
 PASS_LINE = 80.0
 AT_RISK_PROBABILITY = 0.20
+LINE_DECIMALS = 9
+SE_TOLERANCE = 1e-9
+
+
+def settle(estimate):
+    """Round to ``LINE_DECIMALS`` decimals, where floating-point noise cannot cross the 80 line.
+
+    >>> float(settle(79.99999999999999)), float(settle(79.9999))
+    (80.0, 79.9999)
+    """
+    return np.round(np.asarray(estimate, dtype=float), LINE_DECIMALS)
+
+
+def prob_below(estimate, se, threshold: float = PASS_LINE) -> np.ndarray:
+    """Return the probability that the true score is under ``threshold`` (rule in the module docstring).
+
+    >>> prob_below(np.array([79.99999999999999, 80.0, 79.0, 80.0]), np.array([0.0, 0.0, 0.0, 1.0])).tolist()
+    [0.0, 0.0, 1.0, 0.5]
+    """
+    from scipy.stats import norm
+
+    estimate = settle(estimate)
+    se = np.asarray(se, dtype=float)
+    certain = se <= SE_TOLERANCE
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prob = norm.cdf((threshold - estimate) / np.where(certain, 1.0, se))
+    return np.where(certain, (estimate < threshold).astype(float), prob)
 
 
 def status(estimate: np.ndarray, prob_below: np.ndarray, threshold: float = PASS_LINE) -> np.ndarray:
@@ -31,7 +66,7 @@ def status(estimate: np.ndarray, prob_below: np.ndarray, threshold: float = PASS
     >>> status(np.array([79.9, 81.0, 90.0]), np.array([0.6, 0.3, 0.01])).tolist()
     ['below', 'at_risk', 'ok']
     """
-    estimate = np.asarray(estimate, dtype=float)
+    estimate = settle(estimate)
     out = np.full(estimate.shape, "ok", dtype=object)
     out[np.asarray(prob_below) >= AT_RISK_PROBABILITY] = "at_risk"
     out[estimate < threshold] = "below"
@@ -72,10 +107,8 @@ def assess_communities(
 
     ``frame`` has one row per community with its score, the score's MSE and its population.
     """
-    from scipy.stats import norm
-
     out = frame.copy()
-    prob = norm.cdf((PASS_LINE - out[score].to_numpy()) / np.sqrt(out[mse].to_numpy()))
+    prob = prob_below(out[score].to_numpy(), np.sqrt(out[mse].to_numpy()))
     out["prob_below_80"] = prob
     out["status"] = status(out[score].to_numpy(), prob)
     stake = points_at_stake(out[score].to_numpy(), out[population].to_numpy())
@@ -95,7 +128,7 @@ class ThirdPartySimulation:
     @property
     def prob_pass(self) -> float:
         """Share of simulated surveys in which the city reaches 80."""
-        return float(np.mean(self.scores >= PASS_LINE))
+        return float(np.mean(settle(self.scores) >= PASS_LINE))
 
     def summary(self) -> dict[str, float]:
         """Return mean, sd, 2.5/50/97.5 percentiles and the probability of passing."""

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize
-from scipy.stats import norm
 
 from analysis.errors import AnalysisError
 
@@ -35,8 +34,10 @@ class FayHerriotResult:
     beta: np.ndarray
 
     def prob_below(self, threshold: float = 80.0) -> np.ndarray:
-        """Return the probability that each area's true value is under ``threshold``."""
-        return norm.cdf((threshold - self.estimate) / np.sqrt(self.mse))
+        """Return the probability that each area's true value is under ``threshold`` (``analysis.points`` rule)."""
+        from analysis.points import prob_below
+
+        return prob_below(self.estimate, np.sqrt(self.mse), threshold)
 
 
 def smooth_sampling_variances(se: np.ndarray, n: np.ndarray, n_eff: np.ndarray, min_n: int = 30) -> np.ndarray:

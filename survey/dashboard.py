@@ -65,10 +65,16 @@ def rates(session: Session, run: AnalysisRun, area: Area, definition: Definition
     ).all()
     by_code = {r.item_code: r for r in rows}
     return [
-        Rate(item.short or KIND_NAMES.get(item.kind or "", item.code), item.label, r.estimate, r.ci_low, r.ci_high, r.n)
+        Rate(item.short or KIND_NAMES.get(item.kind or "", item.code), item.label, r.estimate,
+             _proportion(r.ci_low), _proportion(r.ci_high), r.n)
         for code, item in items.items()
         if (r := by_code.get(code)) is not None
     ]
+
+
+def _proportion(value: float | None) -> float | None:
+    """Keep a stored bound within [0, 1]: runs stored before rates had the logit interval went past 100%."""
+    return None if value is None else min(max(value, 0.0), 1.0)
 
 
 def responses_by_channel(run: AnalysisRun, area: Area) -> dict[str, int]:

@@ -13,14 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from analysis.errors import AnalysisError
 from analysis.estimates import domain_means, stats_from_frame
-from analysis.pipeline import analyze_aggregates, shrink, split_keys
-from analysis.points import PASS_LINE, status
+from analysis.pipeline import analyze_aggregates, rate_intervals, shrink, split_keys
+from analysis.points import prob_below, status
 from analysis.raking import restrict_margins
 from forms import Definition
 from survey.models import (
@@ -220,8 +219,9 @@ def run_analysis(
     item_cells = item_cells_from_choices(choices, definitions, [unit, *plan.attributes]).join(hierarchy, on=unit)
     attributes = hierarchy.set_index(hierarchy.index.rename("domain"))
     strata = "district" if "district" in plan.upper else None
+    rates = sorted({i.code for d in definitions.values() for i in d.rate_items})  # 0/1: logit interval
     result = analyze_aggregates(cells, margins, by=unit, item_cells=item_cells, attributes=attributes,
-                                strata=strata, model_by=plan.model_by)
+                                strata=strata, model_by=plan.model_by, rates=rates)
     say(f"raked in {result.rake.iterations} iterations; {len(result.domains)} areas estimated")
 
     run = AnalysisRun(wave=wave, questionnaire_code=questionnaire_code, respondents=int(cells["n"].sum()),
@@ -253,6 +253,7 @@ def run_analysis(
         else:
             keyed = item_cells.assign(domain=item_cells["item"] + "\x1f" + item_cells[level])
             items = split_keys(domain_means(design, stats_from_frame(design, keyed)), first="item")
+            items = rate_intervals(items, rates, cells.groupby(level)["n"].sum())
             items["eb_estimate"] = items["estimate"]
         session.add_all(
             ItemResult(run_id=run.id, area_id=areas[row.domain].id, item_code=row.item, n=int(row.n),
@@ -304,7 +305,7 @@ def _number(value) -> float | None:
 
 def _direct_fields(row: pd.Series) -> dict:
     se = float(row["se"])
-    prob = float(norm.cdf((PASS_LINE - row["estimate"]) / se)) if se > 0 else float(row["estimate"] < PASS_LINE)
+    prob = float(prob_below(row["estimate"], se))
     return {
         "n": int(row["n"]),
         "estimate": float(row["estimate"]),

@@ -99,3 +99,119 @@ def test_rates_are_estimated_as_weighted_proportions(tmp_path):
     responses.to_csv(path, index=False)
     code, _ = run(tmp_path, "--rates", "aware", responses=path)
     assert code == 2
+    assert (aware["ci_low"] >= 0).all() and (aware["ci_high"] <= 1).all()
+    assert (aware["ci_low"] <= aware["estimate"]).all() and (aware["estimate"] <= aware["ci_high"]).all()
+
+
+MARGINS = "variable,category,total\ncommunity,C1,10\ncommunity,ALL,10\nsex,M,10\nsex,F,10\n"
+
+
+@pytest.mark.parametrize("name", ["ALL", "all", " ALL "])
+def test_a_domain_named_all_is_refused_not_merged_into_the_city_row(tmp_path, capsys, name):
+    rows = "".join(f"{c},{s},{v}\n" for c in ("C1", name) for s, v in (("M", 70), ("F", 90), ("M", 80)))
+    r = write(tmp_path, "r.csv", "community,sex,q01\n" + rows)
+    m = write(tmp_path, "m.csv", MARGINS.replace(",ALL,", f",{name},"))
+    out = tmp_path / "out.csv"
+    code = main(["estimate", "--responses", str(r), "--margins", str(m), "--by", "community", "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and not out.exists()
+    assert len(err) == 1 and "column community has a domain named" in err[0] and "rename that domain" in err[0]
+
+
+def _rewrite_items(tmp_path, name, change):
+    """Write the small reference responses with every item value passed through ``change``."""
+    responses = pd.read_csv(DATA / "small_responses.csv", dtype=str)
+    for item in ITEMS.split(","):
+        values = pd.to_numeric(responses[item])
+        responses[item] = values.map(lambda v: "" if pd.isna(v) else f"{change(v):g}")
+    path = tmp_path / name
+    responses.to_csv(path, index=False)
+    return path
+
+
+def test_every_score_80_is_exactly_80_and_nowhere_below(tmp_path):
+    path = _rewrite_items(tmp_path, "all80.csv", lambda v: 80)
+    code, out = run(tmp_path, responses=path)
+    assert code == 0
+    table = pd.read_csv(out)
+    city = table.iloc[-1]
+    assert city["domain"] == "ALL" and city["estimate"] == 80 and city["se"] == 0
+    assert city["status"] == "ok" and city["prob_below_80"] == 0 and city["points"] == 16
+    assert (table["status"] == "ok").all() and (table["prob_below_80"] == 0).all()
+    assert (table["estimate"] == 80).all() and (table["eb_estimate"] == 80).all()
+
+
+def test_scale_1_to_5_maps_onto_0_to_100(tmp_path):
+    five = _rewrite_items(tmp_path, "five.csv", lambda v: round(v / 25) + 1)
+    hundred = _rewrite_items(tmp_path, "hundred.csv", lambda v: round(v / 25) * 25)
+    code, out = run(tmp_path, "--scale", "1-5", responses=five)
+    assert code == 0
+    from_five = pd.read_csv(out)
+    code, out = run(tmp_path, responses=hundred)
+    assert code == 0
+    pd.testing.assert_frame_equal(from_five, pd.read_csv(out))
+    assert "(x - 1) * 25" in " ".join(build_parser_help().split())
+
+
+def build_parser_help() -> str:
+    from analysis.cli import build_parser
+
+    parser = build_parser()
+    estimate = parser._subparsers._group_actions[0].choices["estimate"]
+    return estimate.format_help()
+
+
+@pytest.mark.parametrize(
+    ("values", "extra", "message"),
+    [
+        ({3: "-500"}, [], "line 5: q01 = -500 is outside the 0-100 scale"),
+        ({2: "100.5"}, [], "line 4: q01 = 100.5 is outside the 0-100 scale"),
+        ({3: "7"}, ["--scale", "1-5"], "line 5: q01 = 7 is outside the 1-5 scale"),
+        ({3: "0"}, ["--scale", "1-5"], "line 5: q01 = 0 is outside the 1-5 scale"),
+    ],
+)
+def test_values_outside_the_scale_are_refused_with_line_and_column(tmp_path, capsys, values, extra, message):
+    base = {"0": "80", "1": "70"} if not extra else {"0": "4", "1": "3"}
+    rows = [base[str(i % 2)] for i in range(6)]
+    for row, value in values.items():
+        rows[row] = value
+    text = "community,sex,q01\n" + "".join(f"C1,{'MF'[i % 2]},{v}\n" for i, v in enumerate(rows))
+    r = write(tmp_path, "r.csv", text)
+    m = write(tmp_path, "m.csv", "variable,category,total\ncommunity,C1,10\nsex,M,5\nsex,F,5\n")
+    code = main(["estimate", "--responses", str(r), "--margins", str(m), "--by", "community", "--out",
+                 str(tmp_path / "o.csv"), *extra])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0], err
+
+
+def test_1_to_5_ratings_without_scale_are_refused(tmp_path, capsys):
+    path = _rewrite_items(tmp_path, "five.csv", lambda v: round(v / 25) + 1)
+    code, _ = run(tmp_path, responses=path)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and "pass --scale 1-5" in err[-1]
+
+
+CHINESE = "community,sex,q01\n和平社区,男,80\n和平社区,女,70\n和平社区,男,90\n𠀀社区,女,85\n𠀀社区,男,60\n𠀀社区,女,75\n"
+CHINESE_MARGINS = "variable,category,total\ncommunity,和平社区,60\ncommunity,𠀀社区,40\nsex,男,50\nsex,女,50\n"
+
+
+def test_gbk_file_gets_a_fix_in_the_message_and_is_read_with_encoding_gbk(tmp_path, capsys):
+    r = tmp_path / "r.csv"
+    m = tmp_path / "m.csv"
+    r.write_bytes(CHINESE.encode("gb18030"))  # GBK, with one character only GB18030 has
+    m.write_bytes(CHINESE_MARGINS.encode("gb18030"))
+    out = tmp_path / "out.csv"
+    args = ["estimate", "--responses", str(r), "--margins", str(m), "--by", "community", "--out", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not UTF-8 text" in err[0]
+    assert "CSV UTF-8" in err[0] and "WPS" in err[0] and "--encoding gbk" in err[0]
+    assert main([*args, "--encoding", "gbk"]) == 0
+    table = pd.read_csv(out)
+    assert table["domain"].tolist() == ["和平社区", "𠀀社区", "ALL"]
+    # A UTF-8 file with a BOM (Excel's "CSV UTF-8") is read as UTF-8 whatever --encoding says.
+    r.write_bytes(b"\xef\xbb\xbf" + CHINESE.encode("utf-8"))
+    m.write_bytes(b"\xef\xbb\xbf" + CHINESE_MARGINS.encode("utf-8"))
+    out.unlink()
+    assert main([*args, "--encoding", "gbk"]) == 0
+    assert pd.read_csv(out)["domain"].tolist() == ["和平社区", "𠀀社区", "ALL"]

@@ -102,3 +102,47 @@ def test_aggregated_cells_give_the_same_analysis_as_respondents(small):
     )
     for name in ("estimate", "se", "points", "third_party_prob_pass", "residual_sd"):
         assert from_cells.city[name] == pytest.approx(from_rows.city[name], rel=1e-9)
+
+
+RATES = ["a_q03", "b_q07", "c_score"]
+
+
+@pytest.mark.parametrize("by", ["community", "street"])
+def test_rate_intervals_match_r_svyciprop_logit(small, by):
+    """Rates get R's svyciprop(method = "logit") interval (data/make_rate_reference.R), within [0, 1]."""
+    r, _, _ = small
+    margins = pd.read_csv(DATA / "small_margins.csv", dtype=str)
+    # The same deterministic 0/1 columns as make_rate_reference.R; blank stays blank (don't know).
+    r = r.assign(
+        a_q03=np.where(r["q03"].isna(), np.nan, (r["q03"] >= 100).astype(float)),
+        b_q07=np.where(r["q07"].isna(), np.nan, (r["q07"] >= 80).astype(float)),
+        c_score=(r["score"] >= 85).astype(float),
+    )
+    result = analyze(r, margins, by=by, items=ITEMS, rates=RATES, simulations=20)
+    ours = result.items[result.items["item"].isin(RATES)].rename(columns={"item": "rate"})
+    reference = pd.read_csv(DATA / "small_r_rate_intervals.csv", dtype={"domain": str})
+    reference = reference[reference["by"] == by]
+    joined = ours.merge(reference, on=["rate", "domain"], how="inner", validate="one_to_one", suffixes=("", "_r"))
+    assert len(joined) == len(reference) == len(ours)
+    np.testing.assert_allclose(joined["estimate"], joined["p"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(joined["se"], joined["se_r"], rtol=1e-4, atol=1e-10)
+    assert (joined["n"] == joined["n_r"]).all()
+
+    inside = (joined["p"] > 1e-12) & (joined["p"] < 1 - 1e-12)
+    converged = joined[inside & joined["converged"]]
+    assert len(converged) >= (80 if by == "community" else 30)
+    np.testing.assert_allclose(converged["ci_low"], converged["logit_low"], rtol=0, atol=1e-4)
+    np.testing.assert_allclose(converged["ci_high"], converged["logit_high"], rtol=0, atol=1e-4)
+    # Where survey 4.1.1's glm diverges, method "xlogit" is the same interval without the fit.
+    np.testing.assert_allclose(joined.loc[inside, "ci_low"], joined.loc[inside, "xlogit_low"], rtol=0, atol=1e-4)
+    np.testing.assert_allclose(joined.loc[inside, "ci_high"], joined.loc[inside, "xlogit_high"], rtol=0, atol=1e-4)
+
+    # p = 0 or 1: the one-sided Clopper-Pearson bound with the Kish effective sample size.
+    assert ((joined["ci_low"] >= 0) & (joined["ci_high"] <= 1) & (joined["ci_low"] <= joined["ci_high"])).all()
+    edge = joined[~inside]
+    assert len(edge) > 0 or by == "street"  # streets are large enough to have both answers
+    bound = 0.025 ** (1 / np.maximum(edge["n_eff"], 1))
+    zero = edge["p"] < 0.5
+    np.testing.assert_allclose(edge.loc[zero, "ci_high"], 1 - bound[zero], rtol=1e-12)
+    assert (edge.loc[zero, "ci_low"] == 0).all() and (edge.loc[~zero, "ci_high"] == 1).all()
+    np.testing.assert_allclose(edge.loc[~zero, "ci_low"], bound[~zero], rtol=1e-12)

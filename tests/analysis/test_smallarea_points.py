@@ -6,7 +6,14 @@ import pandas as pd
 import pytest
 
 from analysis.errors import AnalysisError
-from analysis.points import assess_communities, city_points, points_at_stake, simulate_third_party, status
+from analysis.points import (
+    assess_communities,
+    city_points,
+    points_at_stake,
+    prob_below,
+    simulate_third_party,
+    status,
+)
 from analysis.smallarea import fay_herriot, smooth_sampling_variances
 
 
@@ -61,6 +68,19 @@ def test_probability_below_80():
 )
 def test_status_rule(estimate, prob, expected):
     assert status(np.array([estimate]), np.array([prob]))[0] == expected
+
+
+def test_the_80_line_is_not_crossed_by_floating_point_noise():
+    noisy = np.array([79.99999999999999, 80.00000000000001, 80.0, 79.9999, 80.0])
+    se = np.array([0.0, 0.0, 0.0, 0.0, 1e-15])
+    assert prob_below(noisy, se).tolist() == [0.0, 0.0, 0.0, 1.0, 0.0]
+    assert status(noisy, prob_below(noisy, se)).tolist() == ["ok", "ok", "ok", "below", "ok"]
+    assert prob_below(np.array([80.0]), np.array([1.0]))[0] == 0.5  # exactly on the line, uncertain: at risk
+    table = assess_communities(pd.DataFrame({"eb_estimate": noisy, "eb_mse": se**2, "population": np.ones(5)}))
+    assert table["status"].tolist() == ["ok", "ok", "ok", "below", "ok"]
+    assert not table["prob_below_80"].isna().any()
+    sim = simulate_third_party(np.full(3, 79.99999999999999), np.zeros(3), np.ones(3), 0.0, simulations=10)
+    assert sim.prob_pass == 1.0
 
 
 def test_points_and_cost_ranking():

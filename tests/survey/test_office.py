@@ -209,3 +209,47 @@ def test_create_user_enforces_roles_levels_and_password_policy(demo):
         stored = db.session().scalars(select(User).where(User.username == "x3")).one()
         assert stored.password_hash != PASSWORD and stored.password_hash.startswith(("scrypt:", "pbkdf2:"))
         assert db.session().scalar(select(func.count()).select_from(User).where(User.username == "x3")) == 1
+
+
+def test_rate_intervals_are_the_logit_interval_and_stay_within_0_and_100_percent(demo, client):
+    """Rates (0/1 items) store R's svyciprop logit interval; pages and PDFs show it, never past 100%."""
+    from scipy.stats import t
+
+    from analysis.estimates import proportion_interval
+    from survey.models import AnalysisRun, ItemResult, Response
+    from survey.questionnaires import definition_of
+
+    with demo.app_context():
+        session = db.session()
+        run = session.scalars(select(AnalysisRun).where(AnalysisRun.questionnaire_code == "citizen")).first()
+        versions = [v for v in run.wave.versions if v.questionnaire.code == "citizen"]
+        codes = {i.code for v in versions for i in definition_of(v).rate_items}
+        rows = session.execute(
+            select(ItemResult, Area).join(Area, Area.id == ItemResult.area_id)
+            .where(ItemResult.run_id == run.id, ItemResult.item_code.in_(codes))
+        ).all()
+        assert len(rows) > 50
+        # The design's respondents per community (the degrees of freedom are that minus one).
+        scored = dict(session.execute(
+            select(Response.area_id, func.count()).where(Response.wave_id == run.wave_id, Response.score.is_not(None),
+                                                         Response.questionnaire_version_id.in_([v.id for v in versions]))
+            .group_by(Response.area_id)
+        ).all())
+        past_100 = 0
+        for r, area in rows:
+            assert 0 <= r.ci_low <= r.estimate <= r.ci_high <= 1, (area.code, r.item_code)
+            if area.level == "community" and 0 < r.estimate < 1 and area.id in scored and r.n == scored[area.id]:
+                low, high = proportion_interval([r.estimate], [r.se], [scored[area.id]], [r.n])
+                assert (r.ci_low, r.ci_high) == pytest.approx((low[0], high[0]), abs=1e-9)
+            if r.n >= 2 and r.estimate + t.ppf(0.975, r.n - 1) * r.se > 1:
+                past_100 += 1  # the mean's t interval would have gone above 100%
+        assert past_100 > 0
+        def worst(level: str) -> str:
+            return max((pair for pair in rows if pair[1].level == level), key=lambda pair: pair[0].estimate + pair[0].se)[1].code
+
+        street, community = worst("street"), worst("community")
+    login(client, "city")
+    for html in (client.get(f"/office/area/{street}").get_data(as_text=True),
+                 pdftotext(client.get(f"/office/area/{community}/report.pdf").data)):
+        shown = [float(x) for pair in re.findall(r"(\d+\.\d)%\s*–\s*(\d+\.\d)%", html) for x in pair]
+        assert shown and max(shown) <= 100.0

@@ -1,0 +1,66 @@
+"""Stored analysis: what the server keeps for areas and items, on the 80 line and for rates."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from survey import db
+from survey.models import Area, AreaResult, ItemResult
+from tests.conftest import form_fields, full_answers
+
+PEOPLE = [("F", "30-44"), ("M", "60+"), ("F", "18-29"), ("M", "45-59")]
+
+
+def test_everyone_at_80_is_stored_as_80_not_below_and_rates_at_0_and_1_get_a_bounded_interval(app, runner, city):
+    for code in ("A1", "A2", "B1"):
+        for sex, age in PEOPLE:
+            client = app.test_client()
+            fields = form_fields(client.get(f"/s/{city[code]}").get_data(as_text=True))
+            # Every satisfaction item "4" (80 points); k01-k03 "Y" (rate 1), k04 "N" (rate 0).
+            page = client.post(f"/s/{city[code]}", data=fields | full_answers(sex=sex, age_band=age))
+            assert page.status_code == 200
+    result = runner.invoke(args=["analyze", "--include-flagged"])  # all answers alike: straight-lining flags
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        session = db.session()
+        areas = session.execute(select(AreaResult, Area).join(Area, Area.id == AreaResult.area_id)).all()
+        assert {a.level for _, a in areas} == {"city", "district", "street", "community"}
+        for r, area in areas:
+            assert (r.estimate, r.se, r.prob_below_80, r.status) == (80.0, 0.0, 0.0, "ok"), area.code
+        items = session.scalars(select(ItemResult)).all()
+        rates = {}
+        for r in items:
+            if r.item_code.startswith("q"):
+                assert r.estimate == 80.0
+            else:
+                rates.setdefault(r.item_code, []).append(r)
+        assert set(rates) == {"k01", "k02", "k03", "k04"}
+        for code, rows in rates.items():
+            for r in rows:
+                assert r.ci_low is not None and r.ci_high is not None
+                if code == "k04":  # nobody: [0, 1 - 0.025 ** (1 / n_eff)]
+                    assert r.estimate == 0 and r.ci_low == 0 and 0 < r.ci_high < 1
+                else:  # everybody: [0.025 ** (1 / n_eff), 1]
+                    assert r.estimate == 1 and 0 < r.ci_low < 1 and r.ci_high == 1
+        four = [r for r in rates["k01"] if r.n == 4]
+        assert four and four[0].ci_low == pytest.approx(0.025 ** (1 / 4), rel=1e-9)
+
+
+def test_rates_from_a_run_stored_before_the_logit_interval_are_shown_within_0_and_100_percent(app, runner, city):
+    from survey.dashboard import rates, run_definition
+    from survey.models import AnalysisRun
+
+    for sex, age in PEOPLE:
+        client = app.test_client()
+        fields = form_fields(client.get(f"/s/{city['A1']}").get_data(as_text=True))
+        client.post(f"/s/{city['A1']}", data=fields | full_answers(sex=sex, age_band=age, q01=str(2 + len(sex + age) % 4)))
+    assert runner.invoke(args=["analyze", "--include-flagged"]).exit_code == 0
+    with app.app_context(), db.write_transaction() as session:
+        run = session.scalars(select(AnalysisRun)).one()
+        area = session.scalars(select(Area).where(Area.code == "A1")).one()
+        old = session.scalars(select(ItemResult).where(ItemResult.run_id == run.id, ItemResult.area_id == area.id,
+                                                       ItemResult.item_code.in_(["k01", "k04"]))).all()
+        for r in old:  # what the mean's t interval stored
+            r.ci_low, r.ci_high = r.estimate - 0.2, r.estimate + 0.2
+        shown = rates(session, run, area, run_definition(run))
+        assert {r.question for r in shown} and all(0 <= r.ci_low <= r.estimate <= r.ci_high <= 1 for r in shown)
