@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,6 +9,7 @@ from flask import current_app, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from survey.caching import app_cache
 from survey.models import (
     GRADE_BANDS,
     Area,
@@ -62,33 +62,22 @@ NOT_FOUND = LinkUnavailable(404, "链接无效", "没有找到这份问卷。请
 DISABLED = LinkUnavailable(410, "链接已停用", "这个问卷链接已停用。如需参与调查，请联系所在社区获取新的二维码。")
 CLOSED = LinkUnavailable(410, "调查未在进行", "本轮问卷调查目前没有开放（尚未开始或已经结束）。感谢您的关注！")
 
-_cache: dict[tuple[int, str], tuple[float, OpenLink | LinkUnavailable]] = {}
-_CACHE_LIMIT = 10_000
-
-
 def resolve(session: Session, token: str, now: datetime) -> OpenLink:
     """Return the open wave and version for ``token`` or raise :class:`LinkUnavailable`.
 
-    Answers are cached for ``LINK_CACHE_SECONDS`` (default 5): a link that is disabled or a
-    wave that is changed takes at most that long to show; opening and closing times are always
-    checked against ``now``.
+    Answers are cached per app for ``LINK_CACHE_SECONDS`` (default 5): a link that is disabled
+    or a wave that is changed takes at most that long to show; opening and closing times are
+    always checked against ``now``.
     """
-    ttl = current_app.config.get("LINK_CACHE_SECONDS", 5)
-    key = (id(current_app._get_current_object()), token)
-    cached = _cache.get(key)
-    clock = time.monotonic()
-    if cached is None or cached[0] < clock:
+    cache = app_cache("links", "LINK_CACHE_SECONDS", 5, 10_000)
+    found = cache.get(token)
+    if found is None:
         found = _lookup(session, token, now)
-        if ttl > 0:
-            if len(_cache) >= _CACHE_LIMIT:
-                _cache.clear()
-            _cache[key] = (clock + ttl, found)
-        cached = (clock + ttl, found)
-    found = cached[1]
+        cache.put(token, found)
     if isinstance(found, LinkUnavailable):
         raise found
     if not found.opens_at <= now < found.closes_at:
-        _cache.pop(key, None)
+        cache.pop(token)
         found = _lookup(session, token, now)
         if isinstance(found, LinkUnavailable):
             raise found

@@ -1,14 +1,12 @@
-"""Questionnaire versions in the database, their parsed definitions and form classes."""
+"""Questionnaire versions in the database and their parsed definitions."""
 from __future__ import annotations
 
-from functools import lru_cache
 from threading import Lock
 
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forms import Definition, build_form_class, parse_definition
+from forms import Definition, parse_definition
 from forms.definition import bundled_raw
 from survey.models import Questionnaire, QuestionnaireVersion
 
@@ -82,9 +80,3 @@ def definition_of(version: QuestionnaireVersion) -> Definition:
     with _lock:
         _parsed[version.id] = (raw, definition)
     return definition
-
-
-@lru_cache(maxsize=64)
-def form_class_of(definition: Definition) -> type:
-    """Return the CSRF-protected form class of a definition (cached)."""
-    return build_form_class(definition, base=FlaskForm)

@@ -9,9 +9,7 @@ from werkzeug.datastructures import MultiDict
 
 from forms import (
     DefinitionError,
-    build_form_class,
     bundled_definitions,
-    collect_answers,
     load_definition,
     parse_definition,
 )
@@ -127,16 +125,14 @@ def test_loader_reports_broken_json_and_missing_files(tmp_path):
         parse_definition({"code": "c", "version": 1, "title": "t", "sections": []}, "x")
 
 
-def test_form_builder_validates_required_choices_and_text_length():
+def test_item_types_check_required_choices_text_length_and_control_characters():
     citizen = bundled_definitions()[("citizen", 1)]
-    form_class = build_form_class(citizen)
     answers = {"sex": "M", "age_band": "60+", "resident": "Y", "k01": "Y", "k02": "N", "k03": "Y", "k04": "U"}
     answers |= {f"q{i:02d}": "3" for i in range(1, 11)}
-    form = form_class(MultiDict(answers | {"comment": "好"}))
-    assert form.validate(), form.errors
-    assert collect_answers(citizen, form)["comment"] == "好"
-    missing = form_class(MultiDict({k: v for k, v in answers.items() if k != "q10"}))
-    assert not missing.validate()
-    assert missing.errors == {"q10": ["请选择一项"]}
-    too_long = form_class(MultiDict(answers | {"comment": "字" * 501}))
-    assert not too_long.validate() and "comment" in too_long.errors
+    parsed, errors = citizen.parse_submission(MultiDict(answers | {"comment": "好"}))
+    assert errors == {} and parsed == answers | {"comment": "好"}
+    parsed, errors = citizen.parse_submission(MultiDict({k: v for k, v in answers.items() if k != "q10"}))
+    assert errors == {"q10": "请选择一项"} and parsed["comment"] is None
+    assert citizen.parse_submission(MultiDict(answers | {"comment": "字" * 501}))[1] == {"comment": "请不要超过500个字"}
+    assert citizen.parse_submission(MultiDict(answers | {"q01": "6"}))[1] == {"q01": "请从列出的选项中选择一项"}
+    assert "comment" in citizen.parse_submission(MultiDict(answers | {"comment": "a\x00"}))[1]

@@ -36,7 +36,7 @@ def test_form_renders_in_chinese_with_privacy_note_and_community(client, city):
     assert html.count('<label class="choice">') == 2 + 4 + 2 + 4 * 3 + 10 * 6
     assert "<script" not in html
     fields = form_fields(html)
-    assert set(fields) == {"csrf_token", "submission_key"}
+    assert set(fields) == {"submission_key"}
 
 
 def test_submission_is_stored_with_scores_attributes_and_timing(app, client, city):
@@ -100,7 +100,7 @@ def test_validation_errors_keep_every_answer(app, client, city):
 
 @pytest.mark.parametrize(
     ("change", "message"),
-    [({"q01": "9"}, "Not a valid choice"), ({"comment": "长" * 501}, "请不要超过500个字")],
+    [({"q01": "9"}, "请从列出的选项中选择一项"), ({"comment": "长" * 501}, "请不要超过500个字")],
 )
 def test_invalid_values_are_rejected_without_storing(app, client, city, change, message):
     fields = form_fields(open_form(client, city["A1"]))
@@ -133,13 +133,58 @@ def test_a_key_for_another_link_is_not_accepted(app, client, city):
     assert count_responses(app) == 0
 
 
-def test_missing_csrf_token_keeps_answers(app, client, city):
+def test_residents_get_no_session_cookie(client, city):
     fields = form_fields(open_form(client, city["A1"]))
-    page = client.post(f"/s/{city['A1']}", data={"submission_key": fields["submission_key"]} | full_answers(q07="1"))
-    assert page.status_code == 400
-    html = page.get_data(as_text=True)
-    assert "页面已过期" in html and 'name="q07" value="1" checked' in html
-    assert count_responses(app) == 0
+    page = client.post(f"/s/{city['A1']}", data=fields | full_answers())
+    assert page.status_code == 200
+    assert client.get_cookie("session", domain="survey.test") is None
+    assert all(not c.startswith("session=") for c in page.headers.getlist("Set-Cookie"))
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Origin": "https://evil.example"}, 403),
+        ({"Origin": "null"}, 403),
+        ({"Referer": "https://evil.example/page"}, 403),
+        ({"Origin": "http://survey.test"}, 200),
+        ({"Referer": "http://survey.test/s/x"}, 200),
+        ({}, 200),  # a browser that says nothing: the signed one-time key still binds the POST to a GET
+    ],
+)
+def test_a_post_from_another_site_is_refused_and_keeps_the_answers(app, client, city, headers, status):
+    fields = form_fields(open_form(client, city["A1"]))
+    page = client.post(f"/s/{city['A1']}", data=fields | full_answers(q07="1"), headers=headers)
+    assert page.status_code == status
+    if status == 403:
+        html = page.get_data(as_text=True)
+        assert "请在本问卷的页面上提交" in html and 'name="q07" value="1" checked' in html
+    assert count_responses(app) == (1 if status == 200 else 0)
+
+
+def test_a_public_base_url_origin_is_accepted(app, client, city):
+    app.config["PUBLIC_BASE_URL"] = "https://survey.example.gov.cn"
+    fields = form_fields(open_form(client, city["A1"]))
+    page = client.post(f"/s/{city['A1']}", data=fields | full_answers(), headers={"Origin": "https://survey.example.gov.cn"})
+    assert page.status_code == 200
+
+
+def test_a_community_imported_later_reaches_the_parents_picker(app, city):
+    import time
+
+    from survey.areas import import_areas
+    from survey.schools import import_schools, make_class_links
+
+    app.config["BLANK_PAGE_SECONDS"] = 0.3
+    with app.app_context(), db.write_transaction() as session:
+        import_schools(session, "school,district,class,grade,pupils\n一小,D1,三年级1班,3,40\n")
+        parent = next(link for link in make_class_links(session) if link.audience == "parent").token
+    client = app.test_client()
+    assert "新建社区" not in open_form(client, parent)
+    with app.app_context(), db.write_transaction() as session:
+        import_areas(session, "code,name,level,parent_code,adult_population,responsible_unit\nB2,新建社区,community,S2,100,\n")
+    time.sleep(0.4)
+    assert "新建社区" in open_form(client, parent)
 
 
 def test_unknown_token_is_404_in_chinese(client, city):
