@@ -29,6 +29,8 @@ def init_app(app: Flask) -> None:
     app.config["RATELIMIT_STORAGE_URI"] = storage_uri(app)
     app.config.setdefault("RATELIMIT_STRATEGY", "moving-window")
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "survey")
+    # Should Redis go away, each worker keeps counting in memory instead of failing every request.
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     limiter.init_app(app)
 
 
