@@ -69,6 +69,7 @@ class AreaReport:
     problems: list[dict] = field(default_factory=list)
     method: dict = field(default_factory=dict)
     minors: dict | None = None
+    period: str = ""
 
 
 def area_report_pdf(report: AreaReport) -> bytes:

@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 from flask import Flask, redirect, url_for
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -26,7 +27,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         MAX_CONTENT_LENGTH=256 * 1024,
         MAX_FORM_MEMORY_SIZE=64 * 1024,
         PERMANENT_SESSION_LIFETIME=8 * 3600,
-        RATELIMIT_STORAGE_URI=os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        TIMEZONE=os.environ.get("TIMEZONE", "Asia/Shanghai"),
+        TRUSTED_PROXIES=os.environ.get("TRUSTED_PROXIES", "0"),
+        RATELIMIT_STORAGE_URI=os.environ.get("RATELIMIT_STORAGE_URI"),
+        REDIS_URL=os.environ.get("REDIS_URL"),
         RATELIMIT_ENABLED=os.environ.get("RATELIMIT_ENABLED", "1") != "0",
         HOUSEKEEPING_INTERVAL_S=float(os.environ.get("HOUSEKEEPING_INTERVAL_S", "300")),
     )
@@ -37,8 +41,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or os.environ.get("SECRET_KEY") or _instance_secret(app)
 
-    from survey import cli, db, entry, errors, housekeeping, limits, office, public, school_board, security
+    from survey import cli, db, entry, errors, housekeeping, limits, localtime, office, public, school_board, security
 
+    localtime.init_app(app)
+    _trust_proxies(app)
     db.init_app(app)
     housekeeping.init_app(app)
     security.init_app(app)
@@ -51,6 +57,23 @@ def create_app(test_config: dict | None = None) -> Flask:
     cli.init_app(app)
     app.add_url_rule("/", "index", lambda: redirect(url_for("office.login")))
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Take the client address and scheme from the last ``TRUSTED_PROXIES`` hops of X-Forwarded-For/-Proto.
+
+    With 0 (the default) those headers are ignored, so a client cannot claim another address. The
+    host is never taken from X-Forwarded-Host: links use PUBLIC_BASE_URL or the Host header.
+    """
+    raw = app.config["TRUSTED_PROXIES"]
+    try:
+        hops = int(raw)
+    except (TypeError, ValueError):
+        hops = -1
+    if hops < 0:
+        raise ValueError(f"TRUSTED_PROXIES {raw!r} is not a number of proxy hops (0, 1, 2, ...)")
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)
 
 
 def _instance_secret(app: Flask) -> str:

@@ -1,7 +1,8 @@
 """Command line: ``flask --app survey <command>``."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import os
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from survey import db
 from survey.areas import AreaImportError, import_areas
 from survey.links import make_community_links, public_url
+from survey.localtime import format_local, parse_local, zone_name
 from survey.migrate import upgrade
 from survey.models import Area, Link, Questionnaire
 from survey.questionnaires import install_bundled
@@ -28,11 +30,23 @@ def init_app(app: Flask) -> None:
 
 
 def _parse_date(value: str, name: str) -> datetime:
+    """Return a typed date or time as UTC: a date is midnight in the app's zone (TIMEZONE)."""
     try:
-        parsed = datetime.fromisoformat(value)
+        return parse_local(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date like 2026-12-01 or 2026-12-01T08:00", param_hint=name) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        raise click.BadParameter(f"{value!r} is not a date like 2026-12-01 or a time like 2026-12-01T08:00 "
+                                 f"({zone_name()} time unless an offset is given)", param_hint=name) from None
+
+
+def _local(moment: datetime) -> str:
+    """Return ``moment`` as local time followed by the zone's name, e.g. 2026-10-01 00:00 Asia/Shanghai."""
+    return f"{format_local(moment)} {zone_name()}"
+
+
+def _base_url(base_url: str | None, port: int | None = None) -> str:
+    """Return the address printed links start with: --base-url, PUBLIC_BASE_URL, or this machine at $PORT."""
+    port = port or os.environ.get("PORT") or 5000
+    return (base_url or current_app.config.get("PUBLIC_BASE_URL") or f"http://127.0.0.1:{port}").rstrip("/")
 
 
 @click.command("init-db")
@@ -66,15 +80,15 @@ def import_areas_command(csv_file: Path) -> None:
 @click.command("create-wave")
 @with_appcontext
 @click.argument("name")
-@click.option("--opens", required=True, help="start, e.g. 2026-12-01")
-@click.option("--closes", required=True, help="end (exclusive), e.g. 2027-01-01")
+@click.option("--opens", required=True, help="start, e.g. 2026-12-01 (midnight local time) or 2026-12-01T08:00")
+@click.option("--closes", required=True, help="end (exclusive), e.g. 2027-01-01 (midnight local time)")
 @click.option("--questionnaire", "questionnaires", multiple=True, default=["citizen", "minor"], show_default=True)
 def create_wave_command(name: str, opens: str, closes: str, questionnaires: tuple[str, ...]) -> None:
     """Create a survey wave fielding the newest version of each questionnaire."""
     try:
         with db.write_transaction() as session:
             wave = create_wave(session, name, _parse_date(opens, "--opens"), _parse_date(closes, "--closes"), list(questionnaires))
-            click.echo(f"Created wave {wave.name}: {wave.opens_at:%Y-%m-%d %H:%M} to {wave.closes_at:%Y-%m-%d %H:%M} UTC")
+            click.echo(f"Created wave {wave.name}: {_local(wave.opens_at)} to {_local(wave.closes_at)}")
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -95,14 +109,16 @@ def make_links(questionnaire: str) -> None:
 @click.command("list-links")
 @with_appcontext
 @click.option("--questionnaire", default=None, help="only this questionnaire")
-def list_links(questionnaire: str | None) -> None:
+@click.option("--base-url", default=None, help="address the links start with (default: PUBLIC_BASE_URL, else http://127.0.0.1:$PORT)")
+def list_links(questionnaire: str | None, base_url: str | None) -> None:
     """Print every link as tab-separated area code, area name, questionnaire, channel, URL."""
     session = db.session()
     query = select(Link).join(Questionnaire).outerjoin(Area, Link.area_id == Area.id).order_by(
         Questionnaire.code, Area.code, Link.school_class_id, Link.audience)
     if questionnaire:
         query = query.where(Questionnaire.code == questionnaire)
-    with current_app.test_request_context(base_url=current_app.config.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000"):
+    base = _base_url(base_url)
+    with current_app.test_request_context(base_url=base):
         for link in session.scalars(query):
             area = link.area
             state = "" if link.enabled else "\tdisabled"
@@ -110,7 +126,7 @@ def list_links(questionnaire: str | None) -> None:
                 code, name = "-", f"{link.school_class.school.name} {link.school_class.name} ({link.audience})"
             else:
                 code, name = (area.code, area.name) if area else ("-", "-")
-            click.echo(f"{code}\t{name}\t{link.questionnaire.code}\t{link.channel}\t{public_url(link)}{state}")
+            click.echo(f"{code}\t{name}\t{link.questionnaire.code}\t{link.channel}\t{public_url(link, base)}{state}")
 
 
 @click.command("seed-demo")
@@ -137,12 +153,12 @@ def seed_demo_command(respondents: int, seed: int, if_missing: bool) -> None:
 
 @click.command("demo-info")
 @with_appcontext
-@click.option("--port", default=5000, show_default=True)
-def demo_info(port: int) -> None:
+@click.option("--port", default=None, type=int, help="port the demo serves on (default: $PORT, else 5000)")
+def demo_info(port: int | None) -> None:
     """Print the demo city's survey link and logins."""
     from survey.demo import demo_links
 
-    base = current_app.config.get("PUBLIC_BASE_URL") or f"http://127.0.0.1:{port}"
+    base = _base_url(None, port)
     links = demo_links(db.session())
     if not links:
         raise click.ClickException("no demo city; run: flask --app survey seed-demo")
@@ -156,7 +172,7 @@ def demo_info(port: int) -> None:
     if school_link is not None:
         klass = school_link.school_class
         click.echo(f"School link: {base}/s/{school_link.token}   ({klass.school.name} {klass.name}, parents pick their community)")
-    click.echo("All links: flask --app survey list-links")
+    click.echo(f"All links: flask --app survey list-links --base-url {base}")
     for username, password, area_name in logins:
         click.echo(f"Staff login: {base}/office/login  user {username:<10} password {password}   ({area_name})")
     click.echo("")
@@ -284,17 +300,18 @@ def report_command(area_code: str | None, wave_name: str | None, out: Path) -> N
 @with_appcontext
 @click.option("--area", "area_code", default=None, help="area code (default: the whole city)")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
-def qr_sheet_command(area_code: str | None, out: Path) -> None:
+@click.option("--base-url", default=None, help="address the QR codes point to (default: PUBLIC_BASE_URL, else http://127.0.0.1:$PORT)")
+def qr_sheet_command(area_code: str | None, out: Path, base_url: str | None) -> None:
     """Write an A4 PDF of QR codes for every community link in an area."""
     from reports.pdf import ReportError
     from survey.reporting import qr_sheet
 
     session = db.session()
     area = _area_or_city(session, area_code)
-    base = current_app.config.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000"
+    base = _base_url(base_url)
     with current_app.test_request_context(base_url=base):
         try:
-            pdf = qr_sheet(session, area)
+            pdf = qr_sheet(session, area, base)
         except ReportError as exc:
             raise click.ClickException(str(exc)) from None
     out.write_bytes(pdf)

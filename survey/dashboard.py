@@ -15,6 +15,7 @@ from analysis.text import top_terms
 from forms import Definition
 from forms.definition import KIND_NAMES
 from reports.heatmap import Cell, Row
+from survey.localtime import format_local
 from survey.models import AnalysisRun, Answer, Area, AreaResult, ItemResult, Response, Wave
 from survey.questionnaires import definition_of
 from survey.scope import within
@@ -230,7 +231,7 @@ def comments(session: Session, wave_id: int, area: Area, limit: int = 200) -> tu
         .order_by(Response.submitted_at.desc())
         .limit(limit)
     ).all()
-    texts = [(f"{when:%Y-%m-%d}", text) for when, text in rows]
+    texts = [(format_local(when, "%Y-%m-%d"), text) for when, text in rows]
     return texts, top_terms([t for _, t in texts])
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from forms import Definition
 from survey.areas import import_areas
 from survey.links import make_community_links
+from survey.localtime import now_local
 from survey.models import Area, Link, Wave
 from survey.questionnaires import definition_of, install_bundled
 from survey.results import import_margins
@@ -148,7 +149,9 @@ def seed_demo(
     install_bundled(session)
     import_areas(session, areas_csv_text(seed))
     now = datetime.now(UTC)
-    wave = create_wave(session, f"{now.year}年第四季度测评", now - timedelta(days=30), now + timedelta(days=60),
+    local = now_local()
+    quarter = "一二三四"[(local.month - 1) // 3]
+    wave = create_wave(session, f"{local.year}年第{quarter}季度测评", now - timedelta(days=30), now + timedelta(days=60),
                        ["citizen", "minor"])
     links = make_community_links(session, "citizen")
     import_schools(session, SCHOOLS_CSV)

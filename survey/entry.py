@@ -16,6 +16,7 @@ from forms import Definition
 from forms.definition import CONTROL_MESSAGE, choice_number, has_control_characters
 from survey import db
 from survey.auth import current_user, role_required
+from survey.localtime import format_local
 from survey.models import Questionnaire, QuestionnaireVersion, Response, User, Wave, wave_version
 from survey.questionnaires import definition_by_id
 from survey.submissions import store_response
@@ -118,7 +119,7 @@ def page():
             else:
                 first = session.get(Response, stored.response_id)
                 who = session.get(User, first.entered_by_id).username if first.entered_by_id else "—"
-                message = ("dup", f"编号 {serial} 的问卷已经录入过（{who}，{first.submitted_at:%m-%d %H:%M}），这次没有重复保存。")
+                message = ("dup", f"编号 {serial} 的问卷已经录入过（{who}，{format_local(first.submitted_at, '%m-%d %H:%M')}），这次没有重复保存。")
                 status, values = 409, {}
     mine, by_worker = _counts(session, user, wave.id)
     return render_template(

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from forms import Definition
+from survey.localtime import format_local
 from survey.models import Area, Response
 from survey.quality import FLAG_NAMES
 from survey.scope import within
@@ -69,7 +70,7 @@ def response_table(
         answers = {a.item_code: (a.text if a.text is not None else a.choice_code) for a in response.answers}
         rows.append(
             [response.id, community.code, community.name, CHANNEL_NAMES.get(response.channel, response.channel),
-             f"{response.submitted_at:%Y-%m-%d %H:%M}", round(response.duration_s) if response.duration_s else None,
+             format_local(response.submitted_at), round(response.duration_s) if response.duration_s else None,
              round(response.score, 2) if response.score is not None else None,
              "、".join(name for flag, name in FLAG_NAMES.items() if getattr(response, flag)) or None]
             + [answers.get(i.code) for i in items]

@@ -143,9 +143,9 @@ def make_community_links(session: Session, questionnaire_code: str, channel: str
     return out
 
 
-def public_url(link: Link) -> str:
-    """Return the link's public address (PUBLIC_BASE_URL when set, else this request's host)."""
-    base = current_app.config.get("PUBLIC_BASE_URL", "").rstrip("/")
+def public_url(link: Link, base_url: str | None = None) -> str:
+    """Return the link's public address: ``base_url``, else PUBLIC_BASE_URL, else this request's host."""
+    base = (base_url or current_app.config.get("PUBLIC_BASE_URL", "")).rstrip("/")
     if base:
         return f"{base}/s/{link.token}"
     return url_for("public.questionnaire", token=link.token, _external=True)

@@ -11,6 +11,7 @@ from reports.pdf import AreaReport, area_report_pdf, qr_sheet_pdf
 from survey import dashboard
 from survey.exports import CHANNEL_NAMES
 from survey.links import public_url
+from survey.localtime import format_local
 from survey.models import AnalysisRun, Area, Link, School, SchoolClass
 from survey.models.areas import LEVEL_NAMES
 from survey.scope import within
@@ -18,8 +19,9 @@ from survey.scope import within
 STATUS_NAMES = {"below": "低于80分", "at_risk": "有风险", "ok": "达标"}
 
 
-def build_area_report(session: Session, run: AnalysisRun, area: Area, link_for=lambda a: None) -> AreaReport:
-    """Collect everything the area report shows for one run."""
+def build_area_report(session: Session, run: AnalysisRun, area: Area, link_for=lambda a: None,
+                      now: datetime | None = None) -> AreaReport:
+    """Collect everything the area report shows for one run; times are local (TIMEZONE)."""
     definition = dashboard.run_definition(run)
     result = dashboard.area_result(session, run, area)
     city = run.summary.get("city", {})
@@ -34,7 +36,8 @@ def build_area_report(session: Session, run: AnalysisRun, area: Area, link_for=l
         area_name=area.name,
         area_level=LEVEL_NAMES.get(area.level, area.level),
         wave_name=run.wave.name,
-        generated=f"{datetime.now(UTC):%Y-%m-%d}",
+        period=f"{format_local(run.wave.opens_at)} 至 {format_local(run.wave.closes_at)}",
+        generated=format_local(now or datetime.now(UTC)),
         respondents=result.n if result else 0,
         estimate=result.estimate if result else None,
         ci_low=result.ci_low if result else None,
@@ -85,20 +88,23 @@ def _minors(session: Session, run: AnalysisRun, area: Area) -> dict | None:
     }
 
 
-def area_report(session: Session, run: AnalysisRun, area: Area) -> bytes:
-    return area_report_pdf(build_area_report(session, run, area))
+def area_report(session: Session, run: AnalysisRun, area: Area, now: datetime | None = None) -> bytes:
+    return area_report_pdf(build_area_report(session, run, area, now=now))
 
 
-def qr_sheet(session: Session, area: Area) -> bytes:
-    """Return the QR sheet of every enabled community link and school-class link in the area."""
+def qr_sheet(session: Session, area: Area, base_url: str | None = None) -> bytes:
+    """Return the QR sheet of every enabled community link and school-class link in the area.
+
+    Links start with ``base_url`` when given (see :func:`survey.links.public_url`).
+    """
     links = session.execute(
         select(Link, Area).join(Area, Area.id == Link.area_id).where(Link.enabled, within(area)).order_by(Area.code)
     ).all()
     entries = [
-        (community.name, f"{link.questionnaire.title} · {community.parent.name if community.parent else ''}", public_url(link))
+        (community.name, f"{link.questionnaire.title} · {community.parent.name if community.parent else ''}", public_url(link, base_url))
         for link, community in links
     ]
-    entries += _class_entries(session, within(area))
+    entries += _class_entries(session, within(area), base_url)
     return qr_sheet_pdf(f"{area.name}问卷二维码", entries)
 
 
@@ -107,7 +113,7 @@ def school_qr_sheet(session: Session, school: School) -> bytes:
     return qr_sheet_pdf(f"{school.name}家长和学生问卷二维码", _class_entries(session, School.id == school.id))
 
 
-def _class_entries(session: Session, condition) -> list[tuple[str, str, str]]:
+def _class_entries(session: Session, condition, base_url: str | None = None) -> list[tuple[str, str, str]]:
     """Return (class, audience, url) for the enabled class links of the schools that meet ``condition``."""
     class_links = session.execute(
         select(Link, SchoolClass, School)
@@ -119,6 +125,6 @@ def _class_entries(session: Session, condition) -> list[tuple[str, str, str]]:
     ).all()
     return [
         (f"{school.name} {klass.name}", "家长扫码（市民问卷）" if link.audience == "parent" else "学生扫码（未成年人问卷）",
-         public_url(link))
+         public_url(link, base_url))
         for link, klass, school in class_links
     ]
