@@ -53,9 +53,18 @@ def _cookie_name(wave_id: int) -> str:
     return f"sv_dev_{wave_id}"
 
 
+def _device_serializer(wave_id: int) -> URLSafeSerializer:
+    """Return the app's serializer of one wave's device cookie (made once: its key costs an HMAC)."""
+    serializers = current_app.extensions.setdefault("device_serializers", {})
+    serializer = serializers.get(wave_id)
+    if serializer is None:
+        serializer = serializers[wave_id] = URLSafeSerializer(current_app.config["SECRET_KEY"], salt=f"device-{wave_id}")
+    return serializer
+
+
 def device_id(request: Request, wave_id: int) -> tuple[str, bool]:
     """Return this browser's device id for the wave and whether it is new (to be set)."""
-    serializer = URLSafeSerializer(current_app.config["SECRET_KEY"], salt=f"device-{wave_id}")
+    serializer = _device_serializer(wave_id)
     raw = request.cookies.get(_cookie_name(wave_id))
     if raw:
         try:
@@ -68,9 +77,8 @@ def device_id(request: Request, wave_id: int) -> tuple[str, bool]:
 
 
 def set_device_cookie(response: HttpResponse, wave_id: int, value: str) -> None:
-    serializer = URLSafeSerializer(current_app.config["SECRET_KEY"], salt=f"device-{wave_id}")
     response.set_cookie(
-        _cookie_name(wave_id), serializer.dumps(value), max_age=DEVICE_COOKIE_DAYS * 24 * 3600, httponly=True,
+        _cookie_name(wave_id), _device_serializer(wave_id).dumps(value), max_age=DEVICE_COOKIE_DAYS * 24 * 3600, httponly=True,
         samesite="Lax", secure=current_app.config.get("SESSION_COOKIE_SECURE", False),
     )
 

@@ -12,7 +12,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from forms import Definition
-from survey.db import write_transaction
 from survey.models import Answer, Response
 from survey.quality import is_straightline
 
@@ -20,7 +19,12 @@ KEY_MAX_AGE_S = 14 * 24 * 3600
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="submission-key")
+    """Return the app's key serializer (made once per app: deriving its key costs an HMAC)."""
+    serializer = current_app.extensions.get("submission_key_serializer")
+    if serializer is None:
+        serializer = URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="submission-key")
+        current_app.extensions["submission_key_serializer"] = serializer
+    return serializer
 
 
 def issue_key(link_id: int, wave_id: int) -> str:
@@ -131,9 +135,11 @@ def store_response(
     """
     meta.setdefault("submitted_at", datetime.now(UTC))
     row, answer_rows = response_rows(definition, answers, key=key, **meta)
+    if session.in_transaction():
+        session.commit()  # end the request's read transaction: one connection at a time
     try:
-        with write_transaction(session):
-            connection = session.connection()
+        # A Core connection of the session's engine, without the ORM's unit of work.
+        with session.get_bind().connect().execution_options(write=True) as connection, connection.begin():
             response_id = connection.execute(_INSERT_RESPONSE, row).scalar_one()
             if answer_rows:
                 connection.execute(_INSERT_ANSWERS, [a | {"response_id": response_id} for a in answer_rows])
