@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 from flask import Flask, redirect, url_for
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 
@@ -40,6 +41,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.from_mapping(test_config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or os.environ.get("SECRET_KEY") or _instance_secret(app)
+    app.session_interface = _SessionInterface()
 
     from survey import cli, db, entry, errors, housekeeping, limits, localtime, office, public, school_board, security
 
@@ -74,6 +76,18 @@ def _trust_proxies(app: Flask) -> None:
         raise ValueError(f"TRUSTED_PROXIES {raw!r} is not a number of proxy hops (0, 1, 2, ...)")
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signing serializer made once per app, not per request."""
+
+    def get_signing_serializer(self, app: Flask):
+        serializer = app.extensions.get("session_serializer")
+        if serializer is None:
+            serializer = super().get_signing_serializer(app)
+            if serializer is not None:
+                app.extensions["session_serializer"] = serializer
+        return serializer
 
 
 def _instance_secret(app: Flask) -> str:

@@ -27,7 +27,11 @@ def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, a busy timeout, foreign keys and explicit BEGINs."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        # No pre-ping: it costs a round trip on every checkout, the hot path of every answer. A
+        # connection that died (database restarted) fails once with an OperationalError, which
+        # answers 503 with the answers kept; SQLAlchemy then drops every pooled connection made
+        # before, so the phone's retry and the following requests get fresh ones.
+        return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")

@@ -11,7 +11,7 @@ from forms.definition import bundled_raw
 from survey.models import Questionnaire, QuestionnaireVersion
 
 _parsed: dict[int, tuple[dict, Definition]] = {}
-_by_id: dict[tuple[str, int], Definition] = {}
+_by_id: dict[tuple[object, int], Definition] = {}
 _lock = Lock()
 
 
@@ -57,7 +57,7 @@ def definition_by_id(session: Session, version_id: int) -> Definition:
 
     Stored versions never change (a new wording is a new version), so the cache needs no expiry.
     """
-    key = (str(session.get_bind().url), version_id)
+    key = (session.get_bind(), version_id)  # the engine itself: rendering its URL costs more
     with _lock:
         cached = _by_id.get(key)
     if cached is not None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import TextClause, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -66,6 +66,27 @@ class Stored:
 # Plain table inserts, compiled once: the hot path of every submission skips the ORM.
 _INSERT_RESPONSE = Response.__table__.insert().returning(Response.__table__.c.id)
 _INSERT_ANSWERS = Answer.__table__.insert()
+_PG_STATEMENTS: dict[tuple[str, ...], TextClause] = {}
+
+
+def _pg_insert(columns: tuple[str, ...]) -> TextClause:
+    """Return PostgreSQL's one-statement insert of a response and its answers (made once per column set).
+
+    One round trip in autocommit mode, instead of BEGIN, two INSERTs and COMMIT: the answers
+    travel as four arrays that ``unnest`` turns back into rows.
+    """
+    statement = _PG_STATEMENTS.get(columns)
+    if statement is None:
+        statement = _PG_STATEMENTS[columns] = text(
+            f"WITH r AS (INSERT INTO response ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)}) "
+            "RETURNING id), "
+            "a AS (INSERT INTO answer (response_id, item_code, choice_code, score, text) "
+            "SELECT r.id, x.item_code, x.choice_code, x.score, x.text FROM r, "
+            "unnest(CAST(:answer_items AS varchar[]), CAST(:answer_choices AS varchar[]), "
+            "CAST(:answer_scores AS float8[]), CAST(:answer_texts AS text[])) AS x(item_code, choice_code, score, text)) "
+            "SELECT id FROM r"
+        )
+    return statement
 
 
 def response_rows(
@@ -137,9 +158,19 @@ def store_response(
     row, answer_rows = response_rows(definition, answers, key=key, **meta)
     if session.in_transaction():
         session.commit()  # end the request's read transaction: one connection at a time
+    engine = session.get_bind()
     try:
         # A Core connection of the session's engine, without the ORM's unit of work.
-        with session.get_bind().connect().execution_options(write=True) as connection, connection.begin():
+        if engine.dialect.name == "postgresql":
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                response_id = connection.execute(_pg_insert(tuple(row)), row | {
+                    "answer_items": [a["item_code"] for a in answer_rows],
+                    "answer_choices": [a["choice_code"] for a in answer_rows],
+                    "answer_scores": [a["score"] for a in answer_rows],
+                    "answer_texts": [a["text"] for a in answer_rows],
+                }).scalar_one()
+            return Stored(response_id, True)
+        with engine.connect().execution_options(write=True) as connection, connection.begin():
             response_id = connection.execute(_INSERT_RESPONSE, row).scalar_one()
             if answer_rows:
                 connection.execute(_INSERT_ANSWERS, [a | {"response_id": response_id} for a in answer_rows])
