@@ -63,7 +63,11 @@ def main_config(folder: Path, site_path: Path) -> str:
     temp = "".join(f"    {kind}_temp_path {folder}/{kind}_temp;\n"
                    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     mime = f"    include {MIME_TYPES};\n" if MIME_TYPES.exists() else ""
+    # Started as root, nginx would run its workers as nobody, who may not reach a private temp
+    # folder (pytest's is 0700): keep them as the user who runs this, as without root.
+    user = "user root root;\n" if os.geteuid() == 0 else ""
     return (
+        f"{user}"
         "daemon off;\n"
         "worker_processes 2;\n"
         f"pid {folder}/nginx.pid;\n"
@@ -81,8 +85,6 @@ def main_config(folder: Path, site_path: Path) -> str:
 
 def write_config(folder: Path, site: str) -> Path:
     """Write ``site`` and an nginx.conf including it into ``folder``; return the nginx.conf path."""
-    # Worker processes run as nobody when nginx starts as root: they must reach the folder.
-    folder.chmod(0o755)
     site_path = folder / "survey.conf"
     site_path.write_text(site, encoding="utf-8")
     conf = folder / "nginx.conf"
