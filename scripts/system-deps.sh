@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Make sure the Debian packages the project needs are present; install them when apt is usable.
 #   scripts/system-deps.sh demo   - what the server needs (Pango for PDFs, CJK fonts)
-#   scripts/system-deps.sh test   - that plus Chromium (browser tests), poppler-utils, zbar-tools (QR codes) and redis-server (shared rate limits)
+#   scripts/system-deps.sh test   - that plus Chromium (browser tests), poppler-utils, zbar-tools (QR codes), redis-server (shared rate limits) and nginx (the shipped site, tests/survey/test_deploy.py)
 set -euo pipefail
 purpose="${1:-test}"
 packages=(libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk)
 if [ "$purpose" = test ]; then
-  packages+=(chromium poppler-utils zbar-tools redis-server)
+  packages+=(chromium poppler-utils zbar-tools redis-server nginx)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -32,6 +32,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         TRUSTED_PROXIES=os.environ.get("TRUSTED_PROXIES", "0"),
         RATELIMIT_STORAGE_URI=os.environ.get("RATELIMIT_STORAGE_URI"),
         REDIS_URL=os.environ.get("REDIS_URL"),
+        RATELIMIT_KEY_PREFIX=os.environ.get("RATELIMIT_KEY_PREFIX") or "survey",
         RATELIMIT_ENABLED=os.environ.get("RATELIMIT_ENABLED", "1") != "0",
         HOUSEKEEPING_INTERVAL_S=float(os.environ.get("HOUSEKEEPING_INTERVAL_S", "300")),
     )
