@@ -29,7 +29,8 @@ Supported (anything else in a meaningful column is an error naming sheet, row an
 The default language is settings' ``default_language``, else the first language of the survey
 sheet; a plain ``label`` column is in the default language (中文 when none is named). Columns
 that change nothing for us (``constraint_message``, ``media::image``, ``appearance``,
-``guidance_hint``, unknown columns, ...) give a located warning and are ignored.
+``guidance_hint``, unknown columns, ...) give a located warning and are ignored, as do ODK's
+metadata rows (``start``, ``end``, ``today``, ``deviceid``...), which ask nothing.
 """
 from __future__ import annotations
 
@@ -67,6 +68,8 @@ CHOICES_COLUMNS = {"list_name", "name", "label", "score", "yes"}
 SETTINGS_COLUMNS = {"form_title", "form_id", "version", "default_language", "intro", "privacy", "minors"}
 TOPICS_COLUMNS = {"name", "label"}
 TRANSLATED = {"label", "hint", "form_title", "intro", "privacy"}
+# ODK metadata that the phone records by itself: asks nothing, so ignoring it changes nothing.
+METADATA = {"start", "end", "today", "deviceid", "username", "phonenumber", "simserial", "subscriberid", "email", "audit"}
 UNSUPPORTED_TYPES = {
     "begin repeat": "不支持重复组（begin repeat）", "begin_repeat": "不支持重复组（begin repeat）",
     "end repeat": "不支持重复组（end repeat）", "end_repeat": "不支持重复组（end repeat）",
@@ -361,8 +364,12 @@ class _Importer:
             if lowered in UNSUPPORTED_TYPES:
                 self.error("survey", number, "type", UNSUPPORTED_TYPES[lowered])
                 continue
+            if lowered in METADATA:
+                self.warn("survey", number, "type", f"自动记录字段 \"{kind}\" 本平台不使用，已忽略")
+                continue
             if not (select or lowered in ("text", "note")):
-                self.error("survey", number, "type", f"不支持的题型 \"{kind}\"（支持 select_one、text、note、begin group/end group）")
+                self.error("survey", number, "type",
+                           f"不支持的题型 \"{kind.split()[0]}\"（支持 select_one、text、note、begin group/end group）")
                 continue
             if select and select.group(2):
                 self.error("survey", number, "type", f"不支持 or_other（\"{kind}\"）：请把“其他”作为普通选项")
