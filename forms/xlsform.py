@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
-from openpyxl.utils.exceptions import InvalidFileException
 
 from forms.conditions import Condition, ExpressionError, join, parse_expression
 from forms.definition import ATTRIBUTE_NAME, KINDS, Definition, DefinitionError, parse_definition
@@ -141,10 +140,7 @@ def _read_workbook(source: bytes | str | Path, errors: list[Located]) -> dict[st
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # openpyxl warns about styles and extensions it skips
             book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (InvalidFileException, KeyError, OSError, ValueError) as exc:
-        errors.append(Located("", None, None, f"无法读取这个文件：请上传 Excel 的 .xlsx 文件（{type(exc).__name__}）"))
-        return {}
-    except Exception as exc:  # noqa: BLE001 - a damaged zip can raise almost anything inside openpyxl
+    except Exception as exc:  # noqa: BLE001 - a damaged or foreign file can raise almost anything inside openpyxl
         errors.append(Located("", None, None, f"无法读取这个文件：请上传 Excel 的 .xlsx 文件（{type(exc).__name__}）"))
         return {}
     sheets: dict[str, _Sheet] = {}
@@ -199,6 +195,10 @@ class _Importer:
         default = named or (found[0] if found and not plain else "中文")
         self.default_language = default
         self.languages = [default] + [lang for lang in found if lang != default]
+        if named and not plain and named not in found:
+            row = self.sheets["settings"].rows[0][0]
+            self.error("settings", row, "default_language",
+                       f"默认语言 \"{named}\" 没有对应的 label::{named} 列（已有：{'、'.join(found) or '无'}）")
 
     def texts(self, sheet: str, number: int, cells: dict[str, str], base: str) -> tuple[str, dict[str, str]]:
         """Return (default-language text, {other language: text}) of a translated column."""

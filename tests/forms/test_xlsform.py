@@ -68,6 +68,10 @@ def test_city_form_keeps_languages_hints_notes_topics_attribute_and_dont_know():
     assert [i.code for i in form.items] == ["education", "heard", "s1", "s2", "comment"]  # the note asks nothing
     assert [i.code for i in form.elements][2] == "explain" and form.item("explain").type == "note"
     assert form.number_of("s1") == 3
+    note = form.item("explain")
+    assert not note.is_question and note.answer("x") == (None, None, None) and note.required is False
+    assert "explain" not in form.parse_submission({"explain": "x"})[0]
+    assert [len(s.elements) - len(s.items) for s in form.sections] == [0, 1]
     s1 = form.item("s1")
     assert (s1.type, s1.kind, s1.topic, s1.short_label) == ("rating", "satisfaction", "renewal", "城市更新")
     assert s1.hints == (("中文", "只选一项"), ("English", "One answer")) and s1.hint == "只选一项"
@@ -111,6 +115,17 @@ def test_city_form_round_trips_with_three_languages_and_a_group_rule():
     # The group's rule applies to each of its items, joined with the item's own rule.
     assert form.item("s1").relevant.to_xlsform() == "(${heard} = 'Y' or ${education} != 'primary') and ${heard} = 'Y'"
     assert form.item("s2").relevant.to_xlsform() == "${heard} = 'Y' or ${education} != 'primary'"
+    assert load_xlsform(definition_to_xlsx(form)) == form
+
+
+def test_default_language_comes_first():
+    sheets = city_form()
+    settings_cell("default_language", "English")(sheets)
+    sheets["settings"][0][:1] = ["form_title::中文"]  # a plain column would be English now
+    sheets["settings"][0][5:7] = ["intro::中文", "privacy::中文"]
+    form = load_xlsform(workbook(sheets))
+    assert form.languages == ("English", "中文") and form.item("s1").label == "Old estates renewal"
+    assert form.title == "Urban renewal survey" and form.intro == "" and form.intros[1] == ("中文", "您好！")
     assert load_xlsform(definition_to_xlsx(form)) == form
 
 
@@ -263,6 +278,7 @@ def no_scores(sheets):
     (choices_cell(7, "yes", 1), "choices 第7行 yes 列: 同一选项列表不能既有 score 又有 yes"),
     (only_yes_choices, 'survey 第4行 type 列: 选项列表 "yn" 至少要有一个 yes=1 和一个 yes=0 的选项'),
     (no_scores, "survey 表: 问卷中没有计分题"),
+    (settings_cell("default_language", "zh"), 'settings 第2行 default_language 列: 默认语言 "zh" 没有对应的 label::zh 列（已有：中文、English）'),
     (settings_cell("version", "1.2"), 'settings 第2行 version 列: 版本号 "1.2" 应是从 1 起的整数'),
     (settings_cell("form_id", None), "settings 第2行 form_id 列: 缺少问卷代码（form_id）"),
     (settings_cell("form_title", None), "settings 第2行 form_title 列: 缺少问卷标题（form_title）"),
