@@ -1,15 +1,35 @@
-"""Questionnaire definitions: versioned JSON data files, validated on load.
+"""Questionnaire definitions: versioned data (XLSForm files, stored as dicts), validated on load.
 
 A definition has sections of items. Every item has a ``type`` that is one of the classes in
 ``ITEM_TYPES``; the type validates the item, checks a submitted answer and says what an answer
-stores (choice code, score, free text).
+stores (choice code, score, free text). A ``note`` is shown but asks nothing: it is not a question,
+is not numbered and stores nothing.
 
 Scored items (``rating``) give every choice a ``score``; a "don't know" choice has
 ``"score": null`` and is left out of the respondent's mean. Yes-type items (``yesno``) mark
 choices with ``"yes": true / false / null`` for awareness, support and participation rates.
+
+The dict format (what :func:`parse_definition` accepts and the database stores)::
+
+    {"code", "version", "title", "intro", "privacy", "minors",
+     "languages": ["中文", "English"],              # the first is the default language
+     "translations": {LANG: {"title", "intro", "privacy"}},
+     "topics": [{"code", "label", "translations": {LANG: {"label"}}}],
+     "sections": [{"code", "title", "translations": {LANG: {"title"}}, "items": [
+         {"code", "type", "label", "hint", "translations": {LANG: {"label", "hint"}},
+          "required", "max_length", "kind", "topic", "attribute", "short",
+          "relevant": {"op": "=", "item": CODE, "value": CHOICE} | {"op": "and", "args": [...]},
+          "choices": [{"code", "label", "translations": {LANG: {"label"}}, "score", "yes"}]}]}]}
+
+Plain keys (``title``, ``label``, ``hint``...) hold the default language; ``translations`` the
+others. A dict without ``languages`` is the first format (stored by early databases): its
+languages are 中文 and English, its English texts are ``title_en`` / ``label_en``, its topics are
+named by ``TOPIC_NAMES`` and ``required`` defaults to true except for text.
 """
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -17,9 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from forms.conditions import Condition, condition_from_dict
+
 DEFINITIONS = Path(__file__).parent / "definitions"
 KINDS = ("awareness", "support", "participation", "satisfaction")
 KIND_NAMES = {"awareness": "知晓率", "support": "支持率", "participation": "参与率", "satisfaction": "满意度"}
+# Topic names of the first definition format, which named no topics: used only for those.
 TOPIC_NAMES = {
     "environment": "环境卫生", "public_order": "公共秩序", "traffic_order": "交通秩序", "public_services": "公共服务",
     "community_services": "社区服务", "volunteer_services": "志愿服务", "civility_publicity": "文明宣传",
@@ -27,7 +50,9 @@ TOPIC_NAMES = {
     "school_life": "学校生活", "family": "家庭", "community": "社区环境", "online_life": "网络生活",
     "moral_education": "思想品德",
 }
-ATTRIBUTES = ("sex", "age_band", "resident_6m", "grade_band")
+LEGACY_LANGUAGES = ("中文", "English")
+# A respondent attribute (used for weighting) is named like a column: lower case, digits, underscores.
+ATTRIBUTE_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 REQUIRED_MESSAGE = "请选择一项"
 INVALID_CHOICE_MESSAGE = "请从列出的选项中选择一项"
 # Control characters other than tab and line breaks: refused in every text a person types, since
@@ -35,7 +60,8 @@ INVALID_CHOICE_MESSAGE = "请从列出的选项中选择一项"
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 CONTROL_MESSAGE = "内容中含有无法识别的特殊字符，请删除后重试"
 FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
-
+# Texts in every language of the definition, default first: ((language, text), ...).
+Texts = tuple[tuple[str, str], ...]
 
 def has_control_characters(text: str) -> bool:
     r"""Return True when ``text`` holds a control character other than tab, CR or LF.
@@ -56,6 +82,20 @@ def choice_number(raw: str) -> int | None:
     return int(digits) if 0 < len(digits) <= 3 and digits.isascii() and digits.isdigit() else None
 
 
+def is_english(language: str) -> bool:
+    """Return whether a language name (as in ``label::English (en)``) means English.
+
+    >>> is_english("English"), is_english("English (en)"), is_english("en"), is_english("中文")
+    (True, True, True, False)
+    """
+    name = language.strip().lower()
+    return name == "en" or name.startswith("english") or name.endswith("(en)")
+
+
+def english_of(texts: Texts) -> str:
+    """Return the English text of ``texts`` (the first language that is English), else ""."""
+    return next((text for language, text in texts if is_english(language)), "")
+
 
 class DefinitionError(ValueError):
     """A questionnaire definition that cannot be used; the message names the file and item."""
@@ -64,18 +104,36 @@ class DefinitionError(ValueError):
 @dataclass(frozen=True)
 class Choice:
     code: str
-    label: str
-    label_en: str = ""
+    labels: Texts
     score: float | None = None
     yes: bool | None = None
+
+    @property
+    def label(self) -> str:
+        return self.labels[0][1]
+
+    @property
+    def label_en(self) -> str:
+        return english_of(self.labels)
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A topic that scored items belong to: a heatmap column, named by the questionnaire."""
+
+    code: str
+    labels: Texts
+
+    @property
+    def name(self) -> str:
+        return self.labels[0][1]
 
 
 @dataclass(frozen=True)
 class Item:
     code: str
     type: str
-    label: str
-    label_en: str
+    labels: Texts
     choices: tuple[Choice, ...] = ()
     kind: str | None = None
     topic: str | None = None
@@ -83,18 +141,44 @@ class Item:
     required: bool = True
     max_length: int = 500
     short: str | None = None
+    hints: Texts = ()
+    relevant: Condition | None = None
+    topic_name: str | None = None
 
     @property
     def handler(self) -> ItemType:
         return ITEM_TYPES[self.type]
 
     @property
+    def label(self) -> str:
+        """Return the label in the default language."""
+        return self.labels[0][1]
+
+    @property
+    def label_en(self) -> str:
+        return english_of(self.labels)
+
+    @property
+    def hint(self) -> str:
+        """Return the hint in the default language ("" for none)."""
+        return self.hints[0][1] if self.hints else ""
+
+    @property
+    def is_question(self) -> bool:
+        """Return whether the item asks something (a note does not: no answer, no number)."""
+        return self.handler.question
+
+    @property
     def short_label(self) -> str:
         """Return the item's short name (for table headers): its own, its topic's, or its code."""
-        return self.short or TOPIC_NAMES.get(self.topic or "", self.code)
+        return self.short or self.topic_name or self.code
 
     def choice(self, code: str) -> Choice | None:
         return next((c for c in self.choices if c.code == code), None)
+
+    def is_relevant(self, answers: Mapping[str, str | None]) -> bool:
+        """Return whether the item is asked given the earlier answers (its skip rule holds, or it has none)."""
+        return self.relevant is None or self.relevant.evaluate(answers)
 
     def answer(self, value: str | None) -> tuple[str | None, float | None, str | None]:
         """Return what to store for a submitted value: (choice code, score, text)."""
@@ -108,33 +192,78 @@ class Item:
 @dataclass(frozen=True)
 class Section:
     code: str
-    title: str
-    title_en: str
-    items: tuple[Item, ...]
+    titles: Texts
+    elements: tuple[Item, ...]
+
+    @property
+    def title(self) -> str:
+        return self.titles[0][1]
+
+    @property
+    def title_en(self) -> str:
+        return english_of(self.titles)
+
+    @property
+    def items(self) -> tuple[Item, ...]:
+        """Return the section's questions (its notes left out)."""
+        return tuple(item for item in self.elements if item.is_question)
 
 
 @dataclass(frozen=True)
 class Definition:
     code: str
     version: int
-    title: str
-    title_en: str
-    intro: str
-    privacy: str
+    titles: Texts
     sections: tuple[Section, ...]
+    intros: Texts = ()
+    privacies: Texts = ()
     minors: bool = False
+    languages: tuple[str, ...] = LEGACY_LANGUAGES
+    topics: tuple[Topic, ...] = ()
     source: str = field(default="", compare=False)
 
     @property
+    def title(self) -> str:
+        return self.titles[0][1]
+
+    @property
+    def title_en(self) -> str:
+        return english_of(self.titles)
+
+    @property
+    def intro(self) -> str:
+        return self.intros[0][1] if self.intros else ""
+
+    @property
+    def privacy(self) -> str:
+        return self.privacies[0][1] if self.privacies else ""
+
+    @property
     def items(self) -> list[Item]:
+        """Return the questions in order (notes left out): what is answered, stored and numbered."""
         return [item for section in self.sections for item in section.items]
 
+    @property
+    def elements(self) -> list[Item]:
+        """Return every item in order, notes included: what a page shows."""
+        return [item for section in self.sections for item in section.elements]
+
     def item(self, code: str) -> Item:
-        return next(i for i in self.items if i.code == code)
+        return next(i for i in self.elements if i.code == code)
 
     def number_of(self, code: str) -> int:
         """Return the item's question number as shown to respondents (from 1)."""
         return next(n for n, i in enumerate(self.items, start=1) if i.code == code)
+
+    @property
+    def topic_names(self) -> dict[str, str]:
+        """Return {topic code: name in the default language}, in the questionnaire's order."""
+        return {topic.code: topic.name for topic in self.topics}
+
+    @property
+    def attributes(self) -> dict[str, str]:
+        """Return {respondent attribute name: item code} for the items marked as weighting attributes."""
+        return {i.attribute: i.code for i in self.items if i.attribute}
 
     @property
     def scored_items(self) -> list[Item]:
@@ -152,6 +281,8 @@ class Definition:
         """Return (answers by item code, error message by item code) for submitted form fields.
 
         Each item's type checks its own value: no form library on the hot path of every answer.
+        An item whose skip rule does not hold (given the earlier answers) is not asked: it is
+        not required and whatever was submitted for it is dropped (None).
 
         >>> citizen = bundled_definitions()[("citizen", 1)]
         >>> answers, errors = citizen.parse_submission({"sex": "F", "q01": "9"})
@@ -161,6 +292,9 @@ class Definition:
         answers: dict[str, str | None] = {}
         errors: dict[str, str] = {}
         for item in self.items:
+            if not item.is_relevant(answers):
+                answers[item.code] = None
+                continue
             value, error = item.parse(formdata.get(item.code))
             answers[item.code] = value
             if error:
@@ -182,6 +316,7 @@ class ItemType:
 
     name: ClassVar[str]
     needs_choices: ClassVar[bool] = True
+    question: ClassVar[bool] = True  # asks something: numbered, answered, stored
 
     def check(self, raw: dict[str, Any], where: str) -> None:
         """Raise DefinitionError for anything this type cannot use."""
@@ -275,21 +410,118 @@ class TextItem(ItemType):
         return raw, None
 
 
-ITEM_TYPES: dict[str, ItemType] = {t.name: t() for t in (ChoiceItem, RatingItem, YesNoItem, TextItem)}
+class NoteItem(ItemType):
+    """Text shown between questions (an explanation, a heading): asks nothing, stores nothing."""
+
+    name = "note"
+    needs_choices = False
+    question = False
+
+    def check(self, raw: dict[str, Any], where: str) -> None:
+        if raw.get("choices"):
+            raise DefinitionError(f"{where}: a note has no choices")
+        for key in ("kind", "topic", "attribute"):
+            if raw.get(key) is not None:
+                raise DefinitionError(f"{where}: a note has no {key}")
+
+    def answer(self, item: Item, value: str | None) -> tuple[str | None, float | None, str | None]:
+        return None, None, None
+
+    def parse(self, item: Item, raw: str | None) -> tuple[str | None, str | None]:
+        return None, None
+
+
+ITEM_TYPES: dict[str, ItemType] = {t.name: t() for t in (ChoiceItem, RatingItem, YesNoItem, TextItem, NoteItem)}
+
+
+class _Reader:
+    """Reads the texts of one dict-format definition in every language (both formats)."""
+
+    def __init__(self, raw: dict[str, Any], source: str) -> None:
+        self.source = source
+        self.legacy = "languages" not in raw
+        if self.legacy:
+            self.languages = LEGACY_LANGUAGES
+        else:
+            languages = raw["languages"]
+            if (not isinstance(languages, list) or not languages
+                    or not all(isinstance(x, str) and x.strip() for x in languages)
+                    or len(set(languages)) != len(languages)):
+                raise DefinitionError(f"{source}: languages must be a list of distinct language names")
+            self.languages = tuple(languages)
+
+    def texts(self, obj: dict[str, Any], key: str, where: str) -> Texts:
+        """Return ``obj``'s ``key`` text in every language, default first ("" where missing)."""
+        default = obj.get(key) or ""
+        if self.legacy:
+            others = {"English": obj.get(f"{key}_en") or ""}
+        else:
+            translations = obj.get("translations") or {}
+            if not isinstance(translations, dict) or not all(
+                lang in self.languages[1:] and isinstance(texts, dict) for lang, texts in translations.items()
+            ):
+                raise DefinitionError(f"{where}: translations must map the other languages to their texts")
+            others = {lang: texts.get(key) or "" for lang, texts in translations.items()}
+        out = ((self.languages[0], default),) + tuple((lang, others.get(lang, "")) for lang in self.languages[1:])
+        if not all(isinstance(text, str) for _, text in out):
+            raise DefinitionError(f"{where}: {key} must be text")
+        return out
+
+
+def _topics(raw: dict[str, Any], reader: _Reader) -> dict[str, Topic] | None:
+    """Return the definition's topics by code, or None for a dict that names none (first format)."""
+    if "topics" not in raw:
+        return None
+    if not isinstance(raw["topics"], list):
+        raise DefinitionError(f"{reader.source}: topics must be a list")
+    topics: dict[str, Topic] = {}
+    for index, topic in enumerate(raw["topics"], start=1):
+        code = str(topic.get("code") or "").strip() if isinstance(topic, dict) else ""
+        where = f"{reader.source}: topic {code or index!r}"
+        if not code or code in topics:
+            raise DefinitionError(f"{where}: every topic needs its own code")
+        labels = reader.texts(topic, "label", where)
+        if not labels[0][1].strip():
+            raise DefinitionError(f"{where}: missing label")
+        topics[code] = Topic(code, labels)
+    return topics
+
+
+def _relevant(raw: Any, where: str, earlier: dict[str, Item]) -> Condition | None:
+    if raw is None:
+        return None
+    try:
+        condition = condition_from_dict(raw)
+    except ValueError as exc:
+        raise DefinitionError(f"{where}: {exc}") from None
+    for leaf in condition.comparisons():
+        target = earlier.get(leaf.item)
+        if target is None:
+            raise DefinitionError(f"{where}: relevant refers to {leaf.item!r}, which is not an earlier question")
+        if target.choices and target.choice(leaf.value) is None:
+            raise DefinitionError(f"{where}: relevant compares {leaf.item!r} with {leaf.value!r}, which is not one of its choices")
+        if leaf.op == "selected" and not target.choices:
+            raise DefinitionError(f"{where}: selected() needs a question with choices, not {leaf.item!r}")
+    return condition
 
 
 def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
-    """Validate a decoded definition and return it; errors name ``source`` and the item."""
+    """Validate a decoded definition (either dict format) and return it; errors name ``source`` and the item."""
     if not isinstance(raw, dict):
         raise DefinitionError(f"{source}: the definition must be a JSON object")
     for key in ("code", "version", "title", "sections"):
         if key not in raw:
             raise DefinitionError(f"{source}: missing {key!r}")
-    if not isinstance(raw["version"], int) or raw["version"] < 1:
+    if not isinstance(raw["version"], int) or isinstance(raw["version"], bool) or raw["version"] < 1:
         raise DefinitionError(f"{source}: version must be a whole number from 1")
     if not isinstance(raw["sections"], list) or not raw["sections"]:
         raise DefinitionError(f"{source}: no sections")
+    reader = _Reader(raw, source)
+    topics = _topics(raw, reader)
+    used_topics: dict[str, Topic] = {}
     seen: set[str] = set()
+    attributes: set[str] = set()
+    earlier: dict[str, Item] = {}
     sections = []
     for s_index, section in enumerate(raw["sections"], start=1):
         if not isinstance(section, dict) or not isinstance(section.get("items"), list) or not section["items"]:
@@ -306,42 +538,65 @@ def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
             kind = item.get("type")
             if kind not in ITEM_TYPES:
                 raise DefinitionError(f"{where}: unknown type {kind!r} (known: {', '.join(ITEM_TYPES)})")
-            for key in ("label", "label_en"):
+            handler = ITEM_TYPES[kind]
+            for key in ("label", "label_en") if reader.legacy else ("label",):
                 if not str(item.get(key, "")).strip():
                     raise DefinitionError(f"{where}: missing {key}")
             if item.get("kind") is not None and item["kind"] not in KINDS:
                 raise DefinitionError(f"{where}: unknown kind {item['kind']!r}")
-            if item.get("attribute") is not None and item["attribute"] not in ATTRIBUTES:
-                raise DefinitionError(f"{where}: unknown attribute {item['attribute']!r}")
-            ITEM_TYPES[kind].check(item, where)
-            items.append(
-                Item(
-                    code=code,
-                    type=kind,
-                    label=item["label"],
-                    label_en=item["label_en"],
-                    choices=tuple(
-                        Choice(str(c["code"]), c["label"], c.get("label_en", ""), c.get("score"), c.get("yes"))
-                        for c in item.get("choices") or ()
-                    ),
-                    kind=item.get("kind"),
-                    topic=item.get("topic"),
-                    attribute=item.get("attribute"),
-                    required=bool(item.get("required", kind != "text")),
-                    max_length=int(item.get("max_length", 500)),
-                    short=item.get("short"),
-                )
+            attribute = item.get("attribute")
+            if attribute is not None:
+                if not isinstance(attribute, str) or not ATTRIBUTE_NAME.match(attribute):
+                    raise DefinitionError(f"{where}: attribute {attribute!r} must be lower case letters, digits and _")
+                if attribute in attributes:
+                    raise DefinitionError(f"{where}: attribute {attribute!r} is given twice")
+                if not handler.needs_choices:
+                    raise DefinitionError(f"{where}: only an item with choices can be a respondent attribute")
+                attributes.add(attribute)
+            topic_name = None
+            if (topic := item.get("topic")) is not None:
+                if topics is None:  # first format: named by TOPIC_NAMES
+                    used_topics.setdefault(topic, Topic(topic, tuple(
+                        (lang, TOPIC_NAMES.get(topic, topic) if n == 0 else "") for n, lang in enumerate(reader.languages)
+                    )))
+                    topic_name = used_topics[topic].name
+                elif topic not in topics:
+                    raise DefinitionError(f"{where}: topic {topic!r} is not one of the questionnaire's topics")
+                else:
+                    topic_name = topics[topic].name
+            handler.check(item, where)
+            parsed = Item(
+                code=code,
+                type=kind,
+                labels=reader.texts(item, "label", where),
+                choices=tuple(
+                    Choice(str(c["code"]), reader.texts(c, "label", where), c.get("score"), c.get("yes"))
+                    for c in item.get("choices") or ()
+                ),
+                kind=item.get("kind"),
+                topic=topic,
+                attribute=attribute,
+                required=bool(item.get("required", kind != "text")) and handler.question,
+                max_length=int(item.get("max_length", 500)),
+                short=item.get("short"),
+                hints=reader.texts(item, "hint", where),
+                relevant=_relevant(item.get("relevant"), where, earlier),
+                topic_name=topic_name,
             )
-        sections.append(Section(str(section.get("code", s_index)), section.get("title", ""), section.get("title_en", ""), tuple(items)))
+            items.append(parsed)
+            if handler.question:
+                earlier[code] = parsed
+        sections.append(Section(str(section.get("code", s_index)), reader.texts(section, "title", f"{source}: section {s_index}"), tuple(items)))
     definition = Definition(
         code=str(raw["code"]),
         version=raw["version"],
-        title=raw["title"],
-        title_en=raw.get("title_en", ""),
-        intro=raw.get("intro", ""),
-        privacy=raw.get("privacy", ""),
+        titles=reader.texts(raw, "title", source),
         sections=tuple(sections),
+        intros=reader.texts(raw, "intro", source),
+        privacies=reader.texts(raw, "privacy", source),
         minors=bool(raw.get("minors", False)),
+        languages=reader.languages,
+        topics=tuple((topics if topics is not None else used_topics).values()),
         source=source,
     )
     if not definition.scored_items:
@@ -350,8 +605,12 @@ def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
 
 
 def load_definition(path: str | Path) -> Definition:
-    """Read and validate one definition file."""
+    """Read and validate one definition file: an XLSForm ``.xlsx`` or a JSON dict."""
     path = Path(path)
+    if path.suffix.lower() == ".xlsx":
+        from forms.xlsform import load_xlsform
+
+        return load_xlsform(path)
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -362,15 +621,24 @@ def load_definition(path: str | Path) -> Definition:
 
 
 def bundled_raw() -> dict[tuple[str, int], dict[str, Any]]:
-    """Return the decoded JSON of every definition shipped in ``forms/definitions``, validated."""
+    """Return the definition dict of every XLSForm shipped in ``forms/definitions``, validated.
+
+    Each call returns fresh dicts (callers may change them); the files are read once per process.
+    """
+    return {key: copy.deepcopy(raw) for key, raw in _bundled().items()}
+
+
+@functools.cache
+def _bundled() -> dict[tuple[str, int], dict[str, Any]]:
+    from forms.xlsform import read_xlsform
+
     out = {}
-    for path in sorted(DEFINITIONS.glob("*.json")):
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        definition = parse_definition(raw, path.name)
-        out[(definition.code, definition.version)] = raw
+    for path in sorted(DEFINITIONS.glob("*.xlsx")):
+        imported = read_xlsform(path)
+        out[(imported.definition.code, imported.definition.version)] = imported.raw
     return out
 
 
 def bundled_definitions() -> dict[tuple[str, int], Definition]:
     """Return every definition shipped in ``forms/definitions`` by (code, version)."""
-    return {key: parse_definition(raw, f"{key[0]}-v{key[1]}.json") for key, raw in bundled_raw().items()}
+    return {key: parse_definition(raw, f"{key[0]}-v{key[1]}.xlsx") for key, raw in bundled_raw().items()}

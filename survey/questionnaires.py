@@ -23,12 +23,15 @@ def install_bundled(session: Session) -> list[QuestionnaireVersion]:
     """Store every bundled definition that the database does not have yet; return all of them.
 
     A stored version is never rewritten: waves that fielded it keep its wording. A changed
-    wording is a new file with the next version number (e.g. ``minor-v2.json``), which new
+    wording is a new file with the next version number (e.g. ``minor-v2.xlsx``), which new
     waves field; a bundled file that differs from its stored version raises
-    :class:`PublishedVersionChanged` instead of being stored or ignored.
+    :class:`PublishedVersionChanged` instead of being stored or ignored. Stored and bundled
+    versions are compared as parsed definitions, not as dicts: databases that stored a version
+    in the first (JSON) dict format keep it, since the XLSForm file reads as the same definition.
     """
     out = []
     for (code, version), raw in bundled_raw().items():
+        bundled = parse_definition(raw, f"{code}-v{version}.xlsx")
         questionnaire = session.scalar(select(Questionnaire).where(Questionnaire.code == code))
         if questionnaire is None:
             questionnaire = Questionnaire(code=code, title=raw["title"])
@@ -43,9 +46,9 @@ def install_bundled(session: Session) -> list[QuestionnaireVersion]:
             stored = QuestionnaireVersion(questionnaire=questionnaire, version=version, definition_json=raw)
             session.add(stored)
             session.flush()
-        elif stored.definition_json != raw:
+        elif stored.definition_json != raw and definition_of(stored) != bundled:
             raise PublishedVersionChanged(
-                f"forms/definitions/{code}-v{version}.json differs from the published {code} v{version}: "
+                f"forms/definitions/{code}-v{version}.xlsx differs from the published {code} v{version}: "
                 "restore it and put the change in a new version file with the next version number"
             )
         out.append(stored)

@@ -1,8 +1,8 @@
 """Questionnaire definitions: the bundled files, the loader's error messages, the form builder."""
 from __future__ import annotations
 
-import copy
 import json
+from pathlib import Path
 
 import pytest
 from werkzeug.datastructures import MultiDict
@@ -13,8 +13,8 @@ from forms import (
     load_definition,
     parse_definition,
 )
-from forms.definition import bundled_raw
 
+LEGACY = Path(__file__).parent / "legacy"
 CITIZEN_TOPICS = {
     "environment", "public_order", "traffic_order", "public_services", "community_services",
     "volunteer_services", "civility_publicity", "government_services", "safety", "overall",
@@ -51,7 +51,8 @@ def test_respondent_score_leaves_out_dont_know():
 
 
 def citizen_raw():
-    return copy.deepcopy(bundled_raw()[("citizen", 1)])
+    """Return the citizen questionnaire in the first (JSON) dict format, as early databases stored it."""
+    return json.loads((LEGACY / "citizen-v1.json").read_text(encoding="utf-8"))
 
 
 def first_rating(raw):

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, select
@@ -87,3 +89,21 @@ def test_pupils_get_the_v2_wording_and_are_thanked_with_ni(app, client, city, ru
     resident = client.get(f"/s/{city['A1']}").get_data(as_text=True)
     adult = client.post(f"/s/{city['A1']}", data=form_fields(resident) | full_answers()).get_data(as_text=True)
     assert "感谢您参与" in adult and "您可以关闭本页面" in adult
+
+
+def test_a_database_that_stored_the_json_definitions_keeps_them_when_the_files_become_xlsform(app):
+    legacy = Path(__file__).parent.parent / "forms" / "legacy"
+    with app.app_context(), db.write_transaction() as session:
+        versions = {(v.questionnaire.code, v.version): v for v in session.scalars(select(QuestionnaireVersion))}
+        for (code, version), stored in versions.items():  # as an early database stored them
+            stored.definition_json = json.loads((legacy / f"{code}-v{version}.json").read_text(encoding="utf-8"))
+    with app.app_context(), db.write_transaction() as session:
+        installed = install_bundled(session)  # the .xlsx files read as the same definitions: nothing raised
+        assert all("languages" not in v.definition_json for v in installed)  # and nothing rewritten
+        assert {(v.questionnaire.code, v.version): v.definition for v in installed} == bundled_definitions()
+    edited = copy.deepcopy(bundled_raw())
+    edited[("citizen", 1)]["sections"][2]["items"][0]["choices"][5]["label"] = "说不清"
+    with app.app_context(), db.write_transaction() as session, pytest.raises(PublishedVersionChanged, match="citizen v1"):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("survey.questionnaires.bundled_raw", lambda: edited)
+            install_bundled(session)

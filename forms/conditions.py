@@ -1,0 +1,209 @@
+"""Skip logic: the small ``relevant`` expressions a questionnaire may use, as a tree.
+
+Supported (XLSForm/ODK syntax): ``${q} = 'x'``, ``${q} != 'x'``, ``selected(${q}, 'x')``, joined
+by ``and`` / ``or`` with parentheses (``and`` binds tighter than ``or``). Anything else is refused
+with a plain message, so a questionnaire never silently ignores a rule its author wrote.
+
+A definition stores the tree as a dict: a comparison is ``{"op": "=" | "!=" | "selected",
+"item": CODE, "value": CHOICE}``; a combination is ``{"op": "and" | "or", "args": [...]}``.
+As in ODK, an unanswered (or skipped) question compares as the empty string, so
+``${q} != 'x'`` holds while ``q`` is unanswered.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+COMPARISONS = ("=", "!=", "selected")
+JOINS = ("and", "or")
+HELP = "只支持 ${题目} = '选项'、${题目} != '选项'、selected(${题目}, '选项')，可用 and / or 和括号连接"
+TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<ref>\$\{(?P<name>[^}]*)\})
+      | (?P<string>'[^']*'|"[^"]*")
+      | (?P<op>!=|=)
+      | (?P<open>\()
+      | (?P<close>\))
+      | (?P<comma>,)
+      | (?P<number>\d+(?:\.\d+)?)
+      | (?P<word>[A-Za-z_][A-Za-z0-9_:.-]*)
+      | (?P<other>\S)
+    )""",
+    re.VERBOSE,
+)
+
+
+class ExpressionError(ValueError):
+    """An expression this platform does not support; the message is plain Chinese for staff."""
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One node of a skip rule: a comparison with a question's answer, or an and/or of conditions."""
+
+    op: str
+    item: str = ""
+    value: str = ""
+    args: tuple[Condition, ...] = ()
+
+    def evaluate(self, answers: Mapping[str, str | None]) -> bool:
+        """Return whether the condition holds for the answers given so far.
+
+        >>> rule = parse_expression("${a} = 'Y' and (${b} != 'N' or selected(${c}, '1'))")
+        >>> rule.evaluate({"a": "Y"}), rule.evaluate({"a": "Y", "b": "N"}), rule.evaluate({"a": "Y", "b": "N", "c": "1"})
+        (True, False, True)
+        """
+        if self.op == "and":
+            return all(arg.evaluate(answers) for arg in self.args)
+        if self.op == "or":
+            return any(arg.evaluate(answers) for arg in self.args)
+        given = answers.get(self.item) or ""
+        return given != self.value if self.op == "!=" else given == self.value
+
+    def comparisons(self) -> list[Condition]:
+        """Return the comparisons (leaves) of the tree, left to right."""
+        if self.op in JOINS:
+            return [leaf for arg in self.args for leaf in arg.comparisons()]
+        return [self]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the tree as stored in a definition dict."""
+        if self.op in JOINS:
+            return {"op": self.op, "args": [arg.to_dict() for arg in self.args]}
+        return {"op": self.op, "item": self.item, "value": self.value}
+
+    def to_xlsform(self) -> str:
+        """Return the expression in XLSForm syntax (parsing it back gives an equal tree).
+
+        >>> parse_expression("(${a}='1' or ${b}='2') and ${c}!='3'").to_xlsform()
+        "(${a} = '1' or ${b} = '2') and ${c} != '3'"
+        """
+        if self.op == "and":
+            return " and ".join(f"({a.to_xlsform()})" if a.op == "or" else a.to_xlsform() for a in self.args)
+        if self.op == "or":
+            return " or ".join(a.to_xlsform() for a in self.args)
+        value = f'"{self.value}"' if "'" in self.value else f"'{self.value}'"
+        if self.op == "selected":
+            return f"selected(${{{self.item}}}, {value})"
+        return f"${{{self.item}}} {self.op} {value}"
+
+
+def join(op: str, args: list[Condition]) -> Condition:
+    """Return ``args`` joined by ``op``, flattening nested joins of the same op (one canonical tree)."""
+    flat: list[Condition] = []
+    for arg in args:
+        flat.extend(arg.args if arg.op == op else (arg,))
+    return flat[0] if len(flat) == 1 else Condition(op, args=tuple(flat))
+
+
+def condition_from_dict(raw: Any) -> Condition:
+    """Return the tree stored in a definition dict; raise ValueError (English) for a malformed one."""
+    if not isinstance(raw, dict) or raw.get("op") not in COMPARISONS + JOINS:
+        raise ValueError(f"relevant must be a condition with op one of {', '.join(COMPARISONS + JOINS)}")
+    if raw["op"] in JOINS:
+        args = raw.get("args")
+        if not isinstance(args, list) or len(args) < 2:
+            raise ValueError(f"relevant {raw['op']!r} needs at least two args")
+        return join(raw["op"], [condition_from_dict(arg) for arg in args])
+    item, value = raw.get("item"), raw.get("value")
+    if not isinstance(item, str) or not item or not isinstance(value, str):
+        raise ValueError("relevant comparison needs an item code and a text value")
+    if "'" in value and '"' in value:
+        raise ValueError("relevant value cannot hold both kinds of quote")
+    return Condition(raw["op"], item, value)
+
+
+def parse_expression(text: str) -> Condition:
+    """Parse an XLSForm ``relevant`` expression of the supported forms; raise ExpressionError otherwise.
+
+    >>> parse_expression("${q1} = 'Y' or ${q1} = 'U'").to_dict()["op"]
+    'or'
+    >>> parse_expression("${age} > 18")
+    Traceback (most recent call last):
+    ...
+    forms.conditions.ExpressionError: 不支持的条件 "${age} > 18"（不支持 ">"）：只支持 ${题目} = '选项'、${题目} != '选项'、selected(${题目}, '选项')，可用 and / or 和括号连接
+    """
+    tokens = _tokens(text)
+    parser = _Parser(text, tokens)
+    tree = parser.expression()
+    if parser.position != len(tokens):
+        raise parser.fail(tokens[parser.position])
+    return tree
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out = []
+    position = 0
+    while position < len(text):
+        match = TOKEN.match(text, position)
+        if match is None or match.end() == position:  # only trailing spaces are left
+            break
+        position = match.end()
+        kind = match.lastgroup
+        if kind == "name":  # the inner group of a ${...} reference
+            kind = "ref"
+        out.append((kind, match.group("name") if kind == "ref" else match.group(kind).strip()))
+    return out
+
+
+class _Parser:
+    def __init__(self, text: str, tokens: list[tuple[str, str]]) -> None:
+        self.text, self.tokens, self.position = text, tokens, 0
+
+    def fail(self, token: tuple[str, str] | None = None) -> ExpressionError:
+        detail = f"（不支持 \"{token[1]}\"）" if token and token[0] in ("other", "word", "number") else ""
+        return ExpressionError(f"不支持的条件 \"{self.text.strip()}\"{detail}：{HELP}")
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.position] if self.position < len(self.tokens) else None
+
+    def take(self, kind: str, value: str | None = None) -> str:
+        token = self.peek()
+        if token is None or token[0] != kind or (value is not None and token[1] != value):
+            raise self.fail(token)
+        self.position += 1
+        return token[1]
+
+    def expression(self) -> Condition:
+        args = [self.conjunction()]
+        while self.peek() == ("word", "or"):
+            self.position += 1
+            args.append(self.conjunction())
+        return join("or", args)
+
+    def conjunction(self) -> Condition:
+        args = [self.atom()]
+        while self.peek() == ("word", "and"):
+            self.position += 1
+            args.append(self.atom())
+        return join("and", args)
+
+    def atom(self) -> Condition:
+        token = self.peek()
+        if token == ("open", "("):
+            self.position += 1
+            inner = self.expression()
+            self.take("close")
+            return inner
+        if token == ("word", "selected"):
+            self.position += 1
+            self.take("open")
+            item = self.reference()
+            self.take("comma")
+            value = self.string()
+            self.take("close")
+            return Condition("selected", item, value)
+        item = self.reference()
+        op = self.take("op")
+        return Condition(op, item, self.string())
+
+    def reference(self) -> str:
+        name = self.take("ref").strip()
+        if not name:
+            raise self.fail()
+        return name
+
+    def string(self) -> str:
+        return self.take("string")[1:-1]

@@ -1,0 +1,689 @@
+"""XLSForm (the spreadsheet format of KoboToolbox and ODK) in and out: ``.xlsx`` <-> definition dict.
+
+Why openpyxl and our own mapping rather than pyxform's workbook reader: openpyxl is already a
+dependency; we need every message located by sheet, Excel row and column, in plain Chinese for
+office staff, all of them at once (pyxform stops at the first error and speaks English); we
+support a deliberately small subset and must refuse the rest rather than convert it to XForm
+XML; and our own columns (``score``, ``yes``, ``kind``, ``topic``, ``attribute``, the ``topics``
+sheet) map straight to the definition dict. Reading a workbook is the easy part; the rules are ours.
+
+Supported (anything else in a meaningful column is an error naming sheet, row and column):
+
+- ``survey``: ``type`` = ``select_one LIST`` | ``text`` | ``note`` | ``begin group`` / ``end group``
+  (also ``begin_group`` / ``end_group``; one level: a group is a section; questions outside a group
+  form a section of their own); ``name``; ``label`` / ``label::<language>`` (any number of
+  languages); ``hint`` / ``hint::<language>``; ``required`` (yes/true/1, no/false/0/blank);
+  ``relevant`` (see :mod:`forms.conditions`; a group's rule applies to each of its items);
+  ``constraint`` only as ``string-length(.) <= N`` on text (the longest answer);
+  our columns ``kind`` (awareness/support/participation/satisfaction), ``topic`` (named in the
+  ``topics`` sheet), ``attribute`` (a respondent attribute for weighting, [a-z][a-z0-9_]*) and
+  ``short`` (a short name for table headers).
+- ``choices``: ``list_name``, ``name``, ``label`` / ``label::<language>``, our ``score`` (0-100;
+  blank = "don't know", left out of means) and ``yes`` (1/0/blank). A ``select_one`` whose list
+  has scores is a ``rating`` item, one whose list has yes flags a ``yesno`` item, else ``choice``.
+- ``settings``: ``form_title`` (and ``form_title::<language>``), ``form_id`` (the code),
+  ``version`` (a whole number; 1 when blank), ``default_language``, our ``intro``, ``privacy``
+  (each also ``::<language>``) and ``minors`` (yes/no).
+- ``topics`` (ours): ``name``, ``label`` / ``label::<language>``.
+
+The default language is settings' ``default_language``, else the first language of the survey
+sheet; a plain ``label`` column is in the default language (中文 when none is named). Columns
+that change nothing for us (``constraint_message``, ``media::image``, ``appearance``,
+``guidance_hint``, unknown columns, ...) give a located warning and are ignored, as do ODK's
+metadata rows (``start``, ``end``, ``today``, ``deviceid``...), which ask nothing.
+"""
+from __future__ import annotations
+
+import io
+import re
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+
+from forms.conditions import Condition, ExpressionError, join, parse_expression
+from forms.definition import ATTRIBUTE_NAME, KINDS, Definition, DefinitionError, parse_definition
+
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
+SELECT_ONE = re.compile(r"select_one\s+(\S+)(\s+or_other)?\Z")
+MAX_LENGTH = re.compile(r"string-length\(\s*\.\s*\)\s*<=\s*(\d+)\Z")
+YES = {"yes", "true", "1", "true()"}
+NO = {"no", "false", "0", "false()", ""}
+# Columns whose value changes what is asked or stored: refused when filled in.
+SURVEY_REFUSED = {
+    "calculation": "不支持计算（calculation）",
+    "choice_filter": "不支持选项筛选（choice_filter）",
+    "repeat_count": "不支持重复组（repeat_count）",
+    "default": "不支持默认答案（default）",
+    "read_only": "不支持只读题（read_only）",
+    "trigger": "不支持触发计算（trigger）",
+}
+SURVEY_COLUMNS = {"type", "name", "label", "hint", "required", "relevant", "constraint", "kind", "topic", "attribute", "short"}
+CHOICES_COLUMNS = {"list_name", "name", "label", "score", "yes"}
+SETTINGS_COLUMNS = {"form_title", "form_id", "version", "default_language", "intro", "privacy", "minors"}
+TOPICS_COLUMNS = {"name", "label"}
+TRANSLATED = {"label", "hint", "form_title", "intro", "privacy"}
+# ODK metadata that the phone records by itself: asks nothing, so ignoring it changes nothing.
+METADATA = {"start", "end", "today", "deviceid", "username", "phonenumber", "simserial", "subscriberid", "email", "audit"}
+UNSUPPORTED_TYPES = {
+    "begin repeat": "不支持重复组（begin repeat）", "begin_repeat": "不支持重复组（begin repeat）",
+    "end repeat": "不支持重复组（end repeat）", "end_repeat": "不支持重复组（end repeat）",
+}
+
+
+@dataclass(frozen=True)
+class Located:
+    """A message about one place in the workbook: sheet, Excel row (1 = header) and column."""
+
+    sheet: str
+    row: int | None
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        if self.row is None:
+            return f"{self.sheet} 表: {self.message}" if self.sheet else self.message
+        column = f" {self.column} 列" if self.column else ""
+        return f"{self.sheet} 第{self.row}行{column}: {self.message}"
+
+
+class XLSFormError(DefinitionError):
+    """A workbook that cannot be used; ``errors`` lists every problem found, each located."""
+
+    def __init__(self, errors: list[Located], warnings: list[Located] | None = None) -> None:
+        self.errors = list(errors)
+        self.warnings = list(warnings or ())
+        super().__init__("\n".join(str(e) for e in self.errors))
+
+
+@dataclass
+class Imported:
+    """An imported XLSForm: its definition, the dict to store, and the warnings (ignored columns)."""
+
+    definition: Definition
+    raw: dict[str, Any]
+    warnings: list[Located] = field(default_factory=list)
+
+
+@dataclass
+class _Sheet:
+    name: str
+    columns: list[str]  # header names, stripped; the part before "::" in lower case
+    rows: list[tuple[int, dict[str, str]]]  # (Excel row number, {column: text}) for non-empty rows
+
+
+def _text(value: Any) -> str:
+    """Return a cell's value as the text a person sees (numbers without a trailing .0)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _column_key(header: str) -> str:
+    base, sep, language = header.partition("::")
+    return f"{base.strip().lower()}::{language.strip()}" if sep else base.strip().lower()
+
+
+def _read_workbook(source: bytes | str | Path, errors: list[Located]) -> dict[str, _Sheet]:
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # openpyxl warns about styles and extensions it skips
+            book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - a damaged or foreign file can raise almost anything inside openpyxl
+        errors.append(Located("", None, None, f"无法读取这个文件：请上传 Excel 的 .xlsx 文件（{type(exc).__name__}）"))
+        return {}
+    sheets: dict[str, _Sheet] = {}
+    try:
+        for sheet in book.worksheets:
+            rows = list(sheet.iter_rows(values_only=True))
+            header = [_column_key(_text(v)) for v in (rows[0] if rows else ())]
+            out = []
+            for number, values in enumerate(rows[1:], start=2):
+                cells = {header[i]: _text(v) for i, v in enumerate(values) if i < len(header) and header[i] and _text(v)}
+                if cells:
+                    out.append((number, cells))
+            name = sheet.title.strip().lower()
+            seen: set[str] = set()
+            for column in header:
+                if column and column in seen:
+                    errors.append(Located(name, 1, column, "列名重复"))
+                seen.add(column)
+            sheets[name] = _Sheet(name, [c for c in header if c], out)
+    finally:
+        book.close()
+    return sheets
+
+
+class _Importer:
+    def __init__(self, sheets: dict[str, _Sheet], errors: list[Located]) -> None:
+        self.sheets = sheets
+        self.errors = errors
+        self.warnings: list[Located] = []
+        self.languages: list[str] = []
+        self.default_language = "中文"
+
+    def error(self, sheet: str, row: int | None, column: str | None, message: str) -> None:
+        self.errors.append(Located(sheet, row, column, message))
+
+    def warn(self, sheet: str, row: int | None, column: str | None, message: str) -> None:
+        self.warnings.append(Located(sheet, row, column, message))
+
+    # languages -------------------------------------------------------------------------------
+    def find_languages(self, settings: dict[str, str]) -> None:
+        named = settings.get("default_language", "").strip()
+        found: list[str] = []
+        plain = False
+        for sheet in ("survey", "choices", "topics", "settings"):
+            for column in self.sheets[sheet].columns if sheet in self.sheets else ():
+                base, sep, language = column.partition("::")
+                if base in TRANSLATED:
+                    if not sep:
+                        plain = plain or base in ("label", "hint")
+                    elif language and language not in found:
+                        found.append(language)
+        default = named or (found[0] if found and not plain else "中文")
+        self.default_language = default
+        self.languages = [default] + [lang for lang in found if lang != default]
+        if named and not plain and named not in found:
+            row = self.sheets["settings"].rows[0][0]
+            self.error("settings", row, "default_language",
+                       f"默认语言 \"{named}\" 没有对应的 label::{named} 列（已有：{'、'.join(found) or '无'}）")
+
+    def texts(self, sheet: str, number: int, cells: dict[str, str], base: str) -> tuple[str, dict[str, str]]:
+        """Return (default-language text, {other language: text}) of a translated column."""
+        plain, tagged = cells.get(base, ""), cells.get(f"{base}::{self.default_language}", "")
+        if plain and tagged and plain != tagged:
+            self.error(sheet, number, base, f"{base} 列与 {base}::{self.default_language} 列的内容不同")
+        others = {lang: cells[f"{base}::{lang}"] for lang in self.languages[1:] if cells.get(f"{base}::{lang}")}
+        return plain or tagged, others
+
+    def column_of(self, sheet: str, base: str) -> str:
+        """Return the name of the column holding the default-language ``base`` text (for messages)."""
+        tagged = f"{base}::{self.default_language}"
+        return tagged if tagged in (self.sheets[sheet].columns if sheet in self.sheets else ()) else base
+
+    # sheets ----------------------------------------------------------------------------------
+    def check_columns(self, sheet: _Sheet, known: set[str], refused: dict[str, str], number: int, cells: dict[str, str]) -> None:
+        for column in cells:
+            base = column.partition("::")[0]
+            if base in known:
+                continue
+            if base in refused:
+                self.error(sheet.name, number, column, refused[base])
+            else:
+                self.warn(sheet.name, number, column, "此列不影响本平台的问卷，已忽略")
+
+    def settings(self) -> dict[str, str]:
+        sheet = self.sheets.get("settings")
+        if sheet is None or not sheet.rows:
+            return {}
+        number, cells = sheet.rows[0]
+        self.check_columns(sheet, SETTINGS_COLUMNS, {}, number, cells)
+        for extra, _ in sheet.rows[1:]:
+            self.warn("settings", extra, None, "settings 表只读第2行，此行已忽略")
+        return cells
+
+    def topics(self) -> dict[str, dict[str, Any]]:
+        sheet = self.sheets.get("topics")
+        out: dict[str, dict[str, Any]] = {}
+        for number, cells in sheet.rows if sheet else ():
+            self.check_columns(sheet, TOPICS_COLUMNS, {}, number, cells)
+            name = cells.get("name", "")
+            if not name:
+                self.error("topics", number, "name", "缺少主题名称（name）")
+                continue
+            if name in out:
+                self.error("topics", number, "name", f"主题 \"{name}\" 重复")
+                continue
+            label, others = self.texts("topics", number, cells, "label")
+            if not label:
+                self.error("topics", number, self.column_of("topics", "label"), f"主题 \"{name}\" 缺少名称文字")
+            out[name] = {"code": name, "label": label} | _translations(others, "label")
+        return out
+
+    def choices(self) -> dict[str, dict[str, Any]]:
+        """Return {list name: {"choices": [...], "rows": [...], "scores": bool, "yes": bool}}."""
+        sheet = self.sheets.get("choices")
+        lists: dict[str, dict[str, Any]] = {}
+        for number, cells in sheet.rows if sheet else ():
+            self.check_columns(sheet, CHOICES_COLUMNS, {}, number, cells)
+            list_name, name = cells.get("list_name", ""), cells.get("name", "")
+            if not list_name:
+                self.error("choices", number, "list_name", "缺少选项列表名（list_name）")
+                continue
+            entry = lists.setdefault(list_name, {"choices": [], "rows": [], "scores": False, "yes": False})
+            if not name:
+                self.error("choices", number, "name", "缺少选项名称（name）")
+                continue
+            if any(c["code"] == name for c in entry["choices"]):
+                self.error("choices", number, "name", f"选项列表 \"{list_name}\" 中选项 \"{name}\" 重复")
+                continue
+            if re.search(r"\s", name):
+                self.error("choices", number, "name", f"选项名称 \"{name}\" 不能含空格")
+            label, others = self.texts("choices", number, cells, "label")
+            if not label:
+                self.error("choices", number, self.column_of("choices", "label"), f"选项 \"{name}\" 缺少文字")
+            choice: dict[str, Any] = {"code": name, "label": label} | _translations(others, "label")
+            score_text, yes_text = cells.get("score", ""), cells.get("yes", "").lower()
+            if score_text:
+                try:
+                    score = float(score_text)
+                except ValueError:
+                    score = None
+                if score is None or not 0 <= score <= 100:
+                    self.error("choices", number, "score", f"分值 \"{score_text}\" 应是 0 到 100 的数（“不了解”等不计分的选项请留空）")
+                else:
+                    choice["score"] = int(score) if score.is_integer() else score
+                    entry["scores"] = True
+            if yes_text:
+                if yes_text in YES - {""}:
+                    choice["yes"] = True
+                elif yes_text in NO:
+                    choice["yes"] = False
+                else:
+                    self.error("choices", number, "yes", f"yes 列应填 1、0 或留空，而不是 \"{cells['yes']}\"")
+                entry["yes"] = True
+            if score_text and yes_text:
+                self.error("choices", number, "yes", "同一选项列表不能既有 score 又有 yes")
+            entry["choices"].append(choice)
+            entry["rows"].append(number)
+        for list_name, entry in lists.items():
+            if entry["scores"] and entry["yes"]:
+                self.error("choices", entry["rows"][0], "list_name", f"选项列表 \"{list_name}\" 既有 score 又有 yes：计分题用 score，知晓/支持/参与题用 yes")
+        return lists
+
+    # the survey sheet ------------------------------------------------------------------------
+    def survey(self, lists: dict[str, dict[str, Any]], topics: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        sheet = self.sheets.get("survey")
+        if sheet is None:
+            self.error("survey", None, None, "缺少 survey 工作表")
+            return []
+        sections: list[dict[str, Any]] = []
+        group: dict[str, Any] | None = None  # the open section
+        group_rule: Condition | None = None
+        names: dict[str, int] = {}
+        questions: dict[str, dict[str, Any]] = {}
+        attributes: dict[str, int] = {}
+        used_lists: set[str] = set()
+
+        def name_of(number: int, cells: dict[str, str], what: str) -> str | None:
+            name = cells.get("name", "")
+            if not name:
+                self.error("survey", number, "name", f"缺少{what}名称（name）")
+                return None
+            if not NAME.match(name):
+                self.error("survey", number, "name", f"名称 \"{name}\" 只能用英文字母、数字、_、-、.，并以字母或 _ 开头")
+                return None
+            if name in names:
+                self.error("survey", number, "name", f"名称 \"{name}\" 与第{names[name]}行重复")
+                return None
+            names[name] = number
+            return name
+
+        for number, cells in sheet.rows:
+            self.check_columns(sheet, SURVEY_COLUMNS, SURVEY_REFUSED, number, cells)
+            kind = re.sub(r"\s+", " ", cells.get("type", "")).strip()
+            lowered = kind.lower()
+            if lowered in ("begin group", "begin_group"):
+                if group is not None and group["explicit"]:
+                    self.error("survey", number, "type", f"不支持嵌套分组（第{group['row']}行的分组尚未结束）")
+                    continue
+                name = name_of(number, cells, "分组")
+                title, others = self.texts("survey", number, cells, "label")
+                group = {"code": name or f"group{number}", "title": title, **_translations(others, "title"),
+                         "items": [], "explicit": True, "row": number}
+                sections.append(group)
+                group_rule = self.rule(number, cells, questions) if cells.get("relevant") else None
+                for column in ("required", "kind", "topic", "attribute", "constraint"):
+                    if cells.get(column):
+                        self.error("survey", number, column, f"分组不能设置 {column}")
+                continue
+            if lowered in ("end group", "end_group"):
+                if group is None or not group["explicit"]:
+                    self.error("survey", number, "type", "end group 没有对应的 begin group")
+                else:
+                    if not group["items"]:
+                        self.error("survey", group["row"], "type", "分组中没有题目")
+                    group, group_rule = None, None
+                continue
+            if not kind:
+                self.error("survey", number, "type", "缺少题型（type）")
+                continue
+            select = SELECT_ONE.match(kind)
+            if lowered in UNSUPPORTED_TYPES:
+                self.error("survey", number, "type", UNSUPPORTED_TYPES[lowered])
+                continue
+            if lowered in METADATA:
+                self.warn("survey", number, "type", f"自动记录字段 \"{kind}\" 本平台不使用，已忽略")
+                continue
+            if not (select or lowered in ("text", "note")):
+                self.error("survey", number, "type",
+                           f"不支持的题型 \"{kind.split()[0]}\"（支持 select_one、text、note、begin group/end group）")
+                continue
+            if select and select.group(2):
+                self.error("survey", number, "type", f"不支持 or_other（\"{kind}\"）：请把“其他”作为普通选项")
+                continue
+            name = name_of(number, cells, "题目")
+            label, others = self.texts("survey", number, cells, "label")
+            hint, hint_others = self.texts("survey", number, cells, "hint")
+            if not label:
+                self.error("survey", number, self.column_of("survey", "label"), "缺少题目文字")
+            item: dict[str, Any] = {"code": name or f"row{number}", "label": label}
+            if hint:
+                item["hint"] = hint
+            translations = _translations(others, "label")["translations"] if others else {}
+            for lang, text in hint_others.items():
+                translations.setdefault(lang, {})["hint"] = text
+            if translations:
+                item["translations"] = translations
+            if select:
+                self.select_one(number, cells, item, select.group(1), lists, used_lists)
+            elif lowered == "text":
+                item["type"] = "text"
+                self.max_length(number, cells, item)
+            else:
+                item["type"] = "note"
+            self.extras(number, cells, item, topics, attributes)
+            item["required"] = self.required(number, cells) if item["type"] != "note" else False
+            if item["type"] == "note" and cells.get("required"):
+                self.warn("survey", number, "required", "说明文字（note）不需要作答，required 已忽略")
+            rule = self.rule(number, cells, questions) if cells.get("relevant") else None
+            rule = join("and", [r for r in (group_rule, rule) if r is not None]) if group_rule or rule else None
+            if rule is not None:
+                item["relevant"] = rule.to_dict()
+            if group is None:
+                group = {"code": _free_code(names, len(sections) + 1), "title": "", "items": [], "explicit": False, "row": number}
+                sections.append(group)
+            group["items"].append(item)
+            if item["type"] != "note" and name:
+                questions[name] = item
+        if group is not None and group["explicit"]:
+            self.error("survey", group["row"], "type", "begin group 没有对应的 end group")
+        for list_name in sorted(set(lists) - used_lists):
+            self.warn("choices", lists[list_name]["rows"][0] if lists[list_name]["rows"] else None, "list_name",
+                      f"选项列表 \"{list_name}\" 没有题目使用")
+        if not sheet.rows:
+            self.error("survey", None, None, "survey 表中没有题目")
+        for section in sections:
+            del section["explicit"], section["row"]
+        return sections
+
+    def select_one(self, number: int, cells: dict[str, str], item: dict[str, Any], list_name: str,
+                   lists: dict[str, dict[str, Any]], used: set[str]) -> None:
+        entry = lists.get(list_name)
+        if entry is None:
+            where = "choices 表中" if "choices" in self.sheets else "（缺少 choices 工作表）"
+            self.error("survey", number, "type", f"选项列表 \"{list_name}\" 不存在{where}")
+            item["type"] = "choice"
+            return
+        used.add(list_name)
+        choices = [dict(c) for c in entry["choices"]]
+        kind = cells.get("kind", "")
+        if entry["scores"] and not entry["yes"]:
+            item["type"] = "rating"
+            for choice in choices:
+                choice.setdefault("score", None)
+            if kind and kind != "satisfaction":
+                self.error("survey", number, "kind", f"计分题（选项带 score）的 kind 只能是 satisfaction，而不是 \"{kind}\"")
+        elif entry["yes"] and not entry["scores"]:
+            item["type"] = "yesno"
+            for choice in choices:
+                choice.setdefault("yes", None)
+            flags = [c["yes"] for c in choices]
+            if True not in flags or False not in flags:
+                self.error("survey", number, "type", f"选项列表 \"{list_name}\" 至少要有一个 yes=1 和一个 yes=0 的选项")
+            if kind == "satisfaction":
+                self.error("survey", number, "kind", "satisfaction 题的选项应带 score，而不是 yes")
+        else:
+            item["type"] = "choice"
+            if kind:
+                self.error("survey", number, "kind", "kind 只用于选项带 score 或 yes 的选择题")
+        if not choices:
+            self.error("survey", number, "type", f"选项列表 \"{list_name}\" 没有选项")
+        item["choices"] = choices
+
+    def max_length(self, number: int, cells: dict[str, str], item: dict[str, Any]) -> None:
+        constraint = cells.get("constraint", "")
+        item["max_length"] = 500
+        if not constraint:
+            return
+        match = MAX_LENGTH.match(re.sub(r"\s+", " ", constraint).strip())
+        if match is None or not 1 <= int(match.group(1)) <= 5000:
+            self.error("survey", number, "constraint",
+                       f"不支持的约束 \"{constraint}\"：填空题只支持 string-length(.) <= 字数（1 到 5000）")
+        else:
+            item["max_length"] = int(match.group(1))
+
+    def extras(self, number: int, cells: dict[str, str], item: dict[str, Any],
+               topics: dict[str, dict[str, Any]], attributes: dict[str, int]) -> None:
+        kind, topic, attribute, short = (cells.get(c, "") for c in ("kind", "topic", "attribute", "short"))
+        asks_choice = item["type"] in ("choice", "rating", "yesno")
+        if cells.get("constraint") and item["type"] != "text":
+            self.error("survey", number, "constraint", f"不支持的约束 \"{cells['constraint']}\"：只有填空题可以限制字数")
+        if kind:
+            if kind not in KINDS:
+                self.error("survey", number, "kind", f"kind 应是 {'、'.join(KINDS)} 之一，而不是 \"{kind}\"")
+            elif not asks_choice:
+                self.error("survey", number, "kind", "kind 只用于选择题")
+            else:
+                item["kind"] = kind
+        if topic:
+            if not asks_choice:
+                self.error("survey", number, "topic", "topic 只用于选择题")
+            elif topic not in topics:
+                self.error("survey", number, "topic", f"主题 \"{topic}\" 没有列在 topics 表中")
+            else:
+                item["topic"] = topic
+        if attribute:
+            if not asks_choice:
+                self.error("survey", number, "attribute", "只有选择题（select_one）可以作为受访者属性")
+            elif not ATTRIBUTE_NAME.match(attribute):
+                self.error("survey", number, "attribute", f"属性名 \"{attribute}\" 只能用小写英文字母、数字和 _，并以字母开头")
+            elif attribute in attributes:
+                self.error("survey", number, "attribute", f"属性 \"{attribute}\" 与第{attributes[attribute]}行重复")
+            else:
+                attributes[attribute] = number
+                item["attribute"] = attribute
+        if short:
+            item["short"] = short
+
+    def required(self, number: int, cells: dict[str, str]) -> bool:
+        value = cells.get("required", "").strip().lower()
+        if value in YES:
+            return True
+        if value not in NO:
+            self.error("survey", number, "required", f"required 只支持 yes 或留空，不支持 \"{cells['required']}\"")
+        return False
+
+    def rule(self, number: int, cells: dict[str, str], questions: dict[str, dict[str, Any]]) -> Condition | None:
+        text = cells["relevant"]
+        try:
+            condition = parse_expression(text)
+        except ExpressionError as exc:
+            self.error("survey", number, "relevant", str(exc))
+            return None
+        ok = True
+        for leaf in condition.comparisons():
+            target = questions.get(leaf.item)
+            if target is None:
+                self.error("survey", number, "relevant", f"条件引用的题目 ${{{leaf.item}}} 不存在或不在本题之前")
+                ok = False
+            elif "choices" in target and not any(c["code"] == leaf.value for c in target["choices"]):
+                self.error("survey", number, "relevant", f"题目 {leaf.item} 没有名为 \"{leaf.value}\" 的选项")
+                ok = False
+            elif leaf.op == "selected" and "choices" not in target:
+                self.error("survey", number, "relevant", f"selected() 只能用于选择题，{leaf.item} 是填空题")
+                ok = False
+            elif "'" in leaf.value and '"' in leaf.value:
+                self.error("survey", number, "relevant", "选项名称不能同时含单引号和双引号")
+                ok = False
+        return condition if ok else None
+
+
+def _translations(others: dict[str, str], key: str) -> dict[str, Any]:
+    return {"translations": {lang: {key: text} for lang, text in others.items()}} if others else {}
+
+
+def _free_code(names: dict[str, int], index: int) -> str:
+    code = f"section{index}"
+    while code in names:
+        code += "_"
+    names[code] = 0
+    return code
+
+
+def _yes(value: str) -> bool | None:
+    lowered = value.strip().lower()
+    return True if lowered in YES else (False if lowered in NO else None)
+
+
+def read_xlsform(source: bytes | str | Path, *, code: str | None = None, version: int | None = None,
+                 name: str | None = None) -> Imported:
+    """Read an XLSForm workbook (bytes or a path) into a definition; raise XLSFormError listing every problem.
+
+    ``code`` / ``version`` override the settings sheet's ``form_id`` / ``version``; ``name``
+    names the source in messages from the definition's own checks (default: the file name).
+    """
+    errors: list[Located] = []
+    sheets = _read_workbook(source, errors)
+    if not sheets:
+        raise XLSFormError(errors or [Located("", None, None, "工作簿是空的")])
+    importer = _Importer(sheets, errors)
+    for sheet in sheets:
+        if sheet not in ("survey", "choices", "settings", "topics"):
+            importer.warn(sheet, None, None, "本平台不使用这个工作表，已忽略")
+    settings = importer.settings()
+    importer.find_languages(settings)
+    topics = importer.topics()
+    lists = importer.choices()
+    sections = importer.survey(lists, topics)
+    raw: dict[str, Any] = {"code": code or settings.get("form_id", ""), "version": version or 1}
+    settings_row = sheets["settings"].rows[0][0] if "settings" in sheets and sheets["settings"].rows else 2
+    if not raw["code"]:
+        importer.error("settings", settings_row, "form_id", "缺少问卷代码（form_id）")
+    elif not NAME.match(raw["code"]):
+        importer.error("settings", settings_row, "form_id", f"问卷代码 \"{raw['code']}\" 只能用英文字母、数字、_、-、.")
+    if version is None and settings.get("version"):
+        text = settings["version"]
+        if not text.isascii() or not text.isdigit() or int(text) < 1:
+            importer.error("settings", settings_row, "version", f"版本号 \"{text}\" 应是从 1 起的整数")
+        else:
+            raw["version"] = int(text)
+    translations: dict[str, dict[str, str]] = {}
+    for key, column in (("title", "form_title"), ("intro", "intro"), ("privacy", "privacy")):
+        raw[key], others = importer.texts("settings", settings_row, settings, column)
+        for lang, text in others.items():
+            translations.setdefault(lang, {})[key] = text
+    if not raw["title"]:
+        importer.error("settings", settings_row, "form_title", "缺少问卷标题（form_title）")
+    minors = _yes(settings.get("minors", ""))
+    if minors is None:
+        importer.error("settings", settings_row, "minors", "minors 只能填 yes 或 no")
+    raw["minors"] = bool(minors)
+    raw["languages"] = importer.languages
+    if translations:
+        raw["translations"] = translations
+    raw["topics"] = list(topics.values())
+    raw["sections"] = sections
+    if sections and not any(i["type"] == "rating" for s in sections for i in s["items"]):
+        importer.error("survey", None, None, "问卷中没有计分题（选项带 score 的 select_one）")
+    if errors:
+        raise XLSFormError(errors, importer.warnings)
+    source_name = name or (Path(source).name if not isinstance(source, bytes) else f"{raw['code']}-v{raw['version']}.xlsx")
+    try:
+        definition = parse_definition(raw, source_name)
+    except DefinitionError as exc:  # a rule the importer should have located: still say what it is
+        raise XLSFormError([Located("survey", None, None, str(exc))], importer.warnings) from None
+    return Imported(definition, raw, importer.warnings)
+
+
+def load_xlsform(source: bytes | str | Path, **options: Any) -> Definition:
+    """Return the definition of an XLSForm workbook (see :func:`read_xlsform`)."""
+    return read_xlsform(source, **options).definition
+
+
+# export --------------------------------------------------------------------------------------
+
+
+def _put(sheet: Any, rows: Iterable[list[Any]]) -> None:
+    for row in rows:
+        sheet.append(row)
+    for cells in sheet.iter_rows():
+        for cell in cells:
+            if isinstance(cell.value, str) and cell.value.startswith("="):
+                cell.data_type = "s"  # text that merely starts with "=", not a formula
+
+
+def _texts_columns(base: str, languages: tuple[str, ...]) -> list[str]:
+    return [f"{base}::{lang}" for lang in languages]
+
+
+def _text_values(texts: tuple[tuple[str, str], ...]) -> list[str]:
+    return [text or None for _, text in texts]
+
+
+def definition_to_xlsx(definition: Definition) -> bytes:
+    """Return the definition as an XLSForm workbook; reading it back gives an equal definition."""
+    languages = definition.languages
+    book = openpyxl.Workbook()
+    survey = book.active
+    survey.title = "survey"
+    choices, settings, topics = book.create_sheet("choices"), book.create_sheet("settings"), book.create_sheet("topics")
+    lists: dict[tuple[Any, ...], str] = {}
+    choice_rows: list[list[Any]] = []
+    survey_rows: list[list[Any]] = []
+    header = ["type", "name", *_texts_columns("label", languages), *_texts_columns("hint", languages),
+              "required", "relevant", "constraint", "kind", "topic", "attribute", "short"]
+    blank_hints = [None] * len(languages)
+    for section in definition.sections:
+        survey_rows.append(["begin group", section.code, *_text_values(section.titles), *blank_hints])
+        for item in section.elements:
+            if item.type == "text":
+                kind = "text"
+            elif item.type == "note":
+                kind = "note"
+            else:
+                key = (item.type, tuple(item.choices))
+                if key not in lists:
+                    lists[key] = item.code
+                    for c in item.choices:
+                        score = c.score if item.type == "rating" else None
+                        yes = None if item.type != "yesno" or c.yes is None else int(c.yes)
+                        choice_rows.append([item.code, c.code, *_text_values(c.labels), score, yes])
+                kind = f"select_one {lists[key]}"
+            survey_rows.append([
+                kind, item.code, *_text_values(item.labels),
+                *(_text_values(item.hints) if item.hints else blank_hints),
+                "yes" if item.required else None,
+                item.relevant.to_xlsform() if item.relevant else None,
+                f"string-length(.) <= {item.max_length}" if item.type == "text" and item.max_length != 500 else None,
+                item.kind, item.topic, item.attribute, item.short,
+            ])
+        survey_rows.append(["end group", section.code])
+    _put(survey, [header, *survey_rows])
+    _put(choices, [["list_name", "name", *_texts_columns("label", languages), "score", "yes"], *choice_rows])
+    others = languages[1:]
+    _put(settings, [
+        ["form_title", *(f"form_title::{lang}" for lang in others), "form_id", "version", "default_language",
+         "intro", *(f"intro::{lang}" for lang in others), "privacy", *(f"privacy::{lang}" for lang in others), "minors"],
+        [*_text_values(definition.titles), definition.code, str(definition.version), languages[0],
+         *_text_values(definition.intros or tuple((lang, "") for lang in languages)),
+         *_text_values(definition.privacies or tuple((lang, "") for lang in languages)),
+         "yes" if definition.minors else "no"],
+    ])
+    _put(topics, [["name", *_texts_columns("label", languages)],
+                  *([t.code, *_text_values(t.labels)] for t in definition.topics)])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
