@@ -34,6 +34,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -174,7 +175,12 @@ class Item:
         return self.short or self.topic_name or self.code
 
     def choice(self, code: str) -> Choice | None:
-        return next((c for c in self.choices if c.code == code), None)
+        return self._choices_by_code.get(code)
+
+    @cached_property
+    def _choices_by_code(self) -> dict[str, Choice]:
+        # Looked up for every answer of every submission: a dict, built once per item.
+        return {c.code: c for c in self.choices}
 
     def is_relevant(self, answers: Mapping[str, str | None]) -> bool:
         """Return whether the item is asked given the earlier answers (its skip rule holds, or it has none)."""
