@@ -118,6 +118,18 @@ def assess_communities(
     return out
 
 
+def assess_direct(frame: pd.DataFrame, *, score: str = "estimate", se: str = "se") -> pd.DataFrame:
+    """Add prob_below_80 and status columns from direct estimates and their standard errors.
+
+    For areas above the unit (street, district, city), which are not shrunk.
+    """
+    out = frame.copy()
+    prob = prob_below(out[score].to_numpy(), out[se].to_numpy())
+    out["prob_below_80"] = prob
+    out["status"] = status(out[score].to_numpy(), prob)
+    return out
+
+
 @dataclass(frozen=True)
 class ThirdPartySimulation:
     """Distribution of the city's score in simulated assessor surveys."""
