@@ -128,8 +128,11 @@ def analyze(
     by: str,
     items: list[str],
     rates: list[str] | None = None,
-    strata: str | None = None,
+    quota_by: str | None = None,
     model_by: str | None = None,
+    strata: str | None = None,
+    cluster: str | None = None,
+    fpc: str | None = None,
     item_matrix: bool = True,
     progress: Callable[[str], None] | None = None,
     **settings,
@@ -137,16 +140,18 @@ def analyze(
     """Analyse respondents (one row each; item scores numeric, NaN = don't know).
 
     Respondents without any scored item are left out, as in R. ``rates`` are 0/1 columns
-    (awareness, support, participation) estimated the same way. ``strata`` names the column
+    (awareness, support, participation) estimated the same way. ``quota_by`` names the column
     (e.g. district) of the quotas of the simulated third-party survey; ``model_by`` the column
-    whose groups get their own mean in the small-area model. ``settings`` are the fields of
-    :class:`Settings`.
+    whose groups get their own mean in the small-area model. ``strata``, ``cluster`` and ``fpc``
+    give the sampling design of the variance (R's ``svydesign(ids=~cluster, strata=~strata,
+    fpc=~fpc, weights=~1)`` then ``rake``). ``settings`` are the fields of :class:`Settings`.
     """
     config = Settings(**settings)
     say = progress or (lambda message: None)
     timings: dict[str, float] = {}
-    extra = [c for c in (strata, model_by) if c]
-    missing = [c for c in [by, *items, *(rates or []), *extra] if c not in respondents.columns]
+    extra = [c for c in (quota_by, model_by) if c]
+    design_columns = [c for c in (strata, cluster, fpc) if c]
+    missing = [c for c in [by, *items, *(rates or []), *extra, *design_columns] if c not in respondents.columns]
     if missing:
         raise AnalysisError(f"responses: missing column(s) {', '.join(missing)}")
     if not items:
@@ -163,7 +168,8 @@ def analyze(
         raise AnalysisError(f"responses: {by} is blank on {int(data[by].isna().sum())} row(s)")
     refuse_reserved(data[by], by)
 
-    result = rake(data, margins, tol=config.tol, max_iter=config.max_iter, trim=config.trim)
+    result = rake(data, margins, tol=config.tol, max_iter=config.max_iter, trim=config.trim,
+                  strata=strata, cluster=cluster, fpc=fpc)
     design = result.design
     timings["rake"] = time.perf_counter() - clock
     say(f"raked {design.n:,} respondents in {result.iterations} iterations (design effect {result.deff:.2f})")
@@ -189,7 +195,7 @@ def analyze(
         attributes[column] = _domain_attribute(data, by, column, attributes.index.to_series())
     within = score.groupby(labels).transform("mean")
     residual_sd = _pooled_sd(float(np.sum((score - within) ** 2)), len(score), attributes.shape[0])
-    return _complete(result, direct, item_table, attributes, strata, model_by, residual_sd, config, timings)
+    return _complete(result, direct, item_table, attributes, quota_by, model_by, residual_sd, config, timings)
 
 
 def analyze_aggregates(
@@ -199,7 +205,7 @@ def analyze_aggregates(
     by: str,
     item_cells: pd.DataFrame | None = None,
     attributes: pd.DataFrame | None = None,
-    strata: str | None = None,
+    quota_by: str | None = None,
     model_by: str | None = None,
     rates: list[str] | None = None,
     **settings,
@@ -209,7 +215,7 @@ def analyze_aggregates(
     ``cells`` has a column ``by``, a column per margin variable, and ``n``, ``total``,
     ``total_sq`` of respondent scores. ``item_cells`` has the same plus ``item``; the items named
     in ``rates`` are 0/1 and get the logit interval.
-    ``attributes`` is indexed by domain with the ``strata`` / ``model_by`` columns. The numbers
+    ``attributes`` is indexed by domain with the ``quota_by`` / ``model_by`` columns. The numbers
     are the same as :func:`analyze` gives for the respondents behind the cells.
     """
     config = Settings(**settings)
@@ -239,7 +245,7 @@ def analyze_aggregates(
     per_domain = cells.groupby(labels)[["n", "total", "total_sq"]].sum()
     within_ss = float((per_domain["total_sq"] - per_domain["total"] ** 2 / per_domain["n"]).clip(lower=0).sum())
     residual_sd = _pooled_sd(within_ss, int(per_domain["n"].sum()), len(per_domain))
-    return _complete(result, direct, item_table, attributes, strata, model_by, residual_sd, config, timings)
+    return _complete(result, direct, item_table, attributes, quota_by, model_by, residual_sd, config, timings)
 
 
 def _pooled_sd(within_ss: float, n: int, groups: int) -> float:
@@ -251,7 +257,7 @@ def _complete(
     direct: pd.DataFrame,
     item_table: pd.DataFrame,
     attributes: pd.DataFrame,
-    strata: str | None,
+    quota_by: str | None,
     model_by: str | None,
     residual_sd: float,
     config: Settings,
@@ -273,7 +279,7 @@ def _complete(
         table["eb_mse"].to_numpy(),
         table["population"].to_numpy(),
         residual_sd,
-        strata=attributes[strata].reindex(table["domain"]).to_numpy() if strata else None,
+        strata=attributes[quota_by].reindex(table["domain"]).to_numpy() if quota_by else None,
         respondents=config.third_party_respondents,
         simulations=config.simulations,
         seed=config.seed,

@@ -106,7 +106,7 @@ def evaluate(communities: int = 300, replicates: int = 20, seed: int = 1, small:
     small_direct, small_eb, all_direct, all_eb = [], [], [], []
     for _ in range(replicates):
         sample = draw_sample(city, rng)
-        result = analyze(sample, city.margins, by="community", items=ITEMS, simulations=200, model_by="district", strata="district", seed=None)
+        result = analyze(sample, city.margins, by="community", items=ITEMS, simulations=200, model_by="district", quota_by="district", seed=None)
         table = result.domains.set_index("domain")
         truth = city.truth.reindex(table.index)
         inside = (table["ci_low"] <= truth) & (truth <= table["ci_high"])

@@ -212,10 +212,10 @@ def run_analysis(
     margins, left_out = restrict_margins(margins_frame(session, questionnaire_code), unit, set(cells[unit]))
     item_cells = item_cells_from_choices(choices, definitions, [unit, *plan.attributes]).join(hierarchy, on=unit)
     attributes = hierarchy.set_index(hierarchy.index.rename("domain"))
-    strata = "district" if "district" in plan.upper else None
+    quota_by = "district" if "district" in plan.upper else None
     rates = sorted({i.code for d in definitions.values() for i in d.rate_items})  # 0/1: logit interval
     result = analyze_aggregates(cells, margins, by=unit, item_cells=item_cells, attributes=attributes,
-                                strata=strata, model_by=plan.model_by, rates=rates)
+                                quota_by=quota_by, model_by=plan.model_by, rates=rates)
     say(f"raked in {result.rake.iterations} iterations; {len(result.domains)} areas estimated")
 
     run = AnalysisRun(wave=wave, questionnaire_code=questionnaire_code, respondents=int(cells["n"].sum()),

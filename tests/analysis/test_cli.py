@@ -22,7 +22,7 @@ def run(tmp_path, *extra, responses=DATA / "small_responses.csv", margins=DATA /
 
 
 def test_output_has_a_row_per_domain_and_an_all_row(tmp_path, capsys):
-    code, out = run(tmp_path, "--strata", "district", "--model-by", "district", "--items-out", str(tmp_path / "items.csv"))
+    code, out = run(tmp_path, "--quota-by", "district", "--model-by", "district", "--items-out", str(tmp_path / "items.csv"))
     assert code == 0
     table = pd.read_csv(out)
     responses = pd.read_csv(DATA / "small_responses.csv", dtype=str)
