@@ -187,9 +187,13 @@ def estimate(args: argparse.Namespace) -> None:
     _say(
         f"city {city['estimate']:.2f} (95% CI {city['ci_low']:.2f}-{city['ci_high']:.2f}), "
         f"{city['points']:.2f} of 20 points, P(third-party survey >= 80) = {city['third_party_prob_pass']:.3f}; "
-        f"{int((table['status'] == 'below').sum())} below 80, {int((table['status'] == 'at_risk').sum())} at risk",
+        f"{int((table['status'] == 'below').sum())} below 80, {int((table['status'] == 'at_risk').sum())} at risk, "
+        f"{int((table['status'] == 'undecided').sum())} undecided (need more answers)",
         args,
     )
+    if city["weight_warnings"]:
+        _say(f"warning: {city['weight_warnings']} domain(s) have extreme weights (largest over 10 times the smallest, "
+             "or Kish design effect over 2); see weight_warning in the output", args)
     _say(f"wrote {args.out} in {time.perf_counter() - started:.2f} s total", args)
 
 

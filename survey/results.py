@@ -224,10 +224,15 @@ def run_analysis(
     session.flush()
     for row in result.domains.itertuples():
         session.add(AreaResult(run_id=run.id, area_id=areas[row.domain].id, level=unit, **_area_fields(row)))
-    for level, table in upper_levels(result, cells, hierarchy, plan.upper).items():
+    upper = upper_levels(result, cells, hierarchy, plan.upper)
+    for level, table in upper.items():
         session.add_all(AreaResult(run_id=run.id, area_id=areas[row.domain].id, level=level, **_direct_fields(row))
                         for row in table.itertuples())
-    run.summary = run.summary | {"by_channel": channel_estimates(result, cells, plan.upper)}
+    needed = {  # 数据不足: more answers that would decide the status (no AreaResult column for it yet)
+        row.domain: int(row.answers_needed)
+        for table in (result.domains, *upper.values()) for row in table.itertuples() if _number(row.answers_needed) is not None
+    }
+    run.summary = run.summary | {"by_channel": channel_estimates(result, cells, plan.upper), "answers_needed": needed}
     for items in item_levels(result, item_cells, cells, hierarchy, unit, plan.upper, rates, plan.model_by).values():
         session.add_all(
             ItemResult(run_id=run.id, area_id=areas[row.domain].id, item_code=row.item, n=int(row.n),
