@@ -1,7 +1,13 @@
 """``survey-analysis``: the analysis for CSV files exported from any survey tool.
 
     survey-analysis estimate --responses R.csv --margins M.csv --by community \
-        --items q01,q02,... --out OUT.csv
+        --items q01,q02,... --out OUT.csv [--strata district --cluster building --fpc N]
+
+The sampling design of the variance is R's ``svydesign(ids=~cluster, strata=~strata, fpc=~N,
+weights=~1)`` raked to the margins: the residuals of the calibration are summed by cluster and
+their variance taken within strata (with-replacement, times 1 - f with a finite population
+correction). Base weights are uniform; when strata were sampled at different rates and are not
+unions of a margin's categories, add the stratum populations as a margin.
 
 Item answers are on the 0-100 scale by default; ``--scale 1-5`` takes 1-5 ratings and maps them
 linearly onto 0-100 as (x - 1) * 25 (1 -> 0, 2 -> 25, 3 -> 50, 4 -> 75, 5 -> 100). A value
@@ -161,8 +167,11 @@ def estimate(args: argparse.Namespace) -> None:
         min_n=args.min_n,
         third_party_respondents=args.third_party_n,
         simulations=args.simulations,
-        strata=args.strata,
+        quota_by=args.quota_by,
         model_by=args.model_by,
+        strata=args.strata,
+        cluster=args.cluster,
+        fpc=args.fpc,
         item_matrix=bool(args.items_out),
         seed=args.seed,
         progress=lambda message: _say(message, args),
@@ -178,9 +187,13 @@ def estimate(args: argparse.Namespace) -> None:
     _say(
         f"city {city['estimate']:.2f} (95% CI {city['ci_low']:.2f}-{city['ci_high']:.2f}), "
         f"{city['points']:.2f} of 20 points, P(third-party survey >= 80) = {city['third_party_prob_pass']:.3f}; "
-        f"{int((table['status'] == 'below').sum())} below 80, {int((table['status'] == 'at_risk').sum())} at risk",
+        f"{int((table['status'] == 'below').sum())} below 80, {int((table['status'] == 'at_risk').sum())} at risk, "
+        f"{int((table['status'] == 'undecided').sum())} undecided (need more answers)",
         args,
     )
+    if city["weight_warnings"]:
+        _say(f"warning: {city['weight_warnings']} domain(s) have extreme weights (largest over 10 times the smallest, "
+             "or Kish design effect over 2); see weight_warning in the output", args)
     _say(f"wrote {args.out} in {time.perf_counter() - started:.2f} s total", args)
 
 
@@ -213,7 +226,18 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--max-iter", type=int, default=100, help="raking iteration limit")
     est.add_argument("--trim", help="bound weights to LOW,HIGH times the mean weight")
     est.add_argument("--min-n", type=int, default=30, help="below this n, smooth the sampling variance")
-    est.add_argument("--strata", default=None, help="quota strata of the simulated third-party survey, e.g. district")
+    est.add_argument(
+        "--strata", default=None,
+        help="sampling strata column: variance within strata, as R's svydesign(strata=~COL) then rake. "
+        "(Before, --strata set the quotas of the simulated third-party survey: that is now --quota-by)",
+    )
+    est.add_argument("--cluster", default=None, help="cluster (PSU) column of one-stage cluster sampling, as R's ids=~COL")
+    est.add_argument(
+        "--fpc", default=None,
+        help="finite population correction column, as R's fpc=~COL: per stratum the population size (in clusters "
+        "with --cluster), or the sampling fraction when every value is at most 1",
+    )
+    est.add_argument("--quota-by", default=None, help="quota strata of the simulated third-party survey, e.g. district")
     est.add_argument("--model-by", default=None, help="group column (e.g. district) with its own mean in the small-area model")
     est.add_argument("--third-party-n", type=int, default=1000, help="respondents of the simulated third-party survey")
     est.add_argument("--simulations", type=int, default=2000, help="simulated third-party surveys")

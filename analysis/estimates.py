@@ -16,6 +16,14 @@ Estimates are rounded to ``DECIMALS`` (9) decimals, far below anything shown, so
 whose answers are all 80 has the estimate 80 exactly (not 79.99999999999999) and a standard error
 of exactly 0.
 
+Quality figures per domain. ``deff`` is R's ``svyby(..., svymean, deff = TRUE)``: the design
+variance over the variance of simple random sampling without replacement of the domain's ``n``
+respondents from a population of its weight sum ``W``, ``svyvar * (W - n) / (W n)`` with
+``svyvar = n / (n - 1) * sum(w (y - ybar)^2) / W`` (NaN when ``W <= n`` or ``n < 2``, where R
+gives NA). ``deff_kish = n sum(w^2) / sum(w)^2`` is Kish's design effect of the weights alone,
+``n_eff = sum(w)^2 / sum(w^2)`` the effective sample size, ``weight_cv`` the coefficient of
+variation of the respondents' weights (population SD over mean, so ``deff_kish = 1 + cv^2``).
+
 Proportions (0/1 items: awareness, support, participation) get the interval of R's
 ``svyciprop(~y, subset(design, domain == d), method = "logit")`` (see
 :func:`proportion_interval`): R fits ``svyglm(y ~ 1, family = quasibinomial)`` on the domain,
@@ -117,9 +125,16 @@ def stats_from_frame(design: Design, frame: pd.DataFrame, domain_column: str = "
         codes[:, k] = pd.Index(cats).get_indexer(frame[variable].astype(str))
         if (codes[:, k] < 0).any():
             raise AnalysisError(f"aggregated statistics: unknown {variable} category")
-    flat_cells = np.ravel_multi_index(design.cell_codes.T, sizes)
-    lookup = pd.Index(flat_cells)
-    cell = lookup.get_indexer(np.ravel_multi_index(codes.T, sizes))
+    if design.sampling is None:
+        lookup = pd.Index(np.ravel_multi_index(design.cell_codes.T, sizes))
+        cell = lookup.get_indexer(np.ravel_multi_index(codes.T, sizes))
+    else:  # cells are split by stratum / cluster: match those columns too
+        columns = design.sampling.columns
+        absent = [c for c in columns if c not in frame.columns]
+        if absent:
+            raise AnalysisError(f"aggregated statistics lack design column(s) {', '.join(absent)}")
+        lookup = pd.MultiIndex.from_arrays([*design.cell_codes.T, *design.sampling.values])
+        cell = lookup.get_indexer(pd.MultiIndex.from_arrays([*codes.T, *(frame[c].astype(str).to_numpy() for c in columns)]))
     if (cell < 0).any():
         raise AnalysisError("aggregated statistics name a weighting cell with no respondents in the design")
     domains, dom = np.unique(frame[domain_column].astype(str).to_numpy(), return_inverse=True)
@@ -136,7 +151,9 @@ def stats_from_frame(design: Design, frame: pd.DataFrame, domain_column: str = "
 def domain_means(design: Design, stats: DomainStats, *, chunk_cells: int = 4_000_000) -> pd.DataFrame:
     """Estimate each domain's weighted mean with its linearized standard error.
 
-    Returns one row per domain: domain, n, weight_sum, estimate, se, ci_low, ci_high, n_eff.
+    Returns one row per domain: domain, n, weight_sum, estimate, se, ci_low, ci_high, n_eff and
+    the quality figures of the module docstring: deff (R's variance design effect), deff_kish,
+    weight_min, weight_max, weight_cv.
     Domains are processed in chunks so that the dense per-domain coefficient arrays stay near
     ``chunk_cells`` numbers.
     """
@@ -164,17 +181,30 @@ def domain_means(design: Design, stats: DomainStats, *, chunk_cells: int = 4_000
     u0_sq = (within + stats.n * (cell_mean - ybar) ** 2) / scale**2
 
     variance = np.empty(n_domains)
-    chunk = max(1, chunk_cells // max(ops.max_levels, 1))
+    sampling = design.sampling
+    chunk = max(1, chunk_cells // max(ops.max_levels, len(counts) if sampling is not None else 1, 1))
     order = np.argsort(stats.domain, kind="stable")
     bounds = np.searchsorted(stats.domain[order], np.arange(0, n_domains + chunk, chunk))
     for start_domain, (lo, hi) in zip(range(0, n_domains, chunk), zip(bounds[:-1], bounds[1:])):
         rows = order[lo:hi]
         size = min(chunk, n_domains - start_domain)
-        variance[start_domain : start_domain + size] = ops.variance(
-            stats.domain[rows] - start_domain, stats.cell[rows], u0_sum[rows], u0_sq[rows], size, n_total
+        args = (stats.domain[rows] - start_domain, stats.cell[rows], u0_sum[rows], u0_sq[rows], size)
+        variance[start_domain : start_domain + size] = (
+            ops.variance(*args, n_total) if sampling is None else ops.design_variance(sampling, *args)
         )
     se = np.sqrt(np.maximum(variance, 0.0))
     half_width = ci_quantile(n) * se
+    # R's svymean(deff = TRUE) on the domain: variance over that of simple random sampling without
+    # replacement of the domain's n from a population of its weight sum W, with R's svyvar.
+    spread = weight_sum**2 * np.bincount(stats.domain, weights=weight_entry * u0_sq, minlength=n_domains)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        srs = n / (n - 1) * spread / weight_sum * (weight_sum - n) / (weight_sum * n)
+        deff = np.where((n >= 2) & (weight_sum > n) & (srs > 0), variance / srs, np.nan)
+    weight_min = np.full(n_domains, np.inf)
+    weight_max = np.full(n_domains, -np.inf)
+    np.minimum.at(weight_min, stats.domain, weight_entry)
+    np.maximum.at(weight_max, stats.domain, weight_entry)
+    kish_deff = n * weight_sq / weight_sum**2
     return pd.DataFrame(
         {
             "domain": stats.domains,
@@ -185,6 +215,11 @@ def domain_means(design: Design, stats: DomainStats, *, chunk_cells: int = 4_000
             "ci_low": estimate - half_width,
             "ci_high": estimate + half_width,
             "n_eff": weight_sum**2 / weight_sq,
+            "deff": deff,
+            "deff_kish": kish_deff,
+            "weight_min": weight_min,
+            "weight_max": weight_max,
+            "weight_cv": np.sqrt(np.maximum(kish_deff - 1, 0.0)),
         }
     )
 
@@ -248,10 +283,48 @@ class _CalibrationOperator:
         self.max_levels = max(self.levels) if self.levels else 1
         counts, w = design.counts, design.weights
         self.w = w
+        self.counts = counts
         self.category_counts = [np.bincount(c, weights=counts, minlength=L) for c, L in zip(self.codes, self.levels)]
         self.cross = [[self._crosstab(k, m, counts) for m in range(len(self.codes))] for k in range(len(self.codes))]
         self.quad = [[self._crosstab(k, m, w * w * counts) for m in range(len(self.codes))] for k in range(len(self.codes))]
         self.linear = [np.bincount(c, weights=w * counts, minlength=L) for c, L in zip(self.codes, self.levels)]
+
+    def design_variance(self, sampling, dom, cell, u0_sum, u0_sq, n_domains: int) -> np.ndarray:
+        """Return the calibrated variance within strata over PSUs, with the finite population correction.
+
+        The calibrated residual of a respondent of cell ``g`` is ``w_g (u - delta[d, g])`` with
+        ``delta`` the domain's sum of margin coefficients; it is needed on every cell, so this
+        costs domains x cells (chunked by the caller).
+        """
+        coef = self.coefficients(dom, cell, u0_sum, n_domains)
+        delta = np.zeros((n_domains, len(self.w)))
+        for k in range(len(self.codes)):
+            delta += coef[k][:, self.codes[k]]
+        w, counts = self.w, self.counts
+        entry_delta = delta[dom, cell]
+        stratum = sampling.cell_stratum
+        n_strata = len(sampling.strata)
+        if sampling.cell_psu is None:  # every respondent is a PSU: sums and sums of squares per stratum
+            group, n_groups = stratum, n_strata
+        else:
+            group, n_groups = sampling.cell_psu, len(sampling.psu_stratum)
+        to_group = sparse.csr_matrix((np.ones(len(w)), (np.arange(len(w)), group)), shape=(len(w), n_groups))
+        linear = sparse.coo_matrix(
+            (w[cell] * u0_sum, (dom, group[cell])), shape=(n_domains, n_groups)
+        ).toarray() - np.asarray(to_group.T @ (delta * (w * counts)).T).T
+        sampled = sampling.psus(counts)
+        scale = (1 - sampling.fraction) * sampled / (sampled - 1)
+        if sampling.cell_psu is None:
+            square = sparse.coo_matrix(
+                (w[cell] ** 2 * (u0_sq - 2 * entry_delta * u0_sum), (dom, group[cell])), shape=(n_domains, n_groups)
+            ).toarray() + np.asarray(to_group.T @ (delta**2 * (w**2 * counts)).T).T
+            return (square - linear**2 / sampled) @ scale
+        psu_mean = np.zeros((n_domains, n_strata))
+        for h in range(n_strata):
+            members = sampling.psu_stratum == h
+            psu_mean[:, h] = linear[:, members].sum(axis=1) / sampled[h]
+        centred = linear - psu_mean[:, sampling.psu_stratum]
+        return (centred**2) @ scale[sampling.psu_stratum]
 
     def _crosstab(self, k: int, m: int, values: np.ndarray):
         """Return the (k, m) cross-tabulation of ``values``.
@@ -269,8 +342,8 @@ class _CalibrationOperator:
     def _times(coef: np.ndarray, table) -> np.ndarray:
         return coef * table if isinstance(table, np.ndarray) and table.ndim == 1 else coef @ table
 
-    def variance(self, dom, cell, u0_sum, u0_sq, n_domains: int, n_total: float) -> np.ndarray:
-        """Return the calibrated variance of each of ``n_domains`` domains in this chunk."""
+    def coefficients(self, dom, cell, u0_sum, n_domains: int) -> list[np.ndarray]:
+        """Return each margin's per-category coefficients after R's ten sweeps, per domain."""
         margins = range(len(self.codes))
         start = [
             sparse.coo_matrix((u0_sum, (dom, self.codes[m][cell])), shape=(n_domains, self.levels[m])).toarray()
@@ -283,7 +356,12 @@ class _CalibrationOperator:
                 for k in margins:
                     current -= self._times(coef[k], self.cross[k][m])
                 coef[m] += current / self.category_counts[m]
+        return coef
 
+    def variance(self, dom, cell, u0_sum, u0_sq, n_domains: int, n_total: float) -> np.ndarray:
+        """Return the calibrated variance of each of ``n_domains`` domains in this chunk."""
+        margins = range(len(self.codes))
+        coef = self.coefficients(dom, cell, u0_sum, n_domains)
         w_entry = self.w[cell]
         delta_entry = np.zeros(len(cell))
         for k in margins:

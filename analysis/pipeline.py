@@ -5,6 +5,23 @@ Used by the ``survey-analysis`` command line and by the server's stored analysis
 The whole sample is the domain ``ALL``; a domain of the data with that name (in any case) is
 refused rather than let it be confused with, or overwrite, the city row. Rate items (0/1) get
 the logit interval of :func:`analysis.estimates.proportion_interval`.
+
+Method notes.
+
+* Respondents with no scored answer are left out *before* raking, as the reference R code does
+  (``r <- r[!is.nan(r$score), ]`` then ``rake``). Raking everybody and taking the scored ones
+  afterwards gives other weights and other numbers.
+* R's ``rake()`` stops by default at ``epsilon = 1``: a margin within one person of its total.
+  That is far from converged, and its numbers differ from these in the second or third
+  decimal. Compare with R raked to convergence, e.g. ``control = list(maxit = 100, epsilon = 1e-9)``.
+* Quality per domain: ``deff`` (R's variance design effect, ``svymean(deff = TRUE)``),
+  ``deff_kish``, ``n_eff``, ``weight_min``, ``weight_max``, ``weight_cv`` (see
+  :mod:`analysis.estimates`). ``weight_warning`` marks extreme weights: the largest weight more
+  than ``EXTREME_WEIGHT_RATIO`` (10) times the smallest within the domain, or Kish's design
+  effect above ``EXTREME_KISH_DEFF`` (2: the weights alone halve the effective sample). Trim
+  (``--trim``) or collapse sparse weighting cells when many domains carry it.
+* Shrunk (EB) estimates carry a 95% interval ``eb_estimate -/+ 1.96 sqrt(eb_mse)``.
+* Flags (``status``, ``answers_needed``) follow :mod:`analysis.points`.
 """
 from __future__ import annotations
 
@@ -16,12 +33,14 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError
-from analysis.estimates import DomainStats, domain_means, proportion_interval, stats_from_frame
+from analysis.estimates import Z95, DomainStats, domain_means, proportion_interval, stats_from_frame
 from analysis.points import assess_communities, city_points, simulate_third_party
 from analysis.raking import RakeResult, rake
 from analysis.smallarea import fay_herriot, smooth_sampling_variances
 
 ALL = "ALL"
+EXTREME_WEIGHT_RATIO = 10.0  # largest / smallest weight within a domain
+EXTREME_KISH_DEFF = 2.0  # Kish's weight design effect: the weights alone halve the sample
 
 
 @dataclass
@@ -128,8 +147,11 @@ def analyze(
     by: str,
     items: list[str],
     rates: list[str] | None = None,
-    strata: str | None = None,
+    quota_by: str | None = None,
     model_by: str | None = None,
+    strata: str | None = None,
+    cluster: str | None = None,
+    fpc: str | None = None,
     item_matrix: bool = True,
     progress: Callable[[str], None] | None = None,
     **settings,
@@ -137,16 +159,18 @@ def analyze(
     """Analyse respondents (one row each; item scores numeric, NaN = don't know).
 
     Respondents without any scored item are left out, as in R. ``rates`` are 0/1 columns
-    (awareness, support, participation) estimated the same way. ``strata`` names the column
+    (awareness, support, participation) estimated the same way. ``quota_by`` names the column
     (e.g. district) of the quotas of the simulated third-party survey; ``model_by`` the column
-    whose groups get their own mean in the small-area model. ``settings`` are the fields of
-    :class:`Settings`.
+    whose groups get their own mean in the small-area model. ``strata``, ``cluster`` and ``fpc``
+    give the sampling design of the variance (R's ``svydesign(ids=~cluster, strata=~strata,
+    fpc=~fpc, weights=~1)`` then ``rake``). ``settings`` are the fields of :class:`Settings`.
     """
     config = Settings(**settings)
     say = progress or (lambda message: None)
     timings: dict[str, float] = {}
-    extra = [c for c in (strata, model_by) if c]
-    missing = [c for c in [by, *items, *(rates or []), *extra] if c not in respondents.columns]
+    extra = [c for c in (quota_by, model_by) if c]
+    design_columns = [c for c in (strata, cluster, fpc) if c]
+    missing = [c for c in [by, *items, *(rates or []), *extra, *design_columns] if c not in respondents.columns]
     if missing:
         raise AnalysisError(f"responses: missing column(s) {', '.join(missing)}")
     if not items:
@@ -163,7 +187,8 @@ def analyze(
         raise AnalysisError(f"responses: {by} is blank on {int(data[by].isna().sum())} row(s)")
     refuse_reserved(data[by], by)
 
-    result = rake(data, margins, tol=config.tol, max_iter=config.max_iter, trim=config.trim)
+    result = rake(data, margins, tol=config.tol, max_iter=config.max_iter, trim=config.trim,
+                  strata=strata, cluster=cluster, fpc=fpc)
     design = result.design
     timings["rake"] = time.perf_counter() - clock
     say(f"raked {design.n:,} respondents in {result.iterations} iterations (design effect {result.deff:.2f})")
@@ -189,7 +214,7 @@ def analyze(
         attributes[column] = _domain_attribute(data, by, column, attributes.index.to_series())
     within = score.groupby(labels).transform("mean")
     residual_sd = _pooled_sd(float(np.sum((score - within) ** 2)), len(score), attributes.shape[0])
-    return _complete(result, direct, item_table, attributes, strata, model_by, residual_sd, config, timings)
+    return _complete(result, direct, item_table, attributes, quota_by, model_by, residual_sd, config, timings)
 
 
 def analyze_aggregates(
@@ -199,7 +224,7 @@ def analyze_aggregates(
     by: str,
     item_cells: pd.DataFrame | None = None,
     attributes: pd.DataFrame | None = None,
-    strata: str | None = None,
+    quota_by: str | None = None,
     model_by: str | None = None,
     rates: list[str] | None = None,
     **settings,
@@ -209,7 +234,7 @@ def analyze_aggregates(
     ``cells`` has a column ``by``, a column per margin variable, and ``n``, ``total``,
     ``total_sq`` of respondent scores. ``item_cells`` has the same plus ``item``; the items named
     in ``rates`` are 0/1 and get the logit interval.
-    ``attributes`` is indexed by domain with the ``strata`` / ``model_by`` columns. The numbers
+    ``attributes`` is indexed by domain with the ``quota_by`` / ``model_by`` columns. The numbers
     are the same as :func:`analyze` gives for the respondents behind the cells.
     """
     config = Settings(**settings)
@@ -239,7 +264,7 @@ def analyze_aggregates(
     per_domain = cells.groupby(labels)[["n", "total", "total_sq"]].sum()
     within_ss = float((per_domain["total_sq"] - per_domain["total"] ** 2 / per_domain["n"]).clip(lower=0).sum())
     residual_sd = _pooled_sd(within_ss, int(per_domain["n"].sum()), len(per_domain))
-    return _complete(result, direct, item_table, attributes, strata, model_by, residual_sd, config, timings)
+    return _complete(result, direct, item_table, attributes, quota_by, model_by, residual_sd, config, timings)
 
 
 def _pooled_sd(within_ss: float, n: int, groups: int) -> float:
@@ -251,7 +276,7 @@ def _complete(
     direct: pd.DataFrame,
     item_table: pd.DataFrame,
     attributes: pd.DataFrame,
-    strata: str | None,
+    quota_by: str | None,
     model_by: str | None,
     residual_sd: float,
     config: Settings,
@@ -265,6 +290,7 @@ def _complete(
     groups = attributes[model_by].reindex(table["domain"]).to_numpy() if model_by else None
     table, between = shrink(table, config.min_n, groups)
     table = assess_communities(table)
+    table["weight_warning"] = weight_warnings(table)
     timings["small_areas"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -273,7 +299,7 @@ def _complete(
         table["eb_mse"].to_numpy(),
         table["population"].to_numpy(),
         residual_sd,
-        strata=attributes[strata].reindex(table["domain"]).to_numpy() if strata else None,
+        strata=attributes[quota_by].reindex(table["domain"]).to_numpy() if quota_by else None,
         respondents=config.third_party_respondents,
         simulations=config.simulations,
         seed=config.seed,
@@ -289,6 +315,11 @@ def _complete(
         **city_points(float(city_row["estimate"]), float(city_row["se"])),
         "rake_iterations": result.iterations,
         "deff": result.deff,
+        "deff_variance": float(city_row["deff"]),
+        "weight_min": float(city_row["weight_min"]),
+        "weight_max": float(city_row["weight_max"]),
+        "weight_cv": float(city_row["weight_cv"]),
+        "weight_warnings": int(table["weight_warning"].sum()),
         "between_area_variance": between,
         "residual_sd": residual_sd,
         **{f"third_party_{k}": v for k, v in sim.summary().items()},
@@ -317,12 +348,26 @@ def shrink(table: pd.DataFrame, min_n: int = 30, groups: np.ndarray | None = Non
         table["shrinkage"] = fh.shrinkage
         table["eb_estimate"] = fh.estimate
         table["eb_mse"] = fh.mse
-        return table, fh.between_variance
+        return _eb_interval(table), fh.between_variance
     table["sampling_variance"] = table["se"] ** 2
     table["shrinkage"] = 1.0
     table["eb_estimate"] = table["estimate"]
     table["eb_mse"] = table["se"] ** 2
-    return table, float("nan")
+    return _eb_interval(table), float("nan")
+
+
+def _eb_interval(table: pd.DataFrame) -> pd.DataFrame:
+    """Add eb_ci_low / eb_ci_high: the shrunk estimate -/+ 1.96 root MSE."""
+    half = Z95 * np.sqrt(table["eb_mse"])
+    table["eb_ci_low"] = table["eb_estimate"] - half
+    table["eb_ci_high"] = table["eb_estimate"] + half
+    return table
+
+
+def weight_warnings(table: pd.DataFrame) -> pd.Series:
+    """Return True for domains whose weights are extreme (the rule is in the module docstring)."""
+    ratio = table["weight_max"] / table["weight_min"]
+    return (ratio > EXTREME_WEIGHT_RATIO) | (table["deff_kish"] > EXTREME_KISH_DEFF)
 
 
 def _domain_attribute(data: pd.DataFrame, by: str, column: str, domains: pd.Series) -> np.ndarray:
@@ -370,10 +415,18 @@ def output_table(analysis: WaveAnalysis) -> pd.DataFrame:
         "ci_low": city["ci_low"],
         "ci_high": city["ci_high"],
         "n_eff": city["n_eff"],
+        "deff": city["deff_variance"],
+        "deff_kish": city["deff"],
+        "weight_min": city["weight_min"],
+        "weight_max": city["weight_max"],
+        "weight_cv": city["weight_cv"],
+        "weight_warning": bool(city["weight_max"] / city["weight_min"] > EXTREME_WEIGHT_RATIO or city["deff"] > EXTREME_KISH_DEFF),
         "weight_sum": table["weight_sum"].sum(),
         "population": table["population"].sum(),
         "eb_estimate": city["estimate"],
         "eb_mse": city["se"] ** 2,
+        "eb_ci_low": city["estimate"] - 1.959963984540054 * city["se"],
+        "eb_ci_high": city["estimate"] + 1.959963984540054 * city["se"],
         "points": city["points"],
         "points_ci_low": city["points_ci_low"],
         "points_ci_high": city["points_ci_high"],
@@ -381,16 +434,17 @@ def output_table(analysis: WaveAnalysis) -> pd.DataFrame:
     }
     ordered = [
         "domain", "n", "estimate", "se", "ci_low", "ci_high", "n_eff", "weight_sum", "population",
-        "sampling_variance", "shrinkage", "eb_estimate", "eb_mse", "prob_below_80", "status",
-        "points_at_stake", "share_of_lost", "rank_by_cost",
+        "sampling_variance", "shrinkage", "eb_estimate", "eb_mse", "eb_ci_low", "eb_ci_high", "prob_below_80", "status",
+        "answers_needed", "points_at_stake", "share_of_lost", "rank_by_cost",
+        "deff", "deff_kish", "weight_min", "weight_max", "weight_cv", "weight_warning",
         "points", "points_ci_low", "points_ci_high", "prob_pass_third_party",
     ]
     table = table.sort_values("domain", kind="stable")
     full = pd.concat([table, pd.DataFrame([all_row])], ignore_index=True)
     city_flag = assess_communities(
-        pd.DataFrame({"eb_estimate": [city["estimate"]], "eb_mse": [city["se"] ** 2], "population": [1.0]})
+        pd.DataFrame({"eb_estimate": [city["estimate"]], "eb_mse": [city["se"] ** 2], "population": [1.0], "n": [city["n"]]})
     ).iloc[0]
-    full.loc[full.index[-1], ["prob_below_80", "status", "points_at_stake", "share_of_lost"]] = [
-        city_flag["prob_below_80"], city_flag["status"], city_flag["points_at_stake"], 1.0,
+    full.loc[full.index[-1], ["prob_below_80", "status", "answers_needed", "points_at_stake", "share_of_lost"]] = [
+        city_flag["prob_below_80"], city_flag["status"], city_flag["answers_needed"], city_flag["points_at_stake"], 1.0,
     ]
     return full[ordered]

@@ -32,6 +32,7 @@ class Design:
     counts: np.ndarray
     weights: np.ndarray
     respondent_cell: np.ndarray | None = field(default=None, repr=False)
+    sampling: SamplingDesign | None = None
 
     @property
     def n(self) -> int:
@@ -52,6 +53,33 @@ class Design:
         frame["count"] = self.counts
         frame["weight"] = self.weights
         return frame
+
+
+@dataclass(frozen=True)
+class SamplingDesign:
+    """Strata, one-stage clusters (PSUs) and finite population corrections of a design.
+
+    Weighting cells are then split further by stratum and cluster (a cell holds respondents of
+    one stratum and one cluster), so that the variance can be taken within strata over PSUs:
+    ``cell_stratum[g]`` and ``cell_psu[g]`` give each cell's stratum and PSU (``cell_psu`` is
+    None when every respondent is a PSU). ``fraction[h]`` is stratum ``h``'s sampling fraction
+    of PSUs (0 without a finite population correction). ``columns`` names the data columns
+    behind the split and ``values[k][g]`` is cell ``g``'s label in ``columns[k]``.
+    """
+
+    strata: np.ndarray
+    cell_stratum: np.ndarray
+    cell_psu: np.ndarray | None
+    psu_stratum: np.ndarray | None
+    fraction: np.ndarray
+    columns: tuple[str, ...]
+    values: tuple[np.ndarray, ...]
+
+    def psus(self, counts: np.ndarray) -> np.ndarray:
+        """Return the number of PSUs in each stratum (respondents when there are no clusters)."""
+        if self.psu_stratum is None:
+            return np.bincount(self.cell_stratum, weights=counts, minlength=len(self.strata))
+        return np.bincount(self.psu_stratum, minlength=len(self.strata)).astype(float)
 
 
 @dataclass(frozen=True)
@@ -117,12 +145,14 @@ def _encode(values: pd.Series, variable: str, categories: pd.Index) -> np.ndarra
 
 
 def build_cells(
-    data: pd.DataFrame, margins: dict[str, pd.Series], count_column: str | None = None
+    data: pd.DataFrame, margins: dict[str, pd.Series], count_column: str | None = None, split_by: tuple[str, ...] = ()
 ) -> tuple[tuple[str, ...], tuple[np.ndarray, ...], np.ndarray, np.ndarray, np.ndarray]:
     """Group rows into weighting cells.
 
     Returns (variables, categories, cell_codes, counts, row_cell). With ``count_column``
     each row already stands for that many respondents (for per-cell counts from a database).
+    ``split_by`` columns (stratum, cluster) split cells further without being margins; their
+    codes (sorted labels) come last in ``cell_codes``, after the margin variables'.
     """
     variables = tuple(margins)
     absent = [v for v in variables if v not in data.columns]
@@ -139,6 +169,14 @@ def build_cells(
             raise AnalysisError(f"respondents: {variable} is blank on {int(col.isna().sum())} row(s)")
         codes[:, k] = _encode(col, variable, cats)
         categories.append(cats.to_numpy())
+    for column in split_by:
+        if column not in data.columns:
+            raise AnalysisError(f"respondents: no column {column!r} for the design")
+        if data[column].isna().any():
+            raise AnalysisError(f"respondents: {column} is blank on {int(data[column].isna().sum())} row(s)")
+        code, labels = pd.factorize(data[column].astype(str), sort=True)
+        codes = np.column_stack([codes, code.astype(np.int64)])
+        categories.append(labels.to_numpy())
     sizes = np.array([len(c) for c in categories], dtype=np.int64)
     flat = np.ravel_multi_index(codes.T, sizes) if len(sizes) else np.zeros(len(data), np.int64)
     unique, row_cell = np.unique(flat, return_inverse=True)
@@ -156,6 +194,9 @@ def rake(
     max_iter: int = 100,
     trim: tuple[float, float] | None = None,
     count_column: str | None = None,
+    strata: str | None = None,
+    cluster: str | None = None,
+    fpc: str | None = None,
 ) -> RakeResult:
     """Rake uniform base weights to ``margins`` (columns variable, category, total).
 
@@ -163,6 +204,10 @@ def rake(
     cell with its respondent count in ``count_column``. Iteration stops when every margin is met
     and no weight moves by more than ``tol`` (both relative). ``trim=(low, high)`` bounds weights to that
     multiple of the mean weight, keeping the total (margins then hold only approximately).
+
+    ``strata``, ``cluster`` and ``fpc`` name columns of the sampling design, as R's
+    ``svydesign(ids=~cluster, strata=~strata, fpc=~fpc, weights=~1)`` (see
+    :func:`sampling_design`); raking itself does not depend on them.
 
     >>> d = pd.DataFrame({"sex": ["M", "F", "F", "F"]})
     >>> m = pd.DataFrame({"variable": ["sex", "sex"], "category": ["M", "F"], "total": [50, 50]})
@@ -172,7 +217,13 @@ def rake(
     if tol <= 0 or max_iter < 1:
         raise AnalysisError("raking: tolerance must be positive and the iteration limit at least 1")
     targets = read_margins(margins)
-    variables, categories, cell_codes, counts, row_cell = build_cells(data, targets, count_column)
+    split_by = tuple(dict.fromkeys(c for c in (strata, cluster, fpc) if c))
+    variables, categories, cell_codes, counts, row_cell = build_cells(data, targets, count_column, split_by)
+    sampling = None
+    if split_by:
+        extra = dict(zip(split_by, (categories[len(variables) + k][cell_codes[:, len(variables) + k]] for k in range(len(split_by)))))
+        sampling = sampling_design(extra, counts, strata, cluster, fpc)
+        cell_codes, categories = cell_codes[:, : len(variables)], categories[: len(variables)]
     target_arrays = [targets[v].to_numpy() for v in variables]
     for k, variable in enumerate(variables):
         present = np.bincount(cell_codes[:, k], weights=counts, minlength=len(categories[k]))
@@ -196,9 +247,67 @@ def rake(
     if trim is not None:
         trimmed = _trim(weights, counts, trim)
     errors = _margin_errors(weights, counts, cell_codes, target_arrays)
-    design = Design(variables, categories, cell_codes, counts, weights, None if count_column else row_cell)
+    design = Design(variables, categories, cell_codes, counts, weights, None if count_column else row_cell, sampling)
     deff, n_eff = kish(weights, counts)
     return RakeResult(design, iterations, converged, float(errors.max()), deff, n_eff, trimmed)
+
+
+def sampling_design(
+    cell_values: dict[str, np.ndarray], counts: np.ndarray, strata: str | None, cluster: str | None, fpc: str | None
+) -> SamplingDesign:
+    """Describe strata, clusters and finite population corrections per weighting cell, as R does.
+
+    R's ``fpc`` semantics: a value of at most 1 is the stratum's sampling fraction; a larger one
+    is its population size, counted in PSUs (respondents without clusters, clusters with them),
+    and the fraction is the sampled PSUs over it. ``fpc`` must be the same within a stratum
+    and, as a size, at least the sampled PSUs. A stratum with a single PSU is refused (R's
+    default ``survey.lonely.psu = "fail"``). Cluster labels are taken within strata (R's
+    ``nest = TRUE``).
+    """
+    size = len(counts)
+    stratum_labels = cell_values[strata] if strata else np.full(size, "all", dtype=object)
+    strata_names, cell_stratum = np.unique(stratum_labels.astype(str), return_inverse=True)
+    cell_psu = psu_stratum = None
+    if cluster:
+        keys = pd.MultiIndex.from_arrays([cell_stratum, cell_values[cluster].astype(str)])
+        cell_psu, psu_keys = pd.factorize(keys, sort=True)
+        psu_stratum = np.asarray(psu_keys.get_level_values(0), dtype=np.int64)
+    n_strata = len(strata_names)
+    partial = SamplingDesign(strata_names, cell_stratum, cell_psu, psu_stratum, np.zeros(n_strata), (), ())
+    sampled = partial.psus(counts)
+    lonely = np.flatnonzero(sampled < 2)
+    if len(lonely):
+        raise AnalysisError(
+            f"design: stratum {strata_names[lonely[0]]} has only one PSU; its variance cannot be estimated "
+            "(merge it with a neighbouring stratum)"
+        )
+    fraction = np.zeros(n_strata)
+    if fpc:
+        values = pd.to_numeric(pd.Series(cell_values[fpc]), errors="coerce").to_numpy(dtype=float)
+        if np.isnan(values).any() or (values <= 0).any():
+            raise AnalysisError(f"design: {fpc} must be a positive number on every row")
+        low = np.full(n_strata, np.inf)
+        high = np.full(n_strata, -np.inf)
+        np.minimum.at(low, cell_stratum, values)
+        np.maximum.at(high, cell_stratum, values)
+        if (high - low > 1e-9 * high).any():
+            h = int(np.flatnonzero(high - low > 1e-9 * high)[0])
+            raise AnalysisError(f"design: {fpc} differs within stratum {strata_names[h]}; it must be the stratum's size")
+        if (high <= 1).all():
+            fraction = high
+        elif (high > 1).all():
+            if (high < sampled).any():
+                h = int(np.flatnonzero(high < sampled)[0])
+                raise AnalysisError(
+                    f"design: {fpc} = {high[h]:g} in stratum {strata_names[h]} is smaller than the "
+                    f"{int(sampled[h])} PSUs sampled there"
+                )
+            fraction = sampled / high
+        else:
+            raise AnalysisError(f"design: {fpc} mixes sampling fractions (<= 1) and population sizes (> 1)")
+    columns = tuple(cell_values)
+    return SamplingDesign(strata_names, cell_stratum, cell_psu, psu_stratum, fraction, columns,
+                          tuple(np.asarray(cell_values[c]).astype(str) for c in columns))
 
 
 def _ipf(

@@ -52,3 +52,25 @@ def yes_indicators(answers: pd.DataFrame, yes_choices: Mapping[str, set[str]], n
         values[column.isin(list(no_choices.get(item, set()))).fillna(False).to_numpy()] = 0.0
         out[item] = values
     return pd.DataFrame(out, index=answers.index)
+
+
+def choice_cells(choices: pd.DataFrame, values: Mapping[tuple, float], keys: list[str]) -> pd.DataFrame:
+    """Turn per-cell choice counts into per-cell item statistics (item, keys, n, total, total_sq).
+
+    ``choices`` has columns version_id, item, choice, n and ``keys``; ``values`` maps
+    (version_id, item, choice) to the choice's value (a score, or 1/0 for yes/no). Choices
+    without a value (don't know) are left out.
+
+    >>> c = pd.DataFrame({"version_id": [1, 1, 1], "item": ["q", "q", "q"], "choice": ["A", "B", "U"],
+    ...                   "area": ["x", "x", "x"], "n": [2, 1, 5]})
+    >>> row = choice_cells(c, {(1, "q", "A"): 100.0, (1, "q", "B"): 40.0}, ["area"]).iloc[0]
+    >>> int(row["n"]), float(row["total"]), float(row["total_sq"])
+    (3, 240.0, 21600.0)
+    """
+    if choices.empty:
+        return pd.DataFrame(columns=["item", *keys, "n", "total", "total_sq"])
+    key = list(zip(choices["version_id"], choices["item"], choices["choice"]))
+    value = pd.Series([values.get(k, np.nan) for k in key], index=choices.index)
+    usable = choices.assign(value=value).dropna(subset=["value"])
+    usable = usable.assign(total=usable["n"] * usable["value"], total_sq=usable["n"] * usable["value"] ** 2)
+    return usable.groupby(["item", *keys], as_index=False)[["n", "total", "total_sq"]].sum()

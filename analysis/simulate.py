@@ -7,6 +7,14 @@ as with QR-code surveys. Each replicate draws a sample, rakes it to the true mar
 population, city totals by sex and by age band) and compares the estimates with the truth.
 
     python -m analysis.simulate --communities 300 --replicates 20
+
+``--flags`` measures the status rule of :mod:`analysis.points` instead, on a city whose true
+community means are N(82, 4^2), with n answers per community from 2 to 200 (log-uniform: many
+small communities, as with QR-code surveys) and respondent scores N(mean, 15^2). Each replicate
+goes through the whole analysis (raking to community populations, direct estimates, smoothed
+variances, Fay-Herriot shrinkage, flags) and the flags are compared with the truth:
+
+    python -m analysis.simulate --flags --communities 300 --replicates 20
 """
 from __future__ import annotations
 
@@ -106,7 +114,7 @@ def evaluate(communities: int = 300, replicates: int = 20, seed: int = 1, small:
     small_direct, small_eb, all_direct, all_eb = [], [], [], []
     for _ in range(replicates):
         sample = draw_sample(city, rng)
-        result = analyze(sample, city.margins, by="community", items=ITEMS, simulations=200, model_by="district", strata="district", seed=None)
+        result = analyze(sample, city.margins, by="community", items=ITEMS, simulations=200, model_by="district", quota_by="district", seed=None)
         table = result.domains.set_index("domain")
         truth = city.truth.reindex(table.index)
         inside = (table["ci_low"] <= truth) & (truth <= table["ci_high"])
@@ -138,12 +146,68 @@ def evaluate(communities: int = 300, replicates: int = 20, seed: int = 1, small:
     }
 
 
+N_BANDS = [(2, 9), (10, 29), (30, 99), (100, 200), (2, 29), (30, 200), (2, 200)]
+
+
+def flag_outcomes(
+    communities: int = 300, replicates: int = 20, seed: int = 1, mean: float = 82.0, spread: float = 4.0,
+    sd: float = 15.0, n_range: tuple[int, int] = (2, 200),
+) -> pd.DataFrame:
+    """Return one row per simulated community: n, true mean, estimate, status, answers_needed."""
+    rng = np.random.default_rng(seed)
+    codes = np.array([f"C{c:04d}" for c in range(communities)])
+    margins = pd.DataFrame({"variable": "community", "category": codes, "total": 1000.0})
+    parts = []
+    for _ in range(replicates):
+        truth = rng.normal(mean, spread, communities)
+        n = np.rint(np.exp(rng.uniform(np.log(n_range[0]), np.log(n_range[1] + 0.5), communities))).astype(int)
+        n = np.clip(n, *n_range)
+        who = np.repeat(np.arange(communities), n)
+        sample = pd.DataFrame({"community": codes[who], "score": truth[who] + sd * rng.standard_normal(len(who))})
+        result = analyze(sample, margins, by="community", items=["score"], item_matrix=False, simulations=2, seed=None)
+        table = result.domains.set_index("domain").reindex(codes)
+        parts.append(pd.DataFrame({
+            "n": n, "truth": truth, "estimate": table["eb_estimate"].to_numpy(),
+            "status": table["status"].to_numpy(), "answers_needed": table["answers_needed"].to_numpy(),
+        }))
+    return pd.concat(parts, ignore_index=True)
+
+
+def flag_rates(outcomes: pd.DataFrame, bands=N_BANDS) -> pd.DataFrame:
+    """Return false-alarm, miss and undecided rates by n band (definitions in :mod:`analysis.points`).
+
+    ``miss_or_undecided`` also counts undecided communities truly under 80 as missed.
+    """
+    rows = []
+    flagged = outcomes["status"].isin(["below", "at_risk"])
+    above = outcomes["truth"] >= 80
+    for low, high in bands:
+        band = outcomes["n"].between(low, high)
+        good, bad = band & above, band & ~above
+        rows.append({
+            "n": f"{low}-{high}",
+            "communities": int(band.sum()),
+            "truly_below": int(bad.sum()),
+            "false_alarm": float((flagged & good).sum() / max(good.sum(), 1)),
+            "miss": float(((outcomes["status"] == "ok") & bad).sum() / max(bad.sum(), 1)),
+            "miss_or_undecided": float((~flagged & bad).sum() / max(bad.sum(), 1)),
+            "undecided": float(((outcomes["status"] == "undecided") & band).sum() / max(band.sum(), 1)),
+            "median_answers_needed": float(outcomes.loc[band, "answers_needed"].median()),
+        })
+    return pd.DataFrame(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Check CI coverage and EB gains on a simulated city.")
+    parser = argparse.ArgumentParser(description="Check CI coverage and EB gains, or the flags, on a simulated city.")
     parser.add_argument("--communities", type=int, default=300)
     parser.add_argument("--replicates", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--flags", action="store_true", help="measure false alarms, misses and undecided by n band")
     args = parser.parse_args(argv)
+    if args.flags:
+        rates = flag_rates(flag_outcomes(args.communities, args.replicates, args.seed))
+        print(rates.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+        return 0
     figures = evaluate(args.communities, args.replicates, args.seed)
     for key, value in figures.items():
         print(f"{key:>20}: {value:.4f}" if isinstance(value, float) else f"{key:>20}: {value}")

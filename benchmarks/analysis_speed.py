@@ -52,7 +52,7 @@ def run(size: int, communities: int, folder: Path) -> dict:
         write_city(size, communities, data)
     core = json.loads(subprocess.run([sys.executable, "-c", CORE, str(data)], check=True, capture_output=True, text=True).stdout)
     args = ["estimate", "--responses", str(data / "responses.csv"), "--margins", str(data / "margins.csv"),
-            "--by", "community", "--strata", "district", "--out", str(data / "out.csv"), "--quiet"]
+            "--by", "community", "--quota-by", "district", "--out", str(data / "out.csv"), "--quiet"]
     start = time.perf_counter()
     peak = subprocess.run([sys.executable, "-c", CLI, *args], check=True, capture_output=True, text=True).stdout
     wall = time.perf_counter() - start

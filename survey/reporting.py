@@ -16,7 +16,7 @@ from survey.models import AnalysisRun, Area, Link, School, SchoolClass
 from survey.models.areas import LEVEL_NAMES
 from survey.scope import within
 
-STATUS_NAMES = {"below": "低于80分", "at_risk": "有风险", "ok": "达标"}
+STATUS_NAMES = {"below": "低于80分", "at_risk": "有风险", "ok": "达标", "undecided": "数据不足"}
 
 
 def build_area_report(session: Session, run: AnalysisRun, area: Area, link_for=lambda a: None,

@@ -17,10 +17,10 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from analysis.errors import AnalysisError
-from analysis.estimates import domain_means, stats_from_frame
-from analysis.pipeline import analyze_aggregates, rate_intervals, shrink, split_keys
-from analysis.points import prob_below, status
+from analysis.levels import channel_estimates, item_levels, upper_levels
+from analysis.pipeline import analyze_aggregates
 from analysis.raking import restrict_margins
+from analysis.scoring import choice_cells
 from forms import Definition
 from survey.models import (
     GRADE_BANDS,
@@ -177,13 +177,7 @@ def item_cells_from_choices(choices: pd.DataFrame, definitions: dict[int, Defini
                 value = choice.score if item.type == "rating" else (None if choice.yes is None else float(choice.yes))
                 if item.type in ("rating", "yesno") and value is not None:
                     values[(version_id, item.code, choice.code)] = float(value)
-    if choices.empty:
-        return pd.DataFrame(columns=["item", *keys, "n", "total", "total_sq"])
-    key = list(zip(choices["version_id"], choices["item"], choices["choice"]))
-    value = pd.Series([values.get(k, np.nan) for k in key], index=choices.index)
-    usable = choices.assign(value=value).dropna(subset=["value"])
-    usable = usable.assign(total=usable["n"] * usable["value"], total_sq=usable["n"] * usable["value"] ** 2)
-    return usable.groupby(["item", *keys], as_index=False)[["n", "total", "total_sq"]].sum()
+    return choice_cells(choices, values, keys)
 
 
 def run_analysis(
@@ -218,43 +212,28 @@ def run_analysis(
     margins, left_out = restrict_margins(margins_frame(session, questionnaire_code), unit, set(cells[unit]))
     item_cells = item_cells_from_choices(choices, definitions, [unit, *plan.attributes]).join(hierarchy, on=unit)
     attributes = hierarchy.set_index(hierarchy.index.rename("domain"))
-    strata = "district" if "district" in plan.upper else None
+    quota_by = "district" if "district" in plan.upper else None
     rates = sorted({i.code for d in definitions.values() for i in d.rate_items})  # 0/1: logit interval
     result = analyze_aggregates(cells, margins, by=unit, item_cells=item_cells, attributes=attributes,
-                                strata=strata, model_by=plan.model_by, rates=rates)
+                                quota_by=quota_by, model_by=plan.model_by, rates=rates)
     say(f"raked in {result.rake.iterations} iterations; {len(result.domains)} areas estimated")
 
     run = AnalysisRun(wave=wave, questionnaire_code=questionnaire_code, respondents=int(cells["n"].sum()),
                       summary=_summary(session, wave, versions, result, left_out, areas) | {"quality": quality})
     session.add(run)
     session.flush()
-    base = result.domains.set_index("domain")
-    for code, row in base.iterrows():
-        session.add(AreaResult(run_id=run.id, area_id=areas[code].id, level=unit, **_area_fields(row)))
-    design = result.rake.design
-    for level in plan.upper:
-        table = domain_means(design, stats_from_frame(design, cells.assign(domain=cells[level])))
-        stake = base.groupby(hierarchy[level].reindex(base.index))[["points_at_stake", "share_of_lost"]].sum()
-        for _, row in table.iterrows():
-            fields = _direct_fields(row) | {
-                "points_at_stake": float(stake.loc[row["domain"], "points_at_stake"]),
-                "share_of_lost": float(stake.loc[row["domain"], "share_of_lost"]),
-            }
-            session.add(AreaResult(run_id=run.id, area_id=areas[row["domain"]].id, level=level, **fields))
-    run.summary = run.summary | {"by_channel": _channel_estimates(design, cells, plan.upper)}
-    for level in (unit, *plan.upper):
-        if level == unit:  # topic scores of small areas get shrunk too
-            groups = hierarchy[plan.model_by] if plan.model_by else None
-            items = pd.concat(
-                [shrink(part, groups=None if groups is None else groups.reindex(part["domain"]).to_numpy())[0]
-                 for _, part in result.items.groupby("item", sort=False)],
-                ignore_index=True,
-            ) if not result.items.empty else result.items.assign(eb_estimate=[])
-        else:
-            keyed = item_cells.assign(domain=item_cells["item"] + "\x1f" + item_cells[level])
-            items = split_keys(domain_means(design, stats_from_frame(design, keyed)), first="item")
-            items = rate_intervals(items, rates, cells.groupby(level)["n"].sum())
-            items["eb_estimate"] = items["estimate"]
+    for row in result.domains.itertuples():
+        session.add(AreaResult(run_id=run.id, area_id=areas[row.domain].id, level=unit, **_area_fields(row)))
+    upper = upper_levels(result, cells, hierarchy, plan.upper)
+    for level, table in upper.items():
+        session.add_all(AreaResult(run_id=run.id, area_id=areas[row.domain].id, level=level, **_direct_fields(row))
+                        for row in table.itertuples())
+    needed = {  # 数据不足: more answers that would decide the status (no AreaResult column for it yet)
+        row.domain: int(row.answers_needed)
+        for table in (result.domains, *upper.values()) for row in table.itertuples() if _number(row.answers_needed) is not None
+    }
+    run.summary = run.summary | {"by_channel": channel_estimates(result, cells, plan.upper), "answers_needed": needed}
+    for items in item_levels(result, item_cells, cells, hierarchy, unit, plan.upper, rates, plan.model_by).values():
         session.add_all(
             ItemResult(run_id=run.id, area_id=areas[row.domain].id, item_code=row.item, n=int(row.n),
                        estimate=float(row.estimate), se=float(row.se), ci_low=_number(row.ci_low),
@@ -264,23 +243,6 @@ def run_analysis(
     session.flush()
     say(f"stored run {run.id}")
     return run
-
-
-def _channel_estimates(design, cells: pd.DataFrame, levels: tuple[str, ...]) -> dict[str, dict[str, dict]]:
-    """Return satisfaction by channel (QR, school, paper) for every street, district and the city.
-
-    The same weights as everything else; a channel that reaches different people shows here as
-    a different score (channel bias).
-    """
-    out: dict[str, dict[str, dict]] = {}
-    for level in levels:
-        keyed = cells.assign(domain=cells[level] + "\x1f" + cells["channel"])
-        table = split_keys(domain_means(design, stats_from_frame(design, keyed)), first="area")
-        for row in table.itertuples():
-            out.setdefault(row.area, {})[row.domain] = {
-                "n": int(row.n), "estimate": float(row.estimate), "ci_low": _number(row.ci_low), "ci_high": _number(row.ci_high),
-            }
-    return out
 
 
 def _hierarchy(areas: dict[str, Area], plan: Plan) -> pd.DataFrame:
@@ -303,31 +265,27 @@ def _number(value) -> float | None:
     return None if value is None or (isinstance(value, float) and np.isnan(value)) else float(value)
 
 
-def _direct_fields(row: pd.Series) -> dict:
-    se = float(row["se"])
-    prob = float(prob_below(row["estimate"], se))
+def _direct_fields(row) -> dict:
     return {
-        "n": int(row["n"]),
-        "estimate": float(row["estimate"]),
-        "se": se,
-        "ci_low": _number(row["ci_low"]),
-        "ci_high": _number(row["ci_high"]),
-        "n_eff": float(row["n_eff"]),
-        "population": float(row["weight_sum"]),
-        "prob_below_80": prob,
-        "status": str(status(np.array([row["estimate"]]), np.array([prob]))[0]),
+        "n": int(row.n),
+        "estimate": float(row.estimate),
+        "se": float(row.se),
+        "ci_low": _number(row.ci_low),
+        "ci_high": _number(row.ci_high),
+        "n_eff": float(row.n_eff),
+        "population": float(row.weight_sum),
+        "prob_below_80": float(row.prob_below_80),
+        "status": str(row.status),
+        "points_at_stake": float(row.points_at_stake),
+        "share_of_lost": float(row.share_of_lost),
     }
 
 
-def _area_fields(row: pd.Series) -> dict:
+def _area_fields(row) -> dict:
     return _direct_fields(row) | {
-        "eb_estimate": float(row["eb_estimate"]),
-        "eb_mse": float(row["eb_mse"]),
-        "prob_below_80": float(row["prob_below_80"]),
-        "status": str(row["status"]),
-        "points_at_stake": float(row["points_at_stake"]),
-        "share_of_lost": float(row["share_of_lost"]),
-        "rank_by_cost": int(row["rank_by_cost"]),
+        "eb_estimate": float(row.eb_estimate),
+        "eb_mse": float(row.eb_mse),
+        "rank_by_cost": int(row.rank_by_cost),
     }
 
 

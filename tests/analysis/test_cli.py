@@ -22,7 +22,7 @@ def run(tmp_path, *extra, responses=DATA / "small_responses.csv", margins=DATA /
 
 
 def test_output_has_a_row_per_domain_and_an_all_row(tmp_path, capsys):
-    code, out = run(tmp_path, "--strata", "district", "--model-by", "district", "--items-out", str(tmp_path / "items.csv"))
+    code, out = run(tmp_path, "--quota-by", "district", "--model-by", "district", "--items-out", str(tmp_path / "items.csv"))
     assert code == 0
     table = pd.read_csv(out)
     responses = pd.read_csv(DATA / "small_responses.csv", dtype=str)
@@ -31,7 +31,13 @@ def test_output_has_a_row_per_domain_and_an_all_row(tmp_path, capsys):
     assert set(table["domain"].iloc[:-1]) == set(responses["community"])
     for column in ("eb_estimate", "eb_mse", "prob_below_80", "status", "points_at_stake", "share_of_lost", "rank_by_cost"):
         assert table[column].iloc[:-1].notna().all(), column
-    assert set(table["status"]) <= {"below", "at_risk", "ok"}
+    assert set(table["status"]) <= {"below", "at_risk", "ok", "undecided"}
+    undecided = table["status"] == "undecided"
+    assert (table.loc[undecided, "answers_needed"] >= 1).all() and table.loc[~undecided, "answers_needed"].isna().all()
+    assert table.loc[table["n"] >= 30, "deff"].notna().all()  # NaN where R gives NA (n < 2, all answers alike)
+    for column in ("deff_kish", "weight_min", "weight_max", "weight_cv", "eb_ci_low", "eb_ci_high"):
+        assert table[column].notna().all(), column
+    assert (table["eb_ci_low"] <= table["eb_estimate"]).all() and (table["eb_estimate"] <= table["eb_ci_high"]).all()
     assert table["n"].iloc[-1] == table["n"].iloc[:-1].sum()
     assert table["points"].iloc[-1] == pytest.approx(table["estimate"].iloc[-1] / 5)
     items = pd.read_csv(tmp_path / "items.csv")

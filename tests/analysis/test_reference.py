@@ -79,7 +79,7 @@ def test_city100k_matches_r_for_every_community_and_the_city():
 def test_aggregated_cells_give_the_same_analysis_as_respondents(small):
     r, _, _ = small
     margins = pd.read_csv(DATA / "small_margins.csv", dtype=str)
-    from_rows = analyze(r, margins, by="community", items=ITEMS, strata="district", model_by="district", simulations=300)
+    from_rows = analyze(r, margins, by="community", items=ITEMS, quota_by="district", model_by="district", simulations=300)
     # What one SQL GROUP BY community, sex, age_band returns:
     r = r.assign(sq=r["score"] ** 2)
     cells = r.groupby(["community", "sex", "age_band"], as_index=False).agg(
@@ -92,7 +92,7 @@ def test_aggregated_cells_give_the_same_analysis_as_respondents(small):
     )
     attributes = r.groupby("community")[["district"]].first()
     from_cells = analyze_aggregates(cells, margins, by="community", item_cells=item_cells, attributes=attributes,
-                                    strata="district", model_by="district", simulations=300)
+                                    quota_by="district", model_by="district", simulations=300)
     pd.testing.assert_frame_equal(from_rows.domains, from_cells.domains, rtol=1e-9)
     key = ["item", "domain"]
     pd.testing.assert_frame_equal(

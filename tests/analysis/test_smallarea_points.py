@@ -64,7 +64,8 @@ def test_probability_below_80():
 
 @pytest.mark.parametrize(
     ("estimate", "prob", "expected"),
-    [(79.99, 0.51, "below"), (80.0, 0.5, "at_risk"), (83.0, 0.2, "at_risk"), (83.0, 0.19, "ok")],
+    [(79.99, 0.51, "at_risk"), (80.0, 0.5, "at_risk"), (75.0, 0.9, "below"), (83.0, 0.2, "ok"),
+     (83.0, 0.21, "undecided"), (79.0, 0.49, "undecided")],
 )
 def test_status_rule(estimate, prob, expected):
     assert status(np.array([estimate]), np.array([prob]))[0] == expected

@@ -253,3 +253,24 @@ def test_rate_intervals_are_the_logit_interval_and_stay_within_0_and_100_percent
                  pdftotext(client.get(f"/office/area/{community}/report.pdf").data)):
         shown = [float(x) for pair in re.findall(r"(\d+\.\d)%\s*–\s*(\d+\.\d)%", html) for x in pair]
         assert shown and max(shown) <= 100.0
+
+
+def test_undecided_communities_show_data_insufficient_with_answers_needed(demo, client):
+    from survey.models import AnalysisRun, AreaResult
+
+    with demo.app_context():
+        session = db.session()
+        run = session.scalars(select(AnalysisRun)).one()
+        undecided = session.execute(
+            select(Area.code, Area.name, Area.path).join(AreaResult, AreaResult.area_id == Area.id)
+            .where(AreaResult.status == "undecided", Area.level == "community")
+        ).all()
+        assert undecided, "the demo city's small communities should include an undecided one"
+        code, name, _ = undecided[0]
+        assert run.summary["answers_needed"][code] >= 1
+        district = code[:3]
+    login(client, "city")
+    page = client.get(f"/office/community/{code}").get_data(as_text=True)
+    assert "数据不足" in page
+    pdf_text = pdftotext(client.get(f"/office/area/{district}/report.pdf").data)
+    assert "数据不足" in pdf_text
