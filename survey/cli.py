@@ -23,7 +23,7 @@ from survey.waves import create_wave
 def init_app(app: Flask) -> None:
     for command in (init_db, import_areas_command, create_wave_command, make_links, list_links, seed_demo_command, demo_info,
                     import_margins_command, analyze_command, create_user_command, report_command,
-                    qr_sheet_command, import_schools_command):
+                    qr_sheet_command, import_schools_command, print_questionnaires_command):
         app.cli.add_command(command)
     for command in (housekeeping_command, reset_password_command, disable_user_command):
         app.cli.add_command(command)
@@ -316,6 +316,31 @@ def qr_sheet_command(area_code: str | None, out: Path, base_url: str | None) -> 
             raise click.ClickException(str(exc)) from None
     out.write_bytes(pdf)
     click.echo(f"Wrote {out}: QR codes for {area.name} (links point to {base})")
+
+
+@click.command("print-questionnaires")
+@with_appcontext
+@click.option("--questionnaire", "code", required=True, help="questionnaire code, e.g. citizen")
+@click.option("--area", "area_code", required=True, help="code of the community the copies are for")
+@click.option("--count", required=True, type=int, help="number of copies (1 to 500)")
+@click.option("--wave", "wave_name", default=None, help="wave name (default: the open wave fielding the questionnaire, else the next one)")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def print_questionnaires_command(code: str, area_code: str, count: int, wave_name: str | None, out: Path) -> None:
+    """Write numbered A4 paper questionnaires for a community and record the print run."""
+    from reports.pdf import ReportError
+    from survey.paper import PrintError, print_questionnaires
+
+    session = db.session()
+    area = session.scalar(select(Area).where(Area.code == area_code))
+    if area is None:
+        raise click.ClickException(f"no area {area_code!r}")
+    try:
+        printed = print_questionnaires(session, code, area, count, wave_name=wave_name)
+    except (PrintError, ReportError) as exc:
+        raise click.ClickException(str(exc)) from None
+    out.write_bytes(printed.pdf)
+    click.echo(f"Wrote {out}: {printed.copies} copies of {code} for {area.name} ({printed.wave.name}), "
+               f"serials {printed.first} to {printed.last}")
 
 
 @click.command("import-schools")

@@ -5,7 +5,6 @@ paper cannot be stored twice, and a serial used in another community is no busin
 """
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 
 from flask import Blueprint, abort, render_template, request
@@ -17,12 +16,12 @@ from forms.definition import CONTROL_MESSAGE, choice_number, has_control_charact
 from survey import db
 from survey.auth import current_user, role_required
 from survey.localtime import format_local
-from survey.models import Questionnaire, QuestionnaireVersion, Response, User, Wave, wave_version
+from survey.models import Area, Questionnaire, QuestionnaireVersion, Response, User, Wave, wave_version
+from survey.paper import SERIAL, check_serial, numbered_items
 from survey.questionnaires import definition_by_id
 from survey.submissions import store_response
 
 bp = Blueprint("entry", __name__, url_prefix="/entry")
-SERIAL = re.compile(r"^[A-Za-z0-9-]{1,40}$")
 QUESTIONNAIRES = {"citizen": "市民问卷", "minor": "未成年人问卷"}
 
 
@@ -34,17 +33,21 @@ def _open_version(session, code: str) -> tuple[Wave, int] | None:
         .join(QuestionnaireVersion, QuestionnaireVersion.id == wave_version.c.questionnaire_version_id)
         .join(Questionnaire, Questionnaire.id == QuestionnaireVersion.questionnaire_id)
         .where(Questionnaire.code == code, Wave.opens_at <= now, Wave.closes_at > now)
-        .order_by(Wave.opens_at.desc())
+        .order_by(Wave.opens_at.desc(), QuestionnaireVersion.version.desc())
         .limit(1)
     ).first()
     return (row[0], row[1]) if row else None
 
 
 def parse_paper(definition: Definition, form) -> tuple[dict[str, str | None], dict[str, str]]:
-    """Turn typed choice numbers into answers; return (answers, errors by item code)."""
+    """Turn typed choice numbers into answers; return (answers, errors by item code).
+
+    Numbers mean what the printed copy and the entry page show (:func:`survey.paper.numbered_items`).
+    """
     answers: dict[str, str | None] = {}
     errors: dict[str, str] = {}
-    for item in definition.items:
+    for question in numbered_items(definition):
+        item = question.item
         raw = (form.get(item.code) or "").strip()
         if item.type == "text":
             if len(raw) > item.max_length:
@@ -59,11 +62,12 @@ def parse_paper(definition: Definition, form) -> tuple[dict[str, str | None], di
             answers[item.code] = None
             continue
         number = choice_number(raw)
-        if number is None or not 1 <= number <= len(item.choices):
+        choice = question.choice(number) if number is not None else None
+        if choice is None:
             errors[item.code] = f"请输入1到{len(item.choices)}"
             answers[item.code] = None
             continue
-        answers[item.code] = item.choices[number - 1].code
+        answers[item.code] = choice.code
     return answers, errors
 
 
@@ -106,6 +110,10 @@ def page():
         answers, errors = parse_paper(definition, request.form)
         if not SERIAL.fullmatch(serial):
             errors["serial"] = "编号只能是1到40位字母、数字或短横线"
+        else:
+            serial, refused = check_serial(session, wave.id, session.get(Area, user.area_id), code, serial)
+            if refused:
+                errors["serial"] = refused
         if errors:
             status = 422
         else:
@@ -124,6 +132,6 @@ def page():
     mine, by_worker = _counts(session, user, wave.id)
     return render_template(
         "entry/page.html", closed=False, code=code, questionnaires=QUESTIONNAIRES, user=user, wave=wave,
-        definition=definition, values=values, errors=errors, message=message, mine=mine, by_worker=by_worker,
+        definition=definition, numbered=numbered_items(definition), values=values, errors=errors, message=message, mine=mine, by_worker=by_worker,
         csrf_value=generate_csrf(),
     ), status

@@ -1,4 +1,5 @@
-"""Office pages: login, area dashboard, community page, problem list, exports, PDF report, QR sheet.
+"""Office pages: login, area dashboard, community page, problem list, exports, PDF report, QR sheet,
+numbered paper questionnaires.
 
 Views parse the request, resolve the area through ``survey.scope`` and call plain functions.
 """
@@ -10,7 +11,7 @@ from pathlib import Path
 import plotly
 from flask import Blueprint, Response, abort, redirect, render_template, request, send_file, url_for
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
+from wtforms import IntegerField, PasswordField, SelectField, StringField
 from wtforms.validators import InputRequired, Length
 
 from reports.heatmap import heatmap_html
@@ -33,6 +34,14 @@ FORMATS = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocu
 class LoginForm(FlaskForm):
     username = StringField("用户名", validators=[InputRequired("请输入用户名"), Length(max=64)])
     password = PasswordField("密码", validators=[InputRequired("请输入密码"), Length(max=200)])
+
+
+class PrintForm(FlaskForm):
+    """Numbered paper questionnaires for one community; the choices are filled in per request."""
+
+    wave = SelectField("调查轮次", coerce=int, validate_choice=True)
+    questionnaire = SelectField("问卷")
+    count = IntegerField("份数", default=50, validators=[InputRequired("请填写份数（1到500）")])
 
 
 class ActionForm(FlaskForm):
@@ -176,6 +185,39 @@ def community(code: str):
         rates=dashboard.rates(session, run, place, definition), history=history, trend_figure=figure,
         comments=texts, terms=terms, breadcrumbs=_breadcrumbs(place),
     )
+
+
+@bp.route("/community/<code>/paper", methods=["GET", "POST"])
+@login_required
+def paper(code: str):
+    """Print numbered paper questionnaires for a community (a POST returns the PDF) and list past runs."""
+    from reports.pdf import ReportError
+    from survey.paper import MAX_COPIES, PrintError, batches, print_questionnaires, printable_waves
+
+    session = db.session()
+    place = scoped_area(session, current_user(), code)
+    if place.level != "community":
+        abort(404)
+    waves = printable_waves(session)
+    form = PrintForm()
+    form.wave.choices = [(w.id, w.name) for w in waves]
+    codes = {v.questionnaire.code: v.questionnaire.title for w in waves for v in w.versions}
+    form.questionnaire.choices = sorted(codes.items())
+    error, status = None, 200
+    if form.validate_on_submit():
+        wave = next(w for w in waves if w.id == form.wave.data)
+        try:
+            printed = print_questionnaires(session, form.questionnaire.data, place, form.count.data, wave_name=wave.name,
+                                           user_id=current_user().id)
+        except (PrintError, ReportError) as exc:
+            error, status = str(exc), 422
+        else:
+            return _file(printed.pdf, "application/pdf",
+                         f"纸质问卷-{place.name}-{printed.first}至{printed.last}.pdf")
+    elif request.method == "POST":
+        error, status = "；".join(m for messages in form.errors.values() for m in messages), 422
+    return render_template("office/paper.html", area=place, form=form, error=error, runs=batches(session, place),
+                           max_copies=MAX_COPIES, breadcrumbs=_breadcrumbs(place)), status
 
 
 @bp.get("/area/<code>/problems")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from survey.models.areas import LEVELS, Area
 from survey.models.base import Base, utcnow
 from survey.models.links import Link
+from survey.models.paper import PaperBatch
 from survey.models.questionnaires import Questionnaire, QuestionnaireVersion
 from survey.models.responses import CHANNELS, Answer, Response
 from survey.models.results import AnalysisRun, AreaResult, ItemResult, PopulationMargin
@@ -32,6 +33,7 @@ __all__ = [
     "Area",
     "Base",
     "Link",
+    "PaperBatch",
     "Questionnaire",
     "QuestionnaireVersion",
     "Response",

@@ -65,3 +65,19 @@ def test_missing_chinese_font_names_the_package(monkeypatch):
     monkeypatch.setattr(pdf.subprocess, "run", lambda *a, **k: SimpleNamespace(stdout=""))
     with pytest.raises(ReportError, match="fonts-noto-cjk"):
         area_report_pdf(small_report())
+
+
+def test_paper_questionnaires_reuse_one_layout_for_500_copies_with_their_own_serials():
+    from reports.paper import PaperForm, PaperQuestion, paper_questionnaires_pdf
+
+    questions = tuple(PaperQuestion(n, f"第{n}个问题？", ((1, "满意"), (2, "不满意"))) for n in range(1, 40))
+    form = PaperForm("测试市", "市民问卷", "甲社区", "一街道", "第一轮", questions)
+    serials = [f"A1-1-{n:04d}" for n in range(1, 501)]
+    data = paper_questionnaires_pdf(form, serials)
+    pages = int(re.search(r"Pages:\s+(\d+)", poppler("pdfinfo", data)).group(1))
+    assert pages % 500 == 0 and pages >= 1000
+    per_copy = pages // 500
+    last = poppler("pdftotext", data, "-f", str(pages), "-l", str(pages))
+    assert "A1-1-0500" in last and f"第{per_copy}页/共{per_copy}页" in last and "A1-1-0499" not in last
+    with pytest.raises(ValueError, match="letters, digits and hyphens"):
+        paper_questionnaires_pdf(form, ["甲-1"])

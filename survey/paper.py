@@ -1,0 +1,199 @@
+"""Numbered paper questionnaires: the numbering shared with paper entry, serials and print runs.
+
+A copy's serial is ``<community code>-<wave id>-<NNNN>`` (e.g. ``D01S1C1-3-0007``): numbers run
+on per wave and community across print runs and questionnaires, since a paper's serial is its
+key within wave and community (:func:`survey.entry.paper_key`). Each print run is recorded as a
+:class:`~survey.models.PaperBatch`; once a community has one in a wave, paper entry takes only
+serials printed for it (papers printed elsewhere stay enterable while no batch exists).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from forms import Definition
+from forms.definition import Choice, Item
+from reports.paper import TEXT_LINES, PaperForm, PaperQuestion, paper_questionnaires_pdf
+from survey import db
+from survey.models import Area, ExportLog, PaperBatch, Questionnaire, QuestionnaireVersion, Wave, wave_version
+from survey.questionnaires import definition_by_id
+
+MAX_COPIES = 500
+# What paper entry takes as a serial; printed serials must be typeable there.
+SERIAL = re.compile(r"^[A-Za-z0-9-]{1,40}$")
+PRINTED = re.compile(r"^(?P<community>.+)-(?P<wave>[0-9]+)-(?P<number>[0-9]+)$")
+
+
+class PrintError(ValueError):
+    """A print run that cannot be made; the message says why, for the office."""
+
+
+@dataclass(frozen=True)
+class NumberedItem:
+    """A question with its number and its choices with theirs, as on paper and the entry page."""
+
+    number: int
+    item: Item
+    choices: tuple[tuple[int, Choice], ...]
+
+    def choice(self, number: int) -> Choice | None:
+        """Return the choice a typed number stands for, else None."""
+        return self.item.choices[number - 1] if 1 <= number <= len(self.item.choices) else None
+
+
+def numbered_items(definition: Definition) -> list[NumberedItem]:
+    """Return every item numbered from 1 in order, each choice numbered from 1 by position.
+
+    The one numbering of paper questionnaires: the printed copy, the entry page and the parsing
+    of typed numbers all use it, so "第3题 选2" means the same everywhere.
+    """
+    return [
+        NumberedItem(number, item, tuple(enumerate(item.choices, start=1)))
+        for number, item in enumerate(definition.items, start=1)
+    ]
+
+
+def format_serial(community_code: str, wave_id: int, number: int) -> str:
+    """Return a printed serial, e.g. ``format_serial("A1", 3, 7) == "A1-3-0007"``."""
+    return f"{community_code}-{wave_id}-{number:04d}"
+
+
+@dataclass(frozen=True)
+class Printed:
+    pdf: bytes
+    wave: Wave
+    first: str
+    last: str
+    copies: int
+
+
+def printable_waves(session: Session, now: datetime | None = None) -> list[Wave]:
+    """Return the waves papers can be printed for: open or not yet open, soonest first."""
+    now = now or datetime.now(UTC)
+    return list(session.scalars(select(Wave).where(Wave.closes_at > now).order_by(Wave.opens_at, Wave.id)))
+
+
+def _version_in_wave(session: Session, wave: Wave, code: str) -> QuestionnaireVersion | None:
+    return session.scalar(
+        select(QuestionnaireVersion)
+        .join(wave_version, wave_version.c.questionnaire_version_id == QuestionnaireVersion.id)
+        .join(Questionnaire, Questionnaire.id == QuestionnaireVersion.questionnaire_id)
+        .where(wave_version.c.wave_id == wave.id, Questionnaire.code == code)
+        .order_by(QuestionnaireVersion.version.desc())
+        .limit(1)
+    )
+
+
+def _wave(session: Session, code: str, wave_name: str | None, now: datetime) -> tuple[Wave, QuestionnaireVersion]:
+    """Return the named wave, else the open wave fielding ``code`` (newest), else the next one."""
+    if wave_name:
+        wave = session.scalar(select(Wave).where(Wave.name == wave_name))
+        if wave is None:
+            raise PrintError(f"没有名为“{wave_name}”的调查轮次")
+        candidates = [wave]
+    else:
+        waves = printable_waves(session, now)
+        candidates = sorted((w for w in waves if w.opens_at <= now), key=lambda w: w.opens_at, reverse=True)
+        candidates += [w for w in waves if w.opens_at > now]
+    for wave in candidates:
+        version = _version_in_wave(session, wave, code)
+        if version is not None:
+            return wave, version
+    if wave_name:
+        raise PrintError(f"调查轮次“{wave_name}”没有问卷 {code}")
+    raise PrintError(f"问卷 {code} 没有正在进行或即将开始的调查轮次")
+
+
+def next_number(session: Session, wave_id: int, area_id: int) -> int:
+    """Return the first number of the next print run for a community in a wave."""
+    last = session.scalar(
+        select(func.max(PaperBatch.last_number)).where(PaperBatch.wave_id == wave_id, PaperBatch.area_id == area_id)
+    )
+    return (last or 0) + 1
+
+
+def paper_form(area: Area, wave: Wave, definition: Definition) -> PaperForm:
+    """Return what every printed copy for ``area`` shows: titles, community, numbered questions."""
+    root = area
+    while root.parent is not None:
+        root = root.parent
+    street = area.parent.name if area.parent is not None and area.parent.level == "street" else ""
+    questions = tuple(
+        PaperQuestion(
+            number=q.number, label=q.item.label, choices=tuple((n, c.label) for n, c in q.choices),
+            lines=TEXT_LINES if q.item.type == "text" else 0,
+        )
+        for q in numbered_items(definition)
+    )
+    return PaperForm(city_name=root.name if root is not area else "", title=definition.title, community_name=area.name,
+                     street_name=street, wave_name=wave.name, questions=questions)
+
+
+def print_questionnaires(session: Session, code: str, area: Area, count: int, *, wave_name: str | None = None,
+                         user_id: int | None = None, now: datetime | None = None) -> Printed:
+    """Render ``count`` numbered copies of questionnaire ``code`` for a community and record the run.
+
+    The PDF is made before anything is written, so a failed rendering records nothing; a
+    concurrent run that took the same numbers meanwhile makes this one start again after it.
+    With ``user_id`` (an office account) the run is also written to the export log.
+    """
+    now = now or datetime.now(UTC)
+    if not 1 <= count <= MAX_COPIES:
+        raise PrintError(f"每次印制 1 到 {MAX_COPIES} 份，不能是 {count} 份")
+    if area.level != "community":
+        raise PrintError(f"{area.name}不是社区：问卷编号按社区分配，请选择一个社区打印")
+    wave, version = _wave(session, code, wave_name, now)
+    definition = definition_by_id(session, version.id)
+    form = paper_form(area, wave, definition)
+    for _attempt in range(3):
+        first = next_number(session, wave.id, area.id)
+        serials = [format_serial(area.code, wave.id, n) for n in range(first, first + count)]
+        if not SERIAL.fullmatch(serials[-1]):
+            raise PrintError(f"社区编码“{area.code}”不能用在问卷编号里：编号只能有字母、数字和短横线，最长40位")
+        pdf = paper_questionnaires_pdf(form, serials)
+        try:
+            with db.write_transaction(session):
+                session.add(PaperBatch(wave_id=wave.id, area_id=area.id, questionnaire_code=code, first_number=first,
+                                       last_number=first + count - 1, printed_by_id=user_id, created_at=now))
+                if user_id is not None:
+                    session.add(ExportLog(user_id=user_id, what="paper", area_id=area.id, wave_id=wave.id,
+                                          file_format="pdf", rows=count, created_at=now))
+        except IntegrityError:
+            continue
+        return Printed(pdf=pdf, wave=wave, first=serials[0], last=serials[-1], copies=count)
+    raise PrintError("其他人正在为这个社区打印问卷，请稍后重试")
+
+
+def batches(session: Session, area: Area) -> list[PaperBatch]:
+    """Return the community's print runs, newest first."""
+    return list(session.scalars(
+        select(PaperBatch).where(PaperBatch.area_id == area.id).order_by(PaperBatch.created_at.desc(), PaperBatch.id.desc())
+    ))
+
+
+def check_serial(session: Session, wave_id: int, area: Area, code: str, serial: str) -> tuple[str, str | None]:
+    """Return (the serial to key a paper by, a message refusing it or None) at paper entry.
+
+    While the community has no print run in the wave, any serial is taken as typed (papers
+    printed outside the platform). Once it has one, only serials of its runs are taken, for
+    the questionnaire they were printed for, and typed with or without leading zeros they key
+    the same paper.
+    """
+    runs = session.scalars(select(PaperBatch).where(PaperBatch.wave_id == wave_id, PaperBatch.area_id == area.id)).all()
+    if not runs:
+        return serial, None
+    found = PRINTED.fullmatch(serial)
+    if found and found["community"].upper() == area.code.upper() and int(found["wave"]) == wave_id:
+        number = int(found["number"])
+        run = next((r for r in runs if r.first_number <= number <= r.last_number), None)
+        if run is not None:
+            if run.questionnaire_code != code:
+                title = session.scalar(select(Questionnaire.title).where(Questionnaire.code == run.questionnaire_code))
+                return serial, f"编号 {serial} 印在《{title or run.questionnaire_code}》上，请到该问卷的录入页录入"
+            return format_serial(area.code, wave_id, number), None
+    return serial, f"编号 {serial} 不是本社区本轮印制的问卷编号，请核对"
