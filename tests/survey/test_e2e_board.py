@@ -108,8 +108,12 @@ def test_school_board_refreshes_by_button_and_polls_the_counts_politely(app, dem
     assert parent.locator("h1").inner_text() == "提交成功"
     parent.close()
 
+    from playwright.sync_api import expect
+
     page.clock.run_for(61_000)
-    page.wait_for_function(f"document.getElementById('board-status').textContent.indexOf('{before + 1} 份') >= 0")
+    # A locator assertion waits from Playwright's side: a wait_for_function string is polled with eval in
+    # the page, which its Content-Security-Policy refuses whenever the first check comes before the answer.
+    expect(page.locator("#board-status")).to_contain_text(f"{before + 1} 份")
     assert first_row.locator("td").nth(2).inner_text() == str(before + 1)
     assert f"家长答卷 {before} → {before + 1} 份" in page.get_by_role("status").inner_text()
     assert page.get_by_role("status").get_attribute("aria-live") == "polite"
