@@ -1,4 +1,4 @@
-"""Figures and documents: colour scales, HTML heatmaps, plotly figures, PDF reports, QR sheets.
+"""Figures and documents: colour scales, HTML heatmaps, SVG charts, PDF reports, QR sheets.
 
 Takes numbers and returns figures or bytes; knows nothing of HTTP or the database.
 """

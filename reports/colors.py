@@ -32,10 +32,3 @@ def text_color(score: float | None) -> str:
         return "#333333"
     return "#ffffff" if score < 70 or score > 90 else "#1f2328"
 
-
-def plotly_scale() -> list[list]:
-    """Return the same scale for a plotly colour axis running from LOW to HIGH."""
-    def at(score: float) -> float:
-        return (score - LOW) / (HIGH - LOW)
-
-    return [[0.0, score_color(LOW)], [at(CENTER), score_color(CENTER)], [1.0, score_color(HIGH)]]

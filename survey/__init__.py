@@ -10,9 +10,15 @@ import os
 import secrets
 from pathlib import Path
 
-from flask import Flask, redirect, url_for
+from flask import Flask, Response, redirect, url_for
 from flask.sessions import SecureCookieSessionInterface
+from flask_compress import Compress
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+# Responses are compressed by the app itself (zstd, brotli or gzip, as the browser accepts), so an
+# office page stays light on a phone even without a reverse proxy. Flask-Compress only touches the
+# text types of COMPRESS_MIMETYPES (HTML, CSS, JS, JSON, SVG...): PDFs, XLSX and CSV downloads pass as they are.
+compress = Compress()
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -51,6 +57,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     db.init_app(app)
     housekeeping.init_app(app)
     security.init_app(app)
+    compress.init_app(app)
+    app.after_request(_close_wrapped_stream)  # runs before Flask-Compress's hook (registered later, runs first)
     limits.init_app(app)
     errors.init_app(app)
     app.register_blueprint(public.bp)
@@ -60,6 +68,19 @@ def create_app(test_config: dict | None = None) -> Flask:
     cli.init_app(app)
     app.add_url_rule("/", "index", lambda: redirect(url_for("office.login")))
     return app
+
+
+def _close_wrapped_stream(response: Response) -> Response:
+    """Close a streamed body (a static file) once sent, also when Flask-Compress replaces it with its generator.
+
+    Flask-Compress compresses a streamed response by iterating the original body inside a new
+    generator, and closing the response then closes only that generator: the file would stay open
+    until the garbage collector finds it (a ResourceWarning). Closing a file twice is harmless.
+    """
+    body = response.response
+    if response.is_streamed and hasattr(body, "close"):
+        response.call_on_close(body.close)
+    return response
 
 
 def _trust_proxies(app: Flask) -> None:

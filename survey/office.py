@@ -6,14 +6,13 @@ Views parse the request, resolve the area through ``survey.scope`` and call plai
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
-import plotly
-from flask import Blueprint, Response, abort, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, PasswordField, SelectField, StringField
 from wtforms.validators import InputRequired, Length
 
+from reports.charts import bar_chart_svg, line_chart_svg
 from reports.heatmap import heatmap_html
 from survey import dashboard, db
 from survey.auth import LOGIN_FAILED, attempt_login, current_user, home_endpoint, log_in, log_out, login_required
@@ -26,7 +25,6 @@ from survey.reporting import STATUS_NAMES, area_report, qr_sheet
 from survey.scope import scoped_area
 
 bp = Blueprint("office", __name__, url_prefix="/office")
-PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 PAGE_ROWS = 200  # longer lists are shown in part; the exports have every row
 FORMATS = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
@@ -127,7 +125,9 @@ def _run(session) -> AnalysisRun | None:
 
 def _link(area: Area) -> str:
     endpoint = "office.community" if area.level == "community" else "office.area"
-    return url_for(endpoint, code=area.code, **({"wave": request.args["wave"]} if "wave" in request.args else {}))
+    # The wave as a number, never the raw query text: nothing a link carries is echoed into the page.
+    wave = request.args.get("wave", type=int)
+    return url_for(endpoint, code=area.code, **({"wave": wave} if wave else {}))
 
 
 @bp.get("/area/<code>")
@@ -143,18 +143,17 @@ def area(code: str):
     definition = dashboard.run_definition(run)
     columns, rows = dashboard.heatmap_rows(session, run, place, definition, _link)
     flagged = dashboard.flagged(session, run, place)
-    figure = None
+    chart = None
     if flagged:
-        from reports.figures import cost_figure
-
         top = flagged[:12]
-        figure = cost_figure([a.name for _, a in top], [r.points_at_stake for r, _ in top], "失分最多的社区").to_json()
+        chart = bar_chart_svg([a.name for _, a in top], [r.points_at_stake for r, _ in top], "失分最多的社区（满分20分）",
+                              unit="分", digits=3, chart_id="cost")
     return render_template(
         "office/area.html", area=place, run=run, runs=dashboard.runs_by_wave(session),
         result=dashboard.area_result(session, run, place), rates=dashboard.rates(session, run, place, definition),
         channels=dashboard.responses_by_channel(run, place),
-        heatmap=heatmap_html(columns, rows, caption="单元格为加权满意度（分）；斜体：样本少于5份。"),
-        flagged=flagged[:PAGE_ROWS], flagged_total=len(flagged), cost_figure=figure, breadcrumbs=_breadcrumbs(place),
+        heatmap=heatmap_html(columns, rows, caption="单元格为加权满意度（分）；斜体：样本少于5份。", tappable=True),
+        flagged=flagged[:PAGE_ROWS], flagged_total=len(flagged), cost_chart=chart, breadcrumbs=_breadcrumbs(place),
         minors=dashboard.minor_summary(session, run.wave_id, place), quality=dashboard.quality(session, run, place),
     )
 
@@ -171,18 +170,16 @@ def community(code: str):
         return render_template("office/no_run.html", area=place)
     definition = dashboard.run_definition(run)
     history = dashboard.trend(session, place)
-    figure = None
+    chart = None
     if len(history) >= 2:
-        from reports.figures import trend_figure
-
-        figure = trend_figure([w for w, _ in history], [r.estimate for _, r in history],
-                              [r.ci_low or r.estimate for _, r in history], [r.ci_high or r.estimate for _, r in history],
-                              "满意度变化").to_json()
+        chart = line_chart_svg([w for w, _ in history], [r.estimate for _, r in history],
+                               [r.ci_low or r.estimate for _, r in history], [r.ci_high or r.estimate for _, r in history],
+                               "满意度变化（分）", chart_id="trend")
     texts, terms = dashboard.comments(session, run.wave_id, place)
     return render_template(
         "office/community.html", area=place, run=run, runs=dashboard.runs_by_wave(session),
         result=dashboard.area_result(session, run, place), topics=dashboard.topic_results(session, run, place, definition),
-        rates=dashboard.rates(session, run, place, definition), history=history, trend_figure=figure,
+        rates=dashboard.rates(session, run, place, definition), history=history, trend_chart=chart,
         comments=texts, terms=terms, breadcrumbs=_breadcrumbs(place),
     )
 
@@ -271,11 +268,6 @@ def qr(code: str):
     session = db.session()
     place = scoped_area(session, current_user(), code)
     return _file(qr_sheet(session, place), "application/pdf", f"二维码-{place.name}.pdf")
-
-
-@bp.get("/vendor/plotly.min.js")
-def plotly_js():
-    return send_file(PLOTLY_JS, mimetype="text/javascript", max_age=7 * 24 * 3600)
 
 
 def _round(value, digits: int = 2):

@@ -12,7 +12,7 @@ CSP = "; ".join(
     [
         "default-src 'self'",
         "img-src 'self' data:",
-        "style-src 'self' 'unsafe-inline'",  # heatmap cell colours and plotly set style attributes
+        "style-src 'self' 'unsafe-inline'",  # heatmap cell colours are style attributes
         "script-src 'self'",
         "form-action 'self'",
         "frame-ancestors 'none'",

@@ -10,7 +10,6 @@ import re
 import threading
 from datetime import UTC, datetime, timedelta
 
-import plotly.io as pio
 import pytest
 from hypothesis import settings
 from sqlalchemy import create_engine, text
@@ -24,7 +23,6 @@ from survey.migrate import upgrade
 from survey.questionnaires import install_bundled
 from survey.waves import create_wave
 
-pio.renderers.default = "json"
 # Property tests: derandomised by default, so `make test` and CI draw the same examples every run;
 # `HYPOTHESIS_PROFILE=random make test` draws new ones with more examples (run it by hand).
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)

@@ -90,8 +90,8 @@ def test_office_dashboard_in_a_browser_heatmap_chart_and_drill_down(app, live_se
     page.get_by_role("button", name="登录").click()
     assert page.locator("h1").inner_text().startswith("示范市")
     assert page.locator("table.heatmap tbody tr").count() == 3
-    # plotly.js comes from this server and runs under the Content-Security-Policy.
-    page.wait_for_selector("#cost svg.main-svg", timeout=15_000)
+    # The chart is inline SVG from the server: nothing to wait for, nothing the Content-Security-Policy blocks.
+    assert page.locator("svg#cost rect").count() >= 1
     shot(page, "10-office-city")
     page.locator("table.heatmap").get_by_role("link", name="东城区").click()
     assert page.locator("h1").inner_text().startswith("东城区")

@@ -136,7 +136,8 @@ def test_city_dashboard_shows_points_pass_probability_heatmap_and_flags(demo, cl
     # The heatmap drills down to districts; cells carry n and the interval on hover.
     assert 'href="/office/area/D01' in html
     assert re.search(r'title="东城区：\d+\.\d分，n=\d+，95%区间 \d+\.\d–\d+\.\d"', html)
-    assert 'data-chart="cost"' in html and "/office/vendor/plotly.min.js" in html
+    # The points-lost chart is inline SVG drawn on the server: no script on the page at all.
+    assert '<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="cost"' in html and "<script" not in html
     assert "cdn" not in html.lower()
 
 
@@ -274,3 +275,33 @@ def test_undecided_communities_show_data_insufficient_with_answers_needed(demo, 
     assert "数据不足" in page
     pdf_text = pdftotext(client.get(f"/office/area/{district}/report.pdf").data)
     assert "数据不足" in pdf_text
+
+
+def test_pages_are_compressed_for_browsers_that_accept_it_and_downloads_are_not(demo, client):
+    import gzip
+
+    login(client, "city")
+    plain = client.get("/office/area/C")
+    assert "Content-Encoding" not in plain.headers and "分项满意度热力图" in plain.get_data(as_text=True)
+    page = client.get("/office/area/C", headers={"Accept-Encoding": "gzip"})
+    assert page.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in page.headers["Vary"]
+    html = gzip.decompress(page.data).decode()
+    assert "分项满意度热力图" in html and len(page.data) < len(plain.data) / 2
+    css = client.get("/static/style.css", headers={"Accept-Encoding": "gzip, deflate, br, zstd"})
+    assert css.headers["Content-Encoding"] in {"zstd", "br"}
+    css.close()
+    # PDFs and XLSX are compressed already and CSV downloads go out as they are: never re-encoded.
+    for path, start in [("/office/area/C/report.pdf", b"%PDF"), ("/office/area/C/export/estimates.xlsx", b"PK"),
+                        ("/office/area/C/problems?format=csv", "\ufeff".encode())]:
+        download = client.get(path, headers={"Accept-Encoding": "gzip, deflate, br, zstd"})
+        assert "Content-Encoding" not in download.headers and download.data.startswith(start), path
+
+
+def test_heatmap_scores_open_by_tap_to_n_and_interval_without_javascript(demo, client):
+    login(client, "city")
+    html = client.get("/office/area/D01").get_data(as_text=True)
+    cells = re.findall(r'<details><summary>(\d+\.\d)</summary><span class="detail">n=(\d+)<br>(\d+\.\d)–(\d+\.\d)</span></details>',
+                       html)
+    assert len(cells) >= 10
+    assert all(float(low) <= float(score) <= float(high) for score, _, low, high in cells)
+    assert "<script" not in html and "鼠标悬停" not in html
