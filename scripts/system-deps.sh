@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Make sure the Debian packages the project needs are present; install them when apt is usable.
 #   scripts/system-deps.sh demo   - what the server needs (Pango for PDFs, CJK fonts)
-#   scripts/system-deps.sh test   - that plus Chromium (browser tests), poppler-utils, zbar-tools (QR codes) and redis-server (shared rate limits)
+#   scripts/system-deps.sh test   - that plus Chromium (browser tests), poppler-utils, zbar-tools (QR codes), redis-server (shared rate limits)
+#                                   and R's haven (r-cran-haven: R reads the exported .sav with its value labels)
 set -euo pipefail
 purpose="${1:-test}"
 packages=(libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk)
 if [ "$purpose" = test ]; then
-  packages+=(chromium poppler-utils zbar-tools redis-server)
+  packages+=(chromium poppler-utils zbar-tools redis-server r-cran-haven)
 fi
 missing=()
 for p in "${packages[@]}"; do

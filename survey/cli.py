@@ -410,7 +410,7 @@ def export_command(what: str, fmt: str, wave_name: str | None, area_code: str | 
         table = table_for(session, what, area, wave.id, questionnaire, run.id if run else None)
     except LookupError as exc:
         raise click.ClickException(str(exc)) from None
-    with click.progressbar(length=table.total, label=f"Exporting {table.total} rows", file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(length=table.total, label=f"Exporting {table.total} rows") as bar:
         written = 0
 
         def progress(done: int) -> None:

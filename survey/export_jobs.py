@@ -58,7 +58,7 @@ class ExportJobs:
 
     def __init__(self, app: Flask, workers: int = 2) -> None:
         self.app = app
-        self.folder = Path(app.instance_path) / "exports"
+        self.folder = Path(app.config.get("EXPORT_FOLDER") or Path(app.instance_path) / "exports")
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export")
         self.futures: dict[str, Future] = {}
 
@@ -153,7 +153,8 @@ class ExportJobs:
 
 
 def jobs(app: Flask) -> ExportJobs:
-    """Return the app's export jobs, made on first use."""
+    """Return the app's export jobs, made on first use (``app`` may be ``current_app``)."""
+    app = getattr(app, "_get_current_object", lambda: app)()
     with _lock:
         if "export_jobs" not in app.extensions:
             app.extensions["export_jobs"] = ExportJobs(app, workers=int(app.config.get("EXPORT_WORKERS", 2)))
