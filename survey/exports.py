@@ -22,7 +22,7 @@ import csv
 import io
 import keyword
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -496,16 +496,6 @@ def write(table: Table, fmt: str, path: str | Path, labels: bool = False, progre
         write_dta(table, path, labels, progress)
     else:
         raise ValueError(f"unknown export format {fmt!r} (known: {', '.join(FORMATS)})")
-
-
-def to_csv(headers: Sequence[str], rows: Iterable[Sequence]) -> bytes:
-    """Return UTF-8 CSV with a byte-order mark for a small table already in memory."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(headers)
-    for row in rows:
-        writer.writerow(["" if v is None else safe_cell(v) for v in row])
-    return out.getvalue().encode("utf-8-sig")
 
 
 def export_filename(what: str, area: Area, wave_name: str, fmt: str, labels: bool = False) -> str:
