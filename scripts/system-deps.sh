@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Make sure the Debian packages the project needs are present; install them when apt is usable.
 #   scripts/system-deps.sh demo   - what the server needs (Pango for PDFs, CJK fonts)
-#   scripts/system-deps.sh test   - that plus Chromium (browser tests), poppler-utils, zbar-tools (QR codes), redis-server (shared rate limits) and nginx (the shipped site, tests/survey/test_deploy.py)
+#   scripts/system-deps.sh test   - that plus Chromium (browser tests), poppler-utils, zbar-tools (QR codes), redis-server (shared rate limits),
+#                                   nginx (the shipped site, tests/survey/test_deploy.py) and R's haven (r-cran-haven: R reads the exported .sav)
 set -euo pipefail
 purpose="${1:-test}"
 packages=(libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk)
 if [ "$purpose" = test ]; then
-  packages+=(chromium poppler-utils zbar-tools redis-server nginx)
+  packages+=(chromium poppler-utils zbar-tools redis-server nginx r-cran-haven)
 fi
 missing=()
 for p in "${packages[@]}"; do

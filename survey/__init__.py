@@ -41,6 +41,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         RATELIMIT_KEY_PREFIX=os.environ.get("RATELIMIT_KEY_PREFIX") or "survey",
         RATELIMIT_ENABLED=os.environ.get("RATELIMIT_ENABLED", "1") != "0",
         HOUSEKEEPING_INTERVAL_S=float(os.environ.get("HOUSEKEEPING_INTERVAL_S", "300")),
+        # Exports of up to this many rows are written in the request; larger ones run as a
+        # background job with a progress page (20,000 responses take about a second as CSV).
+        EXPORT_DIRECT_ROWS=int(os.environ.get("EXPORT_DIRECT_ROWS", "20000")),
+        EXPORT_WORKERS=int(os.environ.get("EXPORT_WORKERS", "2")),
     )
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)

@@ -27,6 +27,7 @@ def init_app(app: Flask) -> None:
         app.cli.add_command(command)
     for command in (housekeeping_command, reset_password_command, disable_user_command):
         app.cli.add_command(command)
+    app.cli.add_command(export_command)
 
 
 def _parse_date(value: str, name: str) -> datetime:
@@ -405,3 +406,42 @@ def disable_user_command(username: str, enable: bool) -> None:
     with db.write_transaction() as session:
         set_active(session, _user(session, username), enable)
     click.echo(f"{username} {'enabled' if enable else 'disabled; its sessions have ended'}")
+
+
+@click.command("export")
+@with_appcontext
+@click.argument("what", type=click.Choice(["responses", "estimates", "problems"]))
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "sav", "dta"]), default="csv", show_default=True)
+@click.option("--wave", "wave_name", default=None, help="wave name (default: the latest wave)")
+@click.option("--area", "area_code", default=None, help="area code (default: the whole city)")
+@click.option("--questionnaire", default="citizen", show_default=True, help="questionnaire code")
+@click.option("--labels", is_flag=True, help="write the choice labels instead of the choice codes")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def export_command(what: str, fmt: str, wave_name: str | None, area_code: str | None, questionnaire: str, labels: bool,
+                   out: Path) -> None:
+    """Write responses, estimates or the problem list as CSV, XLSX, SPSS .sav or Stata .dta (the office pages' code)."""
+    from survey.dashboard import runs_by_wave
+    from survey.exports import table_for, write
+    from survey.models import Wave
+    from survey.waves import latest_wave
+
+    session = db.session()
+    area = _area_or_city(session, area_code)
+    wave = session.scalar(select(Wave).where(Wave.name == wave_name)) if wave_name else latest_wave(session)
+    if wave is None:
+        raise click.ClickException(f"no wave {wave_name!r}" if wave_name else "no wave yet")
+    run = next((r for r in runs_by_wave(session, questionnaire) if r.wave_id == wave.id), None)
+    try:
+        table = table_for(session, what, area, wave.id, questionnaire, run.id if run else None)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+    with click.progressbar(length=table.total, label=f"Exporting {table.total} rows") as bar:
+        written = 0
+
+        def progress(done: int) -> None:
+            nonlocal written
+            bar.update(done - written)
+            written = done
+
+        write(table, fmt, out, labels, progress)
+    click.echo(f"Wrote {out} ({out.stat().st_size / 1024:.0f} KiB): {written} rows, {area.name}, {wave.name}")

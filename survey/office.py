@@ -5,18 +5,32 @@ Views parse the request, resolve the area through ``survey.scope`` and call plai
 """
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 
-from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    stream_with_context,
+    url_for,
+)
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, IntegerField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import InputRequired, Length
 
 from reports.charts import bar_chart_svg, line_chart_svg
 from reports.heatmap import heatmap_html
-from survey import dashboard, db
+from survey import dashboard, db, export_jobs
 from survey.auth import LOGIN_FAILED, attempt_login, current_user, home_endpoint, log_in, log_out, login_required
-from survey.exports import response_table, to_csv, to_xlsx
+from survey.exports import FORMATS, WHATS, csv_chunks, export_filename, table_for, write
 from survey.limits import LOGIN_LIMIT, limiter
 from survey.models import OFFICE_ROLES, AnalysisRun, Area, ExportLog
 from survey.models.areas import LEVEL_NAMES
@@ -26,7 +40,6 @@ from survey.scope import scoped_area
 
 bp = Blueprint("office", __name__, url_prefix="/office")
 PAGE_ROWS = 200  # longer lists are shown in part; the exports have every row
-FORMATS = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
 class LoginForm(FlaskForm):
@@ -221,13 +234,10 @@ def paper(code: str):
 @login_required
 def problems(code: str):
     session, place, run = _area_and_run(code)
-    found = dashboard.problems(session, run, place, dashboard.run_definition(run))
     fmt = request.args.get("format")
     if fmt:
-        headers = ["序号", "社区编码", "社区", "街道", "分项", "题目编码", "得分", "95%区间下限", "95%区间上限", "样本量"]
-        rows = [[i, p.community.code, p.community.name, p.street.name if p.street else "", p.topic, p.item,
-                 round(p.estimate, 2), _round(p.ci_low), _round(p.ci_high), p.n] for i, p in enumerate(found, 1)]
-        return _download(f"问题清单-{place.name}-{run.wave.name}", "problems", place, run, fmt, headers, rows)
+        return _export(session, place, run, "problems", fmt, request.args.get("labels") == "1")
+    found = dashboard.problems(session, run, place, dashboard.run_definition(run))
     return render_template("office/problems.html", area=place, run=run, problems=found[:PAGE_ROWS], total=len(found),
                            breadcrumbs=_breadcrumbs(place))
 
@@ -235,22 +245,49 @@ def problems(code: str):
 @bp.get("/area/<code>/export/<what>.<fmt>")
 @login_required
 def export(code: str, what: str, fmt: str):
+    """Download an export: small ones at once, large ones through the export page's background job."""
     session, place, run = _area_and_run(code)
-    definition = dashboard.run_definition(run)
-    if what == "responses":
-        versions = [v.id for v in run.wave.versions if v.questionnaire.code == run.questionnaire_code]
-        headers, rows = response_table(session, place, run.wave_id, definition, versions)
-        name = f"答卷-{place.name}-{run.wave.name}"
-    elif what == "estimates":
-        headers = ["区域编码", "区域", "层级", "样本量", "满意度", "标准误", "95%下限", "95%上限", "修正估计",
-                   "低于80分概率", "状态", "失分"]
-        rows = [[a.code, a.name, LEVEL_NAMES[a.level], r.n, round(r.estimate, 3), round(r.se, 4), _round(r.ci_low),
-                 _round(r.ci_high), _round(r.eb_estimate), _round(r.prob_below_80, 4), STATUS_NAMES.get(r.status or "", ""),
-                 _round(r.points_at_stake, 4)] for r, a in dashboard.community_results(session, run, place)]
-        name = f"社区估计-{place.name}-{run.wave.name}"
-    else:
-        abort(404)
-    return _download(name, what, place, run, fmt, headers, rows)
+    return _export(session, place, run, what, fmt, request.args.get("labels") == "1")
+
+
+@bp.route("/area/<code>/exports", methods=["GET", "POST"])
+@login_required
+def exports(code: str):
+    """The export page: choose what, the format and codes or labels; large exports run in the background."""
+    session, place, run = _area_and_run(code)
+    form = ExportForm()
+    if form.validate_on_submit():
+        return _export(session, place, run, form.what.data, form.fmt.data, form.labels.data, background=True)
+    return _export_page(place, run, form)
+
+
+@bp.get("/exports/<job_id>")
+@login_required
+def export_job(job_id: str):
+    """A background export: 正在导出… N/M (refresh, or the page's script polls), then the download link."""
+    job = export_jobs.jobs(current_app).state(job_id, current_user().id) or abort(404)
+    expires = datetime.fromtimestamp(job.created + export_jobs.KEEP_SECONDS, UTC)
+    return render_template("office/export_job.html", job=job, expires=expires, what_name=WHATS.get(job.what, job.what))
+
+
+@bp.get("/exports/<job_id>/state")
+@login_required
+def export_job_state(job_id: str):
+    job = export_jobs.jobs(current_app).state(job_id, current_user().id) or abort(404)
+    return jsonify(state=job.state, done=job.done, total=job.total)
+
+
+@bp.get("/exports/<job_id>/download")
+@login_required
+def export_download(job_id: str):
+    """Hand the finished file to the user who asked for it (404 for anyone else, or after a day); log it."""
+    jobs = export_jobs.jobs(current_app)
+    job = jobs.state(job_id, current_user().id) or abort(404)
+    path = jobs.file(job) or abort(404)
+    _log_export(db.session(), job.what, job.area_id, job.wave_id, job.fmt, job.total)
+    response = send_file(path, mimetype=FORMATS[job.fmt], as_attachment=True, download_name=job.filename)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @bp.get("/area/<code>/report.pdf")
@@ -286,24 +323,73 @@ def _breadcrumbs(area: Area) -> list[Area]:
     return chain[::-1]
 
 
-def _download(name: str, what: str, area: Area, run: AnalysisRun, fmt: str, headers, rows) -> Response:
-    if fmt not in FORMATS:
+class ExportForm(FlaskForm):
+    what = SelectField("内容", choices=[SelectChoice("responses", "答卷（每份一行，每题一列）"),
+                                        SelectChoice("estimates", "社区估计"), SelectChoice("problems", "问题清单")])
+    fmt = SelectField("格式", choices=[SelectChoice("xlsx", "Excel（.xlsx）"), SelectChoice("csv", "CSV（Excel、WPS 可直接打开）"),
+                                       SelectChoice("sav", "SPSS（.sav，含变量标签和值标签）"),
+                                       SelectChoice("dta", "Stata（.dta，含变量标签和值标签）")])
+    labels = BooleanField("写选项文字（不写选项编码）")
+
+
+def _export_page(place: Area, run: AnalysisRun, form: ExportForm, notice: str | None = None, status: int = 200):
+    return render_template("office/exports.html", area=place, run=run, form=form, notice=notice,
+                           direct_rows=current_app.config["EXPORT_DIRECT_ROWS"], breadcrumbs=_breadcrumbs(place)), status
+
+
+def _export(session, place: Area, run: AnalysisRun, what: str, fmt: str, labels: bool, background: bool = False):
+    """Stream a small export in the response; start a background job for a large one (or offer it)."""
+    if what not in WHATS or fmt not in FORMATS:
         abort(404)
-    body = to_csv(headers, rows) if fmt == "csv" else to_xlsx(headers, rows, what)
-    _log(db.session(), what, area, run, fmt, len(rows))
-    return _file(body, FORMATS[fmt], f"{name}.{fmt}")
+    table = table_for(session, what, place, run.wave_id, run.questionnaire_code, run.id)
+    filename = export_filename(what, place, run.wave.name, fmt, labels)
+    if table.total > current_app.config["EXPORT_DIRECT_ROWS"]:
+        if not background:
+            form = ExportForm(formdata=None, what=what, fmt=fmt, labels=labels)
+            return _export_page(place, run, form, f"共 {table.total} 行，数据较多，请点击“导出”在后台生成文件，完成后在此下载。")
+        user = current_user()
+        job = export_jobs.jobs(current_app).start(
+            user.id, what, fmt, labels, filename, place.id, run.wave_id, table.total,
+            _job_builder(current_app._get_current_object(), what, place.id, run.wave_id, run.questionnaire_code, run.id))
+        return redirect(url_for("office.export_job", job_id=job.id), 303)
+    _log_export(session, what, place.id, run.wave_id, fmt, table.total)
+    if fmt == "csv":
+        response = Response(stream_with_context(csv_chunks(table, labels)), mimetype=FORMATS[fmt])
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"export.{fmt}"
+            write(table, fmt, path, labels)
+            response = Response(path.read_bytes(), mimetype=FORMATS[fmt])
+    return _attachment(response, filename)
 
 
-def _log(session, what: str, area: Area, run: AnalysisRun, fmt: str, rows: int) -> None:
+def _job_builder(app, what: str, area_id: int, wave_id: int, questionnaire_code: str, run_id: int):
+    """Return what a job runs in its thread: its own session, the table, and how to close the session."""
+
+    def build():
+        session = app.extensions["db_sessionmaker"]()
+        return table_for(session, what, session.get(Area, area_id), wave_id, questionnaire_code, run_id), session.close
+
+    return build
+
+
+def _log_export(session, what: str, area_id: int, wave_id: int | None, fmt: str, rows: int) -> None:
     with db.write_transaction(session):
-        session.add(ExportLog(user_id=current_user().id, what=what, area_id=area.id, wave_id=run.wave_id,
+        session.add(ExportLog(user_id=current_user().id, what=what, area_id=area_id, wave_id=wave_id,
                               file_format=fmt, rows=rows, created_at=datetime.now(UTC)))
 
 
+def _log(session, what: str, area: Area, run: AnalysisRun, fmt: str, rows: int) -> None:
+    _log_export(session, what, area.id, run.wave_id, fmt, rows)
+
+
 def _file(body: bytes, mimetype: str, filename: str) -> Response:
+    return _attachment(Response(body, mimetype=mimetype), filename)
+
+
+def _attachment(response: Response, filename: str) -> Response:
     from urllib.parse import quote
 
-    response = Response(body, mimetype=mimetype)
     response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
     response.headers["Cache-Control"] = "private, no-store"
     return response

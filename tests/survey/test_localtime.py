@@ -75,12 +75,12 @@ def test_pages_exports_and_pdf_show_beijing_time(app, analysed):
     assert re.search(r'<span class="muted">2026-11-27</span> 意见5号', community)  # the local date, not 11-26
 
     rows = list(csv.reader(io.StringIO(client.get("/office/area/C/export/responses.csv").get_data().decode("utf-8-sig"))))
-    column = rows[0].index("提交时间")
-    assert [r[column] for r in rows[1:] if r[0] == str(analysed)] == ["2026-11-26 20:38"]
-    assert "2026-11-27 01:05" in [r[column] for r in rows[1:]]
+    column = rows[1].index("提交时间")  # the first row holds variable names, the second the Chinese labels
+    assert [r[column][:16] for r in rows[2:] if r[0] == str(analysed)] == ["2026-11-26 20:38"]
+    assert "2026-11-27 01:05" in [r[column][:16] for r in rows[2:]]
     sheet = load_workbook(io.BytesIO(client.get("/office/area/C/export/responses.xlsx").data)).active
-    cells = {row[0]: row[column] for row in sheet.iter_rows(min_row=2, values_only=True)}
-    assert cells[analysed] == "2026-11-26 20:38"
+    cells = {row[0]: row[column] for row in sheet.iter_rows(min_row=3, values_only=True)}
+    assert cells[analysed].strftime("%Y-%m-%d %H:%M") == "2026-11-26 20:38"  # a local date-time cell
 
     pdf = pdftotext(client.get("/office/area/C/report.pdf").data)
     assert "2020-01-02 20:38" in pdf  # the wave opened at 12:38 UTC

@@ -27,6 +27,9 @@ ENDPOINTS = [
     "/office/area/{code}/problems?format=csv",
     "/office/area/{code}/export/responses.csv",
     "/office/area/{code}/export/estimates.xlsx",
+    "/office/area/{code}/export/responses.sav",
+    "/office/area/{code}/problems?format=dta",
+    "/office/area/{code}/exports",
     "/office/area/{code}/report.pdf",
     "/office/area/{code}/qr.pdf",
 ]
@@ -102,8 +105,9 @@ def test_district_user_sees_only_their_district_in_pages_exports_and_pdf(demo, c
     for name in others.values():
         assert name not in page and name not in problems
     responses = list(csv.reader(io.StringIO(client.get("/office/area/D01/export/responses.csv").get_data().decode("utf-8-sig"))))
-    assert responses[0][:3] == ["编号", "社区编码", "社区"]
-    assert responses[1:] and {row[1] for row in responses[1:]} <= set(own)
+    assert responses[0][:3] == ["id", "community_code", "community"]
+    assert responses[1][:3] == ["编号", "社区编码", "社区"]
+    assert responses[2:] and {row[1] for row in responses[2:]} <= set(own)
     workbook = load_workbook(io.BytesIO(client.get("/office/area/D01/export/estimates.xlsx").data))
     codes = {row[0] for row in workbook.active.iter_rows(min_row=2, values_only=True)}
     assert codes and codes <= set(own)
