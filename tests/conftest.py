@@ -11,6 +11,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from flask.testing import FlaskClient
 from hypothesis import settings
 from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
@@ -56,6 +57,19 @@ def _reset_postgres(url: str) -> None:
     engine.dispose()
 
 
+class BufferedClient(FlaskClient):
+    """A test client that reads every response to its end at once.
+
+    A streamed download that a test never reads would otherwise keep its database connection
+    checked out until the garbage collector finds it, after the engine is gone, and PostgreSQL's
+    driver then warns (an error here) in whichever later test happens to be running.
+    """
+
+    def open(self, *args, **kwargs):
+        kwargs.setdefault("buffered", True)
+        return super().open(*args, **kwargs)
+
+
 def make_app(backend: str, folder):
     """Return an app on an empty, migrated database with the bundled questionnaires installed."""
     if backend == "postgresql":
@@ -66,6 +80,7 @@ def make_app(backend: str, folder):
     app = create_app({"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "test-secret", "SERVER_NAME": "survey.test",
                       "LINK_CACHE_SECONDS": 0, "HOUSEKEEPING_INTERVAL_S": 0})
     app.config["TEST_BACKEND"] = backend
+    app.test_client_class = BufferedClient
     with app.app_context():
         limiter.reset()  # one limiter serves every app of this process: start each test's count at zero
         upgrade(db.engine())
