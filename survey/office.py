@@ -19,7 +19,6 @@ from flask import (
     render_template,
     request,
     send_file,
-    stream_with_context,
     url_for,
 )
 from flask_wtf import FlaskForm
@@ -338,12 +337,21 @@ def _export_page(place: Area, run: AnalysisRun, form: ExportForm, notice: str | 
 
 
 def _export(session, place: Area, run: AnalysisRun, what: str, fmt: str, labels: bool, background: bool = False):
-    """Stream a small export in the response; start a background job for a large one (or offer it)."""
+    """Stream a small export in the response; start a background job for a large one (or offer it).
+
+    The rows are read on a session of their own that the stream closes when it ends, so a download
+    holds no connection before it starts or after it ends, whatever the server does with it.
+    """
     if what not in WHATS or fmt not in FORMATS:
         abort(404)
-    table = table_for(session, what, place, run.wave_id, run.questionnaire_code, run.id)
+    own = current_app.extensions["db_sessionmaker"]()
+    try:
+        table = table_for(own, what, place, run.wave_id, run.questionnaire_code, run.id)
+    finally:
+        own.rollback()  # the count is read; the rows are read later, in a transaction of their own
     filename = export_filename(what, place, run.wave.name, fmt, labels)
     if table.total > current_app.config["EXPORT_DIRECT_ROWS"]:
+        own.close()
         if not background:
             form = ExportForm(formdata=None, what=what, fmt=fmt, labels=labels)
             return _export_page(place, run, form, f"共 {table.total} 行，数据较多，请点击“导出”在后台生成文件，完成后在此下载。")
@@ -354,13 +362,21 @@ def _export(session, place: Area, run: AnalysisRun, what: str, fmt: str, labels:
         return redirect(url_for("office.export_job", job_id=job.id), 303)
     _log_export(session, what, place.id, run.wave_id, fmt, table.total)
     if fmt == "csv":
-        response = Response(stream_with_context(csv_chunks(table, labels)), mimetype=FORMATS[fmt])
-    else:
+        def stream():
+            try:
+                yield from csv_chunks(table, labels)
+            finally:
+                own.close()
+
+        return _attachment(Response(stream(), mimetype=FORMATS[fmt]), filename)
+    try:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / f"export.{fmt}"
             write(table, fmt, path, labels)
-            response = Response(path.read_bytes(), mimetype=FORMATS[fmt])
-    return _attachment(response, filename)
+            body = path.read_bytes()
+    finally:
+        own.close()
+    return _attachment(Response(body, mimetype=FORMATS[fmt]), filename)
 
 
 def _job_builder(app, what: str, area_id: int, wave_id: int, questionnaire_code: str, run_id: int):
