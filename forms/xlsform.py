@@ -18,10 +18,11 @@ Supported (anything else in a meaningful column is an error naming sheet, row an
   our columns ``kind`` (awareness/support/participation/satisfaction), ``topic`` (named in the
   ``topics`` sheet), ``attribute`` (a respondent attribute for weighting, [a-z][a-z0-9_]*) and
   ``short`` (a short name for table headers).
-- ``choices``: ``list_name``, ``name``, ``label`` / ``label::<language>``, our ``score`` (0-100;
+- ``choices``: ``list_name`` (also the old spelling ``list name``), ``name``, ``label`` / ``label::<language>``, our ``score`` (0-100;
   blank = "don't know", left out of means) and ``yes`` (1/0/blank). A ``select_one`` whose list
   has scores is a ``rating`` item, one whose list has yes flags a ``yesno`` item, else ``choice``.
-- ``settings``: ``form_title`` (and ``form_title::<language>``), ``form_id`` (the code),
+- ``settings``: ``form_title`` (and ``form_title::<language>``; the code when blank, as in XLSForm),
+  ``form_id`` (the code; the file's name when blank and the name is a usable code),
   ``version`` (a whole number; 1 when blank), ``default_language``, our ``intro``, ``privacy``
   (each also ``::<language>``) and ``minors`` (yes/no).
 - ``topics`` (ours): ``name``, ``label`` / ``label::<language>``.
@@ -30,7 +31,9 @@ The default language is settings' ``default_language``, else the first language 
 sheet; a plain ``label`` column is in the default language (中文 when none is named). Columns
 that change nothing for us (``constraint_message``, ``media::image``, ``appearance``,
 ``guidance_hint``, unknown columns, ...) give a located warning and are ignored, as do ODK's
-metadata rows (``start``, ``end``, ``today``, ``deviceid``...), which ask nothing.
+metadata rows (``start``, ``end``, ``today``, ``deviceid``, ``uri:deviceid``...), which ask nothing.
+Texts that quote an answer (``${name}`` in a label or hint, which ODK fills in) are errors: the
+phone would show the raw ``${name}``. Tested on the XLSForm project's own ODK spec test form.
 """
 from __future__ import annotations
 
@@ -68,6 +71,7 @@ SETTINGS_COLUMNS = {"form_title", "form_id", "version", "default_language", "int
 TOPICS_COLUMNS = {"name", "label"}
 TRANSLATED = {"label", "hint", "form_title", "intro", "privacy"}
 # ODK metadata that the phone records by itself: asks nothing, so ignoring it changes nothing.
+PIPED = re.compile(r"\$\{[^}]*\}")
 METADATA = {"start", "end", "today", "deviceid", "username", "phonenumber", "simserial", "subscriberid", "email", "audit"}
 UNSUPPORTED_TYPES = {
     "begin repeat": "不支持重复组（begin repeat）", "begin_repeat": "不支持重复组（begin repeat）",
@@ -129,9 +133,14 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
+# Older spellings that XLSForm tools still accept, read as their current names.
+COLUMN_ALIASES = {"list name": "list_name"}
+
+
 def _column_key(header: str) -> str:
     base, sep, language = header.partition("::")
-    return f"{base.strip().lower()}::{language.strip()}" if sep else base.strip().lower()
+    base = COLUMN_ALIASES.get(base.strip().lower(), base.strip().lower())
+    return f"{base}::{language.strip()}" if sep else base
 
 
 def _read_workbook(source: bytes | str | Path, errors: list[Located]) -> dict[str, _Sheet]:
@@ -189,7 +198,9 @@ class _Importer:
                 base, sep, language = column.partition("::")
                 if base in TRANSLATED:
                     if not sep:
-                        plain = plain or base in ("label", "hint")
+                        # Only the questions' own plain label names an unnamed default
+                        # language; a plain label elsewhere is in whatever the default is.
+                        plain = plain or (sheet == "survey" and base == "label")
                     elif language and language not in found:
                         found.append(language)
         default = named or (found[0] if found and not plain else "中文")
@@ -206,6 +217,11 @@ class _Importer:
         if plain and tagged and plain != tagged:
             self.error(sheet, number, base, f"{base} 列与 {base}::{self.default_language} 列的内容不同")
         others = {lang: cells[f"{base}::{lang}"] for lang in self.languages[1:] if cells.get(f"{base}::{lang}")}
+        for column, text in ((base, plain), (f"{base}::{self.default_language}", tagged),
+                             *((f"{base}::{lang}", text) for lang, text in others.items())):
+            if PIPED.search(text):
+                # ODK shows the earlier answer here; we would show the raw ${...} to residents.
+                self.error(sheet, number, column, f"不支持在文字中引用答案（{PIPED.search(text).group(0)}），请改写这段文字")
         return plain or tagged, others
 
     def column_of(self, sheet: str, base: str) -> str:
@@ -364,7 +380,7 @@ class _Importer:
             if lowered in UNSUPPORTED_TYPES:
                 self.error("survey", number, "type", UNSUPPORTED_TYPES[lowered])
                 continue
-            if lowered in METADATA:
+            if lowered.removeprefix("uri:") in METADATA:
                 self.warn("survey", number, "type", f"自动记录字段 \"{kind}\" 本平台不使用，已忽略")
                 continue
             if not (select or lowered in ("text", "note")):
@@ -570,6 +586,11 @@ def read_xlsform(source: bytes | str | Path, *, code: str | None = None, version
     sections = importer.survey(lists, topics)
     raw: dict[str, Any] = {"code": code or settings.get("form_id", ""), "version": version or 1}
     settings_row = sheets["settings"].rows[0][0] if "settings" in sheets and sheets["settings"].rows else 2
+    file_name = name or (Path(source).name if not isinstance(source, bytes) else "")
+    if not raw["code"] and NAME.match(Path(file_name).stem):
+        # As in XLSForm: a form without form_id is named after its file.
+        raw["code"] = Path(file_name).stem
+        importer.warn("settings", settings_row, "form_id", f"没有填写问卷代码（form_id），已使用文件名 \"{raw['code']}\"")
     if not raw["code"]:
         importer.error("settings", settings_row, "form_id", "缺少问卷代码（form_id）")
     elif not NAME.match(raw["code"]):
@@ -585,6 +606,10 @@ def read_xlsform(source: bytes | str | Path, *, code: str | None = None, version
         raw[key], others = importer.texts("settings", settings_row, settings, column)
         for lang, text in others.items():
             translations.setdefault(lang, {})[key] = text
+    if not raw["title"] and raw["code"]:
+        # As in XLSForm: the title defaults to the form's id.
+        raw["title"] = raw["code"]
+        importer.warn("settings", settings_row, "form_title", f"没有填写问卷标题（form_title），已使用问卷代码 \"{raw['code']}\"")
     if not raw["title"]:
         importer.error("settings", settings_row, "form_title", "缺少问卷标题（form_title）")
     minors = _yes(settings.get("minors", ""))

@@ -188,6 +188,85 @@ def test_odk_household_form_imports_without_its_unsupported_rows():
     assert "settings 第2行 instance_name 列: 此列不影响本平台的问卷，已忽略" in warnings
 
 
+# A real public XLSForm: the XLSForm project's spec test form (pyxform's test suite, BSD licence;
+# tests/forms/data/README.md), written for ODK, with English and Chinese labels -------------------
+
+SPEC_FORM = Path(__file__).parent / "data" / "xlsform_spec_test.xlsx"
+
+
+def spec_form_sheets() -> dict[str, list[list[object]]]:
+    import openpyxl
+
+    book = openpyxl.load_workbook(SPEC_FORM, read_only=True, data_only=True)  # as the importer reads it
+    try:
+        return {ws.title: [list(row) for row in ws.iter_rows(values_only=True)] for ws in book.worksheets}
+    finally:
+        book.close()
+
+
+def test_public_odk_spec_form_names_every_unsupported_part():
+    with pytest.raises(XLSFormError) as caught:
+        read_xlsform(SPEC_FORM, code="spec_test")
+    errors = [str(e) for e in caught.value.errors]
+    located = {(e.sheet, e.row, e.column) for e in caught.value.errors}
+    for row, kind in ((13, "integer"), (14, "decimal"), (18, "select_multiple"), (30, "acknowledge"), (31, "date"),
+                      (32, "time"), (34, "geopoint"), (36, "image"), (40, "calculate"), (57, "integer")):
+        assert f'survey 第{row}行 type 列: 不支持的题型 "{kind}"（支持 select_one、text、note、begin group/end group）' in errors
+    assert "survey 第15行 type 列: 不支持重复组（begin repeat）" in errors
+    assert ("survey", 3, "relevant") in located and ("survey", 7, "relevant") in located  # not(), regex()
+    assert "survey 第5行 label::english 列: 不支持在文字中引用答案（${my_name}），请改写这段文字" in errors
+    assert 'choices 第4行 label 列: 选项 "a" 缺少文字' in errors  # an image-only choice
+    # Only the one whole-form rule is not tied to a cell.
+    assert [e for e in caught.value.errors if e.row is None] == [caught.value.errors[-1]]
+    warnings = [str(w) for w in caught.value.warnings]
+    for warning in ("survey 第18行 constraint_message::english 列: 此列不影响本平台的问卷，已忽略",
+                    "survey 第9行 media::audio::chinese 列: 此列不影响本平台的问卷，已忽略",
+                    "settings 第2行 submission_url 列: 此列不影响本平台的问卷，已忽略",
+                    'survey 第50行 type 列: 自动记录字段 "uri:deviceid" 本平台不使用，已忽略',
+                    "columns 表: 本平台不使用这个工作表，已忽略"):
+        assert warning in warnings
+    assert not any("第2行 label" in e or "第4行 label::english" in e for e in errors)  # English is the default
+
+
+def test_public_odk_spec_form_imports_once_its_unsupported_rows_are_gone():
+    sheets = spec_form_sheets()
+    refused = {3, 5, 7, 10, 13, 14, 15, 18, 27, 28, 29, *range(30, 42), 43, 45, 47, 49, 51, 53, 56, 57}  # Excel rows
+    sheets["survey"] = [row for number, row in enumerate(sheets["survey"], start=1) if number not in refused]
+    choices = [row for row in sheets["choices"] if row[0] != "a_b"]
+    choices[0][5] = "score"  # our scored answers: the yes/no list becomes a rating
+    for row in choices[1:3]:
+        row[5] = 100 if row[1] == "yes" else 0
+    sheets["choices"] = choices
+    imported = read_xlsform(workbook(sheets), code="spec_test", name="xlsform_spec_test.xlsx")
+    form = imported.definition
+    assert (form.code, form.title, form.languages) == ("spec_test", "Spec test", ("english", "chinese"))
+    assert [i.code for i in form.items] == [
+        "skip_to_end", "my_name", "address", "text_image_audio_video_test", "autocomplete_test",
+        "autocomplete_chars_test", "required_text", "label-test", "list-nolabel-test", "table_list_question", "_1", "false"]
+    assert form.item("address").labels == (("english", "Enter an address"), ("chinese", "您好"))
+    assert form.item("address").hints == (("english", ""), ("chinese", "ni hao"))
+    assert [(c.code, c.label, c.score) for c in form.item("skip_to_end").choices] == [("yes", "Yes", 100), ("no", "No", 0)]
+    assert dict(form.item("skip_to_end").choices[0].labels)["chinese"] == "是"
+    assert [s.code for s in form.sections] == ["section1", "group_test", "labeled_select_group", "name", "section5"]
+    assert 'survey 第2行 type 列: 自动记录字段 "start" 本平台不使用，已忽略' not in map(str, imported.warnings)
+
+
+def test_a_form_without_settings_is_named_after_its_file():
+    sheets = {name: rows for name, rows in CITY_FORM.items() if name != "settings"}
+    imported = read_xlsform(workbook(sheets), name="shop_owners.xlsx")
+    assert (imported.definition.code, imported.definition.title) == ("shop_owners", "shop_owners")
+    assert "settings 第2行 form_id 列: 没有填写问卷代码（form_id），已使用文件名 \"shop_owners\"" in map(str, imported.warnings)
+    assert "settings 第2行 form_title 列: 没有填写问卷标题（form_title），已使用问卷代码 \"shop_owners\"" in map(str, imported.warnings)
+    with pytest.raises(XLSFormError, match="form_id"):
+        read_xlsform(workbook(sheets), name="店铺 问卷.xlsx")  # not a usable code: say so
+
+
+def test_the_old_list_name_spelling_is_read():
+    sheets = {name: [list(row) for row in rows] for name, rows in CITY_FORM.items()}
+    sheets["choices"][0][0] = "list name"
+    assert read_xlsform(workbook(sheets)).definition == read_xlsform(workbook(CITY_FORM)).definition
+
+
 # Errors, each located -------------------------------------------------------------------------
 
 
@@ -281,7 +360,6 @@ def no_scores(sheets):
     (settings_cell("default_language", "zh"), 'settings 第2行 default_language 列: 默认语言 "zh" 没有对应的 label::zh 列（已有：中文、English）'),
     (settings_cell("version", "1.2"), 'settings 第2行 version 列: 版本号 "1.2" 应是从 1 起的整数'),
     (settings_cell("form_id", None), "settings 第2行 form_id 列: 缺少问卷代码（form_id）"),
-    (settings_cell("form_title", None), "settings 第2行 form_title 列: 缺少问卷标题（form_title）"),
 ])
 def test_each_rule_gives_a_located_error(change, message):
     sheets = city_form()
