@@ -20,8 +20,11 @@ from survey.models import ExportLog, Link, Questionnaire, QuestionnaireVersion, 
 from survey.questionnaires import MAX_UPLOAD_BYTES, UploadRefused, check_upload, definition_of
 from tests.conftest import form_fields, full_answers
 from tests.forms.workbooks import city_form, workbook
+from tests.survey import test_e2e
+from tests.survey.test_e2e import shot
 
 PASSWORD = "Str0ng-pass-2026"
+phone = test_e2e.phone  # the phone-sized Chromium page fixture
 
 # A second questionnaire for shop owners. Its weighting attribute is ``sex``: respondent attributes
 # are being made generic on another branch; until then a response stores only the known ones.
@@ -103,7 +106,7 @@ def test_upload_lists_every_error_with_sheet_row_and_column_and_stores_nothing(a
     html = page.get_data(as_text=True)
     assert page.status_code == 422
     assert "发现 3 个错误，没有保存任何内容" in html  # the rule on the refused item s2 is the third
-    rows = re.findall(r"<tr><td>([^<]*)</td><td class=\"num\">([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td></tr>", html)
+    rows = re.findall(r"<tr><td>([^<]*)</td><td class=\"num\">([^<]*)</td><td>([^<]*)</td><td class=\"wrap\">([^<]*)</td></tr>", html)
     assert ("survey", "9", "type") in {r[:3] for r in rows}
     assert ("choices", "7", "score") in {r[:3] for r in rows}
     assert ("survey", "10", "relevant") in {r[:3] for r in rows}
@@ -340,3 +343,24 @@ def test_a_wave_changes_version_only_before_answers_and_never_once_closed(app, c
     assert closed.status_code == 422
     with app.app_context():
         assert db.session().scalar(select(func.count()).select_from(Response)) == 1
+
+
+@pytest.mark.e2e
+def test_in_chromium_the_preview_frame_shows_the_form_that_cannot_be_sent_and_publish_works(app, staff, live_server, phone):
+    page = phone
+    page.goto(f"{live_server}/office/login")
+    page.get_by_label("用户名").fill("city")
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.goto(f"{live_server}/office/questionnaires/")
+    page.locator("input[type=file]").set_input_files(
+        {"name": "shop.xlsx", "mimeType": "application/octet-stream", "buffer": workbook(SHOP_FORM)})
+    page.get_by_role("button", name="上传并检查").click()
+    assert "发布后成为 shop 第1版" in page.locator("main").inner_text()
+    frame = page.frame_locator("iframe.phone-preview")
+    assert frame.locator("h1").inner_text() == "商户问卷"  # the frame is allowed (same site) and shows the form
+    assert frame.get_by_role("button", name="提交问卷").is_disabled()
+    shot(page, "questionnaire-preview")
+    page.get_by_role("button", name="发布").click()
+    assert "已发布：商户问卷（shop）第1版" in page.locator("main").inner_text()
+    assert [n for n, _ in published(app, "shop")] == [1]
