@@ -151,6 +151,16 @@ def test_valid_upload_shows_warnings_a_phone_preview_that_cannot_submit_and_publ
     assert client.get(page.headers["Location"]).status_code == 404
 
 
+def test_the_office_may_publish_a_workbook_under_another_code(app, client, staff):
+    login(client, "city")
+    page = upload(client, workbook(city_form()), code="renewal_2027")
+    assert "发布后成为 <strong>renewal_2027 第1版</strong>" in client.get(page.headers["Location"]).get_data(as_text=True)
+    assert post(client, page.headers["Location"] + "/publish").status_code == 303
+    assert [n for n, _ in published(app, "renewal_2027")] == [1] and published(app, "renewal") == []
+    refused = upload(client, workbook(city_form()), code="2027 renewal")
+    assert refused.status_code == 422 and "问卷代码只能用英文字母" in refused.get_data(as_text=True)
+
+
 def test_publishing_again_makes_the_next_version_and_never_changes_a_published_one(app, client, staff):
     login(client, "city")
     upload_and_publish(client, workbook(city_form()))
@@ -278,7 +288,7 @@ def test_cli_import_and_export_round_trip(app, runner, tmp_path):
     assert [n for n, _ in published(app, "renewal")] == [1]
 
 
-def test_a_new_questionnaire_fielded_in_a_wave_gets_links_and_residents_answer_it(app, client, staff):
+def test_a_new_questionnaire_fielded_in_a_wave_gets_links_and_residents_answer_it(app, client, staff, tmp_path):
     login(client, "city")
     upload_and_publish(client, workbook(SHOP_FORM), "shop.xlsx")
     with app.app_context():
@@ -309,6 +319,12 @@ def test_a_new_questionnaire_fielded_in_a_wave_gets_links_and_residents_answer_i
                                     .order_by(Response.id)).all()
     assert rows[0] == (shop_v1, "F", 100.0)  # s2 "不了解" is left out of the score
     assert rows[1][0] != shop_v1
+    # Paper copies of the new questionnaire print for the same wave.
+    pdf = tmp_path / "shop.pdf"
+    printed = app.test_cli_runner().invoke(args=["print-questionnaires", "--questionnaire", "shop", "--area", "A1",
+                                                 "--count", "2", "--out", str(pdf)])
+    assert printed.exit_code == 0, printed.output
+    assert pdf.read_bytes().startswith(b"%PDF")
 
 
 def test_a_wave_changes_version_only_before_answers_and_never_once_closed(app, client, staff):
