@@ -187,6 +187,9 @@ def publish_upload(upload_id: str):
     except IntegrityError:
         return _list_page(error="另一位同事刚刚发布了同一问卷的新版本，请刷新页面确认后再发布。", status=409)
     drop_pending(_folder(), upload_id)
+    if published.created:
+        current_app.logger.info("questionnaire %s v%d published by %s", version.questionnaire.code, version.version,
+                                user.username)
     if not published.created:
         return _list_page(notice=f"内容与已发布的{version.questionnaire.title}第{version.version}版完全相同，没有新建版本。")
     return redirect(url_for("questionnaires.index", published=version.id), 303)
