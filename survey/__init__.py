@@ -55,6 +55,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.session_interface = _SessionInterface()
 
     from survey import cli, db, entry, errors, housekeeping, limits, localtime, office, public, school_board, security
+    from survey.office_questionnaires import bp as questionnaires_bp
 
     localtime.init_app(app)
     _trust_proxies(app)
@@ -69,6 +70,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(office.bp)
     app.register_blueprint(school_board.bp)
     app.register_blueprint(entry.bp)
+    app.register_blueprint(questionnaires_bp)
     cli.init_app(app)
     app.add_url_rule("/", "index", lambda: redirect(url_for("office.login")))
     return app

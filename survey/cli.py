@@ -28,6 +28,8 @@ def init_app(app: Flask) -> None:
     for command in (housekeeping_command, reset_password_command, disable_user_command):
         app.cli.add_command(command)
     app.cli.add_command(export_command)
+    app.cli.add_command(import_questionnaire_command)
+    app.cli.add_command(export_questionnaire_command)
 
 
 def _parse_date(value: str, name: str) -> datetime:
@@ -445,3 +447,47 @@ def export_command(what: str, fmt: str, wave_name: str | None, area_code: str | 
 
         write(table, fmt, out, labels, progress)
     click.echo(f"Wrote {out} ({out.stat().st_size / 1024:.0f} KiB): {written} rows, {area.name}, {wave.name}")
+
+
+@click.command("import-questionnaire")
+@with_appcontext
+@click.argument("xlsx_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--code", default=None, help="questionnaire code (default: the settings sheet's form_id)")
+def import_questionnaire_command(xlsx_file: Path, code: str | None) -> None:
+    """Publish an XLSForm workbook as the next version of its questionnaire (nothing is stored on errors)."""
+    from survey.questionnaires import check_xlsform, publish
+
+    checked = check_xlsform(xlsx_file.read_bytes(), xlsx_file.name, code)
+    for warning in checked.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if not checked.ok:
+        for error in checked.errors:
+            click.echo(f"error: {error}", err=True)
+        raise click.ClickException(f"{xlsx_file}: {len(checked.errors)} error(s); nothing was published")
+    with db.write_transaction() as session:
+        published = publish(session, checked.raw)
+        code, number = published.version.questionnaire.code, published.version.version
+    if not published.created:
+        click.echo(f"{xlsx_file} is the same as the published {code} v{number}: nothing was stored")
+        return
+    asked = checked.raw.get("version")
+    note = f" (the file says version {asked}; published versions are numbered in order)" if asked != number else ""
+    click.echo(f"Published {code} v{number} from {xlsx_file}{note}; "
+               f"field it with: flask create-wave NAME --questionnaire {code} ...")
+
+
+@click.command("export-questionnaire")
+@with_appcontext
+@click.argument("code")
+@click.option("--version", "number", type=int, default=None, help="version number (default: the latest)")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def export_questionnaire_command(code: str, number: int | None, out: Path) -> None:
+    """Write a stored questionnaire version as an XLSForm workbook (.xlsx)."""
+    from survey.questionnaires import export_xlsx, find_version
+
+    try:
+        version = find_version(db.session(), code, number)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+    out.write_bytes(export_xlsx(version))
+    click.echo(f"Wrote {out}: {code} v{version.version}")

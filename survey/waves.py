@@ -36,3 +36,43 @@ def create_wave(session: Session, name: str, opens_at: datetime, closes_at: date
 
 def latest_wave(session: Session) -> Wave | None:
     return session.scalar(select(Wave).order_by(Wave.opens_at.desc()).limit(1))
+
+
+class WaveChangeRefused(ValueError):
+    """A change to a wave's questionnaires that would alter what was fielded; the message says why."""
+
+
+def field_version(session: Session, wave: Wave, version: QuestionnaireVersion, now: datetime) -> QuestionnaireVersion | None:
+    """Let ``wave`` field ``version``; return the version of the same questionnaire it replaces, if any.
+
+    A wave fields one version per questionnaire (a link finds the version by its questionnaire),
+    so another version of the same questionnaire is replaced, but only while no answer was
+    stored with it. A closed wave is never changed.
+    """
+    from survey.models import PaperBatch, Response
+
+    if wave.closes_at <= now:
+        raise WaveChangeRefused(f"{wave.name}已经结束，不能再更改它使用的问卷。")
+    if version in wave.versions:
+        raise WaveChangeRefused(f"{wave.name}已经在使用{version.questionnaire.title}第{version.version}版。")
+    replaced = next((v for v in wave.versions if v.questionnaire_id == version.questionnaire_id), None)
+    if replaced is not None:
+        answered = session.scalar(
+            select(Response.id).where(Response.wave_id == wave.id, Response.questionnaire_version_id == replaced.id).limit(1)
+        )
+        if answered is not None:
+            raise WaveChangeRefused(
+                f"{wave.name}已经收到{replaced.questionnaire.title}第{replaced.version}版的答卷，不能换成第{version.version}版；"
+                "请为新版本新建一个调查轮次。")
+        printed = session.scalar(
+            select(PaperBatch.id).where(PaperBatch.wave_id == wave.id,
+                                        PaperBatch.questionnaire_code == replaced.questionnaire.code).limit(1)
+        )
+        if printed is not None:
+            raise WaveChangeRefused(
+                f"{wave.name}已经按{replaced.questionnaire.title}第{replaced.version}版打印了纸质问卷，不能换成第{version.version}版；"
+                "请为新版本新建一个调查轮次。")
+        wave.versions.remove(replaced)
+    wave.versions.append(version)
+    session.flush()
+    return replaced
