@@ -58,7 +58,7 @@ def test_rule_texts_in_plain_chinese():
 def test_phone_page_shows_sections_notes_hints_and_marks_follow_ups(client, skip_city):
     html = client.get(f"/s/{skip_city['A1']}").get_data(as_text=True)
     assert '<h2 id="sec-about">基本情况</h2>' in html and '<h2 id="sec-rating">满意度</h2>' in html
-    assert "以下请按您的实际感受打分。" in html  # the note, unnumbered
+    assert re.search(r'"question-note" id="q-explain"[^>]*>\s*<p>以下请按您的实际感受打分。</p>', html)  # the note, unnumbered
     assert re.findall(r'<span class="no">(\d+)\.</span>', html) == ["1", "2", "3", "4", "5"]
     s1 = re.search(r'<fieldset[^>]*id="q-s1"[^>]*>.*?</fieldset>', html, re.S).group(0)
     assert MARKER in s1 and '<p class="hint" id="h-s1">只选一项</p>' in s1
