@@ -96,3 +96,35 @@ def test_the_skip_page_has_no_serious_accessibility_violations(skip_city, live_s
     found["errors"] = axe_violations(page)
     assert found == {"hidden": [], "errors": []}
     context.close()
+
+
+def test_paper_entry_passes_over_a_follow_up_not_asked(app, city, live_server, phone):  # noqa: F811
+    from survey.auth import create_user
+    from tests.survey.skip_form import install_skip_form, open_skip_wave
+
+    with app.app_context(), db.write_transaction() as session:
+        install_skip_form(session, "citizen", 2)  # paper entry keys the newest citizen version of the open wave
+        open_skip_wave(session, ["citizen"])
+        create_user(session, "luru", "Str0ng-pass-2026", "grid", "A1")
+    page = phone
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{live_server}/office/login")
+    page.get_by_label("用户名").fill("luru")
+    page.get_by_label("密码").fill("Str0ng-pass-2026")
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url("**/entry/")
+    assert page.locator("#r-s1").is_hidden()  # 2 is unanswered: 3 is not asked
+    page.keyboard.type("P-9")
+    page.keyboard.press("Tab")
+    page.keyboard.type("3" + "1")  # 大专及以上, 听说过: 3 appears and takes the next digit
+    assert page.evaluate("document.activeElement.name") == "s1"
+    page.keyboard.type("2" + "4")  # s1 一般, s2 不了解: 5 is not asked either
+    assert page.locator("#r-comment").is_hidden() and page.evaluate("document.activeElement.name") == "s2"
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.name") == "heard"
+    page.keyboard.type("2")  # 没听说过: the box of 3 is passed over
+    assert page.locator("#r-s1").is_hidden() and page.evaluate("document.activeElement.name") == "s2"
+    page.keyboard.press("Enter")
+    assert "已保存：编号 P-9" in page.locator("[role=status]").inner_text()
+    assert answers(app) == [{"education": "college", "heard": "N", "s2": "0"}]
