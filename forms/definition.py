@@ -292,6 +292,20 @@ class Definition:
         """Return {topic code: name in the default language}, in the questionnaire's order."""
         return {topic.code: topic.name for topic in self.topics}
 
+    @cached_property
+    def column_names(self) -> dict[str, str]:
+        """Return {scored item code: its column name in heatmaps and problem lists}.
+
+        An item's short name, else its topic's name (from the questionnaire's ``topics``), else
+        its code; items that would share a name are told apart by their question number.
+
+        >>> list(bundled_definitions()[("minor", 2)].column_names.values())[:3]
+        ['学校生活（第2题）', '学校生活（第3题）', '家庭（第4题）']
+        """
+        names = {item.code: item.short_label for item in self.scored_items}
+        shared = {name for name in names.values() if list(names.values()).count(name) > 1}
+        return {code: f"{name}（第{self.number_of(code)}题）" if name in shared else name for code, name in names.items()}
+
     @property
     def attributes(self) -> dict[str, str]:
         """Return {respondent attribute name: item code} for the items marked as weighting attributes."""

@@ -173,3 +173,11 @@ def test_heatmap_columns_are_the_questionnaires_own_topic_names(app, city):
     assert columns == ["城市更新", "背街小巷", "综合"]
     assert [t.name for t in definition.topics] == ["城市更新", "背街小巷"]
     assert len(rows) == 1 and all(cell.estimate is None for cell in rows[0].cells)
+    # Two questions of one topic: both columns carry the topic's name, told apart by number.
+    renamed = skip_form_sheets()
+    renamed["topics"][1][1] = "老旧小区与街巷"
+    renamed["survey"][8][9] = "renewal"  # s2 now belongs to the first topic too
+    shared = load_xlsform(workbook(renamed))
+    with app.app_context():
+        columns, _rows = heatmap_rows(db.session(), SimpleNamespace(id=-1), area, shared, lambda a: None)
+    assert columns == ["老旧小区与街巷（第3题）", "老旧小区与街巷（第4题）", "综合"]
