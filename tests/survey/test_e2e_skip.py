@@ -118,6 +118,7 @@ def test_paper_entry_passes_over_a_follow_up_not_asked(app, city, live_server, p
     page.keyboard.press("Tab")
     page.keyboard.type("3" + "1")  # 大专及以上, 听说过: 3 appears and takes the next digit
     assert page.evaluate("document.activeElement.name") == "s1"
+    shot(page, "32-paper-entry-follow-up")
     page.keyboard.type("2" + "4")  # s1 一般, s2 不了解: 5 is not asked either
     assert page.locator("#r-comment").is_hidden() and page.evaluate("document.activeElement.name") == "s2"
     page.keyboard.press("Shift+Tab")
