@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from forms.conditions import parse_expression
 from forms.definition import Item
 from forms.xlsform import load_xlsform
+from reports.paper import paper_questionnaires_pdf
 from survey import db
 from survey.dashboard import heatmap_rows
 from survey.models import Area, Response, Wave
@@ -19,7 +21,7 @@ from survey.paper import numbered_items, paper_form
 from tests.conftest import form_fields
 from tests.forms.workbooks import workbook
 from tests.survey.skip_form import install_skip_form, open_skip_wave, skip_form_sheets, skip_links
-from tests.survey.test_paper import grid_client
+from tests.survey.test_paper import grid_client, run
 
 MARKER = "（第2题选“听说过”的请回答）"
 
@@ -151,7 +153,7 @@ def test_paper_entry_refuses_answers_to_questions_not_asked_and_requires_asked_o
     ]
 
 
-def test_printed_copy_and_entry_numbering_say_when_a_follow_up_is_answered(app, city):
+def test_printed_copy_and_entry_numbering_say_when_a_follow_up_is_answered(app, city, tmp_path):
     definition = load_xlsform(workbook(skip_form_sheets()))
     numbered = numbered_items(definition)
     assert [(q.number, q.item.code, q.when) for q in numbered] == [
@@ -160,9 +162,15 @@ def test_printed_copy_and_entry_numbering_say_when_a_follow_up_is_answered(app, 
     assert numbered[4].typed_rule == {"op": "!=", "item": "s2", "value": "4"}
     with app.app_context():
         area = db.session().scalar(select(Area).where(Area.code == "A1"))
-        printed = paper_form(area, db.session().scalar(select(Wave)), definition).questions
+        form = paper_form(area, db.session().scalar(select(Wave)), definition)
+    printed = form.questions
     assert [q.when for q in printed] == [q.when for q in numbered]
     assert printed[4].lines > 0 and printed[2].lines == 0
+    pdf = tmp_path / "copy.pdf"
+    pdf.write_bytes(paper_questionnaires_pdf(replace(form, questions=printed), ["A1-1-0001"]))
+    text = run(["pdftotext"], pdf)
+    assert "3. 您对老旧小区改造满意吗？ （第2题选“听说过”的请回答）" in text
+    assert "（第4题没有选“不了解”的请回答）" in text
 
 
 def test_heatmap_columns_are_the_questionnaires_own_topic_names(app, city):
