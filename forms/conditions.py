@@ -12,7 +12,7 @@ As in ODK, an unanswered (or skipped) question compares as the empty string, so
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +67,41 @@ class Condition:
         if self.op in JOINS:
             return [leaf for arg in self.args for leaf in arg.comparisons()]
         return [self]
+
+    def describe(self, question: Callable[[str], str], label: Callable[[str, str], str | None]) -> str:
+        """Return the rule in plain Chinese for respondents and grid workers.
+
+        ``question(code)`` names a question (e.g. "第3题"); ``label(code, value)`` gives the
+        choice's label, or None when the question has no choices (its answer is typed).
+
+        >>> rule = parse_expression("(${a} = 'Y' or ${a} = 'U') and ${b} != '1'")
+        >>> rule.describe(lambda code: {"a": "第1题", "b": "第2题"}[code], lambda code, value: {"Y": "是", "U": "不清楚"}.get(value, value))
+        '第1题选“是”或“不清楚”，并且第2题没有选“1”'
+        """
+        if self._one_question_choices():
+            first = self.args[0]
+            return f"{question(first.item)}选" + "或".join(f"“{label(a.item, a.value) or a.value}”" for a in self.args)
+        if self.op in JOINS:
+            parts = [
+                f"（{a.describe(question, label)}）" if a.op in JOINS and not a._one_question_choices() else a.describe(question, label)
+                for a in self.args
+            ]
+            return ("，并且" if self.op == "and" else "，或者").join(parts)
+        shown = label(self.item, self.value)
+        verb = "选" if shown is not None else "填"
+        negated = "没有" if self.op == "!=" else ""
+        return f"{question(self.item)}{negated}{verb}“{shown if shown is not None else self.value}”"
+
+    def _one_question_choices(self) -> bool:
+        """Return whether this is an ``or`` of choices of one question (said as 第N题选“A”或“B”)."""
+        return (self.op == "or" and len({a.item for a in self.args}) == 1
+                and all(a.op in ("=", "selected") for a in self.args))
+
+    def map_values(self, change: Callable[[str, str], str]) -> Condition:
+        """Return the same tree with every compared value replaced by ``change(item, value)``."""
+        if self.op in JOINS:
+            return Condition(self.op, args=tuple(arg.map_values(change) for arg in self.args))
+        return Condition(self.op, self.item, change(self.item, self.value))
 
     def to_dict(self) -> dict[str, Any]:
         """Return the tree as stored in a definition dict."""

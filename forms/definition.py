@@ -259,12 +259,52 @@ class Definition:
 
     def number_of(self, code: str) -> int:
         """Return the item's question number as shown to respondents (from 1)."""
-        return next(n for n, i in enumerate(self.items, start=1) if i.code == code)
+        return self._numbers[code]
+
+    @cached_property
+    def _numbers(self) -> dict[str, int]:
+        return {item.code: n for n, item in enumerate(self.items, start=1)}
+
+    def asked_when(self, item: Item) -> str:
+        """Return, in plain Chinese, when a follow-up question is asked ("" for an item without a skip rule).
+
+        E.g. "第3题选“是”": pages show it as "（第3题选“是”的请回答）" where no script hides the question.
+
+        >>> from forms.conditions import parse_expression
+        >>> citizen = bundled_definitions()[("citizen", 1)]
+        >>> citizen.asked_when(Item("x", "text", (("中文", "x"),), relevant=parse_expression("${resident} = 'Y'")))
+        '第3题选“是”'
+        """
+        if item.relevant is None:
+            return ""
+
+        def label(code: str, value: str) -> str | None:
+            target = self.item(code)
+            if not target.choices:
+                return None
+            choice = target.choice(value)
+            return choice.label if choice is not None else value
+
+        return item.relevant.describe(lambda code: f"第{self.number_of(code)}题", label)
 
     @property
     def topic_names(self) -> dict[str, str]:
         """Return {topic code: name in the default language}, in the questionnaire's order."""
         return {topic.code: topic.name for topic in self.topics}
+
+    @cached_property
+    def column_names(self) -> dict[str, str]:
+        """Return {scored item code: its column name in heatmaps and problem lists}.
+
+        An item's short name, else its topic's name (from the questionnaire's ``topics``), else
+        its code; items that would share a name are told apart by their question number.
+
+        >>> list(bundled_definitions()[("minor", 2)].column_names.values())[:3]
+        ['学校生活（第2题）', '学校生活（第3题）', '家庭（第4题）']
+        """
+        names = {item.code: item.short_label for item in self.scored_items}
+        shared = {name for name in names.values() if list(names.values()).count(name) > 1}
+        return {code: f"{name}（第{self.number_of(code)}题）" if name in shared else name for code, name in names.items()}
 
     @property
     def attributes(self) -> dict[str, str]:
@@ -307,6 +347,14 @@ class Definition:
                 errors[item.code] = error
         return answers, errors
 
+    def submitted_values(self, formdata: Mapping[str, str]) -> dict[str, str | None]:
+        """Return every question's submitted value as sent: what a page shown again keeps.
+
+        Unlike :meth:`parse_submission` this keeps answers to follow-up questions whose rule
+        does not hold (yet): a respondent who corrects an earlier answer loses nothing.
+        """
+        return {item.code: formdata.get(item.code) for item in self.items}
+
     def respondent_score(self, answers: dict[str, str | None]) -> tuple[float | None, int]:
         """Return the mean score over scored items answered with a scored choice, and how many."""
         scores = [
@@ -323,6 +371,10 @@ class ItemType:
     name: ClassVar[str]
     needs_choices: ClassVar[bool] = True
     question: ClassVar[bool] = True  # asks something: numbered, answered, stored
+    # The type's template fragment: the macro of this name in public/_items.html (the phone page)
+    # and entry/_items.html (paper entry) shows an item of this type.
+    fragment: ClassVar[str] = "choice"
+    written: ClassVar[bool] = False  # answered in words: ruled lines on paper, a text box at entry
 
     def check(self, raw: dict[str, Any], where: str) -> None:
         """Raise DefinitionError for anything this type cannot use."""
@@ -349,6 +401,19 @@ class ItemType:
         if not raw:
             return None, (REQUIRED_MESSAGE if item.required else None)
         return (raw, None) if item.choice(raw) is not None else (raw, INVALID_CHOICE_MESSAGE)
+
+    def parse_typed(self, item: Item, raw: str) -> tuple[str | None, str | None]:
+        """Check what a grid worker typed from a paper copy: the choice's printed number (from 1).
+
+        Returns (choice code or None, message for the worker or None).
+        """
+        raw = raw.strip()
+        if not raw:
+            return None, ("未填写" if item.required else None)
+        number = choice_number(raw)
+        if number is None or not 1 <= number <= len(item.choices):
+            return None, f"请输入1到{len(item.choices)}"
+        return item.choices[number - 1].code, None
 
 
 class ChoiceItem(ItemType):
@@ -393,6 +458,8 @@ class TextItem(ItemType):
 
     name = "text"
     needs_choices = False
+    fragment = "text"
+    written = True
 
     def check(self, raw: dict[str, Any], where: str) -> None:
         if raw.get("choices"):
@@ -415,6 +482,17 @@ class TextItem(ItemType):
             return raw, CONTROL_MESSAGE
         return raw, None
 
+    def parse_typed(self, item: Item, raw: str) -> tuple[str | None, str | None]:
+        """Check text keyed in from paper: the words written on the copy."""
+        raw = raw.strip()
+        if not raw:
+            return None, ("未填写" if item.required else None)
+        if len(raw) > item.max_length:
+            return raw, f"不超过{item.max_length}个字"
+        if has_control_characters(raw):
+            return raw, CONTROL_MESSAGE
+        return raw, None
+
 
 class NoteItem(ItemType):
     """Text shown between questions (an explanation, a heading): asks nothing, stores nothing."""
@@ -422,6 +500,7 @@ class NoteItem(ItemType):
     name = "note"
     needs_choices = False
     question = False
+    fragment = "note"
 
     def check(self, raw: dict[str, Any], where: str) -> None:
         if raw.get("choices"):
@@ -434,6 +513,9 @@ class NoteItem(ItemType):
         return None, None, None
 
     def parse(self, item: Item, raw: str | None) -> tuple[str | None, str | None]:
+        return None, None
+
+    def parse_typed(self, item: Item, raw: str) -> tuple[str | None, str | None]:
         return None, None
 
 

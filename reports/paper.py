@@ -33,12 +33,16 @@ LAYOUT = {
 
 @dataclass(frozen=True)
 class PaperQuestion:
-    """A question as printed: its number, its wording and its numbered choices (none: write-in)."""
+    """A question as printed: its number, its wording and its numbered choices (none: write-in).
+
+    ``when`` says when a follow-up question is answered (e.g. "第3题选“是”"), else "".
+    """
 
     number: int
     label: str
     choices: tuple[tuple[int, str], ...] = ()
     lines: int = 0
+    when: str = ""
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,8 @@ def heatmap_rows(
 ) -> tuple[list[str], list[Row]]:
     """Return the topic columns and one row per child area (the area itself at the bottom level).
 
+    Columns are named by the questionnaire (:attr:`Definition.column_names`: its topics' names).
+
     With ``level`` the rows are every area of that level in the subtree instead (e.g. all
     communities of a district, for the printed report).
     """
@@ -110,7 +112,7 @@ def heatmap_rows(
     overall = {
         r.area_id: r for r in session.scalars(select(AreaResult).where(AreaResult.run_id == run.id, AreaResult.area_id.in_(ids)))
     }
-    columns = [i.short_label for i in items] + ["综合"]
+    columns = [definition.column_names[i.code] for i in items] + ["综合"]
     rows = []
     for child in children:
         row_cells = [
@@ -197,7 +199,7 @@ def problems(session: Session, run: AnalysisRun, area: Area, definition: Definit
         .order_by(ItemResult.estimate, Area.code)
     ).all()
     return [
-        Problem(a, p, r.item_code, labels[r.item_code].short_label, r.estimate, r.ci_low, r.ci_high, r.n)
+        Problem(a, p, r.item_code, definition.column_names[r.item_code], r.estimate, r.ci_low, r.ci_high, r.n)
         for r, a, p in rows
     ]
 
@@ -208,7 +210,7 @@ def topic_results(session: Session, run: AnalysisRun, area: Area, definition: De
         r.item_code: r
         for r in session.scalars(select(ItemResult).where(ItemResult.run_id == run.id, ItemResult.area_id == area.id))
     }
-    return [(i.short_label, i.label, rows.get(i.code)) for i in definition.scored_items]
+    return [(definition.column_names[i.code], i.label, rows.get(i.code)) for i in definition.scored_items]
 
 
 def trend(session: Session, area: Area, questionnaire_code: str = "citizen") -> list[tuple[str, AreaResult]]:

@@ -12,7 +12,6 @@ from flask_wtf.csrf import generate_csrf
 from sqlalchemy import func, select
 
 from forms import Definition
-from forms.definition import CONTROL_MESSAGE, choice_number, has_control_characters
 from survey import db
 from survey.auth import current_user, role_required
 from survey.localtime import format_local
@@ -42,32 +41,27 @@ def _open_version(session, code: str) -> tuple[Wave, int] | None:
 def parse_paper(definition: Definition, form) -> tuple[dict[str, str | None], dict[str, str]]:
     """Turn typed choice numbers into answers; return (answers, errors by item code).
 
-    Numbers mean what the printed copy and the entry page show (:func:`survey.paper.numbered_items`).
+    Numbers mean what the printed copy and the entry page show (:func:`survey.paper.numbered_items`);
+    each item type reads what was typed for it. A follow-up question whose rule does not hold
+    (given the answers keyed before it) is not answered: something typed for it is refused with
+    a plain message, since the paper or the earlier number was mistyped. One whose rule holds is
+    keyed like any other question (required if it is required).
     """
     answers: dict[str, str | None] = {}
     errors: dict[str, str] = {}
     for question in numbered_items(definition):
         item = question.item
-        raw = (form.get(item.code) or "").strip()
-        if item.type == "text":
-            if len(raw) > item.max_length:
-                errors[item.code] = f"不超过{item.max_length}个字"
-            elif has_control_characters(raw):
-                errors[item.code] = CONTROL_MESSAGE
-            answers[item.code] = raw or None
-            continue
-        if not raw:
-            if item.required:
-                errors[item.code] = "未填写"
+        raw = form.get(item.code) or ""
+        if not item.is_relevant(answers):
             answers[item.code] = None
+            unsure = any(leaf.item in errors for leaf in item.relevant.comparisons())
+            if raw.strip() and not unsure:
+                errors[item.code] = f"本题只有{question.when}时才填写，请清空此格，或核对前面的题"
             continue
-        number = choice_number(raw)
-        choice = question.choice(number) if number is not None else None
-        if choice is None:
-            errors[item.code] = f"请输入1到{len(item.choices)}"
+        answers[item.code], error = item.handler.parse_typed(item, raw)
+        if error:
             answers[item.code] = None
-            continue
-        answers[item.code] = choice.code
+            errors[item.code] = error
     return answers, errors
 
 

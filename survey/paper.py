@@ -35,11 +35,18 @@ class PrintError(ValueError):
 
 @dataclass(frozen=True)
 class NumberedItem:
-    """A question with its number and its choices with theirs, as on paper and the entry page."""
+    """A question with its number and its choices with theirs, as on paper and the entry page.
+
+    ``when`` says in plain Chinese when a follow-up question is answered ("" for every other
+    question); ``typed_rule`` is its skip rule with choice numbers in place of choice codes
+    (what the entry page's script compares with the typed numbers).
+    """
 
     number: int
     item: Item
     choices: tuple[tuple[int, Choice], ...]
+    when: str = ""
+    typed_rule: dict | None = None
 
     def choice(self, number: int) -> Choice | None:
         """Return the choice a typed number stands for, else None."""
@@ -50,10 +57,20 @@ def numbered_items(definition: Definition) -> list[NumberedItem]:
     """Return every item numbered from 1 in order, each choice numbered from 1 by position.
 
     The one numbering of paper questionnaires: the printed copy, the entry page and the parsing
-    of typed numbers all use it, so "第3题 选2" means the same everywhere.
+    of typed numbers all use it, so "第3题 选2" means the same everywhere. Follow-up questions
+    keep their numbers; they say when they are answered.
     """
+
+    def typed(code: str, value: str) -> str:
+        target = definition.item(code)
+        position = next((n for n, c in enumerate(target.choices, start=1) if c.code == value), None)
+        return str(position) if position is not None else value
+
     return [
-        NumberedItem(number, item, tuple(enumerate(item.choices, start=1)))
+        NumberedItem(
+            number, item, tuple(enumerate(item.choices, start=1)), definition.asked_when(item),
+            item.relevant.map_values(typed).to_dict() if item.relevant is not None else None,
+        )
         for number, item in enumerate(definition.items, start=1)
     ]
 
@@ -126,7 +143,7 @@ def paper_form(area: Area, wave: Wave, definition: Definition) -> PaperForm:
     questions = tuple(
         PaperQuestion(
             number=q.number, label=q.item.label, choices=tuple((n, c.label) for n, c in q.choices),
-            lines=TEXT_LINES if q.item.type == "text" else 0,
+            lines=TEXT_LINES if q.item.handler.written else 0, when=q.when,
         )
         for q in numbered_items(definition)
     )

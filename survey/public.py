@@ -5,6 +5,11 @@ rendered once per link (kept ``BLANK_PAGE_SECONDS``, default 60, so communities 
 reach the parents' picker) with the one-time key filled in. A POST is checked by the item types
 themselves (``Definition.parse_submission``) and stored with two INSERTs in one transaction.
 
+Skip rules work without JavaScript: every follow-up question is on the page with a line saying
+when to answer it ("（第3题选“是”的请回答）"), and the server requires it only when its rule holds
+and drops its answer when the rule does not; ``static/skip.js`` (when scripts run) hides the
+follow-ups whose rule does not hold, reading each rule from its ``data-relevant`` attribute.
+
 Forged submissions: the public form carries no session-based CSRF token and never touches the
 Flask session. A POST must carry a signed one-time key that a GET of this link issued in this
 wave, and a browser's POST whose ``Origin`` (or, without one, ``Referer``) names another site is
@@ -142,9 +147,9 @@ def _too_many(_exc):
     except LinkUnavailable:
         return message, 429
     definition = definition_by_id(db.session(), target.version_id)
-    answers, _errors = definition.parse_submission(request.form)
     notice = "提交太频繁了，请稍等一分钟后再点“提交问卷”。您的回答都已保留。"
-    return _page(definition, target, answers, {}, request.form.get("submission_key", ""), notice), 429
+    return _page(definition, target, definition.submitted_values(request.form), {}, request.form.get("submission_key", ""),
+                 notice), 429
 
 
 @bp.route("/s/<token>", methods=["GET", "POST"])
@@ -172,7 +177,9 @@ def questionnaire(token: str):
     )
 
     def again(status: int, notice: str | None = None, key: str | None = None, shown: dict | None = None):
-        page = _page(definition, target, answers, shown or {}, key or issue_key(target.link_id, target.wave_id),
+        # Every answer as sent is shown again, a follow-up's included while its rule does not hold.
+        page = _page(definition, target, definition.submitted_values(request.form), shown or {},
+                     key or issue_key(target.link_id, target.wave_id),
                      notice, picked, picker_error if shown is not None else None)
         return page, status
 
