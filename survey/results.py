@@ -149,9 +149,9 @@ def plan_for(definitions: Iterable[Definition], questionnaire_code: str, margin_
     Importing margins on e.g. ``education`` makes raking use the answers to the question the
     questionnaire marks with that attribute; an attribute without margins is not grouped by.
     """
-    named = set(margin_variables)
-    attributes = dict.fromkeys(a for d in definitions for a in d.attributes if a in named)
-    return replace(base_plan(questionnaire_code), attributes=tuple(attributes))
+    named, base = set(margin_variables), base_plan(questionnaire_code)
+    attributes = dict.fromkeys(a for d in definitions for a in d.attributes if a in named and a not in base.levels)
+    return replace(base, attributes=tuple(attributes))
 
 
 def margin_variables(session: Session, questionnaire_code: str) -> set[str]:
@@ -173,6 +173,8 @@ def questionnaire_definitions(session: Session, questionnaire_code: str) -> list
 def _plan_of_versions(session: Session, version_ids: list[int]) -> Plan:
     """Return the plan of the questionnaire that ``version_ids`` belong to (one questionnaire)."""
     versions = session.scalars(select(QuestionnaireVersion).where(QuestionnaireVersion.id.in_(version_ids))).all()
+    if not versions:
+        return COMMUNITY_PLAN  # nothing to group: an empty frame with the community columns
     codes = {v.questionnaire.code for v in versions}
     if len(codes) != 1:
         raise AnalysisError(f"the versions {version_ids} must belong to one questionnaire, not {sorted(codes)}")
