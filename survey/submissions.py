@@ -109,7 +109,7 @@ def response_rows(
 ) -> tuple[dict, list[dict]]:
     """Return the response row (with score, attributes, flags) and its answer rows."""
     score, scored = definition.respondent_score(answers)
-    attributes = {name: answers[code] for name, code in definition.attributes.items() if answers.get(code) is not None}
+    attributes = {name: answers[code] for name, code in definition.attributes.items() if answers.get(code)}
     row = {
         "wave_id": wave_id,
         "questionnaire_version_id": version_id,
