@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 from analysis.pipeline import analyze_aggregates
 from analysis.raking import restrict_margins
 from survey import create_app, db
-from survey.results import margins_frame, score_cells
+from survey.results import margins_frame, plan_for, questionnaire_definitions, score_cells
 
 AREAS_SQL = """
 INSERT INTO area (code, name, level, parent_id, adult_population, path)
@@ -28,10 +28,10 @@ FROM generate_series(1, :communities) AS g
 
 RESPONSES_SQL = """
 INSERT INTO response (wave_id, questionnaire_version_id, area_id, channel, submission_key, submitted_at,
-                      sex, age_band, score, scored_items)
+                      attributes, score, scored_items)
 SELECT :wave, :version, a.id, 'qr', 'bench-' || g, now(),
-       CASE WHEN random() < 0.5 THEN 'M' ELSE 'F' END,
-       (ARRAY['18-29','30-44','45-59','60+'])[1 + floor(random() * 4)::int],
+       jsonb_build_object('sex', CASE WHEN random() < 0.5 THEN 'M' ELSE 'F' END,
+                          'age_band', (ARRAY['18-29','30-44','45-59','60+'])[1 + floor(random() * 4)::int]),
        least(100, greatest(20, 60 + (a.id % 30) + 20 * random())), 10
 FROM generate_series(1, :responses) AS g
 JOIN area a ON a.id = (SELECT min(id) FROM area) + (g * 7) % :communities
@@ -75,10 +75,11 @@ def main() -> None:
         total = margins["total"].sum()
         margins = pd.concat([margins, pd.DataFrame({"variable": ["sex", "sex"], "category": ["M", "F"], "total": [total * 0.49, total * 0.51]}),
                              pd.DataFrame({"variable": "age_band", "category": ["18-29", "30-44", "45-59", "60+"], "total": [total * 0.2, total * 0.28, total * 0.29, total * 0.23]})])
+        plan = plan_for(questionnaire_definitions(session, "citizen"), "citizen", margins["variable"])  # sex, age band
         timings = []
         for _ in range(3):
             start = time.perf_counter()
-            cells = score_cells(session, wave, [version])
+            cells = score_cells(session, wave, [version], plan=plan)
             aggregated = time.perf_counter()
             restricted, _ = restrict_margins(margins, "community", set(cells["community"]))
             result = analyze_aggregates(cells, restricted, by="community", simulations=2000)

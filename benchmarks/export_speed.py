@@ -29,11 +29,12 @@ TARGETS = {"csv": (60.0, 400.0), "sav": (120.0, None)}
 
 RESPONSES = """
 INSERT INTO response (wave_id, questionnaire_version_id, area_id, channel, submission_key, submitted_at, duration_s,
-                      sex, age_band, resident_6m, score, scored_items, flag_speeder)
+                      attributes, score, scored_items, flag_speeder)
 SELECT :wave, :version, first.id + (g::bigint * 7919) % 1000, (ARRAY['qr','qr','school','paper'])[1 + g % 4],
        'bench-' || g, now() - (g % 86400) * interval '1 second', 60 + g % 600,
-       CASE WHEN g % 2 = 0 THEN 'M' ELSE 'F' END, (ARRAY['18-29','30-44','45-59','60+'])[1 + g % 4],
-       CASE WHEN g % 9 = 0 THEN 'N' ELSE 'Y' END, 0, 10, g % 50 = 0
+       jsonb_build_object('sex', CASE WHEN g % 2 = 0 THEN 'M' ELSE 'F' END,
+                          'age_band', (ARRAY['18-29','30-44','45-59','60+'])[1 + g % 4],
+                          'resident_6m', CASE WHEN g % 9 = 0 THEN 'N' ELSE 'Y' END), 0, 10, g % 50 = 0
 FROM generate_series(1, :responses) g, (SELECT min(id) AS id FROM area WHERE level = 'community') first
 """
 
@@ -48,7 +49,8 @@ ITEMS = ", ".join(
 ANSWERS = [
     f"""INSERT INTO answer (response_id, item_code, choice_code, score, text)
        SELECT r.id, i.code,
-              CASE i.kind WHEN 'sex' THEN r.sex WHEN 'age' THEN r.age_band WHEN 'res' THEN r.resident_6m
+              CASE i.kind WHEN 'sex' THEN r.attributes ->> 'sex' WHEN 'age' THEN r.attributes ->> 'age_band'
+                          WHEN 'res' THEN r.attributes ->> 'resident_6m'
                           WHEN 'k' THEN (ARRAY['Y','Y','N','U'])[1 + (r.id * i.n) % 4]
                           WHEN 'q' THEN least(5, greatest(1, 3 + ((r.id * 31 + i.n * 17) % 5) / 2))::text END,
               CASE WHEN i.kind = 'q' THEN 20.0 * least(5, greatest(1, 3 + ((r.id * 31 + i.n * 17) % 5) / 2)) END,

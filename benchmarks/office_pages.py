@@ -41,10 +41,11 @@ UPDATE area a SET path = p.path || a.id || '/' FROM area p WHERE a.parent_id = p
 
 RESPONSES = """
 INSERT INTO response (wave_id, questionnaire_version_id, area_id, channel, submission_key, submitted_at,
-                      sex, age_band, score, scored_items)
+                      attributes, score, scored_items)
 SELECT :wave, :version, first.id + (g::bigint * 7919) % 1000, (ARRAY['qr','qr','school','paper'])[1 + g % 4],
-       'bench-' || g, now(), CASE WHEN random() < 0.5 THEN 'M' ELSE 'F' END,
-       (ARRAY['18-29','30-44','45-59','60+'])[1 + floor(random() * 4)::int], 0, 10
+       'bench-' || g, now(),
+       jsonb_build_object('sex', CASE WHEN random() < 0.5 THEN 'M' ELSE 'F' END,
+                          'age_band', (ARRAY['18-29','30-44','45-59','60+'])[1 + floor(random() * 4)::int]), 0, 10
 FROM generate_series(1, :responses) g, (SELECT min(id) AS id FROM area WHERE level = 'community') first
 """
 

@@ -1,15 +1,17 @@
 """Stored analysis of a wave: aggregate in SQL, run the analysis engine, keep the results.
 
-The database does the heavy part in two ``GROUP BY`` queries (per community x sex x age band:
-count, sum and sum of squares of respondent scores; per the same cells x item x choice: counts),
-so the cost of an analysis does not grow with the number of responses.
+The database does the heavy part in two ``GROUP BY`` queries (per community x the weighting
+attributes, e.g. sex x age band: count, sum and sum of squares of respondent scores; per the same
+cells x item x choice: counts), so the cost of an analysis does not grow with the number of
+responses. The weighting attributes are the questionnaire's own (``response.attributes``) that the
+imported margins name.
 """
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -30,6 +32,7 @@ from survey.models import (
     AreaResult,
     ItemResult,
     PopulationMargin,
+    Questionnaire,
     QuestionnaireVersion,
     Response,
     School,
@@ -45,7 +48,16 @@ class MarginsError(ValueError):
 
 
 def import_margins(session: Session, text: str, questionnaire_code: str = "citizen") -> int:
-    """Replace the stored margins of a questionnaire with CSV rows variable,category,total."""
+    """Replace the stored margins of a questionnaire with CSV rows variable,category,total.
+
+    A variable is an area level of the questionnaire's analysis (e.g. community, district) or
+    one of its respondent attributes (e.g. sex, education).
+    """
+    definitions = questionnaire_definitions(session, questionnaire_code)
+    if not definitions:
+        raise MarginsError(f"there is no questionnaire {questionnaire_code!r}")
+    levels = base_plan(questionnaire_code).levels
+    attributes = list(dict.fromkeys(a for d in definitions for a in d.attributes))
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     if [c.strip() for c in reader.fieldnames or []][:3] != ["variable", "category", "total"]:
         raise MarginsError("line 1: the columns must be variable,category,total")
@@ -58,6 +70,11 @@ def import_margins(session: Session, text: str, questionnaire_code: str = "citiz
             raise MarginsError(f"line {line}: total {row.get('total')!r} is not a number") from None
         if not variable or not category or not total > 0:
             raise MarginsError(f"line {line}: need a variable, a category and a positive total")
+        if variable not in levels and variable not in attributes:
+            raise MarginsError(
+                f"line {line}: {variable!r} is neither an area level ({', '.join(levels)}) nor an attribute "
+                f"of the {questionnaire_code} questionnaire ({', '.join(attributes) or 'it has none'})"
+            )
         rows.append(PopulationMargin(questionnaire_code=questionnaire_code, variable=variable, category=category, total=total))
     if not rows:
         raise MarginsError("the file has no rows")
@@ -77,7 +94,7 @@ def margins_frame(session: Session, questionnaire_code: str = "citizen") -> pd.D
     frame = pd.DataFrame(stored, columns=["variable", "category", "total"])
     if questionnaire_code == "minor" and frame.empty:
         return enrolment_margins(session)
-    if questionnaire_code == "citizen" and not (frame["variable"] == "community").any():
+    if base_plan(questionnaire_code).unit == "community" and not (frame["variable"] == "community").any():
         communities = session.execute(
             select(Area.code, Area.adult_population).where(Area.level == "community", Area.adult_population.is_not(None))
         ).all()
@@ -108,13 +125,66 @@ class Plan:
     upper: tuple[str, ...]
     model_by: str | None
 
+    @property
+    def levels(self) -> tuple[str, ...]:
+        """Return the area levels a margin may name: the unit and the levels above it."""
+        return (self.unit, *self.upper)
 
-PLANS = {
-    # Residents: community adult population, city totals by sex and by age band.
-    "citizen": Plan("community", ("sex", "age_band"), ("street", "district", "city"), "district"),
-    # Pupils: enrolment by district and by grade band (from the imported classes).
-    "minor": Plan("district", ("grade_band",), ("city",), None),
-}
+
+# Residents (and any other questionnaire): community adult population, then the attributes
+# that margins are stored on. Pupils: enrolment by district and by grade band (from the classes).
+COMMUNITY_PLAN = Plan("community", (), ("street", "district", "city"), "district")
+UNIT_PLANS = {"minor": Plan("district", (), ("city",), None)}
+ENROLMENT_VARIABLES = ("district", "grade_band")
+
+
+def base_plan(questionnaire_code: str) -> Plan:
+    """Return the questionnaire's plan without weighting attributes (its area levels only)."""
+    return UNIT_PLANS.get(questionnaire_code, COMMUNITY_PLAN)
+
+
+def plan_for(definitions: Iterable[Definition], questionnaire_code: str, margin_variables: Iterable[str]) -> Plan:
+    """Return the analysis plan: weighted by the questionnaire's attributes that the margins name.
+
+    Importing margins on e.g. ``education`` makes raking use the answers to the question the
+    questionnaire marks with that attribute; an attribute without margins is not grouped by.
+    """
+    named, base = set(margin_variables), base_plan(questionnaire_code)
+    attributes = dict.fromkeys(a for d in definitions for a in d.attributes if a in named and a not in base.levels)
+    return replace(base, attributes=tuple(attributes))
+
+
+def margin_variables(session: Session, questionnaire_code: str) -> set[str]:
+    """Return the variables the questionnaire's raking targets name (enrolment for minors without stored ones)."""
+    stored = set(session.scalars(
+        select(PopulationMargin.variable).where(PopulationMargin.questionnaire_code == questionnaire_code).distinct()
+    ))
+    return set(ENROLMENT_VARIABLES) if questionnaire_code == "minor" and not stored else stored
+
+
+def questionnaire_definitions(session: Session, questionnaire_code: str) -> list[Definition]:
+    """Return the definitions of every stored version of a questionnaire."""
+    versions = session.scalars(
+        select(QuestionnaireVersion).join(Questionnaire).where(Questionnaire.code == questionnaire_code)
+    )
+    return [definition_of(v) for v in versions]
+
+
+def _plan_of_versions(session: Session, version_ids: list[int]) -> Plan:
+    """Return the plan of the questionnaire that ``version_ids`` belong to (one questionnaire)."""
+    versions = session.scalars(select(QuestionnaireVersion).where(QuestionnaireVersion.id.in_(version_ids))).all()
+    if not versions:
+        return COMMUNITY_PLAN  # nothing to group: an empty frame with the community columns
+    codes = {v.questionnaire.code for v in versions}
+    if len(codes) != 1:
+        raise AnalysisError(f"the versions {version_ids} must belong to one questionnaire, not {sorted(codes)}")
+    code = codes.pop()
+    return plan_for([definition_of(v) for v in versions], code, margin_variables(session, code))
+
+
+def attribute_columns(plan: Plan) -> list:
+    """Return the SQL expressions of the plan's attributes: the JSON members as text, named after them."""
+    return [Response.attributes[name].as_string().label(name) for name in plan.attributes]
 
 
 def enrolment_margins(session: Session) -> pd.DataFrame:
@@ -138,10 +208,15 @@ def enrolment_margins(session: Session) -> pd.DataFrame:
 
 
 def score_cells(
-    session: Session, wave_id: int, version_ids: list[int], include_flagged: bool = False, plan: Plan = PLANS["citizen"]
+    session: Session, wave_id: int, version_ids: list[int], include_flagged: bool = False, plan: Plan | None = None
 ) -> pd.DataFrame:
-    """Return n, sum and sum of squares of respondent scores per area x attributes x channel."""
-    attributes = [getattr(Response, a) for a in plan.attributes]
+    """Return n, sum and sum of squares of respondent scores per area x attributes x channel.
+
+    One column per weighting attribute of ``plan`` (default: the plan of the versions'
+    questionnaire, see :func:`plan_for`).
+    """
+    plan = plan or _plan_of_versions(session, version_ids)
+    attributes = attribute_columns(plan)
     rows = session.execute(
         select(Area.code, *attributes, Response.channel,
                func.count(), func.sum(Response.score), func.sum(Response.score * Response.score))
@@ -153,10 +228,11 @@ def score_cells(
 
 
 def choice_counts(
-    session: Session, wave_id: int, version_ids: list[int], include_flagged: bool = False, plan: Plan = PLANS["citizen"]
+    session: Session, wave_id: int, version_ids: list[int], include_flagged: bool = False, plan: Plan | None = None
 ) -> pd.DataFrame:
-    """Return answer counts per area x attributes x version x item x choice."""
-    attributes = [getattr(Response, a) for a in plan.attributes]
+    """Return answer counts per area x attributes x version x item x choice (``plan`` as for :func:`score_cells`)."""
+    plan = plan or _plan_of_versions(session, version_ids)
+    attributes = attribute_columns(plan)
     rows = session.execute(
         select(Area.code, *attributes, Response.questionnaire_version_id, Answer.item_code, Answer.choice_code,
                func.count())
@@ -193,11 +269,11 @@ def run_analysis(
     summary says how many and why.
     """
     say = progress or (lambda message: None)
-    plan = PLANS[questionnaire_code]
     versions = [v for v in wave.versions if v.questionnaire.code == questionnaire_code]
     if not versions:
         raise AnalysisError(f"wave {wave.name} does not field the {questionnaire_code} questionnaire")
     definitions = {v.id: definition_of(v) for v in versions}
+    plan = plan_for(definitions.values(), questionnaire_code, margin_variables(session, questionnaire_code))
     quality = mark_wave(session, wave.id) | {"included": include_flagged, "purged": purge_device_data(session)}
     say(f"{quality['flagged']} of {quality['responses']} responses have a data-quality flag")
     cells = score_cells(session, wave.id, list(definitions), include_flagged, plan)

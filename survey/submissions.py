@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import TextClause, select, text
+from sqlalchemy import TextClause, bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from forms import Definition
 from survey.models import Answer, Response
+from survey.models.responses import ATTRIBUTES
 from survey.quality import is_straightline
 
 KEY_MAX_AGE_S = 14 * 24 * 3600
@@ -85,7 +86,7 @@ def _pg_insert(columns: tuple[str, ...]) -> TextClause:
             "unnest(CAST(:answer_items AS varchar[]), CAST(:answer_choices AS varchar[]), "
             "CAST(:answer_scores AS float8[]), CAST(:answer_texts AS text[])) AS x(item_code, choice_code, score, text)) "
             "SELECT id FROM r"
-        )
+        ).bindparams(bindparam("attributes", type_=ATTRIBUTES))  # the dict goes as JSONB
     return statement
 
 
@@ -108,7 +109,7 @@ def response_rows(
 ) -> tuple[dict, list[dict]]:
     """Return the response row (with score, attributes, flags) and its answer rows."""
     score, scored = definition.respondent_score(answers)
-    attributes = {item.attribute: answers.get(item.code) for item in definition.items if item.attribute}
+    attributes = {name: answers[code] for name, code in definition.attributes.items() if answers.get(code)}
     row = {
         "wave_id": wave_id,
         "questionnaire_version_id": version_id,
@@ -128,7 +129,7 @@ def response_rows(
         "flag_straightline": is_straightline(definition, answers),
         "flag_speeder": False,
         "flag_repeat_device": False,
-        **attributes,
+        "attributes": attributes,
     }
     answer_rows = []
     for item in definition.items:

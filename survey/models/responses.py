@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from survey.models.base import Base, UTCDateTime
 
 CHANNELS = ("qr", "school", "paper")
+ATTRIBUTES = JSON().with_variant(JSONB(), "postgresql")
 
 
 class Response(Base):
@@ -31,10 +33,9 @@ class Response(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     duration_s: Mapped[float | None] = mapped_column(Float)
-    sex: Mapped[str | None] = mapped_column(String(8))
-    age_band: Mapped[str | None] = mapped_column(String(16))
-    resident_6m: Mapped[str | None] = mapped_column(String(4))
-    grade_band: Mapped[str | None] = mapped_column(String(16))
+    # The respondent's weighting attributes as the questionnaire names them, e.g. {"sex": "F",
+    # "age_band": "60+", "education": "college"} (choice codes; unanswered ones left out).
+    attributes: Mapped[dict[str, str]] = mapped_column(ATTRIBUTES, default=dict, server_default="{}")
     # Mean of the scored items answered, and how many: what the analysis aggregates in SQL.
     score: Mapped[float | None] = mapped_column(Float)
     scored_items: Mapped[int] = mapped_column(Integer, default=0)

@@ -85,9 +85,10 @@ def test_seed_demo_creates_a_city_with_responses(app, runner):
     assert "36 community links, 400 responses" in result.output
     with app.app_context():
         session = db.session()
-        assert session.scalar(select(func.count()).select_from(Response).where(Response.grade_band.is_(None))) == 400
+        assert session.scalar(select(func.count()).select_from(Response).where(Response.attributes["grade_band"].as_string().is_(None))) == 400
         # The synthetic city has a real age pattern for raking to correct.
-        by_age = dict(session.execute(select(Response.age_band, func.avg(Response.score)).group_by(Response.age_band)).all())
+        age = Response.attributes["age_band"].as_string()
+        by_age = dict(session.execute(select(age, func.avg(Response.score)).group_by(age)).all())
         assert by_age["60+"] > by_age["30-44"] + 3
     again = runner.invoke(args=["seed-demo"])
     assert again.exit_code == 1 and "exists already" in again.output
@@ -107,7 +108,7 @@ def test_analyze_stores_results_that_match_the_engine_on_the_same_responses(app,
         session = db.session()
         run = session.scalars(select(AnalysisRun)).one()
         rows = session.execute(
-            select(Area.code, Response.sex, Response.age_band, Response.score)
+            select(Area.code, Response.attributes["sex"].as_string(), Response.attributes["age_band"].as_string(), Response.score)
             .join(Area, Area.id == Response.area_id)
             .where(unflagged(), Area.level == "community")  # flagged ones are left out; pupils answer by district
         ).all()

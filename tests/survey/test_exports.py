@@ -383,9 +383,9 @@ def _fill(app, responses: int) -> None:
         session.execute(text(
             "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < :n) "
             "INSERT INTO response (id, wave_id, questionnaire_version_id, area_id, channel, submission_key, submitted_at, "
-            "duration_s, sex, score, scored_items, flag_speeder, flag_straightline, flag_repeat_device) "
+            "duration_s, attributes, score, scored_items, flag_speeder, flag_straightline, flag_repeat_device) "
             "SELECT n, :wave, :version, (SELECT min(id) FROM area WHERE level = 'community') + n % 3, 'qr', 'k' || n, "
-            "'2026-11-01 08:00:00.000000', 120, 'F', 80, 10, 0, 0, 0 FROM g"), {"n": responses, "wave": wave, "version": version})
+            "'2026-11-01 08:00:00.000000', 120, '{\"sex\": \"F\"}', 80, 10, 0, 0, 0 FROM g"), {"n": responses, "wave": wave, "version": version})
         for item in CITIZEN.items:
             value = "'楼道灯坏了' || id" if item.type == "text" else f"'{item.choices[0].code}'"
             column = "text" if item.type == "text" else "choice_code"

@@ -256,7 +256,7 @@ def test_a_pupil_grade_band_that_contradicts_the_class_is_refused(app, client, p
     ok = client.post(f"/s/{pupil_link}", data=fields | minor_answers(grade_band="P4-6"))
     assert ok.status_code == 200
     with app.app_context():
-        assert db.session().scalars(select(Response)).one().grade_band == "P4-6"
+        assert db.session().scalars(select(Response)).one().attributes == {"grade_band": "P4-6"}
 
 
 # 11. Little things.

@@ -50,7 +50,7 @@ def test_submission_is_stored_with_scores_attributes_and_timing(app, client, cit
         # q01 100, q02 don't know (left out), eight items at 80: mean over nine scored items.
         assert response.score == pytest.approx((100 + 8 * 80) / 9)
         assert response.scored_items == 9
-        assert (response.sex, response.age_band, response.resident_6m, response.channel) == ("F", "30-44", "Y", "qr")
+        assert (response.attributes, response.channel) == ({"sex": "F", "age_band": "30-44", "resident_6m": "Y"}, "qr")
         assert response.area_id == db.session().scalar(select(Link.area_id).where(Link.token == city["A2"]))
         assert 0 <= response.duration_s < 60
         answers_stored = {a.item_code: (a.choice_code, a.score, a.text) for a in response.answers}

@@ -72,7 +72,7 @@ def test_pupil_link_asks_the_minors_questionnaire_and_records_no_identity(app, c
     assert client.post(f"/s/{token}", data=form_fields(page) | answers).status_code == 200
     with app.app_context():
         response = db.session().scalars(select(Response)).one()
-        assert response.grade_band == "J1-3" and response.sex is None and response.age_band is None
+        assert response.attributes == {"grade_band": "J1-3"}
         assert db.session().get(Area, response.area_id).code == "D1"  # the school's district
         assert {a.item_code for a in response.answers} == set(answers)
 
@@ -125,7 +125,7 @@ def test_paper_entry_stores_a_serial_once_and_counts_per_worker(app, client, cit
     assert "您已录入 <strong id=\"mine\">1</strong> 份" in html
     with app.app_context():
         response = db.session().scalars(select(Response)).one()
-        assert (response.channel, response.sex, response.age_band) == ("paper", "F", "60+")
+        assert (response.channel, response.attributes["sex"], response.attributes["age_band"]) == ("paper", "F", "60+")
         assert db.session().get(Area, response.area_id).code == "A2"
         q01 = next(a for a in response.answers if a.item_code == "q01")
         assert (q01.choice_code, q01.score) == ("4", 80.0)  # typed 2 = second printed choice, 满意
