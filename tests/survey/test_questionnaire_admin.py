@@ -315,9 +315,9 @@ def test_a_new_questionnaire_fielded_in_a_wave_gets_links_and_residents_answer_i
     assert "全国文明城市创建工作市民问卷调查" in citizen
     assert resident.post(f"/s/{staff['A1']}", data=form_fields(citizen) | full_answers()).status_code == 200
     with app.app_context():
-        rows = db.session().execute(select(Response.questionnaire_version_id, Response.sex, Response.score)
+        rows = db.session().execute(select(Response.questionnaire_version_id, Response.attributes, Response.score)
                                     .order_by(Response.id)).all()
-    assert rows[0] == (shop_v1, "F", 100.0)  # s2 "不了解" is left out of the score
+    assert rows[0] == (shop_v1, {"sex": "F"}, 100.0)  # s2 "不了解" is left out of the score
     assert rows[1][0] != shop_v1
     # Paper copies of the new questionnaire print for the same wave.
     pdf = tmp_path / "shop.pdf"
