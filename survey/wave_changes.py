@@ -84,8 +84,11 @@ class Change:
     @property
     def detail_lines(self) -> list[str]:
         """What a tap shows, line by line: the two estimates, the interval, q and the basis."""
-        q = "—" if self.q_value is None else f"{self.q_value:.3f}"
-        return [f"{self.before:.1f}→{self.after:.1f}", self.interval, f"q={q}（FDR校正后）", self.basis_name]
+        if self.q_value is None:
+            q = "q —"
+        else:
+            q = "q<0.001" if self.q_value < 0.001 else f"q={self.q_value:.3f}"
+        return [f"{self.before:.1f}→{self.after:.1f}", self.interval, q, self.basis_name]
 
     @property
     def detail(self) -> str:

@@ -25,6 +25,7 @@ from survey.submissions import build_response
 from survey.waves import create_wave
 from tests.conftest import BACKENDS, make_app
 from tests.reports.test_pdf import poppler
+from tests.survey.test_e2e_office_phone import browser  # noqa: F401 - the fixture
 
 PASSWORD = "Str0ng-pass-2026"
 CHANGED, STABLE, SMALL = "D1S1C1", "D1S1C2", "D2S2C3"
@@ -238,3 +239,52 @@ def test_waves_of_another_questionnaire_or_later_runs_do_not_mix(waves):
         session.flush()
         assert previous_run(session, second).wave_id == ids["first"]
         session.rollback()
+
+
+@pytest.mark.e2e
+def test_community_page_with_its_change_on_a_phone(waves, browser):  # noqa: F811 - the imported fixture
+    """390x844 Chromium: the change headline, the topics' 比上轮 column opened by a tap, the dashboard's
+    比上轮 card; no sideways page scroll."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from tests.survey.test_e2e import shot
+    from tests.survey.test_e2e_office_phone import PHONE, assert_fits_a_phone
+
+    app, ids = waves
+    server_name, app.config["SERVER_NAME"] = app.config["SERVER_NAME"], None
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        context = browser.new_context(**PHONE)
+        page = context.new_page()
+        page.goto(f"{base}/office/login")
+        page.get_by_label("用户名").fill("city")
+        page.get_by_label("密码").fill(PASSWORD)
+        page.get_by_role("button", name="登录").click()
+        page.wait_for_url("**/office/area/C")
+        page.goto(f"{base}/office/community/{CHANGED}")
+        headline = page.locator(".change-kpi .v")
+        assert re.fullmatch(r"比上轮 \+\d+\.\d，显著", headline.inner_text())
+        assert page.locator("script").count() == 0
+        cell = page.locator("details.change").first
+        assert not cell.locator(".detail").is_visible()
+        cell.locator("summary").tap()
+        assert cell.locator(".detail").is_visible() and "95%区间" in cell.locator(".detail").inner_text()
+        assert page.get_by_text("Benjamini–Hochberg").is_visible()
+        assert_fits_a_phone(page, "community page with changes")
+        shot(page, "40-phone-community-changes")
+        page.goto(f"{base}/office/area/C")
+        section = page.locator("#changes")
+        assert section.get_by_text("甲社区").is_visible() and section.get_by_text("Benjamini–Hochberg").is_visible()
+        assert_fits_a_phone(page, "dashboard with changes")
+        section.scroll_into_view_if_needed()
+        shot(page, "41-phone-dashboard-changes")
+        context.close()
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        app.config["SERVER_NAME"] = server_name
