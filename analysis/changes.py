@@ -99,12 +99,13 @@ def change_variances(se, n, min_n: int = MIN_N, groups=None) -> tuple[np.ndarray
     ([1.0, 50.0, 4.0], [False, True, False])
     """
     se, n = np.asarray(se, dtype=float), np.asarray(n, dtype=float)
-    groups = np.zeros(len(se)) if groups is None else pd.factorize(pd.Series(np.asarray(groups, dtype=object)))[0]
+    groups = np.zeros(len(se), dtype=int) if groups is None else pd.factorize(pd.Series(np.asarray(groups, dtype=object)))[0]
     trusted = (n >= min_n) & (se > 0)
     variance = np.where(trusted, se**2, np.nan)
     smoothed = ~trusted
-    for group in np.unique(groups):
-        rows = groups == group
+    for indices in pd.Series(np.arange(len(se))).groupby(groups).indices.values():
+        rows = np.zeros(len(se), dtype=bool)
+        rows[indices] = True
         source = rows & trusted
         if not source.any():
             source = rows & (n >= 2) & (se > 0)
@@ -147,9 +148,8 @@ def compare(
     sides = []
     for table in (before, after):
         table = table.reset_index(drop=True)
-        variance, smoothed = change_variances(
-            table["se"], table["n"], min_n, table[smooth_by].astype(str).agg("\x1f".join, axis=1) if smooth_by else None
-        )
+        groups = table.groupby(smooth_by, sort=False, dropna=False).ngroup().to_numpy() if smooth_by else None
+        variance, smoothed = change_variances(table["se"], table["n"], min_n, groups)
         side = table[keys].copy()
         side["n"] = table["n"].to_numpy(dtype=float)
         side["estimate"] = table["estimate"].to_numpy(dtype=float)
@@ -179,11 +179,10 @@ def compare(
     for column in ("change", "se", "ci_low", "ci_high", "p_value"):
         out[column] = test[column]
     if family:
-        labels = out[family].astype(str).agg("\x1f".join, axis=1).to_numpy()
         q = np.full(len(out), np.nan)
-        for label in pd.unique(labels):
-            rows = labels == label
-            q[rows] = bh_adjust(out["p_value"].to_numpy()[rows])
+        p = out["p_value"].to_numpy()
+        for rows in out.groupby(family, sort=False, dropna=False).indices.values():
+            q[rows] = bh_adjust(p[rows])
         out["q_value"] = q
     else:
         out["q_value"] = bh_adjust(out["p_value"].to_numpy())
