@@ -206,6 +206,11 @@ def test_estimates_export_has_the_change_columns(waves):
     # XLSX (and the other formats) carry the same columns.
     book = load_workbook(io.BytesIO(client.get("/office/area/C/export/estimates.xlsx").data), read_only=True)
     assert "变化显著（FDR 5%）" in next(book.active.iter_rows(values_only=True))
+    # SPSS and Stata files too, also when every change is empty (the first wave).
+    for fmt in ("sav", "dta"):
+        for query in ("", f"?wave={ids['first']}"):
+            download = client.get(f"/office/area/C/export/estimates.{fmt}{query}")
+            assert download.status_code == 200 and len(download.data) > 1000, (fmt, query)
     # The first wave's export keeps the columns, empty.
     first = client.get(f"/office/area/C/export/estimates.csv?wave={ids['first']}").get_data(as_text=True).lstrip("\ufeff")
     first_rows = list(csv.reader(io.StringIO(first)))
@@ -223,7 +228,7 @@ def test_pdf_area_report_gives_the_change(waves):
     assert re.search(r"95%区间 [+−]?\d+\.\d 至\s*[+−]?\d+\.\d", text)
 
 
-def test_waves_of_another_questionnaire_or_later_runs_do_not_mix(waves):
+def test_the_newest_run_of_the_previous_wave_of_the_same_questionnaire_is_compared(waves):
     """The newest run of a wave is the one compared, and a wave without a citizen run is skipped."""
     from survey.wave_changes import previous_run
 
@@ -238,6 +243,11 @@ def test_waves_of_another_questionnaire_or_later_runs_do_not_mix(waves):
         session.add(AnalysisRun(wave_id=between.id, questionnaire_code="minor", respondents=1, summary={}))
         session.flush()
         assert previous_run(session, second).wave_id == ids["first"]
+        first = session.scalars(select(AnalysisRun).where(AnalysisRun.wave_id == ids["first"])).one()
+        again = AnalysisRun(wave_id=first.wave_id, questionnaire_code="citizen", respondents=1, summary={})
+        session.add(again)
+        session.flush()
+        assert previous_run(session, second).id == again.id  # the newest run of the earlier wave
         session.rollback()
 
 
