@@ -12,6 +12,9 @@ Which estimate and which variance (the ``basis`` column):
 * ``eb`` - a community with fewer than ``min_n`` (30) answers in either wave is compared on its
   shrunk (empirical Bayes, Fay-Herriot) estimates with their MSEs: that is the estimate the pages
   show for a small community, and a direct estimate of a handful of answers is too noisy to mark.
+  Shrinkage pulls both waves towards their model means, so a small community's change is
+  understated (conservative), and the MSE-based test treats the two shrunk estimates as
+  independent, which holds for their sampling errors but not exactly for the fitted models.
 * ``direct_smoothed`` - direct estimates where one wave has fewer than ``min_n`` answers (or a
   standard error of zero) and no shrunk estimate is given (topic cells): that wave's variance is
   ``kappa / n`` with ``kappa`` the median of ``se^2 * n`` over the rows of the same wave (and
