@@ -70,6 +70,10 @@ class AreaReport:
     method: dict = field(default_factory=dict)
     minors: dict | None = None
     period: str = ""
+    change: dict | None = None  # the area's change since the compared wave: text, sentence, interval, basis, ...
+    change_label: str = ""  # 比上轮, or 比<wave name>
+    compare_wave: str = ""
+    change_note: str = ""  # how significance is decided (Benjamini-Hochberg)
 
 
 def area_report_pdf(report: AreaReport) -> bytes:

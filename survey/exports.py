@@ -252,12 +252,40 @@ ESTIMATE_COLUMNS = [
 ]
 
 
+# The change since an earlier wave (survey.wave_changes); empty when there is no earlier run.
+CHANGE_COLUMNS = [
+    Column("compare_wave", "对比轮次"), Column("change_basis", "变化比较依据"),
+    Column("estimate_before", "对比轮估计", "float"), Column("estimate_after", "本轮估计（比较用）", "float"),
+    Column("change", "变化（本轮减对比轮）", "float"), Column("change_ci_low", "变化95%下限", "float"),
+    Column("change_ci_high", "变化95%上限", "float"), Column("change_p", "变化p值", "float"),
+    Column("change_q", "变化q值（BH校正）", "float"), Column("change_significant", "变化显著（FDR 5%）"),
+]
+
+
 def _round(value, digits: int):
     return None if value is None else round(value, digits)
 
 
-def estimate_table(session: Session, run_id: int, area: Area, chunk: int = CHUNK) -> Table:
-    """Return every community of the area with its estimate, most points at stake first."""
+def change_values(changes, area_id: int) -> tuple:
+    """Return the CHANGE_COLUMNS values of one area (all empty without a comparison or a result)."""
+    found = changes.areas.get(area_id) if changes is not None else None
+    if found is None:
+        return (changes.previous.wave.name if changes is not None else None,) + (None,) * (len(CHANGE_COLUMNS) - 1)
+    return (changes.previous.wave.name, found.basis_name, round(found.before, 3), round(found.after, 3),
+            round(found.change, 3), _round(_finite(found.ci_low), 3), _round(_finite(found.ci_high), 3),
+            _round(found.p_value, 6), _round(found.q_value, 6), "是" if found.significant else "否")
+
+
+def _finite(value: float) -> float | None:
+    return value if value == value else None
+
+
+def estimate_table(session: Session, run_id: int, area: Area, chunk: int = CHUNK, changes=None) -> Table:
+    """Return every community of the area with its estimate and its change, most points at stake first.
+
+    ``changes`` is the :class:`survey.wave_changes.Comparison` whose community changes fill the
+    change columns (empty when None).
+    """
     from survey.reporting import STATUS_NAMES
 
     scope = (AreaResult.run_id == run_id, AreaResult.level == "community", within(area))
@@ -265,7 +293,7 @@ def estimate_table(session: Session, run_id: int, area: Area, chunk: int = CHUNK
     query = (
         select(Area.code, Area.name, Area.level, AreaResult.n, AreaResult.estimate, AreaResult.se, AreaResult.ci_low,
                AreaResult.ci_high, AreaResult.eb_estimate, AreaResult.prob_below_80, AreaResult.status,
-               AreaResult.points_at_stake)
+               AreaResult.points_at_stake, AreaResult.area_id)
         .join(Area, Area.id == AreaResult.area_id)
         .where(*scope)
         .order_by(AreaResult.points_at_stake.desc(), Area.code)
@@ -273,11 +301,12 @@ def estimate_table(session: Session, run_id: int, area: Area, chunk: int = CHUNK
 
     def rows() -> Iterator[tuple]:
         result = session.connection().execute(query.execution_options(yield_per=chunk))
-        for code, name, level, n, est, se, low, high, eb, prob, status, stake in result:
+        for code, name, level, n, est, se, low, high, eb, prob, status, stake, area_id in result:
             yield (code, name, LEVEL_NAMES.get(level, level), n, round(est, 3), round(se, 4), _round(low, 2),
-                   _round(high, 2), _round(eb, 2), _round(prob, 4), STATUS_NAMES.get(status or "", ""), _round(stake, 4))
+                   _round(high, 2), _round(eb, 2), _round(prob, 4), STATUS_NAMES.get(status or "", ""), _round(stake, 4),
+                   *change_values(changes, area_id))
 
-    return Table("estimates", "社区估计", ESTIMATE_COLUMNS, total or 0, rows, code_row=False)
+    return Table("estimates", "社区估计", ESTIMATE_COLUMNS + CHANGE_COLUMNS, total or 0, rows, code_row=False)
 
 
 PROBLEM_COLUMNS = [
@@ -505,10 +534,11 @@ def export_filename(what: str, area: Area, wave_name: str, fmt: str, labels: boo
 
 
 def table_for(session: Session, what: str, area: Area, wave_id: int, questionnaire_code: str = "citizen",
-              run_id: int | None = None, chunk: int = CHUNK) -> Table:
+              run_id: int | None = None, chunk: int = CHUNK, compare_wave_id: int | None = None) -> Table:
     """Return the table ``what`` (responses, estimates, problems) of a wave in the area's subtree.
 
     Estimates and problems read the stored analysis ``run_id``; responses read the answers.
+    Estimates carry the change since the previous wave, or since ``compare_wave_id``.
     """
     from survey.models import Wave
     from survey.questionnaires import definition_of
@@ -524,7 +554,11 @@ def table_for(session: Session, what: str, area: Area, wave_id: int, questionnai
     if run_id is None:
         raise LookupError(f"no analysis of wave {wave.name!r} yet")
     if what == "estimates":
-        return estimate_table(session, run_id, area, chunk)
+        from survey.models import AnalysisRun
+        from survey.wave_changes import comparison
+
+        changes = comparison(session, session.get(AnalysisRun, run_id), compare_wave_id)
+        return estimate_table(session, run_id, area, chunk, changes)
     if what == "problems":
         return problem_table(session, run_id, area, definitions[0], chunk)
     raise LookupError(f"unknown export {what!r} (known: {', '.join(WHATS)})")

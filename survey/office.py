@@ -27,7 +27,7 @@ from wtforms.validators import InputRequired, Length
 
 from reports.charts import bar_chart_svg, line_chart_svg
 from reports.heatmap import heatmap_html
-from survey import dashboard, db, export_jobs
+from survey import dashboard, db, export_jobs, wave_changes
 from survey.auth import LOGIN_FAILED, attempt_login, current_user, home_endpoint, log_in, log_out, login_required
 from survey.exports import FORMATS, WHATS, csv_chunks, export_filename, table_for, write
 from survey.limits import LOGIN_LIMIT, limiter
@@ -137,9 +137,18 @@ def _run(session) -> AnalysisRun | None:
 
 def _link(area: Area) -> str:
     endpoint = "office.community" if area.level == "community" else "office.area"
-    # The wave as a number, never the raw query text: nothing a link carries is echoed into the page.
-    wave = request.args.get("wave", type=int)
-    return url_for(endpoint, code=area.code, **({"wave": wave} if wave else {}))
+    # The waves as numbers, never the raw query text: nothing a link carries is echoed into the page.
+    chosen = {key: value for key in ("wave", "compare") if (value := request.args.get(key, type=int))}
+    return url_for(endpoint, code=area.code, **chosen)
+
+
+def _changes(session, run: AnalysisRun):
+    """Return the run's changes since the previous wave, or ?compare=<wave id> (404 if that has no run)."""
+    compare_wave = request.args.get("compare", type=int)
+    found = wave_changes.comparison(session, run, compare_wave)
+    if compare_wave and found is None:
+        abort(404)
+    return found
 
 
 @bp.get("/area/<code>")
@@ -155,6 +164,7 @@ def area(code: str):
     definition = dashboard.run_definition(run)
     columns, rows = dashboard.heatmap_rows(session, run, place, definition, _link)
     flagged = dashboard.flagged(session, run, place)
+    changes = _changes(session, run)
     chart = None
     if flagged:
         top = flagged[:12]
@@ -167,6 +177,9 @@ def area(code: str):
         heatmap=heatmap_html(columns, rows, caption="单元格为加权满意度（分）；斜体：样本少于5份。", tappable=True),
         flagged=flagged[:PAGE_ROWS], flagged_total=len(flagged), cost_chart=chart, breadcrumbs=_breadcrumbs(place),
         minors=dashboard.minor_summary(session, run.wave_id, place), quality=dashboard.quality(session, run, place),
+        changes=changes, child_changes=wave_changes.child_changes(session, changes, place) if changes else [],
+        changed=wave_changes.significant_communities(session, changes, place)[:PAGE_ROWS] if changes else [],
+        fdr_note=wave_changes.FDR_NOTE,
     )
 
 
@@ -192,7 +205,8 @@ def community(code: str):
         "office/community.html", area=place, run=run, runs=dashboard.runs_by_wave(session),
         result=dashboard.area_result(session, run, place), topics=dashboard.topic_results(session, run, place, definition),
         rates=dashboard.rates(session, run, place, definition), history=history, trend_chart=chart,
-        comments=texts, terms=terms, breadcrumbs=_breadcrumbs(place),
+        comments=texts, terms=terms, breadcrumbs=_breadcrumbs(place), changes=_changes(session, run),
+        fdr_note=wave_changes.FDR_NOTE,
     )
 
 
@@ -293,7 +307,8 @@ def export_download(job_id: str):
 @login_required
 def report(code: str):
     session, place, run = _area_and_run(code)
-    pdf = area_report(session, run, place)
+    changes = _changes(session, run)
+    pdf = area_report(session, run, place, compare_wave_id=changes.previous.wave_id if changes else None)
     _log(session, "report", place, run, "pdf", 1)
     return _file(pdf, "application/pdf", f"满意度测评报告-{place.name}-{run.wave.name}.pdf")
 
@@ -344,9 +359,12 @@ def _export(session, place: Area, run: AnalysisRun, what: str, fmt: str, labels:
     """
     if what not in WHATS or fmt not in FORMATS:
         abort(404)
+    compare = request.args.get("compare", type=int) if what == "estimates" else None
+    if compare is not None and wave_changes.previous_run(session, run, compare) is None:
+        abort(404)
     own = current_app.extensions["db_sessionmaker"]()
     try:
-        table = table_for(own, what, place, run.wave_id, run.questionnaire_code, run.id)
+        table = table_for(own, what, place, run.wave_id, run.questionnaire_code, run.id, compare_wave_id=compare)
     finally:
         own.rollback()  # the count is read; the rows are read later, in a transaction of their own
     filename = export_filename(what, place, run.wave.name, fmt, labels)
@@ -358,7 +376,8 @@ def _export(session, place: Area, run: AnalysisRun, what: str, fmt: str, labels:
         user = current_user()
         job = export_jobs.jobs(current_app).start(
             user.id, what, fmt, labels, filename, place.id, run.wave_id, table.total,
-            _job_builder(current_app._get_current_object(), what, place.id, run.wave_id, run.questionnaire_code, run.id))
+            _job_builder(current_app._get_current_object(), what, place.id, run.wave_id, run.questionnaire_code, run.id,
+                         compare))
         return redirect(url_for("office.export_job", job_id=job.id), 303)
     _log_export(session, what, place.id, run.wave_id, fmt, table.total)
     if fmt == "csv":
@@ -379,12 +398,14 @@ def _export(session, place: Area, run: AnalysisRun, what: str, fmt: str, labels:
     return _attachment(Response(body, mimetype=FORMATS[fmt]), filename)
 
 
-def _job_builder(app, what: str, area_id: int, wave_id: int, questionnaire_code: str, run_id: int):
+def _job_builder(app, what: str, area_id: int, wave_id: int, questionnaire_code: str, run_id: int,
+                 compare_wave_id: int | None = None):
     """Return what a job runs in its thread: its own session, the table, and how to close the session."""
 
     def build():
         session = app.extensions["db_sessionmaker"]()
-        return table_for(session, what, session.get(Area, area_id), wave_id, questionnaire_code, run_id), session.close
+        return (table_for(session, what, session.get(Area, area_id), wave_id, questionnaire_code, run_id,
+                          compare_wave_id=compare_wave_id), session.close)
 
     return build
 

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from reports.heatmap import heatmap_html
 from reports.pdf import AreaReport, area_report_pdf, qr_sheet_pdf
-from survey import dashboard
+from survey import dashboard, wave_changes
 from survey.exports import CHANNEL_NAMES
 from survey.links import public_url
 from survey.localtime import format_local
@@ -20,9 +20,13 @@ STATUS_NAMES = {"below": "低于80分", "at_risk": "有风险", "ok": "达标", 
 
 
 def build_area_report(session: Session, run: AnalysisRun, area: Area, link_for=lambda a: None,
-                      now: datetime | None = None) -> AreaReport:
-    """Collect everything the area report shows for one run; times are local (TIMEZONE)."""
+                      now: datetime | None = None, compare_wave_id: int | None = None) -> AreaReport:
+    """Collect everything the area report shows for one run; times are local (TIMEZONE).
+
+    Changes are since the previous wave, or since ``compare_wave_id`` (none without an earlier run).
+    """
     definition = dashboard.run_definition(run)
+    changes = wave_changes.comparison(session, run, compare_wave_id)
     result = dashboard.area_result(session, run, area)
     city = run.summary.get("city", {})
     columns, rows = dashboard.heatmap_rows(session, run, area, definition, link_for, level="community")
@@ -49,9 +53,14 @@ def build_area_report(session: Session, run: AnalysisRun, area: Area, link_for=l
         ranking=[
             {"name": a.name, "street": a.parent.name if a.parent else "", "n": r.n, "estimate": r.estimate,
              "eb_estimate": r.eb_estimate, "prob_below": r.prob_below_80, "status": r.status,
-             "status_name": STATUS_NAMES.get(r.status or "", ""), "points_at_stake": r.points_at_stake or 0.0}
+             "status_name": STATUS_NAMES.get(r.status or "", ""), "points_at_stake": r.points_at_stake or 0.0,
+             "change": _change_dict(changes.areas.get(a.id)) if changes else None}
             for r, a in communities
         ],
+        change=_change_dict(changes.area(area)) if changes else None,
+        change_label=changes.label if changes else "",
+        compare_wave=changes.previous.wave.name if changes else "",
+        change_note=wave_changes.FDR_NOTE if changes else "",
         heatmap=heatmap_html(columns, rows, caption="单元格为加权满意度（分），以80分为中心着色：红色低于80，蓝色高于80；斜体为样本少于5份。"),
         flagged=[
             {"name": a.name, "unit": a.responsible_unit, "eb_estimate": r.eb_estimate, "prob_below": r.prob_below_80,
@@ -73,6 +82,14 @@ def build_area_report(session: Session, run: AnalysisRun, area: Area, link_for=l
     )
 
 
+def _change_dict(change: wave_changes.Change | None) -> dict | None:
+    if change is None:
+        return None
+    return {"text": change.text, "sentence": change.sentence, "interval": change.interval, "basis": change.basis_name,
+            "before": change.before, "after": change.after, "significant": change.significant,
+            "direction": change.direction}
+
+
 def _minors(session: Session, run: AnalysisRun, area: Area) -> dict | None:
     summary = dashboard.minor_summary(session, run.wave_id, area)
     if summary is None:
@@ -88,8 +105,9 @@ def _minors(session: Session, run: AnalysisRun, area: Area) -> dict | None:
     }
 
 
-def area_report(session: Session, run: AnalysisRun, area: Area, now: datetime | None = None) -> bytes:
-    return area_report_pdf(build_area_report(session, run, area, now=now))
+def area_report(session: Session, run: AnalysisRun, area: Area, now: datetime | None = None,
+                compare_wave_id: int | None = None) -> bytes:
+    return area_report_pdf(build_area_report(session, run, area, now=now, compare_wave_id=compare_wave_id))
 
 
 def qr_sheet(session: Session, area: Area, base_url: str | None = None) -> bytes:
