@@ -257,7 +257,7 @@ def plan(args: argparse.Namespace) -> None:
     city = fieldwork.city
     _say(
         f"{city['answers']:,} answers in {city['communities'] - city['communities_without_answers']:,} of "
-        f"{city['communities']:,} domains; city SE about {city['city_se']:.2f}; {city['undecided']} undecided; "
+        f"{city['communities']:,} domains; {city['undecided']} undecided; "
         f"{city['answers_for_precision']:,.0f} more answers for +/-{args.half_width:g} points everywhere", args,
     )
     _say(f"wrote {args.out} in {time.perf_counter() - started:.2f} s total", args)

@@ -29,7 +29,9 @@ A margin variable that is itself a cross-classification (e.g. ``sex_age`` with c
 Priority. The page and the CSV sort communities by what one more answer there does for the
 city's estimate. The community margin fixes each community's weight to its population share
 ``W_d``, so the city mean is close to ``sum_d W_d * mean_d`` and its variance to
-``sum_d W_d^2 * u_d / n_d``. One more answer in community ``d`` lowers that by exactly
+``sum_d W_d^2 * u_d / n_d`` (an upper bound rather than the city's SE: raking to sex and age
+removes part of it, and small communities' variances are smoothed upwards; on the test data the
+bound is about twice the SE). One more answer in community ``d`` lowers that by exactly
 ``W_d^2 * u_d / (n_d * (n_d + 1))`` (points^2): that is ``priority``. Giving each next answer to
 the community with the highest priority is the greedy allocation that minimises the city's
 variance for the answers spent, and it tends to Neyman allocation (``n_d`` proportional to
@@ -267,8 +269,8 @@ def plan_fieldwork(
     ``half_width``, ``answers_for_precision``, ``unit_variance``, ``priority``, ``rank``,
     ``groups_short`` (answers from each group short of its share, largest first, as
     ``variable=category:m`` joined by ``;``); the group table of :func:`group_gaps`; and city
-    figures: answers, communities, those without answers, the approximate SE of the city mean
-    and the answers still needed for the target half-width in every community.
+    figures: answers, communities, those without answers, undecided ones and the answers still
+    needed for the target half-width in every community.
     """
     if "domain" not in domains.columns:
         raise AnalysisError("fieldwork: the domain table needs a domain column")
@@ -343,13 +345,10 @@ def plan_fieldwork(
     out["rank"] = np.arange(1, len(out) + 1)
     out = out.reset_index(drop=True)
     covered = out["answers"] > 0
-    w = out["population_share"].to_numpy()
-    city_var = float(np.sum((w**2 * out["unit_variance"] / out["answers"].where(covered))[covered]))
     city = {
         "answers": int(out["answers"].sum()),
         "communities": len(out),
         "communities_without_answers": int((~covered).sum()),
-        "city_se": float(np.sqrt(city_var)) if covered.any() else float("nan"),
         "answers_for_precision": float(out["answers_for_precision"].sum()),
         "undecided": int((out["status"] == "undecided").sum()),
         "half_width_target": float(half_width),
