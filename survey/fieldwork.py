@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
-from flask import Blueprint, Response, render_template, request, url_for
+from flask import Blueprint, Response, render_template, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -282,10 +282,6 @@ def _breadcrumbs(area: Area) -> list[Area]:
             break
         node = node.parent
     return chain[::-1]
-
-
-def sort_link(sort: str, area: Area) -> str:
-    return url_for("office.fieldwork", area=area.code, sort=sort)
 
 
 def register(bp: Blueprint) -> None:
