@@ -2,6 +2,12 @@
 
     survey-analysis estimate --responses R.csv --margins M.csv --by community \
         --items q01,q02,... --out OUT.csv [--strata district --cluster building --fpc N]
+    survey-analysis plan --responses R.csv --margins M.csv --by community --out PLAN.csv [--half-width 3]
+
+``plan`` is the fieldwork monitor (:mod:`analysis.fieldwork`): per domain the answers so far,
+the answers still needed to decide its flag and for a 95% interval of +/- ``--half-width``
+points, and the answers from each respondent group (the margin variables) short of its
+population share, highest priority first.
 
 The sampling design of the variance is R's ``svydesign(ids=~cluster, strata=~strata, fpc=~N,
 weights=~1)`` raked to the margins: the residuals of the calibration are summed by cluster and
@@ -28,7 +34,9 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError
+from analysis.fieldwork import TARGET_HALF_WIDTH, plan_fieldwork
 from analysis.pipeline import analyze, output_table
+from analysis.raking import restrict_margins
 
 SCALES = {"0-100": (0.0, 100.0), "1-5": (1.0, 5.0)}
 ENCODINGS = {"utf-8": "utf-8-sig", "gbk": "gb18030", "gb18030": "gb18030"}  # GB18030 reads every GBK file
@@ -135,11 +143,10 @@ def _trim(text: str | None) -> tuple[float, float] | None:
     return low, high
 
 
-def estimate(args: argparse.Namespace) -> None:
-    """Run the ``estimate`` subcommand."""
-    started = time.perf_counter()
+def _load(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame, list[str], list[str]]:
+    """Read and check the responses and margins files; return them with the item and rate columns."""
     items = [i.strip() for i in args.items.split(",") if i.strip()] if args.items else []
-    rates = [i.strip() for i in args.rates.split(",") if i.strip()] if args.rates else []
+    rates = [i.strip() for i in args.rates.split(",") if i.strip()] if getattr(args, "rates", None) else []
     responses = _read_csv(args.responses, "responses", items + rates, args.encoding)
     margins = _read_csv(args.margins, "margins", encoding=args.encoding)
     items = items or [c for c in responses.columns if re.fullmatch(r"q\d+", c)]
@@ -153,6 +160,13 @@ def estimate(args: argparse.Namespace) -> None:
         values = set(responses[rate].dropna().unique())
         if not values <= {0.0, 1.0}:
             raise AnalysisError(f"responses: rate column {rate} must hold 1 (yes), 0 (no) or blank, not {sorted(values - {0.0, 1.0})[0]:g}")
+    return responses, margins, items, rates
+
+
+def estimate(args: argparse.Namespace) -> None:
+    """Run the ``estimate`` subcommand."""
+    started = time.perf_counter()
+    responses, margins, items, rates = _load(args)
     read_s = time.perf_counter() - started
     _say(f"read {len(responses):,} responses and {len(margins):,} margin rows in {read_s:.2f} s", args)
     result = analyze(
@@ -197,15 +211,65 @@ def estimate(args: argparse.Namespace) -> None:
     _say(f"wrote {args.out} in {time.perf_counter() - started:.2f} s total", args)
 
 
+PLAN_COLUMNS = ["rank", "domain", "answers", "population", "population_share", "estimate", "status",
+                "answers_to_decide", "half_width", "answers_for_precision", "unit_variance", "priority", "groups_short"]
+
+
+def plan(args: argparse.Namespace) -> None:
+    """Run the ``plan`` subcommand: the fieldwork monitor of :mod:`analysis.fieldwork` for CSV files.
+
+    Domains of the ``--by`` margin without a single respondent are left out of the weighting (as
+    the server does) and listed first, with no estimate. Columns ``more_<variable>_<category>``
+    give the answers from each respondent group that bring it up to its population share.
+    """
+    started = time.perf_counter()
+    responses, margins, items, _ = _load(args)
+    if not args.half_width > 0:
+        raise AnalysisError("--half-width must be a positive number of points")
+    scored = responses[responses[items].notna().any(axis=1)]
+    present = set(scored[args.by].dropna().astype(str))
+    weighting = margins
+    if (margins["variable"].astype(str) == args.by).any():
+        weighting, left_out = restrict_margins(margins, args.by, present)
+        if left_out:
+            _say(f"{len(left_out)} {args.by} value(s) of the margins have no respondent yet: {', '.join(left_out[:10])}"
+                 + (" ..." if len(left_out) > 10 else ""), args)
+    result = analyze(  # the third-party simulation is not used here: two draws, its least
+        responses, weighting, by=args.by, items=items, tol=args.tol, max_iter=args.max_iter, trim=_trim(args.trim),
+        min_n=args.min_n, simulations=2, model_by=args.model_by, strata=args.strata, cluster=args.cluster, fpc=args.fpc,
+        item_matrix=False, seed=args.seed, progress=lambda message: _say(message, args),
+    )
+    attributes = [v for v in dict.fromkeys(margins["variable"].astype(str)) if v != args.by and v in scored.columns]
+    counts = scored.assign(**{args.by: scored[args.by].astype(str)}).groupby([args.by, *attributes]).size().rename("n").reset_index()
+    fieldwork = plan_fieldwork(result.domains, counts, margins, by=args.by, half_width=args.half_width, min_n=args.min_n)
+    table = fieldwork.communities[PLAN_COLUMNS]
+    if not fieldwork.groups.empty:
+        wide_names = "more_" + fieldwork.groups["variable"] + "_" + fieldwork.groups["category"]
+        wide = fieldwork.groups.assign(column=wide_names)
+        wide = wide.pivot(index="domain", columns="column", values="answers_to_share")
+        table = table.join(wide[list(dict.fromkeys(wide_names))], on="domain")
+    try:
+        table.to_csv(args.out, index=False, float_format="%.10g")
+        if args.groups_out:
+            fieldwork.groups.to_csv(args.groups_out, index=False, float_format="%.10g")
+    except OSError as exc:
+        raise AnalysisError(f"cannot write output: {exc.strerror}: {exc.filename}") from None
+    city = fieldwork.city
+    _say(
+        f"{city['answers']:,} answers in {city['communities'] - city['communities_without_answers']:,} of "
+        f"{city['communities']:,} domains; {city['undecided']} undecided; "
+        f"{city['answers_for_precision']:,.0f} more answers for +/-{args.half_width:g} points everywhere", args,
+    )
+    _say(f"wrote {args.out} in {time.perf_counter() - started:.2f} s total", args)
+
+
 def _say(message: str, args: argparse.Namespace) -> None:
     if not args.quiet:
         print(message, file=sys.stderr, flush=True)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="survey-analysis", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    est = sub.add_parser("estimate", help="rake, estimate per domain, shrink, flag and count points")
+def _common_arguments(est: argparse.ArgumentParser) -> None:
+    """Add the arguments that read and weight the data, shared by ``estimate`` and ``plan``."""
     est.add_argument("--responses", required=True, help="CSV, one row per respondent")
     est.add_argument("--margins", required=True, help="CSV with columns variable,category,total")
     est.add_argument("--by", required=True, help="column naming the domain, e.g. community")
@@ -220,8 +284,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--encoding", choices=list(ENCODINGS), default="utf-8",
         help="text encoding of both CSV files (default utf-8); gbk also reads GB18030, as saved by Chinese Excel or WPS",
     )
-    est.add_argument("--rates", help="comma-separated 0/1 columns (awareness, support, participation) for --items-out")
-    est.add_argument("--items-out", help="also write the item (and rate) x domain estimates here")
     est.add_argument("--tol", type=float, default=1e-10, help="raking tolerance (relative weight change)")
     est.add_argument("--max-iter", type=int, default=100, help="raking iteration limit")
     est.add_argument("--trim", help="bound weights to LOW,HIGH times the mean weight")
@@ -237,13 +299,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="finite population correction column, as R's fpc=~COL: per stratum the population size (in clusters "
         "with --cluster), or the sampling fraction when every value is at most 1",
     )
-    est.add_argument("--quota-by", default=None, help="quota strata of the simulated third-party survey, e.g. district")
     est.add_argument("--model-by", default=None, help="group column (e.g. district) with its own mean in the small-area model")
-    est.add_argument("--third-party-n", type=int, default=1000, help="respondents of the simulated third-party survey")
-    est.add_argument("--simulations", type=int, default=2000, help="simulated third-party surveys")
     est.add_argument("--seed", type=int, default=0)
     est.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="survey-analysis", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    est = sub.add_parser("estimate", help="rake, estimate per domain, shrink, flag and count points")
+    _common_arguments(est)
+    est.add_argument("--rates", help="comma-separated 0/1 columns (awareness, support, participation) for --items-out")
+    est.add_argument("--items-out", help="also write the item (and rate) x domain estimates here")
+    est.add_argument("--quota-by", default=None, help="quota strata of the simulated third-party survey, e.g. district")
+    est.add_argument("--third-party-n", type=int, default=1000, help="respondents of the simulated third-party survey")
+    est.add_argument("--simulations", type=int, default=2000, help="simulated third-party surveys")
     est.set_defaults(func=estimate)
+    plan_parser = sub.add_parser(
+        "plan", help="fieldwork plan: answers still needed per domain (to decide its flag, for a target interval) "
+        "and from which respondent groups, highest priority first",
+    )
+    _common_arguments(plan_parser)
+    plan_parser.add_argument("--half-width", type=float, default=TARGET_HALF_WIDTH,
+                             help="target 95%% half-width of each domain's estimate, in points (default 3)")
+    plan_parser.add_argument("--groups-out", help="also write one row per domain x respondent group here")
+    plan_parser.set_defaults(func=plan)
     return parser
 
 

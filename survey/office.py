@@ -30,6 +30,7 @@ from reports.heatmap import heatmap_html
 from survey import dashboard, db, export_jobs, wave_changes
 from survey.auth import LOGIN_FAILED, attempt_login, current_user, home_endpoint, log_in, log_out, login_required
 from survey.exports import FORMATS, WHATS, csv_chunks, export_filename, table_for, write
+from survey.fieldwork import register as register_fieldwork
 from survey.limits import LOGIN_LIMIT, limiter
 from survey.models import OFFICE_ROLES, AnalysisRun, Area, ExportLog
 from survey.models.areas import LEVEL_NAMES
@@ -38,6 +39,7 @@ from survey.reporting import STATUS_NAMES, area_report, qr_sheet
 from survey.scope import scoped_area
 
 bp = Blueprint("office", __name__, url_prefix="/office")
+register_fieldwork(bp)  # /office/fieldwork and /office/fieldwork.csv: the fieldwork monitor (survey/fieldwork.py)
 PAGE_ROWS = 200  # longer lists are shown in part; the exports have every row
 
 

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -221,3 +222,46 @@ def test_gbk_file_gets_a_fix_in_the_message_and_is_read_with_encoding_gbk(tmp_pa
     out.unlink()
     assert main([*args, "--encoding", "gbk"]) == 0
     assert pd.read_csv(out)["domain"].tolist() == ["和平社区", "𠀀社区", "ALL"]
+
+
+def test_plan_writes_the_fieldwork_plan_highest_priority_first(tmp_path, capsys):
+    responses = pd.read_csv(DATA / "small_responses.csv", dtype=str)
+    gone = sorted(responses["community"].unique())[0]  # a community of the margins with no answer yet
+    path = tmp_path / "responses.csv"
+    responses[responses["community"] != gone].to_csv(path, index=False)
+    out, groups = tmp_path / "plan.csv", tmp_path / "groups.csv"
+    code = main(["plan", "--responses", str(path), "--margins", str(DATA / "small_margins.csv"), "--by", "community",
+                 "--items", ITEMS, "--out", str(out), "--groups-out", str(groups), "--half-width", "4"])
+    assert code == 0
+    plan = pd.read_csv(out)
+    assert plan.columns[:8].tolist() == ["rank", "domain", "answers", "population", "population_share", "estimate",
+                                         "status", "answers_to_decide"]
+    assert [c for c in plan.columns if c.startswith("more_")] == [
+        "more_sex_M", "more_sex_F", "more_age_band_18-29", "more_age_band_30-44", "more_age_band_45-59", "more_age_band_60+"]
+    assert set(plan["domain"]) == set(responses["community"])
+    assert plan["rank"].tolist() == list(range(1, len(plan) + 1))
+    first = plan.iloc[0]
+    assert first["domain"] == gone and first["answers"] == 0 and first["status"] == "no_data"
+    assert first["more_sex_M"] == 1 and first["more_sex_F"] == 1
+    rest = plan.iloc[1:]
+    assert rest["priority"].is_monotonic_decreasing and rest["answers"].sum() == (responses["community"] != gone).sum()
+    assert (rest["answers_to_decide"][rest["status"] != "undecided"] == 0).all()
+    assert (rest["answers_to_decide"][rest["status"] == "undecided"] >= 1).all()
+    # The +/- 4 point target by the hand formula.
+    z = 1.959963984540054
+    need = np.maximum(np.ceil(rest["unit_variance"] * z**2 / 16 - 1e-9) - rest["answers"], 0)
+    assert (rest["answers_for_precision"] == need).all()
+    # The group columns match the long table.
+    long = pd.read_csv(groups)
+    row = long[(long["domain"] == rest.iloc[0]["domain"]) & (long["variable"] == "sex") & (long["category"] == "M")].iloc[0]
+    assert rest.iloc[0]["more_sex_M"] == row["answers_to_share"]
+    assert row["population_share"] == pytest.approx(617446.05 / (617446.05 + 696268.95))
+    err = capsys.readouterr().err
+    assert "1 community value(s) of the margins have no respondent yet" in err and "wrote" in err
+
+
+def test_plan_refuses_a_bad_half_width(tmp_path, capsys):
+    code = main(["plan", "--responses", str(DATA / "small_responses.csv"), "--margins", str(DATA / "small_margins.csv"),
+                 "--by", "community", "--items", ITEMS, "--out", str(tmp_path / "p.csv"), "--half-width", "0"])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == "survey-analysis: error: --half-width must be a positive number of points"

@@ -1,0 +1,290 @@
+"""The fieldwork monitor for offices: where to send grid workers during a wave, and to find whom.
+
+:func:`fieldwork_plan` counts the current wave's scored answers per community and weighting
+cell (``survey.results.score_cells``, the analysis's own aggregation), takes estimates and
+standard errors from the wave's newest stored analysis where there is one (else the answers'
+plain mean and variance), and hands them to :mod:`analysis.fieldwork`. The numbers are computed
+for the whole city (a community's priority is about the city's estimate) and then cut to the
+user's area. Views: ``/office/fieldwork`` (page, ``?area=`` a sub-area, ``?sort=``) and
+``/office/fieldwork.csv``; :func:`register` adds them to the office blueprint.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+from flask import Blueprint, Response, render_template, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from analysis.fieldwork import NO_DATA, TARGET_HALF_WIDTH, plan_fieldwork
+from survey import db
+from survey.auth import current_user, login_required
+from survey.exports import Column, Table, csv_chunks
+from survey.models import AnalysisRun, Area, AreaResult, ExportLog, Wave
+from survey.questionnaires import definition_of
+from survey.results import PLANS, MarginsError, margins_frame, score_cells
+from survey.scope import scoped_area, within
+
+SORTS = {"priority": "优先次序", "decide": "判定还需", "precision": "精度还需", "answers": "答卷最少", "name": "社区名称"}
+STATUS_TEXT = {"below": "低于80分", "at_risk": "有风险", "ok": "达标", "undecided": "数据不足", NO_DATA: "尚无估计"}
+
+
+@dataclass(frozen=True)
+class Group:
+    """A respondent group short of its population share in a community."""
+
+    label: str
+    more: int
+    sample_share: float | None
+    population_share: float
+
+
+@dataclass(frozen=True)
+class FieldworkRow:
+    community: Area
+    street: str
+    answers: int
+    status: str
+    estimate: float | None
+    answers_to_decide: int | None
+    half_width: float | None
+    answers_for_precision: int | None
+    priority: float
+    city_rank: int
+    groups: list[Group]
+    more_by_group: dict[str, int]
+
+
+@dataclass
+class FieldworkPlan:
+    area: Area
+    wave: Wave | None
+    run: AnalysisRun | None
+    rows: list[FieldworkRow] = field(default_factory=list)
+    group_columns: list[tuple[str, str]] = field(default_factory=list)  # (key, label) of every group
+    half_width: float = TARGET_HALF_WIDTH
+
+    @property
+    def answers(self) -> int:
+        return sum(r.answers for r in self.rows)
+
+    @property
+    def without_answers(self) -> int:
+        return sum(1 for r in self.rows if r.answers == 0)
+
+    @property
+    def undecided(self) -> int:
+        return sum(1 for r in self.rows if r.status == "undecided")
+
+    @property
+    def more_for_precision(self) -> int:
+        return sum(r.answers_for_precision or 0 for r in self.rows)
+
+
+def current_wave(session: Session, now: datetime | None = None) -> Wave | None:
+    """Return the wave open now (the latest opened if several), else the latest wave."""
+    now = now or datetime.now(UTC)
+    waves = list(session.scalars(select(Wave).order_by(Wave.opens_at.desc())))
+    return next((w for w in waves if w.is_open(now)), waves[0] if waves else None)
+
+
+def _latest_run(session: Session, wave: Wave, questionnaire_code: str) -> AnalysisRun | None:
+    return session.scalar(
+        select(AnalysisRun).where(AnalysisRun.wave_id == wave.id, AnalysisRun.questionnaire_code == questionnaire_code)
+        .order_by(AnalysisRun.id.desc()).limit(1)
+    )
+
+
+def _number(value) -> int | None:
+    return None if value is None or not math.isfinite(value) else int(value)
+
+
+def fieldwork_plan(session: Session, area: Area, questionnaire_code: str = "citizen", sort: str = "priority",
+                   half_width: float = TARGET_HALF_WIDTH, wave: Wave | None = None) -> FieldworkPlan:
+    """Return the fieldwork plan of the current wave for the communities in ``area`` (already scope-checked)."""
+    wave = wave or current_wave(session)
+    plan_of = PLANS[questionnaire_code]
+    unit = plan_of.unit
+    result = FieldworkPlan(area, wave, None, half_width=half_width)
+    versions = [v for v in wave.versions if v.questionnaire.code == questionnaire_code] if wave else []
+    if not versions:
+        return result
+    cells = score_cells(session, wave.id, [v.id for v in versions], plan=plan_of)
+    attributes = [c for c in cells.columns if c not in (unit, "channel", "n", "total", "total_sq")]
+    units = list(session.scalars(select(Area).where(Area.level == unit).order_by(Area.code)))
+    try:
+        margins = margins_frame(session, questionnaire_code)
+    except MarginsError:
+        margins = pd.DataFrame(columns=["variable", "category", "total"])
+    domains = pd.DataFrame({"domain": [a.code for a in units],
+                            "population": [float(a.adult_population or 0) for a in units]})
+    run = _latest_run(session, wave, questionnaire_code)
+    estimates = _stored_estimates(session, run, unit) if run is not None else _plain_estimates(cells, unit)
+    domains = domains.merge(estimates, on="domain", how="left")
+    counts = (cells.astype({a: str for a in attributes}).groupby([unit, *attributes])["n"].sum().reset_index()
+              if not cells.empty else pd.DataFrame(columns=[unit, *attributes, "n"]))
+    fw = plan_fieldwork(domains, counts, margins, by=unit, half_width=half_width)
+
+    labels = _group_labels([definition_of(v) for v in versions])
+    groups = fw.groups
+    result.run = run
+    result.group_columns = [
+        (f"{v}={c}", labels.get((v, c), f"{v}={c}"))
+        for v, c in dict.fromkeys(zip(groups["variable"], groups["category"]))
+    ] if not groups.empty else []
+    by_domain = {d: part for d, part in groups.groupby("domain")} if not groups.empty else {}
+    visible = {a.code: a for a in session.scalars(select(Area).where(within(area), Area.level == unit))}
+    rows = []
+    for r in fw.communities.itertuples():
+        community = visible.get(r.domain)
+        if community is None:
+            continue
+        part = by_domain.get(r.domain)
+        short, more = [], {}
+        if part is not None:
+            for g in part.itertuples():
+                key = f"{g.variable}={g.category}"
+                need = _number(g.answers_to_share)
+                more[key] = need
+                if need:
+                    short.append(Group(labels.get((g.variable, g.category), key), need,
+                                       None if np.isnan(g.sample_share) else float(g.sample_share), float(g.population_share)))
+        short.sort(key=lambda g: -g.more)
+        rows.append(FieldworkRow(
+            community, community.parent.name if community.parent else "", int(r.answers), str(r.status),
+            None if np.isnan(r.estimate) else float(r.estimate), _number(r.answers_to_decide),
+            None if np.isnan(r.half_width) else float(r.half_width), _number(r.answers_for_precision),
+            float(r.priority), int(r.rank), short, more,
+        ))
+    result.rows = sort_rows(rows, sort)
+    return result
+
+
+def sort_rows(rows: list[FieldworkRow], sort: str) -> list[FieldworkRow]:
+    """Order rows by ``sort`` (a key of ``SORTS``): city priority by default, the largest need first otherwise."""
+    if sort == "decide":
+        return sorted(rows, key=lambda r: (-(r.answers_to_decide or 0), r.city_rank))
+    if sort == "precision":
+        return sorted(rows, key=lambda r: (-(r.answers_for_precision or 0), r.city_rank))
+    if sort == "answers":
+        return sorted(rows, key=lambda r: (r.answers, r.city_rank))
+    if sort == "name":
+        return sorted(rows, key=lambda r: (r.street, r.community.name, r.community.code))
+    return sorted(rows, key=lambda r: r.city_rank)
+
+
+def _stored_estimates(session: Session, run: AnalysisRun, unit: str) -> pd.DataFrame:
+    """Return the run's community results as the analysis's domain table names them."""
+    rows = session.execute(
+        select(Area.code, AreaResult.n, AreaResult.estimate, AreaResult.se, AreaResult.n_eff, AreaResult.eb_estimate,
+               AreaResult.eb_mse, AreaResult.population)
+        .join(Area, Area.id == AreaResult.area_id)
+        .where(AreaResult.run_id == run.id, AreaResult.level == unit)
+    ).all()
+    frame = pd.DataFrame(rows, columns=["domain", "n", "estimate", "se", "n_eff", "eb_estimate", "eb_mse", "run_population"])
+    return frame.astype({c: float for c in frame.columns if c != "domain"})
+
+
+def _plain_estimates(cells: pd.DataFrame, unit: str) -> pd.DataFrame:
+    """Return unweighted means and their variances per community, before the wave's first analysis."""
+    if cells.empty:
+        return pd.DataFrame(columns=["domain", "n", "estimate", "se", "n_eff"])
+    per = cells.groupby(unit)[["n", "total", "total_sq"]].sum().astype(float)
+    mean = per["total"] / per["n"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        variance = ((per["total_sq"] - per["n"] * mean**2) / (per["n"] - 1)).clip(lower=0)
+        se = np.sqrt(variance / per["n"])
+    return pd.DataFrame({"domain": per.index.astype(str), "n": per["n"].to_numpy(), "estimate": mean.to_numpy(),
+                         "se": se.to_numpy(), "n_eff": per["n"].to_numpy()})
+
+
+def _group_labels(definitions) -> dict[tuple[str, str], str]:
+    """Return the choice label of every (attribute, code), e.g. ("sex", "M") -> 男."""
+    labels: dict[tuple[str, str], str] = {}
+    for definition in definitions:
+        items = {i.code: i for i in definition.items}
+        for attribute, code in definition.attributes.items():
+            for choice in items[code].choices:
+                labels.setdefault((attribute, choice.code), choice.label)
+    return labels
+
+
+# --- Views ---------------------------------------------------------------------------------------
+
+CSV_COLUMNS = [
+    Column("seq", "序号", "int"), Column("community_code", "社区编码"), Column("community", "社区"),
+    Column("street", "街道"), Column("answers", "已回收答卷", "int"), Column("status", "状态"),
+    Column("estimate", "当前估计（分）", "float"), Column("answers_to_decide", "判定状态还需答卷", "int"),
+    Column("half_width", "当前95%区间半宽（分）", "float"), Column("answers_for_precision", "达到目标精度还需答卷", "int"),
+    Column("priority", "优先度（每份答卷使全市方差减少）", "float"), Column("city_rank", "全市优先次序", "int"),
+    Column("groups_short", "缺少的人群（需补充答卷）"),
+]
+
+
+def _request_plan() -> FieldworkPlan:
+    session = db.session()
+    user = current_user()
+    code = request.args.get("area", type=str) or user.area.code
+    place = scoped_area(session, user, code)
+    sort = request.args.get("sort", "priority")
+    return fieldwork_plan(session, place, sort=sort if sort in SORTS else "priority")
+
+
+def page():
+    """The fieldwork page: one row per community of the user's area, highest priority first."""
+    plan = _request_plan()
+    sort = request.args.get("sort", "priority")
+    return render_template("office/fieldwork.html", plan=plan, area=plan.area, sorts=SORTS,
+                           sort=sort if sort in SORTS else "priority", status_text=STATUS_TEXT,
+                           breadcrumbs=_breadcrumbs(plan.area))
+
+
+def csv_export():
+    """The plan as CSV (UTF-8 with BOM, Chinese headers, one column per group), logged like the other exports."""
+    plan = _request_plan()
+    columns = CSV_COLUMNS + [Column(f"more_{key}", f"需补充：{label}", "int") for key, label in plan.group_columns]
+
+    def rows():
+        for seq, r in enumerate(plan.rows, start=1):
+            yield (seq, r.community.code, r.community.name, r.street, r.answers, STATUS_TEXT.get(r.status, r.status),
+                   None if r.estimate is None else round(r.estimate, 2), r.answers_to_decide,
+                   None if r.half_width is None else round(r.half_width, 2), r.answers_for_precision,
+                   None if math.isinf(r.priority) or math.isnan(r.priority) else float(f"{r.priority:.6g}"), r.city_rank,
+                   "；".join(f"{g.label} {g.more}" for g in r.groups),
+                   *(r.more_by_group.get(key) for key, _ in plan.group_columns))
+
+    table = Table("fieldwork", "调查进度", columns, len(plan.rows), rows, code_row=False)
+    session = db.session()
+    with db.write_transaction(session):
+        session.add(ExportLog(user_id=current_user().id, what="fieldwork", area_id=plan.area.id,
+                              wave_id=plan.wave.id if plan.wave else None, file_format="csv", rows=table.total,
+                              created_at=datetime.now(UTC)))
+    body = b"".join(csv_chunks(table))
+    from urllib.parse import quote
+
+    filename = f"调查进度-{plan.area.name}-{plan.wave.name if plan.wave else '无轮次'}.csv"
+    response = Response(body, mimetype="text/csv; charset=utf-8")
+    response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _breadcrumbs(area: Area) -> list[Area]:
+    user = current_user()
+    chain, node = [], area
+    while node is not None:
+        chain.append(node)
+        if node.id == user.area_id:
+            break
+        node = node.parent
+    return chain[::-1]
+
+
+def register(bp: Blueprint) -> None:
+    """Add the fieldwork page and its CSV to the office blueprint (``office.fieldwork``, ``office.fieldwork_csv``)."""
+    bp.add_url_rule("/fieldwork", "fieldwork", login_required(page))
+    bp.add_url_rule("/fieldwork.csv", "fieldwork_csv", login_required(csv_export))
