@@ -26,7 +26,7 @@ from survey.auth import current_user, login_required
 from survey.exports import Column, Table, csv_chunks
 from survey.models import AnalysisRun, Area, AreaResult, ExportLog, Wave
 from survey.questionnaires import definition_of
-from survey.results import PLANS, MarginsError, margins_frame, score_cells
+from survey.results import MarginsError, base_plan, margin_variables, margins_frame, plan_for, score_cells
 from survey.scope import scoped_area, within
 
 SORTS = {"priority": "优先次序", "decide": "判定还需", "precision": "精度还需", "answers": "答卷最少", "name": "社区名称"}
@@ -107,12 +107,14 @@ def fieldwork_plan(session: Session, area: Area, questionnaire_code: str = "citi
                    half_width: float = TARGET_HALF_WIDTH, wave: Wave | None = None) -> FieldworkPlan:
     """Return the fieldwork plan of the current wave for the communities in ``area`` (already scope-checked)."""
     wave = wave or current_wave(session)
-    plan_of = PLANS[questionnaire_code]
-    unit = plan_of.unit
+    unit = base_plan(questionnaire_code).unit
     result = FieldworkPlan(area, wave, None, half_width=half_width)
     versions = [v for v in wave.versions if v.questionnaire.code == questionnaire_code] if wave else []
     if not versions:
         return result
+    # The groups are those the analysis weights by: the questionnaire's attributes the margins name.
+    plan_of = plan_for([definition_of(v) for v in versions], questionnaire_code,
+                       margin_variables(session, questionnaire_code))
     cells = score_cells(session, wave.id, [v.id for v in versions], plan=plan_of)
     attributes = [c for c in cells.columns if c not in (unit, "channel", "n", "total", "total_sq")]
     units = list(session.scalars(select(Area).where(Area.level == unit).order_by(Area.code)))
