@@ -38,6 +38,18 @@ def runs_by_wave(session: Session, questionnaire_code: str = "citizen") -> list[
     )
 
 
+def analysed_questionnaires(session: Session) -> dict[str, str]:
+    """Return {code: title} of the questionnaires whose results office dashboards show, citizen first.
+
+    Those with an analysis run, minors' questionnaires left out (the area page sums them up apart).
+    """
+    runs = session.scalars(
+        select(AnalysisRun).where(AnalysisRun.id.in_(select(func.max(AnalysisRun.id)).group_by(AnalysisRun.questionnaire_code)))
+    ).all()
+    shown = {run.questionnaire_code: definition.title for run in runs if not (definition := run_definition(run)).minors}
+    return dict(sorted(shown.items(), key=lambda item: (item[0] != "citizen", item[0])))
+
+
 def run_definition(run: AnalysisRun) -> Definition:
     """Return the definition of the newest questionnaire version the run's wave fields."""
     versions = [v for v in run.wave.versions if v.questionnaire.code == run.questionnaire_code]
