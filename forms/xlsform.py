@@ -10,6 +10,7 @@ sheet) map straight to the definition dict. Reading a workbook is the easy part;
 Supported (anything else in a meaningful column is an error naming sheet, row and column):
 
 - ``survey``: ``type`` = ``select_one LIST`` | ``text`` | ``note`` | ``begin group`` / ``end group``
+  (and the ``xlsform_type`` of any other item type registered in ``forms.definition.ITEM_TYPES``)
   (also ``begin_group`` / ``end_group``; one level: a group is a section; questions outside a group
   form a section of their own); ``name``; ``label`` / ``label::<language>`` (any number of
   languages); ``hint`` / ``hint::<language>``; ``required`` (yes/true/1, no/false/0/blank);
