@@ -14,6 +14,7 @@ from flask import (
     Response,
     abort,
     current_app,
+    has_request_context,
     jsonify,
     redirect,
     render_template,
@@ -125,6 +126,18 @@ def _area_and_run(code: str) -> tuple:
     return session, place, _run(session) or abort(404)
 
 
+# Pages that show one analysis run: a link between them keeps the questionnaire the office chose.
+RUN_PAGES = {"office.area", "office.community", "office.problems", "office.report", "office.export", "office.exports"}
+
+
+@bp.url_defaults
+def _keep_questionnaire(endpoint: str, values: dict) -> None:
+    """Add the page's ?q= to links to the other result pages (it is one with results: _run refused any other)."""
+    code = request.args.get("q") if has_request_context() else None
+    if code and endpoint in RUN_PAGES:
+        values.setdefault("q", code)
+
+
 def _questionnaire(session) -> str:
     """Return the questionnaire whose results a page shows: ?q=<code>, else citizen, else the first analysed."""
     code = request.args.get("q")
@@ -146,11 +159,9 @@ def _run(session) -> AnalysisRun | None:
 
 def _link(area: Area) -> str:
     endpoint = "office.community" if area.level == "community" else "office.area"
-    # The wave as a number, never the raw query text: nothing a link carries is echoed into the page
-    # (the questionnaire is one with results: _run refused any other).
+    # The wave as a number, never the raw query text: nothing a link carries is echoed into the page.
     wave = request.args.get("wave", type=int)
-    code = request.args.get("q")
-    return url_for(endpoint, code=area.code, **({"wave": wave} if wave else {}), **({"q": code} if code else {}))
+    return url_for(endpoint, code=area.code, **({"wave": wave} if wave else {}))
 
 
 @bp.get("/area/<code>")

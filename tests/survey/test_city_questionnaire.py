@@ -164,4 +164,11 @@ def test_a_city_questionnaire_from_the_office_upload_to_the_heatmap(app, client,
     chosen = client.get("/office/area/C?q=renewal").get_data(as_text=True)
     assert '<option value="renewal" selected>' in chosen and "背街小巷" in chosen
     assert 'name="q" value="renewal"' in chosen  # the wave picker keeps the questionnaire
-    assert "/office/area/D1?q=renewal" in chosen  # and so do the heatmap's links
+    assert "/office/area/D1?q=renewal" in chosen  # and so do the heatmap's links, the breadcrumbs,
+    assert re.search(r'href="/office/area/C/report\.pdf\?[^"]*q=renewal"', chosen)  # the report and exports
+    assert "/office/area/C/problems" in chosen and "/office/area/C/problems?q=" not in default
+    report = client.get(f"/office/area/C/report.pdf?wave={wave_id}&q=renewal")
+    assert report.status_code == 200 and report.mimetype == "application/pdf"
+    (tmp_path / "report.pdf").write_bytes(report.get_data())
+    assert "背街小巷" in run(["pdftotext"], tmp_path / "report.pdf")
+    assert client.get("/office/area/C/problems?q=renewal").status_code == 200
