@@ -17,7 +17,7 @@ from forms.definition import KIND_NAMES
 from reports.heatmap import Cell, Row
 from survey.localtime import format_local
 from survey.models import AnalysisRun, Answer, Area, AreaResult, ItemResult, Response, Wave
-from survey.questionnaires import definition_of
+from survey.questionnaires import definition_of, find_version
 from survey.scope import within
 
 CHILD_LEVEL = {"city": "district", "district": "street", "street": "community", "community": None}
@@ -43,10 +43,14 @@ def analysed_questionnaires(session: Session) -> dict[str, str]:
 
     Those with an analysis run, minors' questionnaires left out (the area page sums them up apart).
     """
-    runs = session.scalars(
-        select(AnalysisRun).where(AnalysisRun.id.in_(select(func.max(AnalysisRun.id)).group_by(AnalysisRun.questionnaire_code)))
-    ).all()
-    shown = {run.questionnaire_code: definition.title for run in runs if not (definition := run_definition(run)).minors}
+    shown = {}
+    for code in session.scalars(select(AnalysisRun.questionnaire_code).distinct()):
+        try:
+            definition = definition_of(find_version(session, code))
+        except LookupError:
+            continue
+        if not definition.minors:
+            shown[code] = definition.title
     return dict(sorted(shown.items(), key=lambda item: (item[0] != "citizen", item[0])))
 
 
