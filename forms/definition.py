@@ -60,6 +60,8 @@ INVALID_CHOICE_MESSAGE = "请从列出的选项中选择一项"
 # no keyboard makes them and PostgreSQL cannot store NUL.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 CONTROL_MESSAGE = "内容中含有无法识别的特殊字符，请删除后重试"
+# The one XLSForm constraint a text item takes: its greatest length.
+MAX_LENGTH = re.compile(r"string-length\(\s*\.\s*\)\s*<=\s*(\d+)\Z")
 FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 # Texts in every language of the definition, default first: ((language, text), ...).
 Texts = tuple[tuple[str, str], ...]
@@ -313,11 +315,13 @@ class Definition:
 
     @property
     def scored_items(self) -> list[Item]:
-        return [i for i in self.items if i.type == "rating"]
+        """Return the questions whose type gives a score (the respondent's mean, the heatmap's columns)."""
+        return [i for i in self.items if i.handler.scored]
 
     @property
     def rate_items(self) -> list[Item]:
-        return [i for i in self.items if i.type == "yesno"]
+        """Return the questions whose type gives a yes-rate (awareness, support, participation)."""
+        return [i for i in self.items if i.handler.rate]
 
     def choice_scores(self) -> dict[str, dict[str, float | None]]:
         """Return {item: {choice: score or None}} for the scored items."""
@@ -366,15 +370,48 @@ class Definition:
 
 
 class ItemType:
-    """Behaviour of one kind of question: validation, checking a submitted answer, what is stored."""
+    """Behaviour of one kind of question: validation, checking a submitted answer, what is stored,
+    what the analysis and the exports make of it, and how XLSForm writes it.
+
+    Adding a type is one subclass registered in ``ITEM_TYPES`` (see :func:`register`): nothing
+    else switches on the type's name.
+    """
 
     name: ClassVar[str]
     needs_choices: ClassVar[bool] = True
     question: ClassVar[bool] = True  # asks something: numbered, answered, stored
+    required_by_default: ClassVar[bool] = True  # first definition format: "required" left out
     # The type's template fragment: the macro of this name in public/_items.html (the phone page)
     # and entry/_items.html (paper entry) shows an item of this type.
     fragment: ClassVar[str] = "choice"
     written: ClassVar[bool] = False  # answered in words: ruled lines on paper, a text box at entry
+    scored: ClassVar[bool] = False  # its choices' scores make the respondent's score and heatmap columns
+    rate: ClassVar[bool] = False  # its yes choices make a rate (awareness, support, participation)
+    # How exports type its column: "choice" (codes with value labels) or "text".
+    export_kind: ClassVar[str] = "choice"
+    # Its XLSForm type: "select_one" (followed by its choice list's name) or a type of its own.
+    xlsform_type: ClassVar[str] = "select_one"
+
+    def value(self, choice: Choice) -> float | None:
+        """Return what the analysis takes for an answer with this choice: a score, 1/0, or None (left out)."""
+        return None
+
+    def xlsform_choice(self, choice: Choice) -> tuple[float | None, int | None]:
+        """Return a choice's ``score`` and ``yes`` cells in an exported XLSForm choices sheet."""
+        return None, None
+
+    def xlsform_constraint(self, item: Item) -> str | None:
+        """Return the item's ``constraint`` cell in an exported XLSForm (None: none)."""
+        return None
+
+    def read_xlsform(self, constraint: str) -> dict[str, Any]:
+        """Return the dict-format keys an XLSForm row's ``constraint`` cell ("" for none) gives an item.
+
+        Raises ValueError with a message for the office (Chinese) for a constraint this type cannot use.
+        """
+        if constraint:
+            raise ValueError(f"不支持的约束 \"{constraint}\"：只有填空题可以限制字数")
+        return {}
 
     def check(self, raw: dict[str, Any], where: str) -> None:
         """Raise DefinitionError for anything this type cannot use."""
@@ -426,6 +463,13 @@ class RatingItem(ItemType):
     """A scored single choice: every choice states its score; null means "don't know"."""
 
     name = "rating"
+    scored = True
+
+    def value(self, choice: Choice) -> float | None:
+        return None if choice.score is None else float(choice.score)
+
+    def xlsform_choice(self, choice: Choice) -> tuple[float | None, int | None]:
+        return choice.score, None
 
     def check(self, raw: dict[str, Any], where: str) -> None:
         super().check(raw, where)
@@ -443,6 +487,13 @@ class YesNoItem(ItemType):
     """A yes-type question for awareness, support or participation rates."""
 
     name = "yesno"
+    rate = True
+
+    def value(self, choice: Choice) -> float | None:
+        return None if choice.yes is None else float(choice.yes)
+
+    def xlsform_choice(self, choice: Choice) -> tuple[float | None, int | None]:
+        return None, None if choice.yes is None else int(choice.yes)
 
     def check(self, raw: dict[str, Any], where: str) -> None:
         super().check(raw, where)
@@ -458,8 +509,22 @@ class TextItem(ItemType):
 
     name = "text"
     needs_choices = False
+    required_by_default = False
     fragment = "text"
     written = True
+    export_kind = "text"
+    xlsform_type = "text"
+
+    def xlsform_constraint(self, item: Item) -> str | None:
+        return f"string-length(.) <= {item.max_length}" if item.max_length != 500 else None
+
+    def read_xlsform(self, constraint: str) -> dict[str, Any]:
+        if not constraint:
+            return {"max_length": 500}
+        match = MAX_LENGTH.match(re.sub(r"\s+", " ", constraint).strip())
+        if match is None or not 1 <= int(match.group(1)) <= 5000:
+            raise ValueError(f"不支持的约束 \"{constraint}\"：填空题只支持 string-length(.) <= 字数（1 到 5000）")
+        return {"max_length": int(match.group(1))}
 
     def check(self, raw: dict[str, Any], where: str) -> None:
         if raw.get("choices"):
@@ -500,7 +565,10 @@ class NoteItem(ItemType):
     name = "note"
     needs_choices = False
     question = False
+    required_by_default = False
     fragment = "note"
+    export_kind = "text"
+    xlsform_type = "note"
 
     def check(self, raw: dict[str, Any], where: str) -> None:
         if raw.get("choices"):
@@ -520,6 +588,14 @@ class NoteItem(ItemType):
 
 
 ITEM_TYPES: dict[str, ItemType] = {t.name: t() for t in (ChoiceItem, RatingItem, YesNoItem, TextItem, NoteItem)}
+
+
+def register(item_type: type[ItemType]) -> ItemType:
+    """Add an item type (a class with a new ``name``) to ``ITEM_TYPES`` and return its instance."""
+    if item_type.name in ITEM_TYPES:
+        raise ValueError(f"item type {item_type.name!r} is already registered")
+    ITEM_TYPES[item_type.name] = handler = item_type()
+    return handler
 
 
 class _Reader:
@@ -664,7 +740,7 @@ def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
                 kind=item.get("kind"),
                 topic=topic,
                 attribute=attribute,
-                required=bool(item.get("required", kind != "text")) and handler.question,
+                required=bool(item.get("required", handler.required_by_default)) and handler.question,
                 max_length=int(item.get("max_length", 500)),
                 short=item.get("short"),
                 hints=reader.texts(item, "hint", where),

@@ -10,6 +10,7 @@ sheet) map straight to the definition dict. Reading a workbook is the easy part;
 Supported (anything else in a meaningful column is an error naming sheet, row and column):
 
 - ``survey``: ``type`` = ``select_one LIST`` | ``text`` | ``note`` | ``begin group`` / ``end group``
+  (and the ``xlsform_type`` of any other item type registered in ``forms.definition.ITEM_TYPES``)
   (also ``begin_group`` / ``end_group``; one level: a group is a section; questions outside a group
   form a section of their own); ``name``; ``label`` / ``label::<language>`` (any number of
   languages); ``hint`` / ``hint::<language>``; ``required`` (yes/true/1, no/false/0/blank);
@@ -49,11 +50,10 @@ from typing import Any
 import openpyxl
 
 from forms.conditions import Condition, ExpressionError, join, parse_expression
-from forms.definition import ATTRIBUTE_NAME, KINDS, Definition, DefinitionError, parse_definition
+from forms.definition import ATTRIBUTE_NAME, ITEM_TYPES, KINDS, Definition, DefinitionError, parse_definition
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
 SELECT_ONE = re.compile(r"select_one\s+(\S+)(\s+or_other)?\Z")
-MAX_LENGTH = re.compile(r"string-length\(\s*\.\s*\)\s*<=\s*(\d+)\Z")
 YES = {"yes", "true", "1", "true()"}
 NO = {"no", "false", "0", "false()", ""}
 # Columns whose value changes what is asked or stored: refused when filled in.
@@ -332,6 +332,8 @@ class _Importer:
         questions: dict[str, dict[str, Any]] = {}
         attributes: dict[str, int] = {}
         used_lists: set[str] = set()
+        # The types besides select_one, by their XLSForm name (text, note, and any type registered).
+        plain = {t.xlsform_type: t.name for t in ITEM_TYPES.values() if t.xlsform_type != "select_one"}
 
         def name_of(number: int, cells: dict[str, str], what: str) -> str | None:
             name = cells.get("name", "")
@@ -377,15 +379,15 @@ class _Importer:
                 self.error("survey", number, "type", "缺少题型（type）")
                 continue
             select = SELECT_ONE.match(kind)
-            if lowered in UNSUPPORTED_TYPES:
+            if lowered in UNSUPPORTED_TYPES and lowered not in plain:
                 self.error("survey", number, "type", UNSUPPORTED_TYPES[lowered])
                 continue
             if lowered.removeprefix("uri:") in METADATA:
                 self.warn("survey", number, "type", f"自动记录字段 \"{kind}\" 本平台不使用，已忽略")
                 continue
-            if not (select or lowered in ("text", "note")):
+            if not (select or lowered in plain):
                 self.error("survey", number, "type",
-                           f"不支持的题型 \"{kind.split()[0]}\"（支持 select_one、text、note、begin group/end group）")
+                           f"不支持的题型 \"{kind.split()[0]}\"（支持 select_one、{'、'.join(plain)}、begin group/end group）")
                 continue
             if select and select.group(2):
                 self.error("survey", number, "type", f"不支持 or_other（\"{kind}\"）：请把“其他”作为普通选项")
@@ -405,14 +407,12 @@ class _Importer:
                 item["translations"] = translations
             if select:
                 self.select_one(number, cells, item, select.group(1), lists, used_lists)
-            elif lowered == "text":
-                item["type"] = "text"
-                self.max_length(number, cells, item)
             else:
-                item["type"] = "note"
+                item["type"] = plain[lowered]
+            asks = ITEM_TYPES[item["type"]].question
             self.extras(number, cells, item, topics, attributes)
-            item["required"] = self.required(number, cells) if item["type"] != "note" else False
-            if item["type"] == "note" and cells.get("required"):
+            item["required"] = self.required(number, cells) if asks else False
+            if not asks and cells.get("required"):
                 self.warn("survey", number, "required", "说明文字（note）不需要作答，required 已忽略")
             rule = self.rule(number, cells, questions) if cells.get("relevant") else None
             rule = join("and", [r for r in (group_rule, rule) if r is not None]) if group_rule or rule else None
@@ -422,7 +422,7 @@ class _Importer:
                 group = {"code": _free_code(names, len(sections) + 1), "title": "", "items": [], "explicit": False, "row": number}
                 sections.append(group)
             group["items"].append(item)
-            if item["type"] != "note" and name:
+            if asks and name:
                 questions[name] = item
         if group is not None and group["explicit"]:
             self.error("survey", group["row"], "type", "begin group 没有对应的 end group")
@@ -469,24 +469,15 @@ class _Importer:
             self.error("survey", number, "type", f"选项列表 \"{list_name}\" 没有选项")
         item["choices"] = choices
 
-    def max_length(self, number: int, cells: dict[str, str], item: dict[str, Any]) -> None:
-        constraint = cells.get("constraint", "")
-        item["max_length"] = 500
-        if not constraint:
-            return
-        match = MAX_LENGTH.match(re.sub(r"\s+", " ", constraint).strip())
-        if match is None or not 1 <= int(match.group(1)) <= 5000:
-            self.error("survey", number, "constraint",
-                       f"不支持的约束 \"{constraint}\"：填空题只支持 string-length(.) <= 字数（1 到 5000）")
-        else:
-            item["max_length"] = int(match.group(1))
-
     def extras(self, number: int, cells: dict[str, str], item: dict[str, Any],
                topics: dict[str, dict[str, Any]], attributes: dict[str, int]) -> None:
         kind, topic, attribute, short = (cells.get(c, "") for c in ("kind", "topic", "attribute", "short"))
-        asks_choice = item["type"] in ("choice", "rating", "yesno")
-        if cells.get("constraint") and item["type"] != "text":
-            self.error("survey", number, "constraint", f"不支持的约束 \"{cells['constraint']}\"：只有填空题可以限制字数")
+        handler = ITEM_TYPES[item["type"]]
+        asks_choice = handler.needs_choices
+        try:
+            item.update(handler.read_xlsform(cells.get("constraint", "")))
+        except ValueError as exc:
+            self.error("survey", number, "constraint", str(exc))
         if kind:
             if kind not in KINDS:
                 self.error("survey", number, "kind", f"kind 应是 {'、'.join(KINDS)} 之一，而不是 \"{kind}\"")
@@ -621,7 +612,7 @@ def read_xlsform(source: bytes | str | Path, *, code: str | None = None, version
         raw["translations"] = translations
     raw["topics"] = list(topics.values())
     raw["sections"] = sections
-    if sections and not any(i["type"] == "rating" for s in sections for i in s["items"]):
+    if sections and not any(ITEM_TYPES[i["type"]].scored for s in sections for i in s["items"]):
         importer.error("survey", None, None, "问卷中没有计分题（选项带 score 的 select_one）")
     if errors:
         raise XLSFormError(errors, importer.warnings)
@@ -674,25 +665,22 @@ def definition_to_xlsx(definition: Definition) -> bytes:
     for section in definition.sections:
         survey_rows.append(["begin group", section.code, *_text_values(section.titles), *blank_hints])
         for item in section.elements:
-            if item.type == "text":
-                kind = "text"
-            elif item.type == "note":
-                kind = "note"
+            handler = item.handler
+            if handler.xlsform_type != "select_one":
+                kind = handler.xlsform_type
             else:
                 key = (item.type, tuple(item.choices))
                 if key not in lists:
                     lists[key] = item.code
                     for c in item.choices:
-                        score = c.score if item.type == "rating" else None
-                        yes = None if item.type != "yesno" or c.yes is None else int(c.yes)
-                        choice_rows.append([item.code, c.code, *_text_values(c.labels), score, yes])
+                        choice_rows.append([item.code, c.code, *_text_values(c.labels), *handler.xlsform_choice(c)])
                 kind = f"select_one {lists[key]}"
             survey_rows.append([
                 kind, item.code, *_text_values(item.labels),
                 *(_text_values(item.hints) if item.hints else blank_hints),
                 "yes" if item.required else None,
                 item.relevant.to_xlsform() if item.relevant else None,
-                f"string-length(.) <= {item.max_length}" if item.type == "text" and item.max_length != 500 else None,
+                handler.xlsform_constraint(item),
                 item.kind, item.topic, item.attribute, item.short,
             ])
         survey_rows.append(["end group", section.code])

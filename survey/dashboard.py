@@ -17,7 +17,7 @@ from forms.definition import KIND_NAMES
 from reports.heatmap import Cell, Row
 from survey.localtime import format_local
 from survey.models import AnalysisRun, Answer, Area, AreaResult, ItemResult, Response, Wave
-from survey.questionnaires import definition_of
+from survey.questionnaires import definition_of, find_version
 from survey.scope import within
 
 CHILD_LEVEL = {"city": "district", "district": "street", "street": "community", "community": None}
@@ -36,6 +36,22 @@ def runs_by_wave(session: Session, questionnaire_code: str = "citizen") -> list[
             select(AnalysisRun).join(newest, newest.c.run_id == AnalysisRun.id).join(Wave).order_by(Wave.opens_at)
         )
     )
+
+
+def analysed_questionnaires(session: Session) -> dict[str, str]:
+    """Return {code: title} of the questionnaires whose results office dashboards show, citizen first.
+
+    Those with an analysis run, minors' questionnaires left out (the area page sums them up apart).
+    """
+    shown = {}
+    for code in session.scalars(select(AnalysisRun.questionnaire_code).distinct()):
+        try:
+            definition = definition_of(find_version(session, code))
+        except LookupError:
+            continue
+        if not definition.minors:
+            shown[code] = definition.title
+    return dict(sorted(shown.items(), key=lambda item: (item[0] != "citizen", item[0])))
 
 
 def run_definition(run: AnalysisRun) -> Definition:

@@ -21,7 +21,19 @@ from survey.questionnaires import definition_by_id
 from survey.submissions import store_response
 
 bp = Blueprint("entry", __name__, url_prefix="/entry")
-QUESTIONNAIRES = {"citizen": "市民问卷", "minor": "未成年人问卷"}
+
+
+def open_questionnaires(session) -> dict[str, str]:
+    """Return {code: title} of the questionnaires an open wave fields (citizen first, then by code)."""
+    now = datetime.now(UTC)
+    rows = session.execute(
+        select(Questionnaire.code, Questionnaire.title).distinct()
+        .join(QuestionnaireVersion, QuestionnaireVersion.questionnaire_id == Questionnaire.id)
+        .join(wave_version, wave_version.c.questionnaire_version_id == QuestionnaireVersion.id)
+        .join(Wave, Wave.id == wave_version.c.wave_id)
+        .where(Wave.opens_at <= now, Wave.closes_at > now)
+    ).all()
+    return dict(sorted(rows, key=lambda row: (row[0] != "citizen", row[0])))
 
 
 def _open_version(session, code: str) -> tuple[Wave, int] | None:
@@ -89,12 +101,13 @@ def _counts(session, user: User, wave_id: int | None) -> tuple[int, list[tuple[s
 def page():
     session = db.session()
     user = current_user()
-    code = request.values.get("q", "citizen")
-    if code not in QUESTIONNAIRES:
+    questionnaires = open_questionnaires(session)
+    code = request.values.get("q") or next(iter(questionnaires), "citizen")
+    if questionnaires and code not in questionnaires:
         abort(404)
-    found = _open_version(session, code)
+    found = _open_version(session, code) if questionnaires else None
     if found is None:
-        return render_template("entry/page.html", closed=True, code=code, questionnaires=QUESTIONNAIRES, user=user)
+        return render_template("entry/page.html", closed=True, code=code, questionnaires=questionnaires, user=user)
     wave, version_id = found
     definition = definition_by_id(session, version_id)
     values, errors, message, status = {}, {}, None, 200
@@ -125,7 +138,7 @@ def page():
                 status, values = 409, {}
     mine, by_worker = _counts(session, user, wave.id)
     return render_template(
-        "entry/page.html", closed=False, code=code, questionnaires=QUESTIONNAIRES, user=user, wave=wave,
+        "entry/page.html", closed=False, code=code, questionnaires=questionnaires, user=user, wave=wave,
         definition=definition, numbered=numbered_items(definition), values=values, errors=errors, message=message, mine=mine, by_worker=by_worker,
         csrf_value=generate_csrf(),
     ), status

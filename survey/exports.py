@@ -166,7 +166,7 @@ def response_columns(definitions: Sequence[Definition]) -> tuple[list[Column], l
     columns = list(RESPONSE_META)
     for code in codes:
         item, choices = merged[code]
-        columns.append(Column(variable_name(code, taken), item.label, "choice" if choices else "text", tuple(choices)))
+        columns.append(Column(variable_name(code, taken), item.label, item.handler.export_kind, tuple(choices)))
     return columns, codes
 
 

@@ -14,6 +14,7 @@ from flask import (
     Response,
     abort,
     current_app,
+    has_request_context,
     jsonify,
     redirect,
     render_template,
@@ -127,9 +128,30 @@ def _area_and_run(code: str) -> tuple:
     return session, place, _run(session) or abort(404)
 
 
+# Pages that show one analysis run: a link between them keeps the questionnaire the office chose.
+RUN_PAGES = {"office.area", "office.community", "office.problems", "office.report", "office.export", "office.exports"}
+
+
+@bp.url_defaults
+def _keep_questionnaire(endpoint: str, values: dict) -> None:
+    """Add the page's ?q= to links to the other result pages (it is one with results: _run refused any other)."""
+    code = request.args.get("q") if has_request_context() else None
+    if code and endpoint in RUN_PAGES:
+        values.setdefault("q", code)
+
+
+def _questionnaire(session) -> str:
+    """Return the questionnaire whose results a page shows: ?q=<code>, else citizen, else the first analysed."""
+    code = request.args.get("q")
+    analysed = dashboard.analysed_questionnaires(session)
+    if code and code not in analysed:
+        abort(404)
+    return code or next(iter(analysed), "citizen")
+
+
 def _run(session) -> AnalysisRun | None:
-    """Return the run chosen by ?wave=<id>, else the newest one."""
-    runs = dashboard.runs_by_wave(session)
+    """Return the run of the page's questionnaire chosen by ?wave=<id>, else its newest one."""
+    runs = dashboard.runs_by_wave(session, _questionnaire(session))
     wave_id = request.args.get("wave", type=int)
     chosen = [r for r in runs if r.wave_id == wave_id] if wave_id else runs[-1:]
     if wave_id and not chosen:
@@ -173,7 +195,8 @@ def area(code: str):
         chart = bar_chart_svg([a.name for _, a in top], [r.points_at_stake for r, _ in top], "失分最多的社区（满分20分）",
                               unit="分", digits=3, chart_id="cost")
     return render_template(
-        "office/area.html", area=place, run=run, runs=dashboard.runs_by_wave(session),
+        "office/area.html", area=place, run=run, runs=dashboard.runs_by_wave(session, run.questionnaire_code),
+        questionnaires=dashboard.analysed_questionnaires(session),
         result=dashboard.area_result(session, run, place), rates=dashboard.rates(session, run, place, definition),
         channels=dashboard.responses_by_channel(run, place),
         heatmap=heatmap_html(columns, rows, caption="单元格为加权满意度（分）；斜体：样本少于5份。", tappable=True),
@@ -196,7 +219,7 @@ def community(code: str):
     if run is None:
         return render_template("office/no_run.html", area=place)
     definition = dashboard.run_definition(run)
-    history = dashboard.trend(session, place)
+    history = dashboard.trend(session, place, run.questionnaire_code)
     chart = None
     if len(history) >= 2:
         chart = line_chart_svg([w for w, _ in history], [r.estimate for _, r in history],
@@ -204,7 +227,8 @@ def community(code: str):
                                "满意度变化（分）", chart_id="trend")
     texts, terms = dashboard.comments(session, run.wave_id, place)
     return render_template(
-        "office/community.html", area=place, run=run, runs=dashboard.runs_by_wave(session),
+        "office/community.html", area=place, run=run, runs=dashboard.runs_by_wave(session, run.questionnaire_code),
+        questionnaires=dashboard.analysed_questionnaires(session),
         result=dashboard.area_result(session, run, place), topics=dashboard.topic_results(session, run, place, definition),
         rates=dashboard.rates(session, run, place, definition), history=history, trend_chart=chart,
         comments=texts, terms=terms, breadcrumbs=_breadcrumbs(place), changes=_changes(session, run),

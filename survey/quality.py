@@ -41,7 +41,7 @@ FLAG_NAMES = {"flag_speeder": "答题过快", "flag_straightline": "全部同一
 def is_straightline(definition: Definition, answers: dict[str, str | None]) -> bool:
     """Return True when every scored item of some block of 8 or more got the same choice."""
     for section in definition.sections:
-        scored = [i for i in section.items if i.type == "rating"]
+        scored = [i for i in section.items if i.handler.scored]
         if len(scored) >= STRAIGHTLINE_BLOCK:
             chosen = [answers.get(i.code) for i in scored]
             if all(chosen) and len(set(chosen)) == 1:

@@ -245,14 +245,14 @@ def choice_counts(
 
 
 def item_cells_from_choices(choices: pd.DataFrame, definitions: dict[int, Definition], keys: list[str]) -> pd.DataFrame:
-    """Turn choice counts into per-cell item statistics: scores for ratings, 0/1 for yes-type."""
+    """Turn choice counts into per-cell item statistics: each item type says what a choice is worth
+    (a score for ratings, 1/0 for yes-type; None leaves the answer out)."""
     values = {}
     for version_id, definition in definitions.items():
         for item in definition.items:
             for choice in item.choices:
-                value = choice.score if item.type == "rating" else (None if choice.yes is None else float(choice.yes))
-                if item.type in ("rating", "yesno") and value is not None:
-                    values[(version_id, item.code, choice.code)] = float(value)
+                if (value := item.handler.value(choice)) is not None:
+                    values[(version_id, item.code, choice.code)] = value
     return choice_cells(choices, values, keys)
 
 
