@@ -27,14 +27,15 @@ from wtforms.validators import InputRequired, Length
 
 from reports.charts import bar_chart_svg, line_chart_svg
 from reports.heatmap import heatmap_html
-from survey import dashboard, db, export_jobs
+from survey import dashboard, db, documents, export_jobs, refresh
 from survey.auth import LOGIN_FAILED, attempt_login, current_user, home_endpoint, log_in, log_out, login_required
 from survey.exports import FORMATS, WHATS, csv_chunks, export_filename, table_for, write
 from survey.limits import LOGIN_LIMIT, limiter
+from survey.localtime import format_local
 from survey.models import OFFICE_ROLES, AnalysisRun, Area, ExportLog
 from survey.models.areas import LEVEL_NAMES
 from survey.models.users import ROLE_NAMES
-from survey.reporting import STATUS_NAMES, area_report, qr_sheet
+from survey.reporting import STATUS_NAMES, qr_entries, qr_title
 from survey.scope import scoped_area
 
 bp = Blueprint("office", __name__, url_prefix="/office")
@@ -61,7 +62,31 @@ class ActionForm(FlaskForm):
 @bp.app_context_processor
 def _globals():
     return {"current_user": current_user, "level_names": LEVEL_NAMES, "role_names": ROLE_NAMES,
-            "status_names": STATUS_NAMES, "action_form": ActionForm}
+            "status_names": STATUS_NAMES, "action_form": ActionForm, "refresh_pending": _refresh_pending}
+
+
+def _refresh_pending(run: AnalysisRun) -> bool:
+    return refresh.pending(current_app._get_current_object(), run.wave_id)
+
+
+@bp.post("/refresh/<int:wave_id>")
+@login_required
+def refresh_wave(wave_id: int):
+    """The city office's 刷新: queue a refresh of every questionnaire of the wave now, then go back."""
+    from survey.models import Wave
+
+    user = current_user()
+    if user.role != "city":
+        abort(403)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    session = db.session()
+    wave = session.get(Wave, wave_id) or abort(404)
+    app = current_app._get_current_object()
+    for code in sorted({v.questionnaire.code for v in wave.versions}):
+        refresh.enqueue(app, wave.id, code, force=True)
+    target = request.form.get("next", "")
+    return redirect(target if target.startswith("/office/") and not target.startswith("//") else url_for("office.home"), 303)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -187,7 +212,7 @@ def community(code: str):
         chart = line_chart_svg([w for w, _ in history], [r.estimate for _, r in history],
                                [r.ci_low or r.estimate for _, r in history], [r.ci_high or r.estimate for _, r in history],
                                "满意度变化（分）", chart_id="trend")
-    texts, terms = dashboard.comments(session, run.wave_id, place)
+    texts, terms = dashboard.comments(session, run.wave_id, place, refresh.stored_terms(run, place))
     return render_template(
         "office/community.html", area=place, run=run, runs=dashboard.runs_by_wave(session),
         result=dashboard.area_result(session, run, place), topics=dashboard.topic_results(session, run, place, definition),
@@ -293,7 +318,7 @@ def export_download(job_id: str):
 @login_required
 def report(code: str):
     session, place, run = _area_and_run(code)
-    pdf = area_report(session, run, place)
+    pdf, _ = documents.area_report(current_app._get_current_object(), session, run, place)
     _log(session, "report", place, run, "pdf", 1)
     return _file(pdf, "application/pdf", f"满意度测评报告-{place.name}-{run.wave.name}.pdf")
 
@@ -301,9 +326,15 @@ def report(code: str):
 @bp.get("/area/<code>/qr.pdf")
 @login_required
 def qr(code: str):
+    from reports.pdf import qr_sheet_pdf
+
     session = db.session()
     place = scoped_area(session, current_user(), code)
-    return _file(qr_sheet(session, place), "application/pdf", f"二维码-{place.name}.pdf")
+    title, entries = qr_title(place), qr_entries(session, place)
+    newest = max(documents.newest_run_ids(session), default=None)
+    pdf, _ = documents.cached(current_app._get_current_object(), newest, "qr", place.code,
+                              lambda: qr_sheet_pdf(title, entries), documents.content_key(title, entries))
+    return _file(pdf, "application/pdf", f"二维码-{place.name}.pdf")
 
 
 def _round(value, digits: int = 2):
@@ -349,7 +380,10 @@ def _export(session, place: Area, run: AnalysisRun, what: str, fmt: str, labels:
         table = table_for(own, what, place, run.wave_id, run.questionnaire_code, run.id)
     finally:
         own.rollback()  # the count is read; the rows are read later, in a transaction of their own
-    filename = export_filename(what, place, run.wave.name, fmt, labels)
+    # 数据截至: the run's data time for its estimates and problems; the responses are read now.
+    as_of = datetime.now(UTC) if what == "responses" else refresh.data_time(run)
+    stem, _, extension = export_filename(what, place, run.wave.name, fmt, labels).rpartition(".")
+    filename = f"{stem}-数据截至{format_local(as_of, '%Y%m%d-%H%M')}.{extension}"
     if table.total > current_app.config["EXPORT_DIRECT_ROWS"]:
         own.close()
         if not background:

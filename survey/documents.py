@@ -1,0 +1,98 @@
+"""PDFs cached until the next refresh: files in ``instance/pdf-cache/run-<id>/<kind>-<area>[-<key>].pdf``.
+
+A document of a run never changes, so the first request (or the refresh job, for the levels in
+``REFRESH_PRERENDER``) renders it and every later one reads the file. A new run is a new folder;
+:func:`keep_only_newest` (after every refresh) deletes the folders of runs that are no longer the
+newest of their wave. QR sheets do not depend on the results: they are keyed by a hash of what
+they print (the links), under the newest run, so a new link shows at once and old sheets go
+with the run.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy import func, select
+
+from survey import db
+from survey.models import AnalysisRun, Area
+
+CACHE_FOLDER = "pdf-cache"
+
+
+def _root(app: Flask) -> Path:
+    return Path(app.instance_path) / CACHE_FOLDER
+
+
+def cached(app: Flask, run_id: int | None, kind: str, area_code: str, build: Callable[[], bytes], key: str = "") -> tuple[bytes, bool]:
+    """Return the PDF and whether it came from the cache; ``build`` makes it when it is not there."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{kind}-{area_code}" + (f"-{key}" if key else ""))
+    folder = _root(app) / f"run-{run_id if run_id is not None else 'none'}"
+    path = folder / f"{safe}.pdf"
+    try:
+        return path.read_bytes(), True
+    except FileNotFoundError:
+        pass
+    body = build()
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=folder, suffix=".part")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(body)
+    os.replace(temporary, path)  # whole or not at all, also with two requests at once
+    return body, False
+
+
+def content_key(*parts) -> str:
+    """Return a short hash of what a document prints (QR sheets)."""
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+def newest_run_ids(session) -> set[int]:
+    """Return the ids of the newest run of every wave and questionnaire."""
+    return set(session.scalars(select(func.max(AnalysisRun.id)).group_by(AnalysisRun.wave_id, AnalysisRun.questionnaire_code)))
+
+
+def keep_only_newest(app: Flask) -> int:
+    """Delete the cached PDFs of runs that are no longer the newest; return how many folders went."""
+    root = _root(app)
+    if not root.is_dir():
+        return 0
+    with app.app_context():
+        session = db.session()
+        keep = {f"run-{run_id}" for run_id in newest_run_ids(session)}
+        session.rollback()
+    gone = 0
+    for folder in root.iterdir():
+        if folder.is_dir() and folder.name.startswith("run-") and folder.name not in keep:
+            shutil.rmtree(folder, ignore_errors=True)
+            gone += 1
+    return gone
+
+
+def area_report(app: Flask, session, run: AnalysisRun, area: Area) -> tuple[bytes, bool]:
+    """Return the area report PDF of the run (the minors' newest run is part of its key)."""
+    from survey.dashboard import minor_summary
+    from survey.reporting import area_report as render
+
+    minors = minor_summary(session, run.wave_id, area)
+    key = f"m{minors.run.id}" if minors is not None else ""
+    return cached(app, run.id, "report", area.code, lambda: render(session, run, area), key)
+
+
+def prerender(app: Flask, run_id: int, levels: list[str]) -> int:
+    """Render the area reports of the run for every area of ``levels`` (e.g. city, district); return how many."""
+    made = 0
+    with app.app_context():
+        session = db.session()
+        run = session.get(AnalysisRun, run_id)
+        if run is None or run.questionnaire_code != "citizen":
+            return 0
+        for area in session.scalars(select(Area).where(Area.level.in_(levels)).order_by(Area.code)):
+            _, hit = area_report(app, session, run, area)
+            made += not hit
+    return made
