@@ -1,5 +1,6 @@
-"""PDFs cached until the next refresh: files in ``instance/pdf-cache/run-<id>/<kind>-<area>[-<key>].pdf``.
+"""PDFs cached until the next refresh: files in ``instance/pdf-cache/run-<id>-<stored>/<kind>-<area>[-<key>].pdf``.
 
+(``<stored>``: when the run was stored, so a database made anew never meets an old run's files.)
 A document of a run never changes, so the first request (or the refresh job, for the levels in
 ``REFRESH_PRERENDER``) renders it and every later one reads the file. A new run is a new folder;
 :func:`keep_only_newest` (after every refresh) deletes the folders of runs that are no longer the
@@ -29,10 +30,15 @@ def _root(app: Flask) -> Path:
     return Path(app.instance_path) / CACHE_FOLDER
 
 
-def cached(app: Flask, run_id: int | None, kind: str, area_code: str, build: Callable[[], bytes], key: str = "") -> tuple[bytes, bool]:
+def _folder_name(run: AnalysisRun | None) -> str:
+    return "run-none" if run is None else f"run-{run.id}-{int(run.created_at.timestamp())}"
+
+
+def cached(app: Flask, run: AnalysisRun | None, kind: str, area_code: str, build: Callable[[], bytes],
+           key: str = "") -> tuple[bytes, bool]:
     """Return the PDF and whether it came from the cache; ``build`` makes it when it is not there."""
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{kind}-{area_code}" + (f"-{key}" if key else ""))
-    folder = _root(app) / f"run-{run_id if run_id is not None else 'none'}"
+    folder = _root(app) / _folder_name(run)
     path = folder / f"{safe}.pdf"
     try:
         return path.read_bytes(), True
@@ -52,9 +58,10 @@ def content_key(*parts) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
-def newest_run_ids(session) -> set[int]:
-    """Return the ids of the newest run of every wave and questionnaire."""
-    return set(session.scalars(select(func.max(AnalysisRun.id)).group_by(AnalysisRun.wave_id, AnalysisRun.questionnaire_code)))
+def newest_runs(session) -> list[AnalysisRun]:
+    """Return the newest run of every wave and questionnaire, newest first."""
+    ids = select(func.max(AnalysisRun.id)).group_by(AnalysisRun.wave_id, AnalysisRun.questionnaire_code)
+    return list(session.scalars(select(AnalysisRun).where(AnalysisRun.id.in_(ids)).order_by(AnalysisRun.id.desc())))
 
 
 def keep_only_newest(app: Flask) -> int:
@@ -64,7 +71,7 @@ def keep_only_newest(app: Flask) -> int:
         return 0
     with app.app_context():
         session = db.session()
-        keep = {f"run-{run_id}" for run_id in newest_run_ids(session)}
+        keep = {_folder_name(run) for run in newest_runs(session)}
         session.rollback()
     gone = 0
     for folder in root.iterdir():
@@ -81,7 +88,7 @@ def area_report(app: Flask, session, run: AnalysisRun, area: Area) -> tuple[byte
 
     minors = minor_summary(session, run.wave_id, area)
     key = f"m{minors.run.id}" if minors is not None else ""
-    return cached(app, run.id, "report", area.code, lambda: render(session, run, area), key)
+    return cached(app, run, "report", area.code, lambda: render(session, run, area), key)
 
 
 def prerender(app: Flask, run_id: int, levels: list[str]) -> int:

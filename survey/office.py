@@ -331,7 +331,7 @@ def qr(code: str):
     session = db.session()
     place = scoped_area(session, current_user(), code)
     title, entries = qr_title(place), qr_entries(session, place)
-    newest = max(documents.newest_run_ids(session), default=None)
+    newest = next(iter(documents.newest_runs(session)), None)
     pdf, _ = documents.cached(current_app._get_current_object(), newest, "qr", place.code,
                               lambda: qr_sheet_pdf(title, entries), documents.content_key(title, entries))
     return _file(pdf, "application/pdf", f"二维码-{place.name}.pdf")
