@@ -376,3 +376,9 @@ def test_a_refresh_that_cannot_run_is_not_retried_until_new_responses(app, city)
     assert runs(app) == 0
     app.extensions["refresh_check"]["highest"] = None  # as if a response had come in elsewhere
     assert refresh.check(app) == []  # same watermark: not queued again
+
+
+def test_the_worker_unit_runs_flask_worker(app):
+    unit = (ROOT / "deploy" / "systemd" / "survey-worker.service").read_text(encoding="utf-8")
+    assert "ExecStart=/opt/survey/.venv/bin/flask worker" in unit and "EnvironmentFile=/etc/survey/survey.env" in unit
+    assert "worker" in app.cli.commands
