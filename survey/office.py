@@ -66,7 +66,8 @@ def _globals():
 
 
 def _refresh_pending(run: AnalysisRun) -> bool:
-    return refresh.pending(current_app._get_current_object(), run.wave_id)
+    codes = sorted({v.questionnaire.code for v in run.wave.versions})
+    return refresh.pending(current_app._get_current_object(), run.wave_id, codes)
 
 
 @bp.post("/refresh/<int:wave_id>")

@@ -275,13 +275,13 @@ def enqueue(app: Flask, wave_id: int, questionnaire_code: str = "citizen", force
     _thread_worker(app).put((wave_id, questionnaire_code, force))
 
 
-def pending(app: Flask, wave_id: int) -> bool:
-    """Return whether a refresh of the wave is queued or running (for the office's 刷新 button)."""
+def pending(app: Flask, wave_id: int, codes: list[str] | None = None) -> bool:
+    """Return whether a refresh of the wave (of one of ``codes``, default all) is queued or running."""
     if app.config.get("REDIS_URL"):
         from rq.exceptions import NoSuchJobError
         from rq.job import Job, JobStatus
 
-        for code in _codes(app, wave_id):
+        for code in codes if codes is not None else _codes(app, wave_id):
             try:
                 status = Job.fetch(_job_id(app, wave_id, code), connection=redis_client(app)).get_status()
             except NoSuchJobError:
