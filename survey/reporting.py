@@ -120,7 +120,15 @@ def qr_entries(session: Session, area: Area, base_url: str | None = None) -> lis
 
 def school_qr_sheet(session: Session, school: School) -> bytes:
     """Return the QR sheet of one school's enabled class links (parents' and pupils'), and no other school's."""
-    return qr_sheet_pdf(f"{school.name}家长和学生问卷二维码", _class_entries(session, School.id == school.id))
+    return qr_sheet_pdf(school_qr_title(school), school_qr_entries(session, school))
+
+
+def school_qr_title(school: School) -> str:
+    return f"{school.name}家长和学生问卷二维码"
+
+
+def school_qr_entries(session: Session, school: School) -> list[tuple[str, str, str]]:
+    return _class_entries(session, School.id == school.id)
 
 
 def _class_entries(session: Session, condition, base_url: str | None = None) -> list[tuple[str, str, str]]:
