@@ -280,6 +280,12 @@ def test_the_rq_path_with_a_real_redis(demo):
         assert second.respondents == first.respondents + 1 and newest(demo, "minor").respondents > 0
         assert not refresh.pending(demo, first.wave_id)
         assert refresh.check(demo) == []  # nothing new
+        # `flask worker --burst` with REDIS_URL: its own check queues the job, its SimpleWorker runs it.
+        add_paper_response(demo)
+        result = demo.test_cli_runner().invoke(args=["worker", "--burst"])
+        assert result.exit_code == 0, result.output
+        assert f"Refresh worker on queue {name}; queued now: 1" in result.output
+        assert newest(demo).respondents == first.respondents + 2 and refresh.job_queue(demo).count == 0
     finally:
         refresh.use_app(None)
         for key in client.scan_iter(f"*{name}*"):
