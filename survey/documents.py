@@ -91,6 +91,27 @@ def area_report(app: Flask, session, run: AnalysisRun, area: Area) -> tuple[byte
     return cached(app, run, "report", area.code, lambda: render(session, run, area), key)
 
 
+def qr_sheet(app: Flask, session, area: Area) -> tuple[bytes, bool]:
+    """Return the area's QR sheet, cached by what it prints under the newest run."""
+    from reports.pdf import qr_sheet_pdf
+    from survey.reporting import qr_entries, qr_title
+
+    title, entries = qr_title(area), qr_entries(session, area)
+    newest = next(iter(newest_runs(session)), None)
+    return cached(app, newest, "qr", area.code, lambda: qr_sheet_pdf(title, entries), content_key(title, entries))
+
+
+def school_qr_sheet(app: Flask, session, school) -> tuple[bytes, bool]:
+    """Return a school's class QR sheet, cached by what it prints under the newest run."""
+    from reports.pdf import qr_sheet_pdf
+    from survey.reporting import school_qr_entries, school_qr_title
+
+    title, entries = school_qr_title(school), school_qr_entries(session, school)
+    newest = next(iter(newest_runs(session)), None)
+    return cached(app, newest, "school-qr", str(school.id), lambda: qr_sheet_pdf(title, entries),
+                  content_key(title, entries))
+
+
 def prerender(app: Flask, run_id: int, levels: list[str]) -> int:
     """Render the area reports of the run for every area of ``levels`` (e.g. city, district); return how many."""
     made = 0

@@ -35,7 +35,7 @@ from survey.localtime import format_local
 from survey.models import OFFICE_ROLES, AnalysisRun, Area, ExportLog
 from survey.models.areas import LEVEL_NAMES
 from survey.models.users import ROLE_NAMES
-from survey.reporting import STATUS_NAMES, qr_entries, qr_title
+from survey.reporting import STATUS_NAMES
 from survey.scope import scoped_area
 
 bp = Blueprint("office", __name__, url_prefix="/office")
@@ -327,14 +327,9 @@ def report(code: str):
 @bp.get("/area/<code>/qr.pdf")
 @login_required
 def qr(code: str):
-    from reports.pdf import qr_sheet_pdf
-
     session = db.session()
     place = scoped_area(session, current_user(), code)
-    title, entries = qr_title(place), qr_entries(session, place)
-    newest = next(iter(documents.newest_runs(session)), None)
-    pdf, _ = documents.cached(current_app._get_current_object(), newest, "qr", place.code,
-                              lambda: qr_sheet_pdf(title, entries), documents.content_key(title, entries))
+    pdf, _ = documents.qr_sheet(current_app._get_current_object(), session, place)
     return _file(pdf, "application/pdf", f"二维码-{place.name}.pdf")
 
 

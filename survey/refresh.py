@@ -137,7 +137,9 @@ def refresh(
             run = run_analysis(session, wave, questionnaire_code, progress=progress, include_flagged=include_flagged)
             extra = {"watermark": mark, "data_as_of": started.isoformat()}
             if questionnaire_code == "citizen":
-                extra["terms"] = community_terms(session, wave_id)
+                before = latest.summary if latest is not None else {}
+                extra["terms"] = community_terms(session, wave_id, before.get("terms"),
+                                                 (before.get("watermark") or {}).get("max_id"))
             run.summary = run.summary | extra
             session.flush()
             run_id = run.id
@@ -165,22 +167,34 @@ def _lock(wave_id: int, questionnaire_code: str, wait: bool) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def community_terms(session: Session, wave_id: int) -> dict[str, list[list]]:
-    """Return each community's most frequent complaint terms in its newest comments of the wave."""
+def community_terms(session: Session, wave_id: int, previous: dict[str, list] | None = None,
+                    after_id: int | None = None) -> dict[str, list[list]]:
+    """Return each community's most frequent complaint terms in its newest comments of the wave.
+
+    With the ``previous`` run's terms and its highest response id, only the communities with a
+    comment in a later response are counted again (segmenting is the slow part), the others kept.
+    """
     from analysis.text import top_terms
 
+    commented = (Response.wave_id == wave_id) & (Area.level == "community") & Answer.text.is_not(None)
+    base = (select(Area.code).select_from(Answer).join(Response, Response.id == Answer.response_id)
+            .join(Area, Area.id == Response.area_id))
+    kept: dict[str, list] = {}
+    redo = None
+    if previous is not None and after_id is not None:
+        redo = set(session.scalars(base.where(commented, Response.id > after_id).distinct()))
+        kept = {code: terms for code, terms in previous.items() if code not in redo}
+        if not redo:
+            return kept
     newest = func.row_number().over(partition_by=Response.area_id, order_by=Response.submitted_at.desc()).label("k")
-    ranked = (
-        select(Area.code.label("code"), Answer.text.label("text"), newest)
-        .join(Response, Response.id == Answer.response_id)
-        .join(Area, Area.id == Response.area_id)
-        .where(Response.wave_id == wave_id, Area.level == "community", Answer.text.is_not(None))
-        .subquery()
-    )
+    ranked = base.add_columns(Answer.text.label("text"), newest).where(commented)
+    if redo is not None:
+        ranked = ranked.where(Area.code.in_(redo))
+    ranked = ranked.subquery()
     texts: dict[str, list[str]] = {}
     for code, text in session.execute(select(ranked.c.code, ranked.c.text).where(ranked.c.k <= COMMENTS_PER_COMMUNITY)):
         texts.setdefault(code, []).append(text)
-    return {code: [[word, count] for word, count in top_terms(found)] for code, found in texts.items()}
+    return kept | {code: [[word, count] for word, count in top_terms(found)] for code, found in texts.items()}
 
 
 def stored_terms(run: AnalysisRun, area: Area) -> list[tuple[str, int]] | None:

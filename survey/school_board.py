@@ -9,7 +9,6 @@ from survey import db, documents
 from survey.auth import current_user, role_required
 from survey.links import public_url
 from survey.models import Link, SchoolClass
-from survey.reporting import school_qr_entries, school_qr_title
 from survey.schools import AUDIENCE_NAMES, class_progress
 from survey.waves import latest_wave
 
@@ -53,13 +52,8 @@ def progress():
 @role_required("school")
 def qr():
     """Return the printable QR codes of this school's classes (parents' and pupils' links) only."""
-    from reports.pdf import qr_sheet_pdf
-
-    school, session = current_user().school, db.session()
-    title, entries = school_qr_title(school), school_qr_entries(session, school)
-    newest = next(iter(documents.newest_runs(session)), None)  # kept by content, cleared with the run
-    pdf, _ = documents.cached(current_app._get_current_object(), newest, "school-qr", str(school.id),
-                              lambda: qr_sheet_pdf(title, entries), documents.content_key(title, entries))
+    school = current_user().school
+    pdf, _ = documents.school_qr_sheet(current_app._get_current_object(), db.session(), school)
     response = Response(pdf, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(f'二维码-{school.name}.pdf')}"
     response.headers["Cache-Control"] = "private, no-store"

@@ -117,6 +117,11 @@ def test_a_new_response_is_in_the_numbers_after_the_job_and_terms_are_counted_th
     assert community_n(demo, second.id, "D01S1C1") == before + 1
     assert second.summary["watermark"] == {"responses": 201, "max_id": second.summary["watermark"]["max_id"]}
     assert "停车位" in [word for word, _ in second.summary["terms"]["D01S1C1"]]
+    # Only the community with a new comment was counted again; the result is the same as a full count.
+    assert {c: t for c, t in second.summary["terms"].items() if c != "D01S1C1"} == {
+        c: t for c, t in first.summary["terms"].items() if c != "D01S1C1"}
+    with demo.app_context():
+        assert refresh.community_terms(db.session(), first.wave_id) == second.summary["terms"]
     # Nothing new: the job does nothing (no new run).
     with demo.app_context():
         assert refresh.run_job(first.wave_id, "citizen")["state"] == "fresh"
