@@ -1,6 +1,7 @@
-"""PDFs cached until the next refresh: files in ``instance/pdf-cache/run-<id>-<stored>/<kind>-<area>[-<key>].pdf``.
+"""PDFs cached until the next refresh: ``instance/pdf-cache/<db>/run-<id>-<stored>/<kind>-<area>[-<key>].pdf``.
 
-(``<stored>``: when the run was stored, so a database made anew never meets an old run's files.)
+(``<db>``: a short hash of the database URL; ``<stored>``: when the run was stored, so a database
+made anew never meets an old run's files.)
 A document of a run never changes, so the first request (or the refresh job, for the levels in
 ``REFRESH_PRERENDER``) renders it and every later one reads the file. A new run is a new folder;
 :func:`keep_only_newest` (after every refresh) deletes the folders of runs that are no longer the
@@ -26,8 +27,10 @@ from survey.models import AnalysisRun, Area
 CACHE_FOLDER = "pdf-cache"
 
 
-def _root(app: Flask) -> Path:
-    return Path(app.instance_path) / CACHE_FOLDER
+def cache_root(app: Flask) -> Path:
+    from survey.refresh import database_tag
+
+    return Path(app.instance_path) / CACHE_FOLDER / database_tag(app)
 
 
 def _folder_name(run: AnalysisRun | None) -> str:
@@ -38,7 +41,7 @@ def cached(app: Flask, run: AnalysisRun | None, kind: str, area_code: str, build
            key: str = "") -> tuple[bytes, bool]:
     """Return the PDF and whether it came from the cache; ``build`` makes it when it is not there."""
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{kind}-{area_code}" + (f"-{key}" if key else ""))
-    folder = _root(app) / _folder_name(run)
+    folder = cache_root(app) / _folder_name(run)
     path = folder / f"{safe}.pdf"
     try:
         return path.read_bytes(), True
@@ -66,7 +69,7 @@ def newest_runs(session) -> list[AnalysisRun]:
 
 def keep_only_newest(app: Flask) -> int:
     """Delete the cached PDFs of runs that are no longer the newest; return how many folders went."""
-    root = _root(app)
+    root = cache_root(app)
     if not root.is_dir():
         return 0
     with app.app_context():

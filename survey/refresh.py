@@ -50,6 +50,7 @@ from survey.models import AnalysisRun, Answer, Area, Questionnaire, Questionnair
 
 RECENTLY_CLOSED = timedelta(days=7)  # paper questionnaires are still keyed in after a wave closes
 COMMENTS_PER_COMMUNITY = 200  # the community page lists (and counts terms of) this many newest comments
+LATE_COMMIT = timedelta(minutes=10)  # a response's id is taken before it commits: look this far back too
 LOCK_NAMESPACE = 0x5EF5  # first key of the PostgreSQL advisory locks taken here
 
 
@@ -139,7 +140,7 @@ def refresh(
             if questionnaire_code == "citizen":
                 before = latest.summary if latest is not None else {}
                 extra["terms"] = community_terms(session, wave_id, before.get("terms"),
-                                                 (before.get("watermark") or {}).get("max_id"))
+                                                 (before.get("watermark") or {}).get("max_id"), data_time(latest))
             run.summary = run.summary | extra
             session.flush()
             run_id = run.id
@@ -155,7 +156,7 @@ def _lock(wave_id: int, questionnaire_code: str, wait: bool) -> Iterator[bool]:
         return
     folder = Path(current_app.instance_path) / "locks"
     folder.mkdir(exist_ok=True)
-    with open(folder / f"refresh-{wave_id}-{questionnaire_code}.lock", "a+b") as handle:
+    with open(folder / f"refresh-{database_tag(current_app)}-{wave_id}-{questionnaire_code}.lock", "a+b") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -167,12 +168,19 @@ def _lock(wave_id: int, questionnaire_code: str, wait: bool) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def database_tag(app: Flask) -> str:
+    """Return a short name of the app's database, for files of the instance folder that belong to it."""
+    return zlib.crc32(db.database_url(app).encode()).to_bytes(4, "big").hex()
+
+
 def community_terms(session: Session, wave_id: int, previous: dict[str, list] | None = None,
-                    after_id: int | None = None) -> dict[str, list[list]]:
+                    after_id: int | None = None, after: datetime | None = None) -> dict[str, list[list]]:
     """Return each community's most frequent complaint terms in its newest comments of the wave.
 
-    With the ``previous`` run's terms and its highest response id, only the communities with a
-    comment in a later response are counted again (segmenting is the slow part), the others kept.
+    With the ``previous`` run's terms, its highest response id and its data time, only the
+    communities with a comment in a later response are counted again (segmenting is the slow
+    part), the others kept. "Later" also takes responses submitted up to ``LATE_COMMIT`` before
+    that time, in case one committed after the watermark with a lower id.
     """
     from analysis.text import top_terms
 
@@ -182,7 +190,10 @@ def community_terms(session: Session, wave_id: int, previous: dict[str, list] | 
     kept: dict[str, list] = {}
     redo = None
     if previous is not None and after_id is not None:
-        redo = set(session.scalars(base.where(commented, Response.id > after_id).distinct()))
+        late = Response.id > after_id
+        if after is not None:
+            late = late | (Response.submitted_at > after - LATE_COMMIT)
+        redo = set(session.scalars(base.where(commented, late).distinct()))
         kept = {code: terms for code, terms in previous.items() if code not in redo}
         if not redo:
             return kept

@@ -40,9 +40,9 @@ def demo(app):
     with app.app_context(), db.write_transaction() as session:
         create_user(session, "city", PASSWORD, "city", "C")
         create_user(session, "d1", PASSWORD, "district", "D01")
-    shutil.rmtree(Path(app.instance_path) / documents.CACHE_FOLDER, ignore_errors=True)
+    shutil.rmtree(documents.cache_root(app), ignore_errors=True)
     yield app
-    shutil.rmtree(Path(app.instance_path) / documents.CACHE_FOLDER, ignore_errors=True)
+    shutil.rmtree(documents.cache_root(app), ignore_errors=True)
 
 
 def login(client, username):
@@ -346,7 +346,7 @@ def test_pdfs_are_cached_until_the_next_refresh(demo, monkeypatch):
     one = client.get("/office/area/D01/report.pdf")
     two = client.get("/office/area/D01/report.pdf")
     assert one.status_code == two.status_code == 200 and one.data == two.data and len(rendered) == 1
-    cache = Path(demo.instance_path) / documents.CACHE_FOLDER
+    cache = documents.cache_root(demo)  # instance/pdf-cache/<database>
     assert [p.name for p in cache.glob("run-*/*.pdf")] == ["report-D01.pdf"]
     qr_one, qr_two = client.get("/office/area/D01/qr.pdf"), client.get("/office/area/D01/qr.pdf")
     assert qr_one.data == qr_two.data and len(list(cache.glob("run-*/qr-D01-*.pdf"))) == 1
