@@ -58,6 +58,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.from_pyfile("config.py", silent=True)
     else:
         app.config.from_mapping(test_config)
+        # An app made for a test or a benchmark refreshes stored results only when asked: a check
+        # thread left running would analyse whatever database that app was pointed at.
+        app.config["REFRESH_INTERVAL_S"] = float(test_config.get("REFRESH_INTERVAL_S", 0))
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or os.environ.get("SECRET_KEY") or _instance_secret(app)
     app.session_interface = _SessionInterface()
