@@ -56,6 +56,11 @@ def _tokenizer():
     return tokenizer
 
 
+def load_dictionary() -> None:
+    """Load jieba's dictionaries now (about a second), so the first comment is not the one that waits."""
+    _tokenizer()
+
+
 def segment(text: str) -> list[str]:
     """Return the words of ``text``, with each negation joined to the word after it.
 

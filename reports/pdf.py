@@ -25,8 +25,14 @@ def _environment() -> Environment:
     return env
 
 
+_font_found = False  # checked once per process (a subprocess per PDF would cost more than the page)
+
+
 def ensure_cjk_font() -> None:
-    """Raise ReportError unless fontconfig knows a Chinese font."""
+    """Raise ReportError unless fontconfig knows a Chinese font; a found font is not looked for again."""
+    global _font_found
+    if _font_found:
+        return
     if shutil.which("fc-list") is None:
         raise ReportError(f"fontconfig is missing; install the Debian packages fontconfig and {CJK_PACKAGE}")
     found = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True, check=False).stdout
@@ -35,6 +41,7 @@ def ensure_cjk_font() -> None:
             f"no Chinese font found for PDF reports: install the Debian package {CJK_PACKAGE} "
             f"(sudo apt-get install {CJK_PACKAGE})"
         )
+    _font_found = True
 
 
 def render_pdf(template: str, **context) -> bytes:
@@ -74,6 +81,7 @@ class AreaReport:
     change_label: str = ""  # 比上轮, or 比<wave name>
     compare_wave: str = ""
     change_note: str = ""  # how significance is decided (Benjamini-Hochberg)
+    data_as_of: str = ""  # "数据截至": when the run's data was read, local time
 
 
 def area_report_pdf(report: AreaReport) -> bytes:

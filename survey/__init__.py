@@ -45,22 +45,47 @@ def create_app(test_config: dict | None = None) -> Flask:
         # background job with a progress page (20,000 responses take about a second as CSV).
         EXPORT_DIRECT_ROWS=int(os.environ.get("EXPORT_DIRECT_ROWS", "20000")),
         EXPORT_WORKERS=int(os.environ.get("EXPORT_WORKERS", "2")),
+        # Stored results refresh themselves (survey/refresh.py): every REFRESH_INTERVAL_S seconds each
+        # process looks for new responses (0: never, as in tests) and refreshes a wave whose newest run
+        # is at least REFRESH_MIN_AGE_S old; RQ jobs on REDIS_URL when set, else a thread per process.
+        REFRESH_INTERVAL_S=float(os.environ.get("REFRESH_INTERVAL_S", "60")),
+        REFRESH_MIN_AGE_S=float(os.environ.get("REFRESH_MIN_AGE_S", "180")),
+        REFRESH_LOCK_TIMEOUT_S=int(os.environ.get("REFRESH_LOCK_TIMEOUT_S", "600")),
+        REFRESH_QUEUE=os.environ.get("REFRESH_QUEUE", "survey-refresh"),
+        REFRESH_PRERENDER=os.environ.get("REFRESH_PRERENDER", "city,district"),
     )
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
     else:
         app.config.from_mapping(test_config)
+        # An app made for a test or a benchmark refreshes stored results only when asked: a check
+        # thread left running would analyse whatever database that app was pointed at.
+        app.config["REFRESH_INTERVAL_S"] = float(test_config.get("REFRESH_INTERVAL_S", 0))
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or os.environ.get("SECRET_KEY") or _instance_secret(app)
     app.session_interface = _SessionInterface()
 
-    from survey import cli, db, entry, errors, housekeeping, limits, localtime, office, public, school_board, security
+    from survey import (
+        cli,
+        db,
+        entry,
+        errors,
+        housekeeping,
+        limits,
+        localtime,
+        office,
+        public,
+        refresh,
+        school_board,
+        security,
+    )
     from survey.office_questionnaires import bp as questionnaires_bp
 
     localtime.init_app(app)
     _trust_proxies(app)
     db.init_app(app)
     housekeeping.init_app(app)
+    refresh.init_app(app)
     security.init_app(app)
     compress.init_app(app)
     app.after_request(_close_wrapped_stream)  # runs before Flask-Compress's hook (registered later, runs first)

@@ -25,7 +25,7 @@ def init_app(app: Flask) -> None:
                     import_margins_command, analyze_command, create_user_command, report_command,
                     qr_sheet_command, import_schools_command, print_questionnaires_command):
         app.cli.add_command(command)
-    for command in (housekeeping_command, reset_password_command, disable_user_command):
+    for command in (housekeeping_command, reset_password_command, disable_user_command, worker_command):
         app.cli.add_command(command)
     app.cli.add_command(export_command)
     app.cli.add_command(import_questionnaire_command)
@@ -203,25 +203,33 @@ def import_margins_command(csv_file: Path, questionnaire: str) -> None:
 @click.option("--questionnaire", default="citizen", show_default=True)
 @click.option("--include-flagged", is_flag=True, help="keep speeders, straight-liners and repeated devices in")
 def analyze_command(wave_name: str | None, questionnaire: str, include_flagged: bool) -> None:
-    """Weight, estimate, shrink and flag a wave's responses; store the results for the pages."""
+    """Weight, estimate, shrink and flag a wave's responses; store the results for the pages.
+
+    The same refresh as the background job and the office's 刷新 button (survey/refresh.py); it
+    waits for a refresh of the same wave that is running.
+    """
     from analysis.errors import AnalysisError
-    from survey.models import Wave
-    from survey.results import MarginsError, run_analysis
+    from survey.models import AnalysisRun, Wave
+    from survey.refresh import refresh
+    from survey.results import MarginsError
     from survey.waves import latest_wave
 
     session = db.session()
     wave = session.scalar(select(Wave).where(Wave.name == wave_name)) if wave_name else latest_wave(session)
     if wave is None:
         raise click.ClickException(f"no wave {wave_name!r}" if wave_name else "no wave yet: create one with create-wave")
+    wave_id, name = wave.id, wave.name
+    session.rollback()  # the refresh has a transaction of its own
     steps = ["flag", "aggregate", "weight", "store"]
     try:
-        with db.write_transaction(session), click.progressbar(length=len(steps), label=f"Analysing {wave.name}") as bar:
-            run = run_analysis(session, wave, questionnaire, progress=lambda _message: bar.update(1),
-                               include_flagged=include_flagged)
-            city = run.summary["city"]
-            run_id, respondents = run.id, run.respondents
+        with click.progressbar(length=len(steps), label=f"Analysing {name}") as bar:
+            outcome = refresh(wave_id, questionnaire, force=True, wait=True, include_flagged=include_flagged,
+                              progress=lambda _message: bar.update(1))
     except (AnalysisError, MarginsError) as exc:
         raise click.ClickException(str(exc)) from None
+    run = session.get(AnalysisRun, outcome.run_id)
+    city = run.summary["city"]
+    run_id, respondents = run.id, run.respondents
     left_out = run.summary["communities_without_responses"]
     quality = run.summary["quality"]
     click.echo(
@@ -491,3 +499,45 @@ def export_questionnaire_command(code: str, number: int | None, out: Path) -> No
         raise click.ClickException(str(exc)) from None
     out.write_bytes(export_xlsx(version))
     click.echo(f"Wrote {out}: {code} v{version.version}")
+
+
+@click.command("worker")
+@with_appcontext
+@click.option("--burst", is_flag=True, help="check once, run what is queued, then stop (cron, tests)")
+def worker_command(burst: bool) -> None:
+    """Refresh stored results in the background: the RQ worker on REDIS_URL, or this process's own thread.
+
+    It loads jieba's dictionary first (no job and no page waits for it), checks for new responses
+    every REFRESH_INTERVAL_S seconds and runs the refreshes queued by it, the app servers and the
+    city office's 刷新 button. With REDIS_URL: ``flask --app survey worker`` on one or more machines
+    (deploy/systemd/survey-worker.service); ``rq worker -w rq.SimpleWorker survey-refresh`` works too.
+    """
+    import threading
+
+    from survey import refresh
+
+    app = current_app._get_current_object()
+    refresh.use_app(app)
+    refresh.warm_up()
+    interval = float(app.config.get("REFRESH_INTERVAL_S", 60)) or 60.0
+    stop = threading.Event()
+    if app.config.get("REDIS_URL"):
+        from rq import SimpleWorker
+
+        queued = refresh.check(app)
+        click.echo(f"Refresh worker on queue {app.config['REFRESH_QUEUE']}; queued now: {len(queued)}")
+        if not burst:
+            threading.Thread(target=refresh.checker_loop, args=(app, interval, stop), daemon=True,
+                             name="survey-refresh-check").start()
+        # SimpleWorker runs jobs in this process: the app, its pool and the loaded dictionary are reused.
+        SimpleWorker([refresh.job_queue(app)], connection=refresh.redis_client(app)).work(burst=burst, logging_level="WARNING")
+        stop.set()
+        return
+    click.echo("Refresh worker in this process (no REDIS_URL)")
+    while True:
+        queued = refresh.check(app)
+        if queued:
+            click.echo(f"queued {len(queued)} refresh(es): " + ", ".join(f"wave {w} {c}" for w, c in queued))
+        refresh.wait_idle(app, timeout=24 * 3600)
+        if burst or stop.wait(interval):
+            return

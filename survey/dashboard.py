@@ -239,8 +239,13 @@ def trend(session: Session, area: Area, questionnaire_code: str = "citizen") -> 
     return out
 
 
-def comments(session: Session, wave_id: int, area: Area, limit: int = 200) -> tuple[list[tuple[str, str]], list[tuple[str, int]]]:
-    """Return the area's newest free-text comments (date, text) and their most frequent terms."""
+def comments(session: Session, wave_id: int, area: Area, terms: list[tuple[str, int]] | None = None,
+             limit: int = 200) -> tuple[list[tuple[str, str]], list[tuple[str, int]]]:
+    """Return the area's newest free-text comments (date, text) and their most frequent terms.
+
+    ``terms`` are the ones the refresh stored with the run (no segmenting in a request); without
+    them (a run from before terms were stored) they are counted here.
+    """
     rows = session.execute(
         select(Response.submitted_at, Answer.text)
         .join(Response, Response.id == Answer.response_id)
@@ -250,7 +255,7 @@ def comments(session: Session, wave_id: int, area: Area, limit: int = 200) -> tu
         .limit(limit)
     ).all()
     texts = [(format_local(when, "%Y-%m-%d"), text) for when, text in rows]
-    return texts, top_terms([t for _, t in texts])
+    return texts, terms if terms is not None else top_terms([t for _, t in texts])
 
 
 @dataclass(frozen=True)

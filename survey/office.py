@@ -28,15 +28,16 @@ from wtforms.validators import InputRequired, Length
 
 from reports.charts import bar_chart_svg, line_chart_svg
 from reports.heatmap import heatmap_html
-from survey import dashboard, db, export_jobs, wave_changes
+from survey import dashboard, db, documents, export_jobs, refresh, wave_changes
 from survey.auth import LOGIN_FAILED, attempt_login, current_user, home_endpoint, log_in, log_out, login_required
 from survey.exports import FORMATS, WHATS, csv_chunks, export_filename, table_for, write
 from survey.fieldwork import register as register_fieldwork
 from survey.limits import LOGIN_LIMIT, limiter
+from survey.localtime import format_local
 from survey.models import OFFICE_ROLES, AnalysisRun, Area, ExportLog
 from survey.models.areas import LEVEL_NAMES
 from survey.models.users import ROLE_NAMES
-from survey.reporting import STATUS_NAMES, area_report, qr_sheet
+from survey.reporting import STATUS_NAMES
 from survey.scope import scoped_area
 
 bp = Blueprint("office", __name__, url_prefix="/office")
@@ -64,7 +65,32 @@ class ActionForm(FlaskForm):
 @bp.app_context_processor
 def _globals():
     return {"current_user": current_user, "level_names": LEVEL_NAMES, "role_names": ROLE_NAMES,
-            "status_names": STATUS_NAMES, "action_form": ActionForm}
+            "status_names": STATUS_NAMES, "action_form": ActionForm, "refresh_pending": _refresh_pending}
+
+
+def _refresh_pending(run: AnalysisRun) -> bool:
+    codes = sorted({v.questionnaire.code for v in run.wave.versions})
+    return refresh.pending(current_app._get_current_object(), run.wave_id, codes)
+
+
+@bp.post("/refresh/<int:wave_id>")
+@login_required
+def refresh_wave(wave_id: int):
+    """The city office's 刷新: queue a refresh of every questionnaire of the wave now, then go back."""
+    from survey.models import Wave
+
+    user = current_user()
+    if user.role != "city":
+        abort(403)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    session = db.session()
+    wave = session.get(Wave, wave_id) or abort(404)
+    app = current_app._get_current_object()
+    for code in sorted({v.questionnaire.code for v in wave.versions}):
+        refresh.enqueue(app, wave.id, code, force=True)
+    target = request.form.get("next", "")
+    return redirect(target if target.startswith("/office/") and not target.startswith("//") else url_for("office.home"), 303)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -225,7 +251,7 @@ def community(code: str):
         chart = line_chart_svg([w for w, _ in history], [r.estimate for _, r in history],
                                [r.ci_low or r.estimate for _, r in history], [r.ci_high or r.estimate for _, r in history],
                                "满意度变化（分）", chart_id="trend")
-    texts, terms = dashboard.comments(session, run.wave_id, place)
+    texts, terms = dashboard.comments(session, run.wave_id, place, refresh.stored_terms(run, place))
     return render_template(
         "office/community.html", area=place, run=run, runs=dashboard.runs_by_wave(session, run.questionnaire_code),
         questionnaires=dashboard.analysed_questionnaires(session),
@@ -334,7 +360,8 @@ def export_download(job_id: str):
 def report(code: str):
     session, place, run = _area_and_run(code)
     changes = _changes(session, run)
-    pdf = area_report(session, run, place, compare_wave_id=changes.previous.wave_id if changes else None)
+    pdf, _ = documents.area_report(current_app._get_current_object(), session, run, place,
+                                   previous=changes.previous if changes else None)
     _log(session, "report", place, run, "pdf", 1)
     return _file(pdf, "application/pdf", f"满意度测评报告-{place.name}-{run.wave.name}.pdf")
 
@@ -344,7 +371,8 @@ def report(code: str):
 def qr(code: str):
     session = db.session()
     place = scoped_area(session, current_user(), code)
-    return _file(qr_sheet(session, place), "application/pdf", f"二维码-{place.name}.pdf")
+    pdf, _ = documents.qr_sheet(current_app._get_current_object(), session, place)
+    return _file(pdf, "application/pdf", f"二维码-{place.name}.pdf")
 
 
 def _round(value, digits: int = 2):
@@ -393,7 +421,10 @@ def _export(session, place: Area, run: AnalysisRun, what: str, fmt: str, labels:
         table = table_for(own, what, place, run.wave_id, run.questionnaire_code, run.id, compare_wave_id=compare)
     finally:
         own.rollback()  # the count is read; the rows are read later, in a transaction of their own
-    filename = export_filename(what, place, run.wave.name, fmt, labels)
+    # 数据截至: the run's data time for its estimates and problems; the responses are read now.
+    as_of = datetime.now(UTC) if what == "responses" else refresh.data_time(run)
+    stem, _, extension = export_filename(what, place, run.wave.name, fmt, labels).rpartition(".")
+    filename = f"{stem}-数据截至{format_local(as_of, '%Y%m%d-%H%M')}.{extension}"
     if table.total > current_app.config["EXPORT_DIRECT_ROWS"]:
         own.close()
         if not background:

@@ -14,6 +14,7 @@ from survey.links import public_url
 from survey.localtime import format_local
 from survey.models import AnalysisRun, Area, Link, School, SchoolClass
 from survey.models.areas import LEVEL_NAMES
+from survey.refresh import data_time_text
 from survey.scope import within
 
 STATUS_NAMES = {"below": "低于80分", "at_risk": "有风险", "ok": "达标", "undecided": "数据不足"}
@@ -42,6 +43,7 @@ def build_area_report(session: Session, run: AnalysisRun, area: Area, link_for=l
         wave_name=run.wave.name,
         period=f"{format_local(run.wave.opens_at)} 至 {format_local(run.wave.closes_at)}",
         generated=format_local(now or datetime.now(UTC)),
+        data_as_of=data_time_text(run),
         respondents=result.n if result else 0,
         estimate=result.estimate if result else None,
         ci_low=result.ci_low if result else None,
@@ -115,6 +117,15 @@ def qr_sheet(session: Session, area: Area, base_url: str | None = None) -> bytes
 
     Links start with ``base_url`` when given (see :func:`survey.links.public_url`).
     """
+    return qr_sheet_pdf(qr_title(area), qr_entries(session, area, base_url))
+
+
+def qr_title(area: Area) -> str:
+    return f"{area.name}问卷二维码"
+
+
+def qr_entries(session: Session, area: Area, base_url: str | None = None) -> list[tuple[str, str, str]]:
+    """Return (name, detail, url) of every enabled community link and school-class link in the area."""
     links = session.execute(
         select(Link, Area).join(Area, Area.id == Link.area_id).where(Link.enabled, within(area)).order_by(Area.code)
     ).all()
@@ -122,13 +133,20 @@ def qr_sheet(session: Session, area: Area, base_url: str | None = None) -> bytes
         (community.name, f"{link.questionnaire.title} · {community.parent.name if community.parent else ''}", public_url(link, base_url))
         for link, community in links
     ]
-    entries += _class_entries(session, within(area), base_url)
-    return qr_sheet_pdf(f"{area.name}问卷二维码", entries)
+    return entries + _class_entries(session, within(area), base_url)
 
 
 def school_qr_sheet(session: Session, school: School) -> bytes:
     """Return the QR sheet of one school's enabled class links (parents' and pupils'), and no other school's."""
-    return qr_sheet_pdf(f"{school.name}家长和学生问卷二维码", _class_entries(session, School.id == school.id))
+    return qr_sheet_pdf(school_qr_title(school), school_qr_entries(session, school))
+
+
+def school_qr_title(school: School) -> str:
+    return f"{school.name}家长和学生问卷二维码"
+
+
+def school_qr_entries(session: Session, school: School) -> list[tuple[str, str, str]]:
+    return _class_entries(session, School.id == school.id)
 
 
 def _class_entries(session: Session, condition, base_url: str | None = None) -> list[tuple[str, str, str]]:

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from flask import Blueprint, Response, jsonify, render_template
+from flask import Blueprint, Response, current_app, jsonify, render_template
 
-from survey import db
+from survey import db, documents
 from survey.auth import current_user, role_required
 from survey.links import public_url
 from survey.models import Link, SchoolClass
-from survey.reporting import school_qr_sheet
 from survey.schools import AUDIENCE_NAMES, class_progress
 from survey.waves import latest_wave
 
@@ -54,7 +53,8 @@ def progress():
 def qr():
     """Return the printable QR codes of this school's classes (parents' and pupils' links) only."""
     school = current_user().school
-    response = Response(school_qr_sheet(db.session(), school), mimetype="application/pdf")
+    pdf, _ = documents.school_qr_sheet(current_app._get_current_object(), db.session(), school)
+    response = Response(pdf, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(f'二维码-{school.name}.pdf')}"
     response.headers["Cache-Control"] = "private, no-store"
     return response

@@ -78,7 +78,8 @@ def make_app(backend: str, folder):
     else:
         url = f"sqlite:///{folder / 'test.sqlite'}"
     app = create_app({"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "test-secret", "SERVER_NAME": "survey.test",
-                      "LINK_CACHE_SECONDS": 0, "HOUSEKEEPING_INTERVAL_S": 0})
+                      "LINK_CACHE_SECONDS": 0, "HOUSEKEEPING_INTERVAL_S": 0,
+                      "REFRESH_INTERVAL_S": 0, "REFRESH_PRERENDER": ""})
     app.config["TEST_BACKEND"] = backend
     app.test_client_class = BufferedClient
     with app.app_context():

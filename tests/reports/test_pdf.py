@@ -62,9 +62,21 @@ def test_qr_sheet_has_vector_codes_with_names_and_urls():
 
 
 def test_missing_chinese_font_names_the_package(monkeypatch):
+    monkeypatch.setattr(pdf, "_font_found", False)
     monkeypatch.setattr(pdf.subprocess, "run", lambda *a, **k: SimpleNamespace(stdout=""))
     with pytest.raises(ReportError, match="fonts-noto-cjk"):
         area_report_pdf(small_report())
+
+
+def test_the_font_is_looked_for_once_per_process(monkeypatch):
+    monkeypatch.setattr(pdf, "_font_found", False)
+    calls = []
+    real = pdf.subprocess.run
+    monkeypatch.setattr(pdf.subprocess, "run", lambda *a, **k: calls.append(a) or real(*a, **k))
+    pdf.ensure_cjk_font()
+    pdf.ensure_cjk_font()
+    pdf.render_pdf("qr_sheet.html", title="二维码", cards=[])
+    assert len(calls) == 1
 
 
 def test_paper_questionnaires_reuse_one_layout_for_500_copies_with_their_own_serials():
