@@ -94,7 +94,7 @@ def test_too_many_posts_to_a_dead_link_get_a_429_page(app, client, city, state):
 
 
 # 1d. Control characters in any text input.
-@pytest.mark.parametrize("comment", ["楼道灯\x00坏了", "bell\x07", "esc\x1b[31m", "del\x7f"])
+@pytest.mark.parametrize("comment", ["楼道灯\x00坏了", "bell\x07", "esc\x1b[31m", "del\x7f", "路灯\u202e了坏"])
 def test_control_characters_in_a_comment_are_refused_with_the_answers_kept(app, client, city, comment):
     fields = form_fields(client.get(f"/s/{city['A1']}").get_data(as_text=True))
     page = client.post(f"/s/{city['A1']}", data=fields | full_answers(q03="2", comment=comment))
