@@ -68,18 +68,18 @@ def create_app(test_config: dict | None = None) -> Flask:
     from survey import (
         cli,
         db,
-        entry,
         errors,
         housekeeping,
         limits,
         localtime,
-        office,
-        public,
         refresh,
-        school_board,
         security,
     )
-    from survey.office_questionnaires import bp as questionnaires_bp
+    from survey.entry import views as entry
+    from survey.office import views as office
+    from survey.office.questionnaire_views import bp as questionnaires_bp
+    from survey.public import views as public
+    from survey.school import views as school_board
 
     localtime.init_app(app)
     _trust_proxies(app)

@@ -275,7 +275,7 @@ def _area_or_city(session, area_code: str | None) -> Area:
 
 
 def _area_and_run(area_code: str | None, wave_name: str | None):
-    from survey.dashboard import runs_by_wave
+    from survey.office.dashboard import runs_by_wave
 
     session = db.session()
     area = _area_or_city(session, area_code)
@@ -294,7 +294,7 @@ def _area_and_run(area_code: str | None, wave_name: str | None):
 def report_command(area_code: str | None, wave_name: str | None, out: Path) -> None:
     """Write the PDF report of an area and wave."""
     from reports.pdf import ReportError
-    from survey.reporting import area_report
+    from survey.office.reporting import area_report
 
     session, area, run = _area_and_run(area_code, wave_name)
     with click.progressbar(length=1, label=f"Rendering {area.name} report") as bar:
@@ -315,7 +315,7 @@ def report_command(area_code: str | None, wave_name: str | None, out: Path) -> N
 def qr_sheet_command(area_code: str | None, out: Path, base_url: str | None) -> None:
     """Write an A4 PDF of QR codes for every community link in an area."""
     from reports.pdf import ReportError
-    from survey.reporting import qr_sheet
+    from survey.office.reporting import qr_sheet
 
     session = db.session()
     area = _area_or_city(session, area_code)
@@ -430,9 +430,9 @@ def disable_user_command(username: str, enable: bool) -> None:
 def export_command(what: str, fmt: str, wave_name: str | None, area_code: str | None, questionnaire: str, labels: bool,
                    out: Path) -> None:
     """Write responses, estimates or the problem list as CSV, XLSX, SPSS .sav or Stata .dta (the office pages' code)."""
-    from survey.dashboard import runs_by_wave
-    from survey.exports import table_for, write
     from survey.models import Wave
+    from survey.office.dashboard import runs_by_wave
+    from survey.office.exports import table_for, write
     from survey.waves import latest_wave
 
     session = db.session()

@@ -2,7 +2,7 @@
 
 A copy's serial is ``<community code>-<wave id>-<NNNN>`` (e.g. ``D01S1C1-3-0007``): numbers run
 on per wave and community across print runs and questionnaires, since a paper's serial is its
-key within wave and community (:func:`survey.entry.paper_key`). Each print run is recorded as a
+key within wave and community (:func:`survey.entry.views.paper_key`). Each print run is recorded as a
 :class:`~survey.models.PaperBatch`; once a community has one in a wave, paper entry takes only
 serials printed for it (papers printed elsewhere stay enterable while no batch exists).
 """

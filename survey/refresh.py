@@ -218,7 +218,7 @@ def stored_terms(run: AnalysisRun, area: Area) -> list[tuple[str, int]] | None:
 
 def _after_refresh(app: Flask) -> None:
     """Drop the cached PDFs of runs that are no longer the newest (a new run means new documents)."""
-    from survey import documents
+    from survey.office import documents
 
     try:
         documents.keep_only_newest(app)
@@ -370,7 +370,7 @@ def _prerender(app: Flask, run_id: int | None) -> None:
     levels = [level.strip() for level in str(app.config.get("REFRESH_PRERENDER", "")).split(",") if level.strip()]
     if not levels or run_id is None:
         return
-    from survey import documents
+    from survey.office import documents
 
     try:
         documents.prerender(app, run_id, levels)

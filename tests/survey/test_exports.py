@@ -24,10 +24,10 @@ from sqlalchemy import select, text
 from forms import bundled_definitions
 from survey import db
 from survey.auth import create_user
-from survey.export_jobs import KEEP_SECONDS, jobs
-from survey.exports import CHANNEL_NAMES, table_for, variable_name, write, write_csv
 from survey.localtime import format_local
 from survey.models import Answer, Area, ExportLog, Questionnaire, QuestionnaireVersion, Response, User, Wave
+from survey.office.export_jobs import KEEP_SECONDS, jobs
+from survey.office.exports import CHANNEL_NAMES, table_for, variable_name, write, write_csv
 from tests.conftest import BACKENDS, make_app
 
 PASSWORD = "Str0ng-pass-2026"

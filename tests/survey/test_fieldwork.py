@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from survey import db
 from survey.auth import create_user
-from survey.fieldwork import fieldwork_plan
 from survey.models import AnalysisRun, Area, AreaResult, ExportLog, Response
+from survey.office.fieldwork import fieldwork_plan
 from tests.conftest import BACKENDS, make_app
 
 PASSWORD = "Str0ng-pass-2026"

@@ -26,9 +26,9 @@ from forms.definition import (
 )
 from forms.xlsform import XLSFormError, definition_to_xlsx, read_xlsform
 from survey import db
-from survey.exports import response_columns
 from survey.links import make_community_links
 from survey.models import Answer, Area, Response, Wave
+from survey.office.exports import response_columns
 from survey.paper import paper_form
 from survey.questionnaires import definition_by_id, publish
 from survey.waves import field_version

@@ -17,7 +17,7 @@ from survey import create_app, db
 from survey.auth import create_user
 from survey.localtime import format_local, parse_local
 from survey.models import AnalysisRun, Area, Response, Wave
-from survey.reporting import area_report
+from survey.office.reporting import area_report
 from tests.conftest import form_fields, full_answers
 
 PASSWORD = "Str0ng-pass-2026"

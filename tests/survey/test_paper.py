@@ -13,7 +13,7 @@ from forms import bundled_definitions
 from survey import db
 from survey.areas import import_areas
 from survey.auth import create_user
-from survey.entry import parse_paper
+from survey.entry.views import parse_paper
 from survey.models import Area, ExportLog, PaperBatch, Response, Wave
 from survey.paper import numbered_items, paper_form
 

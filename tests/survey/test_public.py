@@ -261,9 +261,9 @@ def test_too_many_submissions_get_a_chinese_429_that_keeps_the_answers(app, city
 def test_database_outage_at_submit_keeps_answers_and_the_retry_stores_once(app, client, city, monkeypatch):
     from sqlalchemy.exc import OperationalError
 
-    import survey.public
+    import survey.public.views
 
-    real_store = survey.public.store_response
+    real_store = survey.public.views.store_response
     calls = []
 
     def failing_once(*args, **kwargs):
@@ -272,7 +272,7 @@ def test_database_outage_at_submit_keeps_answers_and_the_retry_stores_once(app, 
             raise OperationalError("INSERT", {}, Exception("server closed the connection unexpectedly"))
         return real_store(*args, **kwargs)
 
-    monkeypatch.setattr(survey.public, "store_response", failing_once)
+    monkeypatch.setattr(survey.public.views, "store_response", failing_once)
     fields = form_fields(open_form(client, city["A1"]))
     page = client.post(f"/s/{city['A1']}", data=fields | full_answers(q09="1", comment="灯坏了"))
     html = page.get_data(as_text=True)

@@ -18,10 +18,11 @@ from urllib.parse import unquote
 import pytest
 from sqlalchemy import func, select
 
-from survey import db, documents, refresh
+from survey import db, refresh
 from survey.auth import create_user
 from survey.localtime import format_local
 from survey.models import AnalysisRun, Area, AreaResult, Link, Wave
+from survey.office import documents
 from survey.questionnaires import definition_of
 from survey.submissions import store_response
 
@@ -337,11 +338,11 @@ def test_data_time_is_on_every_office_page_an_export_and_the_pdf_and_the_city_of
 
 
 def test_pdfs_are_cached_until_the_next_refresh(demo, monkeypatch):
-    import survey.reporting
+    import survey.office.reporting
 
     rendered = []
-    real = survey.reporting.area_report
-    monkeypatch.setattr(survey.reporting, "area_report", lambda *a, **k: rendered.append(1) or real(*a, **k))
+    real = survey.office.reporting.area_report
+    monkeypatch.setattr(survey.office.reporting, "area_report", lambda *a, **k: rendered.append(1) or real(*a, **k))
     client = login(demo.test_client(), "city")
     one = client.get("/office/area/D01/report.pdf")
     two = client.get("/office/area/D01/report.pdf")

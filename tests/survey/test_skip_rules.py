@@ -15,8 +15,8 @@ from forms.definition import Item
 from forms.xlsform import load_xlsform
 from reports.paper import paper_questionnaires_pdf
 from survey import db
-from survey.dashboard import heatmap_rows
 from survey.models import Area, Response, Wave
+from survey.office.dashboard import heatmap_rows
 from survey.paper import numbered_items, paper_form
 from tests.conftest import form_fields
 from tests.forms.workbooks import workbook

@@ -8,12 +8,12 @@ from sqlalchemy.orm import Session
 
 from reports.heatmap import heatmap_html
 from reports.pdf import AreaReport, area_report_pdf, qr_sheet_pdf
-from survey import dashboard, wave_changes
-from survey.exports import CHANNEL_NAMES
 from survey.links import public_url
 from survey.localtime import format_local
 from survey.models import AnalysisRun, Area, Link, School, SchoolClass
 from survey.models.areas import LEVEL_NAMES
+from survey.office import dashboard, wave_changes
+from survey.office.exports import CHANNEL_NAMES
 from survey.refresh import data_time_text
 from survey.scope import within
 

@@ -5,14 +5,15 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, jsonify, render_template
 
-from survey import db, documents
+from survey import db
 from survey.auth import current_user, role_required
 from survey.links import public_url
 from survey.models import Link, SchoolClass
+from survey.office import documents
 from survey.schools import AUDIENCE_NAMES, class_progress
 from survey.waves import latest_wave
 
-bp = Blueprint("school", __name__, url_prefix="/school")
+bp = Blueprint("school", __name__, url_prefix="/school", template_folder="templates")
 POLL_SECONDS = 60  # how often the board's script asks for fresh counts
 
 

@@ -28,20 +28,21 @@ from wtforms.validators import InputRequired, Length
 
 from reports.charts import bar_chart_svg, line_chart_svg
 from reports.heatmap import heatmap_html
-from survey import dashboard, db, documents, export_jobs, refresh, wave_changes
+from survey import db, refresh
 from survey.auth import LOGIN_FAILED, attempt_login, current_user, home_endpoint, log_in, log_out, login_required
-from survey.exports import FORMATS, WHATS, csv_chunks, export_filename, table_for, write
-from survey.fieldwork import register as register_fieldwork
 from survey.limits import LOGIN_LIMIT, limiter
 from survey.localtime import format_local
 from survey.models import OFFICE_ROLES, AnalysisRun, Area, ExportLog
 from survey.models.areas import LEVEL_NAMES
 from survey.models.users import ROLE_NAMES
-from survey.reporting import STATUS_NAMES
+from survey.office import dashboard, documents, export_jobs, wave_changes
+from survey.office.exports import FORMATS, WHATS, csv_chunks, export_filename, table_for, write
+from survey.office.fieldwork import register as register_fieldwork
+from survey.office.reporting import STATUS_NAMES
 from survey.scope import scoped_area
 
-bp = Blueprint("office", __name__, url_prefix="/office")
-register_fieldwork(bp)  # /office/fieldwork and /office/fieldwork.csv: the fieldwork monitor (survey/fieldwork.py)
+bp = Blueprint("office", __name__, url_prefix="/office", template_folder="templates")
+register_fieldwork(bp)  # /office/fieldwork and /office/fieldwork.csv: the fieldwork monitor (survey/office/fieldwork.py)
 PAGE_ROWS = 200  # longer lists are shown in part; the exports have every row
 
 

@@ -114,7 +114,7 @@ class Comparison:
 
 
 def newest_runs(session: Session, questionnaire_code: str) -> list[AnalysisRun]:
-    from survey.dashboard import runs_by_wave
+    from survey.office.dashboard import runs_by_wave
 
     return runs_by_wave(session, questionnaire_code)
 
@@ -150,7 +150,7 @@ def comparison(session: Session, run: AnalysisRun, compare_wave_id: int | None =
 
 def compare_runs(session: Session, run: AnalysisRun, previous: AnalysisRun) -> Comparison:
     """Compute every area's and every area x topic's change from ``previous`` to ``run``."""
-    from survey.dashboard import run_definition
+    from survey.office.dashboard import run_definition
 
     area_frames = [_area_frame(session, r.id) for r in (previous, run)]
     areas: dict[int, Change] = {}
@@ -196,7 +196,7 @@ def _change(row) -> Change:
 
 def child_changes(session: Session, found: Comparison, area: Area) -> list[tuple[Area, Change | None]]:
     """Return each child area of ``area`` (the dashboard's rows) with its change, in code order."""
-    from survey.dashboard import CHILD_LEVEL
+    from survey.office.dashboard import CHILD_LEVEL
 
     level = CHILD_LEVEL.get(area.level)
     if level is None:

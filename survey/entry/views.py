@@ -20,7 +20,7 @@ from survey.paper import SERIAL, check_serial, numbered_items
 from survey.questionnaires import definition_by_id
 from survey.submissions import store_response
 
-bp = Blueprint("entry", __name__, url_prefix="/entry")
+bp = Blueprint("entry", __name__, url_prefix="/entry", template_folder="templates")
 
 
 def open_questionnaires(session) -> dict[str, str]:

@@ -91,9 +91,9 @@ def area_report(app: Flask, session, run: AnalysisRun, area: Area,
     The minors' newest run and the compared run are part of the key: a re-analysis of the earlier
     wave, or another ``?compare`` wave, is another file.
     """
-    from survey.dashboard import minor_summary
-    from survey.reporting import area_report as render
-    from survey.wave_changes import previous_run
+    from survey.office.dashboard import minor_summary
+    from survey.office.reporting import area_report as render
+    from survey.office.wave_changes import previous_run
 
     if previous is True:
         previous = previous_run(session, run)
@@ -106,7 +106,7 @@ def area_report(app: Flask, session, run: AnalysisRun, area: Area,
 def qr_sheet(app: Flask, session, area: Area) -> tuple[bytes, bool]:
     """Return the area's QR sheet, cached by what it prints under the newest run."""
     from reports.pdf import qr_sheet_pdf
-    from survey.reporting import qr_entries, qr_title
+    from survey.office.reporting import qr_entries, qr_title
 
     title, entries = qr_title(area), qr_entries(session, area)
     newest = next(iter(newest_runs(session)), None)
@@ -116,7 +116,7 @@ def qr_sheet(app: Flask, session, area: Area) -> tuple[bytes, bool]:
 def school_qr_sheet(app: Flask, session, school) -> tuple[bytes, bool]:
     """Return a school's class QR sheet, cached by what it prints under the newest run."""
     from reports.pdf import qr_sheet_pdf
-    from survey.reporting import school_qr_entries, school_qr_title
+    from survey.office.reporting import school_qr_entries, school_qr_title
 
     title, entries = school_qr_title(school), school_qr_entries(session, school)
     newest = next(iter(newest_runs(session)), None)

@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 from analysis.fieldwork import NO_DATA, TARGET_HALF_WIDTH, plan_fieldwork
 from survey import db
 from survey.auth import current_user, login_required
-from survey.exports import Column, Table, csv_chunks
 from survey.models import AnalysisRun, Area, AreaResult, ExportLog, Wave
+from survey.office.exports import Column, Table, csv_chunks
 from survey.questionnaires import definition_of
 from survey.results import MarginsError, base_plan, margin_variables, margins_frame, plan_for, score_cells
 from survey.scope import scoped_area, within

@@ -252,7 +252,7 @@ ESTIMATE_COLUMNS = [
 ]
 
 
-# The change since an earlier wave (survey.wave_changes); empty when there is no earlier run.
+# The change since an earlier wave (survey.office.wave_changes); empty when there is no earlier run.
 CHANGE_COLUMNS = [
     Column("compare_wave", "对比轮次"), Column("change_basis", "变化比较依据"),
     Column("estimate_before", "对比轮估计", "float"), Column("estimate_after", "本轮估计（比较用）", "float"),
@@ -283,10 +283,10 @@ def _finite(value: float) -> float | None:
 def estimate_table(session: Session, run_id: int, area: Area, chunk: int = CHUNK, changes=None) -> Table:
     """Return every community of the area with its estimate and its change, most points at stake first.
 
-    ``changes`` is the :class:`survey.wave_changes.Comparison` whose community changes fill the
+    ``changes`` is the :class:`survey.office.wave_changes.Comparison` whose community changes fill the
     change columns (empty when None).
     """
-    from survey.reporting import STATUS_NAMES
+    from survey.office.reporting import STATUS_NAMES
 
     scope = (AreaResult.run_id == run_id, AreaResult.level == "community", within(area))
     total = session.scalar(select(func.count()).select_from(AreaResult).join(Area, Area.id == AreaResult.area_id).where(*scope))
@@ -555,7 +555,7 @@ def table_for(session: Session, what: str, area: Area, wave_id: int, questionnai
         raise LookupError(f"no analysis of wave {wave.name!r} yet")
     if what == "estimates":
         from survey.models import AnalysisRun
-        from survey.wave_changes import comparison
+        from survey.office.wave_changes import comparison
 
         changes = comparison(session, session.get(AnalysisRun, run_id), compare_wave_id)
         return estimate_table(session, run_id, area, chunk, changes)

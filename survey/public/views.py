@@ -39,7 +39,7 @@ from survey.schools import community_choices
 from survey.security import csrf
 from survey.submissions import issue_key, read_key, store_response
 
-bp = Blueprint("public", __name__)
+bp = Blueprint("public", __name__, template_folder="templates")
 csrf.exempt(bp)  # see the module docstring: one-time keys and an Origin check instead
 
 _KEY_SLOT, _NOTICE_SLOT = "\x00key\x00", "\x00notice\x00"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from survey.exports import Table, write
+from survey.office.exports import Table, write
 
 KEEP_SECONDS = 24 * 3600
 JOB_ID = re.compile(r"[A-Za-z0-9_-]{22}")

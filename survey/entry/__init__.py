@@ -1,0 +1,1 @@
+"""Paper entry by grid workers: /entry/ (views.py) and its templates."""
