@@ -72,6 +72,9 @@ def _upload_size(endpoint: str | None, _values) -> None:
     """Allow an upload's body up to the file limit (runs before the CSRF check reads the body)."""
     if endpoint == "questionnaires.upload":
         request.max_content_length = MAX_UPLOAD_BYTES + 64 * 1024
+        # The multipart parser holds up to one network read of the file in memory: with the app's
+        # small form limit (MAX_FORM_MEMORY_SIZE) a real server refused files over 64 KiB with 413.
+        request.max_form_memory_size = MAX_UPLOAD_BYTES + 64 * 1024
 
 
 @bp.after_request

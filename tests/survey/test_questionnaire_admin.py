@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import re
 import zipfile
 from datetime import UTC, datetime, timedelta
@@ -361,6 +362,16 @@ def test_a_wave_changes_version_only_before_answers_and_never_once_closed(app, c
         assert db.session().scalar(select(func.count()).select_from(Response)) == 1
 
 
+def with_picture(data: bytes, size: int) -> bytes:
+    """Return the workbook with a picture-sized (incompressible) part added, as Excel stores an inserted image."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for part in source.infolist():
+            target.writestr(part, source.read(part.filename))
+        target.writestr("xl/media/image1.png", random.Random(1).randbytes(size), compress_type=zipfile.ZIP_STORED)
+    return out.getvalue()
+
+
 @pytest.mark.e2e
 def test_in_chromium_the_preview_frame_shows_the_form_that_cannot_be_sent_and_publish_works(app, staff, live_server, phone):
     page = phone
@@ -370,7 +381,8 @@ def test_in_chromium_the_preview_frame_shows_the_form_that_cannot_be_sent_and_pu
     page.get_by_role("button", name="登录").click()
     page.goto(f"{live_server}/office/questionnaires/")
     page.locator("input[type=file]").set_input_files(
-        {"name": "shop.xlsx", "mimeType": "application/octet-stream", "buffer": workbook(SHOP_FORM)})
+        # Over a real server, with a picture inside: a 1 MB file is well within the 2 MB the page promises.
+        {"name": "shop.xlsx", "mimeType": "application/octet-stream", "buffer": with_picture(workbook(SHOP_FORM), 1_000_000)})
     page.get_by_role("button", name="上传并检查").click()
     assert "发布后成为 shop 第1版" in page.locator("main").inner_text()
     frame = page.frame_locator("iframe.phone-preview")
