@@ -43,7 +43,7 @@ from survey.scope import within
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CHANNEL_NAMES = {"qr": "扫码", "school": "学校", "paper": "纸质"}
 FORMATS = {
-    "csv": "text/csv; charset=utf-8",
+    "csv": "text/csv",  # Werkzeug adds "; charset=utf-8" to text types
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "sav": "application/x-spss-sav",
     "dta": "application/x-stata-dta",

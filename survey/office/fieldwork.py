@@ -269,7 +269,7 @@ def csv_export():
     from urllib.parse import quote
 
     filename = f"调查进度-{plan.area.name}-{plan.wave.name if plan.wave else '无轮次'}.csv"
-    response = Response(body, mimetype="text/csv; charset=utf-8")
+    response = Response(body, mimetype="text/csv")  # Werkzeug adds the charset
     response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
     response.headers["Cache-Control"] = "private, no-store"
     return response

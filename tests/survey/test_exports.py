@@ -97,7 +97,9 @@ def stored(app, code="C"):
 
 
 def test_csv_has_codes_then_chinese_labels_and_choice_codes_or_labels(demo, city):
-    data = city.get("/office/area/C/export/responses.csv").get_data()
+    page = city.get("/office/area/C/export/responses.csv")
+    assert page.headers["Content-Type"] == "text/csv; charset=utf-8"  # once, not twice
+    data = page.get_data()
     assert data.startswith(b"\xef\xbb\xbf")  # the BOM Excel and WPS need
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     names, labels = rows[0], rows[1]

@@ -148,7 +148,7 @@ def test_csv_export_has_chinese_headers_every_community_and_is_logged(demo, clie
     with demo.app_context():
         before = db.session().scalar(select(func.count()).select_from(ExportLog).where(ExportLog.what == "fieldwork"))
     response = client.get("/office/fieldwork.csv")
-    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.status_code == 200 and response.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert "attachment" in response.headers["Content-Disposition"] and "%E8%B0%83%E6%9F%A5%E8%BF%9B%E5%BA%A6" in \
         response.headers["Content-Disposition"]  # 调查进度
     rows = read_csv(response)

@@ -337,6 +337,14 @@ def test_data_time_is_on_every_office_page_an_export_and_the_pdf_and_the_city_of
     assert f"数据截至 {refresh.data_time_text(second)}" in client.get("/office/area/C").get_data(as_text=True)
 
 
+def test_a_page_shown_while_a_refresh_runs_reloads_itself(demo, monkeypatch):
+    client = login(demo.test_client(), "city")
+    assert 'http-equiv="refresh"' not in client.get("/office/area/C").get_data(as_text=True)
+    monkeypatch.setattr(refresh, "pending", lambda *args, **kwargs: True)
+    page = client.get("/office/area/C").get_data(as_text=True)
+    assert '<meta http-equiv="refresh" content="20">' in page and "正在刷新…（本页会自动更新）" in page
+
+
 def test_pdfs_are_cached_until_the_next_refresh(demo, monkeypatch):
     import survey.office.reporting
 
