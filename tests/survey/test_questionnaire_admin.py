@@ -392,3 +392,11 @@ def test_in_chromium_the_preview_frame_shows_the_form_that_cannot_be_sent_and_pu
     page.get_by_role("button", name="发布").click()
     assert "已发布：商户问卷（shop）第1版" in page.locator("main").inner_text()
     assert [n for n, _ in published(app, "shop")] == [1]
+
+
+def test_the_questionnaires_page_gives_every_row_its_own_field_ids(app, client, staff):
+    login(client, "city")
+    page = client.get("/office/questionnaires/").get_data(as_text=True)
+    assert page.count('class="field-version"') >= 3  # citizen v1, minor v1 and v2, each with a wave picker
+    ids = re.findall(r'\sid="([^"]+)"', page)
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
