@@ -28,6 +28,7 @@ NEGATIONS = frozenset("不 没 没有 未 无 不太 不够 不再".split())
 MEASURE = re.compile(r"^[几一二两三四五六七八九十百千万半多每某数整各]+[个盏只条辆次回趟遍天年月日周块家位名根处栋座幢间把张台件些层户号点段片]$")
 FRAGMENTS = frozenset("人修 人管 人来 人扫 灯坏 来修 修好 坏了 好几".split())
 _HAN = re.compile(r"^[\u4e00-\u9fff]+$")
+_HAS_HAN = re.compile(r"[\u4e00-\u9fff]")
 _lock = Lock()
 
 
@@ -83,10 +84,17 @@ def segment(text: str) -> list[str]:
 
 
 def is_term(word: str) -> bool:
-    """Return whether a segmented word is worth counting: no single characters, numbers or fragments."""
+    """Return whether a segmented word is worth counting: Chinese, no single characters, numbers or fragments.
+
+    Latin-only words are left out: in residents' comments they are pasted markup or code
+    ("script", "onerror"), not complaint terms.
+
+    >>> [w for w in ["路灯", "script", "WiFi信号", "12", "几盏"] if is_term(w)]
+    ['路灯', 'WiFi信号']
+    """
     return (
         len(word) >= 2 and word.isalnum() and not word.isdigit() and word not in STOPWORDS
-        and word not in FRAGMENTS and not MEASURE.match(word)
+        and word not in FRAGMENTS and not MEASURE.match(word) and _HAS_HAN.search(word) is not None
     )
 
 

@@ -47,3 +47,8 @@ def test_text_analysis_stays_free_of_flask_and_the_database():
     modules = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     modules |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert not modules & {"flask", "sqlalchemy", "survey"}
+
+
+def test_pasted_markup_gives_no_terms():
+    comments = ['<img src=x onerror="alert(1)"><script>alert(2)</script>', "路灯不亮 <b>路灯</b>"]
+    assert top_terms(comments) == [("不亮", 1), ("路灯", 1)]
