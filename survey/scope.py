@@ -27,3 +27,14 @@ def scoped_area(session: Session, user: User, code: str) -> Area:
 def within(area: Area) -> ColumnElement[bool]:
     """SQL condition: ``Area`` rows in the subtree of ``area`` (itself included)."""
     return Area.path.startswith(area.path, autoescape=True)
+
+
+def breadcrumbs(user: User, area: Area) -> list[Area]:
+    """Return the areas from the user's own area down to ``area`` (for the links above a page)."""
+    chain, node = [], area
+    while node is not None:
+        chain.append(node)
+        if node.id == user.area_id:
+            break
+        node = node.parent
+    return chain[::-1]

@@ -27,7 +27,7 @@ from survey.models import AnalysisRun, Area, AreaResult, ExportLog, Wave
 from survey.office.exports import Column, Table, csv_chunks
 from survey.questionnaires import definition_of
 from survey.results import MarginsError, base_plan, margin_variables, margins_frame, plan_for, score_cells
-from survey.scope import scoped_area, within
+from survey.scope import breadcrumbs, scoped_area, within
 
 SORTS = {"priority": "优先次序", "decide": "判定还需", "precision": "精度还需", "answers": "答卷最少", "name": "社区名称"}
 STATUS_TEXT = {"below": "低于80分", "at_risk": "有风险", "ok": "达标", "undecided": "数据不足", NO_DATA: "尚无估计"}
@@ -276,14 +276,7 @@ def csv_export():
 
 
 def _breadcrumbs(area: Area) -> list[Area]:
-    user = current_user()
-    chain, node = [], area
-    while node is not None:
-        chain.append(node)
-        if node.id == user.area_id:
-            break
-        node = node.parent
-    return chain[::-1]
+    return breadcrumbs(current_user(), area)
 
 
 def register(bp: Blueprint) -> None:

@@ -39,7 +39,7 @@ from survey.office import dashboard, documents, export_jobs, wave_changes
 from survey.office.exports import FORMATS, WHATS, csv_chunks, export_filename, table_for, write
 from survey.office.fieldwork import register as register_fieldwork
 from survey.office.reporting import STATUS_NAMES
-from survey.scope import scoped_area
+from survey.scope import breadcrumbs, scoped_area
 
 bp = Blueprint("office", __name__, url_prefix="/office", template_folder="templates")
 register_fieldwork(bp)  # /office/fieldwork and /office/fieldwork.csv: the fieldwork monitor (survey/office/fieldwork.py)
@@ -381,15 +381,7 @@ def _round(value, digits: int = 2):
 
 
 def _breadcrumbs(area: Area) -> list[Area]:
-    user = current_user()
-    chain = []
-    node = area
-    while node is not None:
-        chain.append(node)
-        if node.id == user.area_id:
-            break
-        node = node.parent
-    return chain[::-1]
+    return breadcrumbs(current_user(), area)
 
 
 class ExportForm(FlaskForm):
