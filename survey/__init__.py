@@ -56,6 +56,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from survey import cli, db, entry, errors, housekeeping, limits, localtime, office, public, school_board, security
     from survey.office_questionnaires import bp as questionnaires_bp
+    from survey.rectification.views import bp as rectification_bp
 
     localtime.init_app(app)
     _trust_proxies(app)
@@ -71,6 +72,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(school_board.bp)
     app.register_blueprint(entry.bp)
     app.register_blueprint(questionnaires_bp)
+    app.register_blueprint(rectification_bp)
     cli.init_app(app)
     app.add_url_rule("/", "index", lambda: redirect(url_for("office.login")))
     return app

@@ -98,7 +98,7 @@ def margins_csv_text(session: Session) -> str:
 
 DEMO_LOGINS = (("city", "city", "C", None), ("dongcheng", "district", "D01", None),
                ("renmin", "street", "D01S1", None), ("xingfu", "grid", "D01S1C1", None),
-               ("shiyan", "school", "D01", "东城区实验小学"))
+               ("shiyan", "school", "D01", "东城区实验小学"), ("jiaoyu", "unit", "C", "市教育局"))
 SCHOOLS_CSV = "school,district,class,grade,pupils\n" + "".join(
     f"东城区实验小学,D01,{grade}年级{n}班,{grade},{40 + (grade * 3 + n) % 9}\n" for grade in (3, 4, 5) for n in (1, 2)
 ) + "".join(f"西湖区第二中学,D02,初{grade - 6}（{n}）班,{grade},{45 + n}\n" for grade in (7, 8) for n in (1, 2))
@@ -113,11 +113,12 @@ def reset_demo_logins(session: Session) -> list[tuple[str, str, str]]:
     for username, role, code, school in DEMO_LOGINS:
         password = "Demo" + secrets.token_hex(5)
         user = session.scalar(select(User).where(User.username == username))
+        school_name, unit_name = (None, school) if role == "unit" else (school, None)
         if user is None:
-            user = create_user(session, username, password, role, code, school)
+            user = create_user(session, username, password, role, code, school_name, unit_name)
         else:
             set_password(session, user, password)
-        out.append((username, password, user.school.name if user.school else user.area.name))
+        out.append((username, password, unit_name or (user.school.name if user.school else user.area.name)))
     return out
 
 
@@ -165,8 +166,12 @@ def seed_demo(
     pupil_links = [link for link in class_links if link.audience == "pupil"]
     pupils = _pupil_responses(session, definition_of(minor), wave, minor.id, pupil_links, rng, now)
     import_margins(session, margins_csv_text(session))
+    from survey.rectification.demo import seed_rectification
+
+    tasks = seed_rectification(session, definition, now)  # units, a unit login, tasks in every status
     session.flush()
-    return {"wave": wave.name, "links": len(links), "responses": created, "pupils": pupils, "first_link": links[0].token}
+    return {"wave": wave.name, "links": len(links), "responses": created, "pupils": pupils, "first_link": links[0].token,
+            "tasks": tasks}
 
 
 def _responses(session, definition: Definition, wave: Wave, version_id: int, links: list[Link],
