@@ -52,7 +52,7 @@ def seed_rectification(session: Session, definition: Definition, now: datetime) 
     units = {name: save_unit(session, None, name, f"{name[1:3]}联络员", f"0571-8800{i:04d}", codes,
                              f"{len(codes)}个社区的全部楼栋")
              for i, (name, codes) in enumerate(sorted(by_unit.items()))}
-    city = _account(session, "city", "city", "C")
+    city = _account(session, "wenming", "city", "C")  # who gave the demo tasks (demo-info resets the city login)
     unit_user = _account(session, "jiaoyu", "unit", "C", DEMO_UNIT)
     own = units[DEMO_UNIT]
     other = next(u for name, u in sorted(units.items()) if name != DEMO_UNIT)

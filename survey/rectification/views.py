@@ -12,7 +12,7 @@ from flask import Blueprint, Response, abort, current_app, redirect, render_temp
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
 from sqlalchemy import func, select
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
 from survey import dashboard, db
@@ -58,7 +58,7 @@ class UnitForm(FlaskForm):
 
 class NewTasksForm(FlaskForm):
     deadline = StringField("整改期限（日期，如 2026-12-31，当天24点前）", validators=[InputRequired("请填写整改期限")])
-    priority = SelectField("优先级", choices=[(p, PRIORITY_NAMES[p]) for p in PRIORITIES], default="normal")
+    priority = SelectField("优先级", choices=[SelectChoice(p, PRIORITY_NAMES[p]) for p in PRIORITIES], default="normal")
     detail = TextAreaField("整改要求（可不填）", validators=[Length(max=4000)])
 
 
