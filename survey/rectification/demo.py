@@ -74,7 +74,7 @@ def seed_rectification(session: Session, definition: Definition, now: datetime) 
             at = created + timedelta(days=step_number * 2)
             if step in ("start", "report"):
                 if actor is None:
-                    actor = _account(session, f"unit{unit.id}", "unit", "C", unit.name)
+                    actor = _account(session, f"demo-unit-{unit.id}", "unit", "C", unit.name)
                 note = f"已完成{topic}方面的整改：清理、维修并安排专人每日巡查。" if step == "report" else ""
                 event = transition(session, actor, task, step, note, now=at)
                 if step == "report":
