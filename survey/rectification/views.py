@@ -17,7 +17,7 @@ from wtforms.validators import InputRequired, Length
 
 from survey import dashboard, db
 from survey.auth import current_user, login_required, role_required
-from survey.localtime import format_local, now_local, parse_local
+from survey.localtime import format_local, now_local, parse_local, to_local
 from survey.models import OFFICE_ROLES, PRIORITIES, AnalysisRun, Area, ItemResult, Task, TaskPhoto, Unit
 from survey.rectification import photos
 from survey.rectification.commands import register as register_commands
@@ -83,6 +83,15 @@ def _upload_size(endpoint: str | None, values) -> None:
 def _private(response: Response) -> Response:
     response.headers.setdefault("Cache-Control", "private, no-store")
     return response
+
+
+@bp.app_template_filter("deadline")
+def _deadline_text(moment: datetime) -> str:
+    """A deadline at local midnight is the end of the day before: shown as 2026-12-31 24:00, as it was typed."""
+    local = to_local(moment)
+    if (local.hour, local.minute, local.second) == (0, 0, 0):
+        return (local - timedelta(days=1)).strftime("%Y-%m-%d") + " 24:00"
+    return local.strftime("%Y-%m-%d %H:%M")
 
 
 @bp.app_context_processor
