@@ -6,6 +6,7 @@ photos.py. Every write is one transaction (db.write_transaction).
 """
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, send_file, url_for
@@ -17,10 +18,13 @@ from wtforms.validators import InputRequired, Length
 
 from survey import dashboard, db
 from survey.auth import current_user, login_required, role_required
+from survey.exports import FORMATS, Column, Table, csv_chunks, write_xlsx
 from survey.localtime import format_local, now_local, parse_local, to_local
 from survey.models import OFFICE_ROLES, PRIORITIES, AnalysisRun, Area, ItemResult, Task, TaskPhoto, Unit
 from survey.rectification import photos
 from survey.rectification.commands import register as register_commands
+from survey.rectification.rates import GROUPINGS, groupings_for
+from survey.rectification.rates import rates as compute_rates
 from survey.rectification.tasks import (
     ACTION_NAMES,
     ACTIONS,
@@ -385,3 +389,90 @@ def unit_edit(unit_id: int | None):
     elif request.method == "POST":
         error, status = "；".join(m for field in form.errors.values() for m in field) or "表单已过期，请重试", 422
     return render_template("rectification/unit_edit.html", unit=unit, form=form, error=error), status
+
+
+# Rates and rankings (the 通报) --------------------------------------------------------------------
+
+def _period() -> tuple[datetime, datetime, str, str]:
+    """The period typed as local dates ?from=&to= (both days included); the last 28 days by default."""
+    today = now_local().date()
+    start_text = request.args.get("from") or (today - timedelta(days=27)).isoformat()
+    end_text = request.args.get("to") or today.isoformat()
+    try:
+        start, end = parse_local(start_text), parse_local(end_text) + timedelta(days=1)
+    except ValueError:
+        abort(400)
+    if end <= start:
+        abort(400)
+    return start, end, start_text, end_text
+
+
+def _rates_table(rows, total) -> Table:
+    columns = [Column("rank", "名次", "int"), Column("name", "名称"), Column("note", "所属/联系人"),
+               Column("due", "到期任务", "int"), Column("closed", "已销号", "int"), Column("rate", "整改率(%)", "float"),
+               Column("on_time", "按期销号", "int"), Column("on_time_rate", "按期率(%)", "float"),
+               Column("overdue_open", "逾期未改", "int")]
+
+    def pct(value):
+        return None if value is None else round(100 * value, 1)
+
+    def lines():
+        for rank, r in enumerate(rows, start=1):
+            yield (rank if r.due else None, r.name, r.note, r.due, r.closed, pct(r.rate), r.on_time, pct(r.on_time_rate),
+                   r.overdue_open)
+        yield (None, "合计", "", total.due, total.closed, pct(total.rate), total.on_time, pct(total.on_time_rate),
+               total.overdue_open)
+
+    return Table("rectification_rates", "整改率排名", columns, len(rows) + 1, lines, code_row=False)
+
+
+@bp.get("/rates", defaults={"fmt": None})
+@bp.get("/rates.<fmt>")
+@login_required
+def rates_page(fmt: str | None):
+    """整改率 and on-time rate by unit or by area level over a period, lowest first; CSV, XLSX and the PDF 通报."""
+    session = db.session()
+    user = current_user()
+    choices = groupings_for(user)
+    by = request.args.get("by") or choices[0]
+    if by not in choices or fmt not in (None, "csv", "xlsx", "pdf"):
+        abort(404)
+    start, end, start_text, end_text = _period()
+    now = datetime.now(UTC)
+    rows, total = compute_rates(session, user, by, start, end, now)
+    name = f"整改率排名-{user.area.name}-按{GROUPINGS[by]}-{start_text}至{end_text}"
+    if fmt in ("csv", "xlsx"):
+        table = _rates_table(rows, total)
+        body = io.BytesIO()
+        if fmt == "csv":
+            body.write(b"".join(csv_chunks(table)))
+        else:
+            write_xlsx(table, body)
+        return _download(body.getvalue(), FORMATS[fmt], f"{name}.{fmt}")
+    if fmt == "pdf":
+        from reports.pdf import ReportError
+        from reports.rectification import Bulletin, BulletinRow, bulletin_pdf
+
+        def row(rank, r):
+            return BulletinRow(rank, r.name, r.note, r.due, r.closed, r.rate, r.on_time, r.on_time_rate, r.overdue_open)
+
+        shown = [row(rank, r) for rank, r in enumerate(rows, start=1)]
+        due = [r for r in shown if r.due]
+        lowest = [r for r in due if r.rate == due[0].rate][:3] if due else []
+        try:
+            pdf = bulletin_pdf(Bulletin(f"{user.area.name}整改情况通报", user.area.name, GROUPINGS[by],
+                                        f"{start_text} 至 {end_text}", format_local(now), row(0, total), shown, lowest))
+        except ReportError as exc:
+            return Response(str(exc), status=503, mimetype="text/plain")
+        return _download(pdf, "application/pdf", f"整改情况通报-{user.area.name}-{start_text}至{end_text}.pdf")
+    return render_template("rectification/rates.html", rows=rows, total=total, by=by, choices=choices,
+                           groupings=GROUPINGS, start=start_text, end=end_text)
+
+
+def _download(body: bytes, mimetype: str, filename: str) -> Response:
+    from urllib.parse import quote
+
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
