@@ -16,13 +16,15 @@ from sqlalchemy import func, select
 from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
-from survey import dashboard, db
+from survey import dashboard, db, wave_changes
 from survey.auth import current_user, login_required, role_required
 from survey.exports import FORMATS, Column, Table, csv_chunks, write_xlsx
 from survey.localtime import format_local, now_local, parse_local, to_local
 from survey.models import OFFICE_ROLES, PRIORITIES, AnalysisRun, Area, ItemResult, Task, TaskPhoto, Unit
 from survey.rectification import photos
 from survey.rectification.commands import register as register_commands
+from survey.rectification.proof import league
+from survey.rectification.proof import proof as next_wave_proof
 from survey.rectification.rates import GROUPINGS, groupings_for
 from survey.rectification.rates import rates as compute_rates
 from survey.rectification.tasks import (
@@ -179,6 +181,7 @@ def _task_page(found: Task, error: str | None = None, status: int = 200, report:
     user = current_user()
     allowed = [a for a in ACTIONS if may_act(session, user, found, a)]
     return render_template("rectification/task.html", task=found, allowed=allowed, error=error, now=datetime.now(UTC),
+                           proof=next_wave_proof(session, found),
                            report_form=report or ReportForm(formdata=None), note_form=NoteForm(formdata=None),
                            action_names=ACTION_NAMES, max_photos=photos.MAX_PHOTOS), status
 
@@ -476,3 +479,13 @@ def _download(body: bytes, mimetype: str, filename: str) -> Response:
     response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+@bp.get("/league")
+@login_required
+def league_page():
+    """帮包单位排名: each unit's communities, their satisfaction and change since the last wave, points, 整改率."""
+    session = db.session()
+    rows, wave, previous = league(session, current_user(), datetime.now(UTC))
+    return render_template("rectification/league.html", rows=rows, wave=wave, previous=previous,
+                           fdr_note=wave_changes.FDR_NOTE)
