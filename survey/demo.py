@@ -143,8 +143,13 @@ def seed_demo(
     respondents: int = 3000,
     seed: int = 7,
     progress: Callable[[int], None] | None = None,
+    previous_wave: bool = False,
 ) -> dict[str, object]:
-    """Create the demo city with an open wave, links and synthetic responses; return a summary."""
+    """Create the demo city with an open wave, links and synthetic responses; return a summary.
+
+    With ``previous_wave`` an earlier, closed and analysed wave comes first (about 5 points lower),
+    and the demo's rectification tasks are made from its problems, so each shows its next-wave proof.
+    """
     if demo_exists(session):
         raise ValueError("the demo city exists already")
     install_bundled(session)
@@ -152,6 +157,7 @@ def seed_demo(
     now = datetime.now(UTC)
     local = now_local()
     quarter = "一二三四"[(local.month - 1) // 3]
+    earlier = _previous_wave(session, respondents, seed, now) if previous_wave else None
     wave = create_wave(session, f"{local.year}年第{quarter}季度测评", now - timedelta(days=30), now + timedelta(days=60),
                        ["citizen", "minor"])
     links = make_community_links(session, "citizen")
@@ -168,18 +174,34 @@ def seed_demo(
     import_margins(session, margins_csv_text(session))
     from survey.rectification.demo import seed_rectification
 
-    tasks = seed_rectification(session, definition, now)  # units, a unit login, tasks in every status
+    tasks = seed_rectification(session, definition, now, earlier)  # units, a unit login, tasks in every status
     session.flush()
     return {"wave": wave.name, "links": len(links), "responses": created, "pupils": pupils, "first_link": links[0].token,
             "tasks": tasks}
 
 
+def _previous_wave(session: Session, respondents: int, seed: int, now: datetime):
+    """An earlier citizen wave (closed 60 days ago), about 5 points lower, analysed; return its run."""
+    from survey.results import run_analysis
+
+    wave = create_wave(session, "上一轮测评", now - timedelta(days=150), now - timedelta(days=60), ["citizen"])
+    links = make_community_links(session, "citizen")
+    version = wave.versions[0]
+    import_margins(session, margins_csv_text(session))
+    rng = np.random.default_rng(seed + 1000)
+    _responses(session, definition_of(version), wave, version.id, links, [], respondents, rng,
+               now - timedelta(days=61), None, shift=-5.0)
+    session.flush()
+    return run_analysis(session, wave)
+
+
 def _responses(session, definition: Definition, wave: Wave, version_id: int, links: list[Link],
-               parent_links: list[Link], total: int, rng: np.random.Generator, now: datetime, progress) -> int:
+               parent_links: list[Link], total: int, rng: np.random.Generator, now: datetime, progress,
+               shift: float = 0.0) -> int:
     """Add synthetic responses: mostly by QR code, some by parents through classes, some on paper."""
     scored = definition.scored_items
     rates = definition.rate_items
-    community_mean = rng.normal(85.5, 4.5, len(links))
+    community_mean = rng.normal(85.5 + shift, 4.5, len(links))
     community_mean[rng.choice(len(links), 5, replace=False)] -= rng.uniform(6, 12, 5)  # a few clearly unhappy
     topic_effect = rng.normal(0.0, 4.0, (len(links), len(scored)))
     weights = rng.lognormal(0.0, 0.8, len(links))

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forms import Definition
-from survey.models import Area, TaskPhoto, Unit, User
+from survey.models import AnalysisRun, Area, ItemResult, TaskPhoto, Unit, User
 from survey.rectification import photos
 from survey.rectification.tasks import Pick, create_tasks, transition
 from survey.rectification.units import save_unit
@@ -43,8 +43,12 @@ def _picture(text_seed: int) -> bytes:
     return out.getvalue()
 
 
-def seed_rectification(session: Session, definition: Definition, now: datetime) -> int:
-    """Create the units (from the areas' responsible_unit), a city and a unit login, and tasks; return the tasks made."""
+def seed_rectification(session: Session, definition: Definition, now: datetime, earlier: AnalysisRun | None = None) -> int:
+    """Create the units (from the areas' responsible_unit), a city and a unit login, and tasks; return the tasks made.
+
+    With ``earlier`` (an analysed earlier wave) the tasks are made from its scores, so each shows
+    its proof once the current wave is analysed.
+    """
     by_unit: dict[str, list[str]] = {}
     for area in session.scalars(select(Area).where(Area.level == "community").order_by(Area.code)):
         if area.responsible_unit:
@@ -64,7 +68,14 @@ def seed_rectification(session: Session, definition: Definition, now: datetime) 
         item = topics[topic_index % len(topics)]
         topic = definition.column_names[item.code]
         created = now - timedelta(days=30 - n)
-        pick = Pick(area, f"{area.name}“{topic}”满意度偏低，整改提升", "citizen", item.code, topic)
+        score = None
+        if earlier is not None:
+            found = session.scalar(select(ItemResult).where(ItemResult.run_id == earlier.id, ItemResult.area_id == area.id,
+                                                            ItemResult.item_code == item.code))
+            score = found.estimate if found is not None else None
+        low = f"{score:.1f}分" if score is not None else "偏低"
+        pick = Pick(area, f"{area.name}“{topic}”满意度{low}，整改提升", "citizen", item.code, topic, None,
+                    earlier.wave_id if earlier is not None else None, score)
         (task,) = create_tasks(session, city, [(pick, unit)], now + timedelta(days=days), ("high", "normal", "low")[n % 3],
                                "对照问题清单逐项整改，按期报告。", now=created)
         if days < 0:  # an overdue task was given a deadline that has passed

@@ -99,3 +99,18 @@ def test_the_task_page_and_the_unit_league_table(found):
     assert [line.area.code for line in helped.communities] == sorted([CHANGED, STABLE, SMALL])
     assert helped.mean == pytest.approx(sum(line.result.estimate for line in helped.communities) / 3)
     assert next(line for line in helped.communities if line.area.code == CHANGED).change.significant
+
+
+def test_the_demo_with_a_previous_wave_gives_every_task_its_proof(app, runner):
+    assert runner.invoke(args=["seed-demo", "--respondents", "300", "--previous-wave"]).exit_code == 0
+    assert runner.invoke(args=["analyze"]).exit_code == 0
+    with app.app_context():
+        from survey.models import Task
+
+        session = db.session()
+        tasks = session.scalars(select(Task)).all()
+        assert {t.status for t in tasks} == {"todo", "doing", "done", "closed"}
+        assert any(e.action == "return" for t in tasks for e in t.events)
+        shown = [proof(session, t) for t in tasks]
+        assert all(p is not None and p.before_wave == "上一轮测评" and p.change is not None for p in shown)
+        assert all(t.score_before is not None for t in tasks)
