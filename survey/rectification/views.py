@@ -103,7 +103,14 @@ def _deadline_text(moment: datetime) -> str:
 @bp.app_context_processor
 def _globals():
     return {"task_status_names": STATUS_NAMES, "priority_names": PRIORITY_NAMES, "is_overdue": is_overdue,
-            "rectification_units": _problem_units, "rectification_tasks": _problem_tasks}
+            "rectification_units": _problem_units, "rectification_tasks": _problem_tasks,
+            "rectification_unit_name": _unit_name}
+
+
+def _unit_name(user) -> str:
+    """The unit a unit account belongs to, for the page header."""
+    unit = unit_of(db.session(), user)
+    return unit.name if unit is not None else ""
 
 
 def _problem_units(problems) -> dict[int, str]:

@@ -197,6 +197,7 @@ def test_a_unit_sees_its_own_tasks_and_communities_and_nothing_else(demo, client
     home = client.get("/office/", follow_redirects=True)
     html = home.get_data(as_text=True)
     assert home.request.path == "/rectification/" and OWN_UNIT in html and "逾期" in html
+    assert '<span class="who">jiaoyu · 责任单位 · 市教育局</span>' in html
     for task in own:
         assert client.get(f"/rectification/tasks/{task.id}").status_code == 200
     for task in others:
