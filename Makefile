@@ -18,7 +18,7 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 demo: $(BIN)/.installed
 	@scripts/system-deps.sh demo
 	$(BIN)/flask init-db
-	$(BIN)/flask seed-demo --if-missing
+	$(BIN)/flask seed-demo --if-missing --previous-wave
 	$(BIN)/flask analyze
 	$(BIN)/flask analyze --questionnaire minor
 	@$(BIN)/flask demo-info --port $(PORT)

@@ -79,6 +79,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from survey.office import views as office
     from survey.office.questionnaire_views import bp as questionnaires_bp
     from survey.public import views as public
+    from survey.rectification.views import bp as rectification_bp
     from survey.school import views as school_board
 
     localtime.init_app(app)
@@ -96,6 +97,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(school_board.bp)
     app.register_blueprint(entry.bp)
     app.register_blueprint(questionnaires_bp)
+    app.register_blueprint(rectification_bp)
     cli.init_app(app)
     app.add_url_rule("/", "index", lambda: redirect(url_for("office.login")))
     return app

@@ -18,8 +18,8 @@ from survey import db
 from survey.models import OFFICE_ROLES, ROLES, Area, KnownAddress, LoginFailure, School, StaffSession, User
 
 ROLE_LEVEL = {"city": "city", "district": "district", "street": "street", "community": "community",
-              "school": "district", "grid": "community"}
-HOME = {"school": "school.board", "grid": "entry.page"}
+              "school": "district", "grid": "community", "unit": "city"}
+HOME = {"school": "school.board", "grid": "entry.page", "unit": "rectification.home"}
 # A valid hash to compare against when the user does not exist, so timing does not tell.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
 
@@ -47,12 +47,15 @@ def password_problems(password: str, username: str = "") -> list[str]:
 
 
 def create_user(
-    session: Session, username: str, password: str, role: str, area_code: str, school_name: str | None = None
+    session: Session, username: str, password: str, role: str, area_code: str, school_name: str | None = None,
+    unit_name: str | None = None,
 ) -> User:
     """Create a staff account bound to an area of the level its role needs.
 
     A school account is bound to its school (``school_name``) in the district ``area_code``;
-    a grid worker's account to a community.
+    a grid worker's account to a community; a unit account (role ``unit``) to its responsible
+    unit (``unit_name``, in the city ``area_code``): it sees that unit's communities and tasks only
+    (survey/scope.py).
     """
     username = username.strip()
     if not username or len(username) > 64:
@@ -74,9 +77,18 @@ def create_user(
         school = session.scalar(select(School).where(School.district_id == area.id, School.name == (school_name or "")))
         if school is None:
             raise AccountError(f"{area.name} 没有名为 {school_name!r} 的学校（先导入学校）")
+    unit = None
+    if role == "unit":
+        from survey.models import Unit, unit_account
+
+        unit = session.scalar(select(Unit).where(Unit.name == (unit_name or "").strip()))
+        if unit is None:
+            raise AccountError(f"没有名为 {unit_name!r} 的责任单位（先导入单位）")
     user = User(username=username, password_hash=generate_password_hash(password), role=role, area=area, school=school)
     session.add(user)
     session.flush()
+    if unit is not None:
+        session.execute(unit_account.insert().values(user_id=user.id, unit_id=unit.id))
     return user
 
 

@@ -137,7 +137,8 @@ def list_links(questionnaire: str | None, base_url: str | None) -> None:
 @click.option("--respondents", default=3000, show_default=True, help="synthetic responses to create")
 @click.option("--seed", default=7, show_default=True)
 @click.option("--if-missing", is_flag=True, help="do nothing when the demo city exists already")
-def seed_demo_command(respondents: int, seed: int, if_missing: bool) -> None:
+@click.option("--previous-wave", is_flag=True, help="also an earlier, analysed wave (the tasks' next-wave proof)")
+def seed_demo_command(respondents: int, seed: int, if_missing: bool, previous_wave: bool) -> None:
     """Create a demo city: areas, an open wave, community links and synthetic responses."""
     from survey.demo import demo_exists, seed_demo
 
@@ -147,7 +148,8 @@ def seed_demo_command(respondents: int, seed: int, if_missing: bool) -> None:
         return
     try:
         with db.write_transaction() as session, click.progressbar(length=respondents, label="Synthetic responses") as bar:
-            summary = seed_demo(session, respondents=respondents, seed=seed, progress=bar.update)
+            summary = seed_demo(session, respondents=respondents, seed=seed, progress=bar.update,
+                                previous_wave=previous_wave)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Demo city ready: wave {summary['wave']}, {summary['links']} community links, "

@@ -98,7 +98,7 @@ def margins_csv_text(session: Session) -> str:
 
 DEMO_LOGINS = (("city", "city", "C", None), ("dongcheng", "district", "D01", None),
                ("renmin", "street", "D01S1", None), ("xingfu", "grid", "D01S1C1", None),
-               ("shiyan", "school", "D01", "东城区实验小学"))
+               ("shiyan", "school", "D01", "东城区实验小学"), ("jiaoyu", "unit", "C", "市教育局"))
 SCHOOLS_CSV = "school,district,class,grade,pupils\n" + "".join(
     f"东城区实验小学,D01,{grade}年级{n}班,{grade},{40 + (grade * 3 + n) % 9}\n" for grade in (3, 4, 5) for n in (1, 2)
 ) + "".join(f"西湖区第二中学,D02,初{grade - 6}（{n}）班,{grade},{45 + n}\n" for grade in (7, 8) for n in (1, 2))
@@ -113,11 +113,12 @@ def reset_demo_logins(session: Session) -> list[tuple[str, str, str]]:
     for username, role, code, school in DEMO_LOGINS:
         password = "Demo" + secrets.token_hex(5)
         user = session.scalar(select(User).where(User.username == username))
+        school_name, unit_name = (None, school) if role == "unit" else (school, None)
         if user is None:
-            user = create_user(session, username, password, role, code, school)
+            user = create_user(session, username, password, role, code, school_name, unit_name)
         else:
             set_password(session, user, password)
-        out.append((username, password, user.school.name if user.school else user.area.name))
+        out.append((username, password, unit_name or (user.school.name if user.school else user.area.name)))
     return out
 
 
@@ -142,8 +143,13 @@ def seed_demo(
     respondents: int = 3000,
     seed: int = 7,
     progress: Callable[[int], None] | None = None,
+    previous_wave: bool = False,
 ) -> dict[str, object]:
-    """Create the demo city with an open wave, links and synthetic responses; return a summary."""
+    """Create the demo city with an open wave, links and synthetic responses; return a summary.
+
+    With ``previous_wave`` an earlier, closed and analysed wave comes first (about 5 points lower),
+    and the demo's rectification tasks are made from its problems, so each shows its next-wave proof.
+    """
     if demo_exists(session):
         raise ValueError("the demo city exists already")
     install_bundled(session)
@@ -151,6 +157,7 @@ def seed_demo(
     now = datetime.now(UTC)
     local = now_local()
     quarter = "一二三四"[(local.month - 1) // 3]
+    earlier = _previous_wave(session, respondents, seed, now) if previous_wave else None
     wave = create_wave(session, f"{local.year}年第{quarter}季度测评", now - timedelta(days=30), now + timedelta(days=60),
                        ["citizen", "minor"])
     links = make_community_links(session, "citizen")
@@ -165,16 +172,36 @@ def seed_demo(
     pupil_links = [link for link in class_links if link.audience == "pupil"]
     pupils = _pupil_responses(session, definition_of(minor), wave, minor.id, pupil_links, rng, now)
     import_margins(session, margins_csv_text(session))
+    from survey.rectification.demo import seed_rectification
+
+    tasks = seed_rectification(session, definition, now, earlier)  # units, a unit login, tasks in every status
     session.flush()
-    return {"wave": wave.name, "links": len(links), "responses": created, "pupils": pupils, "first_link": links[0].token}
+    return {"wave": wave.name, "links": len(links), "responses": created, "pupils": pupils, "first_link": links[0].token,
+            "tasks": tasks}
+
+
+def _previous_wave(session: Session, respondents: int, seed: int, now: datetime):
+    """An earlier citizen wave (closed 60 days ago), about 5 points lower, analysed; return its run."""
+    from survey.results import run_analysis
+
+    wave = create_wave(session, "上一轮测评", now - timedelta(days=150), now - timedelta(days=60), ["citizen"])
+    links = make_community_links(session, "citizen")
+    version = wave.versions[0]
+    import_margins(session, margins_csv_text(session))
+    rng = np.random.default_rng(seed + 1000)
+    _responses(session, definition_of(version), wave, version.id, links, [], respondents, rng,
+               now - timedelta(days=61), None, shift=-5.0)
+    session.flush()
+    return run_analysis(session, wave)
 
 
 def _responses(session, definition: Definition, wave: Wave, version_id: int, links: list[Link],
-               parent_links: list[Link], total: int, rng: np.random.Generator, now: datetime, progress) -> int:
+               parent_links: list[Link], total: int, rng: np.random.Generator, now: datetime, progress,
+               shift: float = 0.0) -> int:
     """Add synthetic responses: mostly by QR code, some by parents through classes, some on paper."""
     scored = definition.scored_items
     rates = definition.rate_items
-    community_mean = rng.normal(85.5, 4.5, len(links))
+    community_mean = rng.normal(85.5 + shift, 4.5, len(links))
     community_mean[rng.choice(len(links), 5, replace=False)] -= rng.uniform(6, 12, 5)  # a few clearly unhappy
     topic_effect = rng.normal(0.0, 4.0, (len(links), len(scored)))
     weights = rng.lognormal(0.0, 0.8, len(links))

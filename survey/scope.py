@@ -2,17 +2,29 @@
 
 Every staff view and export resolves areas through :func:`scoped_area` and filters rows with
 :func:`within`; an area outside the user's scope answers 404, as if it did not exist.
+A unit account (role ``unit``) sees no subtree at all: only the communities of its unit.
 """
 from __future__ import annotations
 
 from flask import abort
 from sqlalchemy import ColumnElement, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
-from survey.models import Area, User
+from survey.models import Area, User, unit_account, unit_community
+
+
+def unit_community_ids(session: Session, user: User) -> set[int]:
+    """Return the ids of the communities of a unit account's unit (empty for any other account)."""
+    if user.role != "unit":
+        return set()
+    return set(session.scalars(
+        select(unit_community.c.area_id).join(unit_account, unit_account.c.unit_id == unit_community.c.unit_id)
+        .where(unit_account.c.user_id == user.id)))
 
 
 def in_scope(user: User, area: Area) -> bool:
+    if user.role == "unit":
+        return area.level == "community" and area.id in unit_community_ids(object_session(user), user)
     return area.path.startswith(user.area.path)
 
 

@@ -6,6 +6,16 @@ from survey.models.base import Base, utcnow
 from survey.models.links import Link
 from survey.models.paper import PaperBatch
 from survey.models.questionnaires import Questionnaire, QuestionnaireVersion
+from survey.models.rectification import (
+    PRIORITIES,
+    TASK_STATUSES,
+    Task,
+    TaskEvent,
+    TaskPhoto,
+    Unit,
+    unit_account,
+    unit_community,
+)
 from survey.models.responses import CHANNELS, Answer, Response
 from survey.models.results import AnalysisRun, AreaResult, ItemResult, PopulationMargin
 from survey.models.schools import GRADE_BANDS, School, SchoolClass
@@ -13,6 +23,14 @@ from survey.models.users import OFFICE_ROLES, ROLES, ExportLog, KnownAddress, Lo
 from survey.models.waves import Wave, wave_version
 
 __all__ = [
+    "PRIORITIES",
+    "TASK_STATUSES",
+    "Task",
+    "TaskEvent",
+    "TaskPhoto",
+    "Unit",
+    "unit_account",
+    "unit_community",
     "AnalysisRun",
     "AreaResult",
     "ItemResult",

@@ -11,14 +11,15 @@ from survey.models.base import Base, UTCDateTime, utcnow
 from survey.models.schools import School
 
 OFFICE_ROLES = ("city", "district", "street", "community")
-ROLES = (*OFFICE_ROLES, "school", "grid")
+ROLES = (*OFFICE_ROLES, "school", "grid", "unit")
 ROLE_NAMES = {"city": "市文明办", "district": "区文明办", "street": "街道", "community": "社区", "school": "学校",
-              "grid": "网格员/录入员"}
+              "grid": "网格员/录入员",
+              "unit": "责任单位"}
 
 
 class User(Base):
     __tablename__ = "staff_user"
-    __table_args__ = (CheckConstraint("role IN ('city','district','street','community','school','grid')", name="role"),)
+    __table_args__ = (CheckConstraint("role IN ('city','district','street','community','school','grid','unit')", name="role"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)

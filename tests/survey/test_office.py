@@ -32,7 +32,11 @@ ENDPOINTS = [
     "/office/area/{code}/exports",
     "/office/area/{code}/report.pdf",
     "/office/area/{code}/qr.pdf",
+    "/rectification/area/{code}/new",
 ]
+# Pages that take no area: a unit account (role unit) gets none of them, nor any page above.
+OFFICE_ONLY = ["/rectification/tasks", "/rectification/units", "/rectification/units/new", "/office/fieldwork",
+               "/office/questionnaires/"]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -117,14 +121,17 @@ def test_district_user_sees_only_their_district_in_pages_exports_and_pdf(demo, c
     assert not any(name in pdf_text for name in others.values())
 
 
-@pytest.mark.parametrize("endpoint", ENDPOINTS + ["/office/area/{code}/schools"])
-def test_school_and_grid_accounts_see_no_office_page(demo, client, endpoint):
+@pytest.mark.parametrize("account", [("grid1", "grid", "D01S1C1", None), ("unit1", "unit", "C", "市教育局")])
+@pytest.mark.parametrize("endpoint", ENDPOINTS + OFFICE_ONLY + ["/office/area/{code}/schools"])
+def test_school_grid_and_unit_accounts_see_no_office_page(demo, client, endpoint, account):
+    username, role, code, unit = account
     with demo.app_context(), db.write_transaction() as session:
-        if not session.scalar(select(User).where(User.username == "grid1")):
-            create_user(session, "grid1", PASSWORD, "grid", "D01S1C1")
-    login(client, "grid1")
-    assert client.get(endpoint.format(code="D01S1C1")).status_code == 403
-    assert client.get(endpoint.format(code="C")).status_code == 403
+        if not session.scalar(select(User).where(User.username == username)):
+            create_user(session, username, PASSWORD, role, code, unit_name=unit)
+    login(client, username)
+    # D01S1C2 is a community of the unit 市教育局: helping it opens its results on the unit's own pages only.
+    for place in ("D01S1C1", "D01S1C2", "C"):
+        assert client.get(endpoint.format(code=place)).status_code == 403, (username, endpoint, place)
 
 
 def pdftotext(data: bytes) -> str:

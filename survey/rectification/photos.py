@@ -1,0 +1,104 @@
+"""Report photos: accepted only when Pillow decodes them as JPEG, PNG or WebP, re-encoded, kept privately.
+
+What a browser calls the file and its type are ignored: the bytes are decoded. An SVG (it may
+carry a script), a PDF or anything else Pillow cannot open as one of the three formats is
+refused; so are files over MAX_BYTES and images over MAX_PIXELS (checked from the header before
+any pixel is decoded: a small file can unpack to gigabytes, a "decompression bomb"). What is
+stored is a new JPEG made from the pixels (turned upright by its EXIF orientation, then saved
+without EXIF, GPS or any other metadata, at most MAX_SIDE pixels a side) under
+instance/rectification_photos/ with a random name; it is only ever sent by a view that checks
+the viewer may see the task.
+"""
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_BYTES = 5 * 1024 * 1024
+MAX_PIXELS = 40_000_000  # a 48-megapixel phone photo is refused; 40 MP covers every usual camera setting
+MAX_SIDE = 2000
+MAX_PHOTOS = 6
+FORMATS = {"JPEG", "PNG", "WEBP"}
+FOLDER = "rectification_photos"
+
+
+class PhotoError(ValueError):
+    """A file that is not accepted as a photo; the message is fit to show."""
+
+
+@dataclass(frozen=True)
+class StoredPhoto:
+    name: str
+    width: int
+    height: int
+    size: int
+
+
+def folder(instance_path: str) -> Path:
+    path = Path(instance_path) / FOLDER
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def reencode(data: bytes, filename: str = "") -> tuple[bytes, int, int]:
+    """Return (JPEG bytes, width, height) made from an uploaded image; raise PhotoError for anything else."""
+    label = f"“{filename}”" if filename else "文件"
+    if len(data) > MAX_BYTES:
+        raise PhotoError(f"{label}超过{MAX_BYTES // (1024 * 1024)}MB，请压缩后再传")
+    if not data:
+        raise PhotoError(f"{label}是空的")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=sorted(FORMATS)) as image:
+                width, height = image.size
+                if width * height > MAX_PIXELS or width <= 0 or height <= 0:
+                    raise PhotoError(f"{label}像素过多（{width}×{height}），请缩小后再传")
+                image.load()
+                upright = ImageOps.exif_transpose(image)
+                if upright.mode in ("RGBA", "LA", "P", "PA"):
+                    rgba = upright.convert("RGBA")
+                    flat = Image.new("RGB", rgba.size, (255, 255, 255))
+                    flat.paste(rgba, mask=rgba.getchannel("A"))
+                    upright = flat
+                else:
+                    upright = upright.convert("RGB")
+                upright.thumbnail((MAX_SIDE, MAX_SIDE))
+                out = io.BytesIO()
+                upright.save(out, "JPEG", quality=85, optimize=True)
+                return out.getvalue(), upright.width, upright.height
+    except PhotoError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise PhotoError(f"{label}像素过多，请缩小后再传") from None
+    except UnidentifiedImageError:
+        raise PhotoError(f"{label}不是照片：只收 JPEG、PNG 或 WebP 图片") from None
+    except (OSError, ValueError, SyntaxError, EOFError):
+        raise PhotoError(f"{label}已损坏，无法读取") from None
+
+
+def store(instance_path: str, data: bytes, filename: str = "") -> StoredPhoto:
+    """Re-encode an upload and write it under a new random name; return what the database keeps."""
+    body, width, height = reencode(data, filename)
+    name = secrets.token_hex(16) + ".jpg"
+    fd = os.open(folder(instance_path) / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(body)
+    return StoredPhoto(name, width, height, len(body))
+
+
+def path_of(instance_path: str, stored_name: str) -> Path:
+    """Return where a stored photo lives (the name comes from the database, never from a request)."""
+    return folder(instance_path) / Path(stored_name).name
+
+
+def remove(instance_path: str, names: list[str]) -> None:
+    """Delete files written for a report whose transaction then failed."""
+    for name in names:
+        path_of(instance_path, name).unlink(missing_ok=True)

@@ -1,0 +1,103 @@
+"""Proof in the next wave: did a task's community x topic improve, and the unit league table (帮包单位排名).
+
+The statistics are survey.office.wave_changes / analysis.changes: the wave in which the problem was found
+against the next wave (independent samples, SE of the difference = sqrt(se1² + se2²), 95% interval,
+Benjamini-Hochberg marks over the whole city); a community with fewer than 30 answers in either
+wave is compared on its shrunk (EB) estimates and their MSE, a small topic cell on a smoothed
+variance, and the basis is said with the result.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from survey.models import Area, AreaResult, Task, Unit, User
+from survey.office import dashboard, wave_changes
+from survey.office.wave_changes import Change
+from survey.rectification.rates import RateRow, tally
+from survey.rectification.units import visible_units
+from survey.scope import in_scope
+
+
+@dataclass(frozen=True)
+class Proof:
+    """A task's community x topic (or community, for a complaint term) before and after."""
+
+    what: str
+    before_wave: str
+    after_wave: str | None  # None: the next wave has not been analysed yet
+    change: Change | None
+
+    @property
+    def verdict(self) -> str:
+        if self.after_wave is None:
+            return "等待下一轮测评"
+        if self.change is None:
+            return "下一轮没有这一项的结果"
+        if not self.change.significant:
+            return "变化不显著"
+        return "显著提升" if self.change.change > 0 else "显著下降"
+
+
+def proof(session: Session, task: Task) -> Proof | None:
+    """Return the task's before/after, or None when it was not made from an analysed wave."""
+    if task.wave_id is None:
+        return None
+    runs = dashboard.runs_by_wave(session, task.questionnaire_code or "citizen")
+    position = next((i for i, r in enumerate(runs) if r.wave_id == task.wave_id), None)
+    if position is None:
+        return None
+    what = task.topic if task.item_code else "综合满意度"
+    if position + 1 >= len(runs):
+        return Proof(what, runs[position].wave.name, None, None)
+    after = runs[position + 1]
+    found = wave_changes.comparison(session, after, runs[position].wave_id)
+    change = None
+    if found is not None:
+        change = found.topic(task.area, task.item_code) if task.item_code else found.area(task.area)
+    return Proof(what, runs[position].wave.name, after.wave.name, change)
+
+
+@dataclass(frozen=True)
+class CommunityLine:
+    area: Area
+    result: AreaResult | None
+    change: Change | None
+
+
+@dataclass(frozen=True)
+class LeagueRow:
+    unit: Unit
+    communities: list[CommunityLine]
+    mean: float | None  # the mean satisfaction of its communities with a result
+    points: float  # points at stake, summed over its communities
+    rates: RateRow
+
+
+def league(session: Session, user: User, now: datetime) -> tuple[list[LeagueRow], str | None, str | None]:
+    """Return every unit the office sees, lowest mean satisfaction of its communities first; and the waves compared.
+
+    A unit's 整改率 counts all its tasks due by now (closed ÷ due).
+    """
+    analysed = dashboard.analysed_questionnaires(session)
+    runs = dashboard.runs_by_wave(session, next(iter(analysed), "citizen"))
+    run = runs[-1] if runs else None
+    comparison = wave_changes.comparison(session, run) if run else None
+    results = {}
+    if run is not None:
+        results = {r.area_id: r for r in session.scalars(select(AreaResult).where(AreaResult.run_id == run.id,
+                                                                                   AreaResult.level == "community"))}
+    rows = []
+    for unit in visible_units(session, user):
+        lines = [CommunityLine(a, results.get(a.id), comparison.area(a) if comparison else None)
+                 for a in unit.communities if in_scope(user, a)]
+        scores = [line.result.estimate for line in lines if line.result is not None]
+        due = session.scalars(select(Task).where(Task.unit_id == unit.id, Task.deadline <= now)).all()
+        rows.append(LeagueRow(unit, lines, sum(scores) / len(scores) if scores else None,
+                              sum(line.result.points_at_stake or 0.0 for line in lines if line.result is not None),
+                              tally(unit.id, unit.name, "", due, now)))
+    rows.sort(key=lambda r: (r.mean is None, r.mean if r.mean is not None else 0.0, r.unit.name))
+    return rows, run.wave.name if run else None, comparison.previous.wave.name if comparison else None
