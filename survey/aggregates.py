@@ -111,6 +111,7 @@ class Aggregator:
     def _add(self, where: str, flagged: str, sign: int, params: dict) -> None:
         """Add (sign 1) or take away (-1) the responses ``where`` selects, counted as ``flagged``."""
         conflict = "ON CONFLICT ({keys}) DO UPDATE SET {sets}"
+        by_flag = "" if flagged in ("true", "false") else f", {flagged}"  # PostgreSQL: no constant in GROUP BY
         if sign > 0:
             self._exec(f"""
                 INSERT INTO aggregate_cell (state_id, area_id, attrs)
@@ -123,7 +124,7 @@ class Aggregator:
                    {sign} * count(*), {sign} * sum(r.score), {sign} * sum(r.score * r.score)
             FROM response r {cell_join}
             WHERE {self._base} AND {where}
-            GROUP BY c.id, r.questionnaire_version_id, r.channel, {flagged}
+            GROUP BY c.id, r.questionnaire_version_id, r.channel{by_flag}
             """ + conflict.format(
                 keys="state_id, cell_id, version_id, channel, flagged",
                 sets="n = aggregate_score.n + excluded.n, total = aggregate_score.total + excluded.total, "
@@ -133,7 +134,7 @@ class Aggregator:
             SELECT :state, c.id, r.questionnaire_version_id, {flagged}, a.item_code, a.choice_code, {sign} * count(*)
             FROM response r {cell_join} JOIN answer a ON a.response_id = r.id
             WHERE {self._base} AND {where} AND a.choice_code IS NOT NULL
-            GROUP BY c.id, r.questionnaire_version_id, {flagged}, a.item_code, a.choice_code
+            GROUP BY c.id, r.questionnaire_version_id{by_flag}, a.item_code, a.choice_code
             """ + conflict.format(keys="state_id, cell_id, version_id, flagged, item_code, choice_code",
                                   sets="n = aggregate_choice.n + excluded.n"), **params)
 
