@@ -231,6 +231,8 @@ class Aggregator:
         target = max([self.state.watermark, *safe])
         if target > self.state.watermark:
             outcome.added = self._store_range(self.state.watermark, target)
+            if outcome.mode == "full" and _postgres(self.session):  # fresh tables: plan the reads on real counts
+                self.session.execute(text("ANALYZE aggregate_cell, aggregate_score, aggregate_choice, aggregate_flagged"))
         self.state.pending = [[t.isoformat(), w] for t, w in candidates if w > target][-PENDING_KEPT:]
         self.state.updated_at = datetime.now(UTC)
         self.session.flush()
@@ -243,32 +245,34 @@ class Aggregator:
     def frames(self, include_flagged: bool, areas: dict[int, Area]) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Return the stored statistics as (score cells, choice counts) frames of the unit level."""
         keep = "" if include_flagged else "AND NOT s.flagged"
-        unit = self.plan.unit
-        names = list(self.plan.attributes)
         scores = self._exec(f"""
-            SELECT c.area_id, c.attrs, s.channel, CAST(sum(s.n) AS BIGINT), sum(s.total), sum(s.total_sq)
-            FROM aggregate_score s JOIN aggregate_cell c ON c.id = s.cell_id
-            WHERE s.state_id = :state {keep} GROUP BY c.area_id, c.attrs, s.channel""").all()
-        choices = self._exec(f"""
-            SELECT c.area_id, c.attrs, s.version_id, s.item_code, s.choice_code, CAST(sum(s.n) AS BIGINT)
-            FROM aggregate_choice s JOIN aggregate_cell c ON c.id = s.cell_id
-            WHERE s.state_id = :state {keep}
-            GROUP BY c.area_id, c.attrs, s.version_id, s.item_code, s.choice_code""").all()
-        decoded: dict[str, list] = {}
+            SELECT s.cell_id, s.channel, CAST(sum(s.n) AS BIGINT), sum(s.total), sum(s.total_sq)
+            FROM aggregate_score s WHERE s.state_id = :state {keep} GROUP BY s.cell_id, s.channel""").all()
+        if include_flagged:
+            choices = self._exec("""
+                SELECT s.cell_id, s.version_id, s.item_code, s.choice_code, CAST(sum(s.n) AS BIGINT)
+                FROM aggregate_choice s WHERE s.state_id = :state
+                GROUP BY s.cell_id, s.version_id, s.item_code, s.choice_code""").all()
+        else:  # one row per key already
+            choices = self._exec("""
+                SELECT s.cell_id, s.version_id, s.item_code, s.choice_code, s.n
+                FROM aggregate_choice s WHERE s.state_id = :state AND NOT s.flagged""").all()
+        codes = {area.id: area.code for area in areas.values() if area.level == self.plan.unit}
+        cells = {cell_id: (codes[area_id], *json.loads(attrs))
+                 for cell_id, area_id, attrs in self._exec("SELECT id, area_id, attrs FROM aggregate_cell "
+                                                           "WHERE state_id = :state")
+                 if area_id in codes}
+        return (self._frame(scores, cells, ["channel", "n", "total", "total_sq"]),
+                self._frame(choices, cells, ["version_id", "item", "choice", "n"]))
 
-        def cell(area_id: int, attrs: str) -> tuple | None:
-            area = areas.get(area_id)
-            if area is None or area.level != unit:
-                return None
-            values = decoded.get(attrs)
-            if values is None:
-                values = decoded[attrs] = json.loads(attrs)
-            return (area.code, *values)
-
-        score_rows = [(*key, *rest) for area_id, attrs, *rest in scores if (key := cell(area_id, attrs)) is not None]
-        choice_rows = [(*key, *rest) for area_id, attrs, *rest in choices if (key := cell(area_id, attrs)) is not None]
-        return (pd.DataFrame(score_rows, columns=[unit, *names, "channel", "n", "total", "total_sq"]),
-                pd.DataFrame(choice_rows, columns=[unit, *names, "version_id", "item", "choice", "n"]))
+    def _frame(self, rows: list, cells: dict[int, tuple], rest: list[str]) -> pd.DataFrame:
+        """Return rows (cell id, *rest) as a frame [unit, *attributes, *rest] of the cells of unit areas."""
+        keys = [self.plan.unit, *self.plan.attributes]
+        raw = pd.DataFrame([tuple(row) for row in rows], columns=["cell", *rest])  # tuples: Rows are slow here
+        raw = raw[raw["cell"].isin(list(cells))].reset_index(drop=True)
+        # Lists keep a missing attribute value as None, as the GROUP BY returns it.
+        columns = {key: pd.Series([cells[c][i] for c in raw["cell"]], dtype=object) for i, key in enumerate(keys)}
+        return pd.DataFrame(columns | {c: raw[c] for c in rest}, columns=[*keys, *rest])
 
 
 def oldest_open_transaction(session: Session) -> datetime | None:

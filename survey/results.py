@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from analysis.errors import AnalysisError
@@ -307,27 +307,35 @@ def run_analysis(
                       | {"quality": quality, "aggregation": aggregation.as_dict()})
     session.add(run)
     session.flush()
-    for row in result.domains.itertuples():
-        session.add(AreaResult(run_id=run.id, area_id=areas[row.domain].id, level=unit, **_area_fields(row)))
+    # Core INSERTs of plain rows: thousands of ORM objects (and their RETURNING ids) cost seconds.
+    _insert_rows(session, AreaResult, [dict(run_id=run.id, area_id=areas[row.domain].id, level=unit, **_area_fields(row))
+                                       for row in result.domains.itertuples()])
     upper = upper_levels(result, cells, hierarchy, plan.upper)
-    for level, table in upper.items():
-        session.add_all(AreaResult(run_id=run.id, area_id=areas[row.domain].id, level=level, **_direct_fields(row))
-                        for row in table.itertuples())
+    _insert_rows(session, AreaResult, [
+        dict(run_id=run.id, area_id=areas[row.domain].id, level=level, **_direct_fields(row))
+        for level, table in upper.items() for row in table.itertuples()
+    ])
     needed = {  # 数据不足: more answers that would decide the status (no AreaResult column for it yet)
         row.domain: int(row.answers_needed)
         for table in (result.domains, *upper.values()) for row in table.itertuples() if _number(row.answers_needed) is not None
     }
     run.summary = run.summary | {"by_channel": channel_estimates(result, cells, plan.upper), "answers_needed": needed}
     for items in item_levels(result, item_cells, cells, hierarchy, unit, plan.upper, rates, plan.model_by).values():
-        session.add_all(
-            ItemResult(run_id=run.id, area_id=areas[row.domain].id, item_code=row.item, n=int(row.n),
-                       estimate=float(row.estimate), se=float(row.se), ci_low=_number(row.ci_low),
-                       ci_high=_number(row.ci_high), eb_estimate=_number(row.eb_estimate))
+        _insert_rows(session, ItemResult, [
+            dict(run_id=run.id, area_id=areas[row.domain].id, item_code=row.item, n=int(row.n),
+                 estimate=float(row.estimate), se=float(row.se), ci_low=_number(row.ci_low),
+                 ci_high=_number(row.ci_high), eb_estimate=_number(row.eb_estimate))
             for row in items.itertuples()
-        )
+        ])
     session.flush()
     say(f"stored run {run.id}")
     return run
+
+
+def _insert_rows(session: Session, model, rows: list[dict]) -> None:
+    """Insert plain rows of a model (one executemany; rows with the same keys)."""
+    if rows:
+        session.execute(insert(model.__table__), rows)
 
 
 def _hierarchy(areas: dict[str, Area], plan: Plan) -> pd.DataFrame:
