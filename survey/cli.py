@@ -204,7 +204,8 @@ def import_margins_command(csv_file: Path, questionnaire: str) -> None:
 @click.option("--wave", "wave_name", default=None, help="wave name (default: the latest)")
 @click.option("--questionnaire", default="citizen", show_default=True)
 @click.option("--include-flagged", is_flag=True, help="keep speeders, straight-liners and repeated devices in")
-def analyze_command(wave_name: str | None, questionnaire: str, include_flagged: bool) -> None:
+@click.option("--full", is_flag=True, help="rebuild the stored statistics from all responses (default: add the new ones)")
+def analyze_command(wave_name: str | None, questionnaire: str, include_flagged: bool, full: bool) -> None:
     """Weight, estimate, shrink and flag a wave's responses; store the results for the pages.
 
     The same refresh as the background job and the office's 刷新 button (survey/refresh.py); it
@@ -225,7 +226,7 @@ def analyze_command(wave_name: str | None, questionnaire: str, include_flagged: 
     steps = ["flag", "aggregate", "weight", "store"]
     try:
         with click.progressbar(length=len(steps), label=f"Analysing {name}") as bar:
-            outcome = refresh(wave_id, questionnaire, force=True, wait=True, include_flagged=include_flagged,
+            outcome = refresh(wave_id, questionnaire, force=True, wait=True, include_flagged=include_flagged, full=full,
                               progress=lambda _message: bar.update(1))
     except (AnalysisError, MarginsError) as exc:
         raise click.ClickException(str(exc)) from None

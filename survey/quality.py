@@ -21,12 +21,10 @@ import hmac
 import secrets
 from datetime import UTC, datetime
 
-import numpy as np
-import pandas as pd
 from flask import Request, current_app
 from flask import Response as HttpResponse
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import Integer, func, select, update
+from sqlalchemy import Integer, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from forms import Definition
@@ -100,25 +98,45 @@ def ip_hash(address: str | None, salt: str | None) -> str | None:
 
 
 def mark_wave(session: Session, wave_id: int) -> dict[str, int]:
-    """Set the speeder and repeated-device flags of a wave's responses; return counts per flag."""
-    rows = session.execute(
-        select(Response.id, Response.questionnaire_version_id, Response.duration_s, Response.device_id,
-               Response.submitted_at).where(Response.wave_id == wave_id)
+    """Set the speeder and repeated-device flags of a wave's responses; return counts per flag.
+
+    Only the flags that change are written (the speeder threshold moves a little with every new
+    response; rewriting every row of a wave would cost as much as the analysis), and the stored
+    statistics move the responses whose flag state changed (``survey/aggregates.py``).
+    """
+    versions = session.execute(
+        select(Response.questionnaire_version_id, func.count(Response.duration_s))
+        .where(Response.wave_id == wave_id).group_by(Response.questionnaire_version_id)
     ).all()
-    frame = pd.DataFrame(rows, columns=["id", "version", "duration", "device", "submitted"])
-    speeders: list[int] = []
-    repeats: list[int] = []
-    if not frame.empty:
-        timed = frame.dropna(subset=["duration"])
-        for _, part in timed.groupby("version"):
-            threshold = max(0.5 * float(np.median(part["duration"])), SPEEDER_FLOOR_S)
-            speeders += part.loc[part["duration"] < threshold, "id"].tolist()
-        with_device = frame.dropna(subset=["device"]).sort_values(["submitted", "id"])
-        repeats = with_device.loc[with_device.duplicated(["version", "device"]), "id"].tolist()
-    session.execute(update(Response).where(Response.wave_id == wave_id).values(flag_speeder=False, flag_repeat_device=False))
-    for column, ids in (("flag_speeder", speeders), ("flag_repeat_device", repeats)):
-        for start in range(0, len(ids), 5000):
-            session.execute(update(Response).where(Response.id.in_(ids[start:start + 5000])).values({column: True}))
+    for version_id, timed in versions:
+        speeder = literal(False)
+        if timed:
+            middle = session.scalars(
+                select(Response.duration_s)
+                .where(Response.wave_id == wave_id, Response.questionnaire_version_id == version_id,
+                       Response.duration_s.is_not(None))
+                .order_by(Response.duration_s).offset((timed - 1) // 2).limit(2 - timed % 2)
+            ).all()
+            median = (middle[0] + middle[1]) / 2 if len(middle) == 2 else middle[0]  # as numpy's median
+            threshold = max(0.5 * float(median), SPEEDER_FLOOR_S)
+            speeder = func.coalesce(Response.duration_s < threshold, False)
+        session.execute(
+            update(Response)
+            .where(Response.wave_id == wave_id, Response.questionnaire_version_id == version_id,
+                   Response.flag_speeder != speeder)
+            .values(flag_speeder=~Response.flag_speeder).execution_options(synchronize_session=False)
+        )
+    # A later response (by submission time, then id) from a device already seen for the version.
+    order = func.row_number().over(partition_by=(Response.questionnaire_version_id, Response.device_id),
+                                   order_by=(Response.submitted_at, Response.id))
+    ranked = select(Response.id, Response.device_id, Response.flag_repeat_device, order.label("k")).where(
+        Response.wave_id == wave_id).subquery()
+    repeat = (ranked.c.device_id.is_not(None)) & (ranked.c.k > 1)
+    changed = select(ranked.c.id).where(ranked.c.flag_repeat_device != repeat)
+    session.execute(
+        update(Response).where(Response.id.in_(changed)).values(flag_repeat_device=~Response.flag_repeat_device)
+        .execution_options(synchronize_session=False)
+    )
     return flag_counts(session, wave_id)
 
 

@@ -105,12 +105,14 @@ def refresh(
     force: bool = False,
     wait: bool = False,
     include_flagged: bool = False,
+    full: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> Outcome:
     """Analyse the wave's responses to the questionnaire and store a new run, under the wave's lock.
 
     Without ``force`` nothing is done when the newest run has seen every response. Without
-    ``wait`` a refresh that finds another one running returns ``busy`` at once. Needs an app
+    ``wait`` a refresh that finds another one running returns ``busy`` at once. The statistics are
+    updated with the responses since the last refresh (``full``: rebuilt from all). Needs an app
     context; raises the analysis's own errors (AnalysisError, MarginsError).
     """
     from survey.results import run_analysis
@@ -135,7 +137,8 @@ def refresh(
             latest = newest_run(session, wave_id, questionnaire_code)
             if not force and latest is not None and latest.summary.get("watermark") == mark:
                 return Outcome("fresh", latest.id)
-            run = run_analysis(session, wave, questionnaire_code, progress=progress, include_flagged=include_flagged)
+            run = run_analysis(session, wave, questionnaire_code, progress=progress, include_flagged=include_flagged,
+                               full=full)
             extra = {"watermark": mark, "data_as_of": started.isoformat()}
             if questionnaire_code == "citizen":
                 before = latest.summary if latest is not None else {}

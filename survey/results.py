@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from analysis.errors import AnalysisError
@@ -24,6 +24,7 @@ from analysis.pipeline import analyze_aggregates
 from analysis.raking import restrict_margins
 from analysis.scoring import choice_cells
 from forms import Definition
+from survey.aggregates import aggregated_frames
 from survey.models import (
     GRADE_BANDS,
     AnalysisRun,
@@ -110,8 +111,10 @@ def margins_frame(session: Session, questionnaire_code: str = "citizen") -> pd.D
     return frame
 
 
-def _scored(wave_id: int, version_ids: list[int], include_flagged: bool = False):
+def _scored(wave_id: int, version_ids: list[int], include_flagged: bool = False, ids: tuple[int, int] | None = None):
     condition = (Response.wave_id == wave_id) & Response.questionnaire_version_id.in_(version_ids) & Response.score.is_not(None)
+    if ids is not None:  # only the responses with ids[0] < id <= ids[1]
+        condition = condition & (Response.id > ids[0]) & (Response.id <= ids[1])
     return condition if include_flagged else condition & unflagged()
 
 
@@ -208,7 +211,8 @@ def enrolment_margins(session: Session) -> pd.DataFrame:
 
 
 def score_cells(
-    session: Session, wave_id: int, version_ids: list[int], include_flagged: bool = False, plan: Plan | None = None
+    session: Session, wave_id: int, version_ids: list[int], include_flagged: bool = False, plan: Plan | None = None,
+    ids: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
     """Return n, sum and sum of squares of respondent scores per area x attributes x channel.
 
@@ -221,14 +225,15 @@ def score_cells(
         select(Area.code, *attributes, Response.channel,
                func.count(), func.sum(Response.score), func.sum(Response.score * Response.score))
         .join(Area, Area.id == Response.area_id)
-        .where(_scored(wave_id, version_ids, include_flagged), Area.level == plan.unit)
+        .where(_scored(wave_id, version_ids, include_flagged, ids), Area.level == plan.unit)
         .group_by(Area.code, *attributes, Response.channel)
     ).all()
     return pd.DataFrame(rows, columns=[plan.unit, *plan.attributes, "channel", "n", "total", "total_sq"])
 
 
 def choice_counts(
-    session: Session, wave_id: int, version_ids: list[int], include_flagged: bool = False, plan: Plan | None = None
+    session: Session, wave_id: int, version_ids: list[int], include_flagged: bool = False, plan: Plan | None = None,
+    ids: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
     """Return answer counts per area x attributes x version x item x choice (``plan`` as for :func:`score_cells`)."""
     plan = plan or _plan_of_versions(session, version_ids)
@@ -238,7 +243,7 @@ def choice_counts(
                func.count())
         .join(Response, Response.id == Answer.response_id)
         .join(Area, Area.id == Response.area_id)
-        .where(_scored(wave_id, version_ids, include_flagged), Area.level == plan.unit, Answer.choice_code.is_not(None))
+        .where(_scored(wave_id, version_ids, include_flagged, ids), Area.level == plan.unit, Answer.choice_code.is_not(None))
         .group_by(Area.code, *attributes, Response.questionnaire_version_id, Answer.item_code, Answer.choice_code)
     ).all()
     return pd.DataFrame(rows, columns=[plan.unit, *plan.attributes, "version_id", "item", "choice", "n"])
@@ -262,11 +267,14 @@ def run_analysis(
     questionnaire_code: str = "citizen",
     progress: Callable[[str], None] | None = None,
     include_flagged: bool = False,
+    full: bool = False,
 ) -> AnalysisRun:
     """Analyse a wave's responses to one questionnaire and store the results as a new run.
 
     Responses with a data-quality flag are left out unless ``include_flagged``; the run's
-    summary says how many and why.
+    summary says how many and why. The cells come from the stored statistics, brought up to
+    date with the responses added since the last run (``full``: rebuilt from all responses),
+    see ``survey/aggregates.py``.
     """
     say = progress or (lambda message: None)
     versions = [v for v in wave.versions if v.questionnaire.code == questionnaire_code]
@@ -276,11 +284,11 @@ def run_analysis(
     plan = plan_for(definitions.values(), questionnaire_code, margin_variables(session, questionnaire_code))
     quality = mark_wave(session, wave.id) | {"included": include_flagged, "purged": purge_device_data(session)}
     say(f"{quality['flagged']} of {quality['responses']} responses have a data-quality flag")
-    cells = score_cells(session, wave.id, list(definitions), include_flagged, plan)
-    choices = choice_counts(session, wave.id, list(definitions), include_flagged, plan)
+    cells, choices, aggregation = aggregated_frames(session, wave.id, questionnaire_code, list(definitions), plan,
+                                                    include_flagged, full)
     if cells.empty:
         raise AnalysisError(f"wave {wave.name} has no scored {questionnaire_code} responses yet")
-    say(f"aggregated {int(cells['n'].sum()):,} responses into {len(cells):,} cells")
+    say(f"aggregated {int(cells['n'].sum()):,} responses into {len(cells):,} cells ({aggregation.mode})")
     areas = {a.code: a for a in session.scalars(select(Area))}
     hierarchy = _hierarchy(areas, plan)
     unit = plan.unit
@@ -295,30 +303,39 @@ def run_analysis(
     say(f"raked in {result.rake.iterations} iterations; {len(result.domains)} areas estimated")
 
     run = AnalysisRun(wave=wave, questionnaire_code=questionnaire_code, respondents=int(cells["n"].sum()),
-                      summary=_summary(session, wave, versions, result, left_out, areas) | {"quality": quality})
+                      summary=_summary(session, wave, versions, result, left_out, areas)
+                      | {"quality": quality, "aggregation": aggregation.as_dict()})
     session.add(run)
     session.flush()
-    for row in result.domains.itertuples():
-        session.add(AreaResult(run_id=run.id, area_id=areas[row.domain].id, level=unit, **_area_fields(row)))
+    # Core INSERTs of plain rows: thousands of ORM objects (and their RETURNING ids) cost seconds.
+    _insert_rows(session, AreaResult, [dict(run_id=run.id, area_id=areas[row.domain].id, level=unit, **_area_fields(row))
+                                       for row in result.domains.itertuples()])
     upper = upper_levels(result, cells, hierarchy, plan.upper)
-    for level, table in upper.items():
-        session.add_all(AreaResult(run_id=run.id, area_id=areas[row.domain].id, level=level, **_direct_fields(row))
-                        for row in table.itertuples())
+    _insert_rows(session, AreaResult, [
+        dict(run_id=run.id, area_id=areas[row.domain].id, level=level, **_direct_fields(row))
+        for level, table in upper.items() for row in table.itertuples()
+    ])
     needed = {  # 数据不足: more answers that would decide the status (no AreaResult column for it yet)
         row.domain: int(row.answers_needed)
         for table in (result.domains, *upper.values()) for row in table.itertuples() if _number(row.answers_needed) is not None
     }
     run.summary = run.summary | {"by_channel": channel_estimates(result, cells, plan.upper), "answers_needed": needed}
     for items in item_levels(result, item_cells, cells, hierarchy, unit, plan.upper, rates, plan.model_by).values():
-        session.add_all(
-            ItemResult(run_id=run.id, area_id=areas[row.domain].id, item_code=row.item, n=int(row.n),
-                       estimate=float(row.estimate), se=float(row.se), ci_low=_number(row.ci_low),
-                       ci_high=_number(row.ci_high), eb_estimate=_number(row.eb_estimate))
+        _insert_rows(session, ItemResult, [
+            dict(run_id=run.id, area_id=areas[row.domain].id, item_code=row.item, n=int(row.n),
+                 estimate=float(row.estimate), se=float(row.se), ci_low=_number(row.ci_low),
+                 ci_high=_number(row.ci_high), eb_estimate=_number(row.eb_estimate))
             for row in items.itertuples()
-        )
+        ])
     session.flush()
     say(f"stored run {run.id}")
     return run
+
+
+def _insert_rows(session: Session, model, rows: list[dict]) -> None:
+    """Insert plain rows of a model (one executemany; rows with the same keys)."""
+    if rows:
+        session.execute(insert(model.__table__), rows)
 
 
 def _hierarchy(areas: dict[str, Area], plan: Plan) -> pd.DataFrame:

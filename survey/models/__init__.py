@@ -1,6 +1,7 @@
 """SQLAlchemy models, one module per aggregate."""
 from __future__ import annotations
 
+from survey.models.aggregates import AggregateCell, AggregateChoice, AggregateFlagged, AggregateScore, AggregateState
 from survey.models.areas import LEVELS, Area
 from survey.models.base import Base, utcnow
 from survey.models.links import Link
@@ -23,6 +24,11 @@ from survey.models.users import OFFICE_ROLES, ROLES, ExportLog, KnownAddress, Lo
 from survey.models.waves import Wave, wave_version
 
 __all__ = [
+    "AggregateCell",
+    "AggregateChoice",
+    "AggregateFlagged",
+    "AggregateScore",
+    "AggregateState",
     "PRIORITIES",
     "TASK_STATUSES",
     "Task",

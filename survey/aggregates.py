@@ -1,0 +1,348 @@
+"""Incremental aggregation: the analysis's two GROUP BYs kept as stored sufficient statistics.
+
+For each wave and questionnaire the tables of ``survey/models/aggregates.py`` hold, per unit area
+x weighting-attribute cell (``aggregate_cell``) x version x channel x flagged, the count, sum and
+sum of squares of respondent scores, and per cell x version x flagged x item x choice the answer
+counts, of every response with an id up to the state's **watermark**. A refresh
+
+1. checks the state: the same plan (unit, weighting attributes, versions) and the same count and
+   sum of ids of the responses up to the watermark (a deleted response, or one that committed below
+   the watermark after it was read, changes them); otherwise, or with ``full``, it starts over;
+2. moves the aggregated responses whose data-quality flag state changed (``mark_wave`` runs first:
+   the speeder threshold moves with every new response) from one flag state to the other: the
+   responses counted as flagged are listed in ``aggregate_flagged``, so the change is a set
+   difference, whoever changed the flags;
+3. adds the responses after the watermark, up to the newest **settled** watermark, and moves the
+   watermark there;
+4. counts the responses after that (not settled yet) on the fly, without storing them;
+5. reads the statistics back (flagged ones left out unless ``include_flagged``) as the frames
+   :func:`survey.results.score_cells` and :func:`survey.results.choice_counts` return.
+
+Late commits. PostgreSQL takes a response's id from a sequence when the row is inserted, before
+the transaction commits, so a response with an id below the highest visible one may still become
+visible later. A watermark W read at server time T is *settled* when no other transaction of the
+database that started at or before T is still open (``pg_stat_activity``): every id up to W was
+taken by a transaction that started before T, so all of them are committed or gone. Each refresh
+records its (T, W); the watermark moves to the newest settled one (usually its own, checked after
+the flag work; otherwise that of an earlier refresh), and what lies above it is counted as the
+unstored tail, so it shows at once and is stored by a later refresh. A transaction that stays
+open for long (an import) only keeps the watermark back; nothing is lost, nothing counted twice.
+(The app's database role sees its own sessions in ``pg_stat_activity``; responses written under
+another role that is not a superuser's would not be waited for: the checksum then rebuilds.)
+
+What changes stored responses besides their flags and new ones (an edit of answers, scores,
+attributes or areas by hand or by a migration) must be followed by ``flask analyze --full``.
+On SQLite one writer at a time takes max(id) + 1 under the write lock, so the watermark read in
+the refresh's write transaction is settled at once. The checksum of step 1 is the safety net.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pandas as pd
+from sqlalchemy import bindparam, delete, func, select, text
+from sqlalchemy.orm import Session
+
+from survey.models import AggregateState, Area, Response
+
+PENDING_KEPT = 20  # earlier refreshes' watermarks remembered while not yet settled
+FLAGGED_SQL = "(r.flag_speeder OR r.flag_straightline OR r.flag_repeat_device)"
+
+
+@dataclass
+class Outcome:
+    """What the aggregation did, for the run's summary."""
+
+    mode: str  # "full" (built from all responses) or "incremental"
+    reason: str = ""
+    added: int = 0  # responses stored (scored or not) in this refresh
+    moved: int = 0  # stored responses whose flag state changed
+    tail: int = 0  # responses after the watermark counted but not stored (not settled yet)
+    watermark: int = 0
+
+    def as_dict(self) -> dict:
+        return {"mode": self.mode, "reason": self.reason, "added": self.added, "moved": self.moved,
+                "tail": self.tail, "watermark": self.watermark}
+
+
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def cell_key_sql(session: Session, attributes: tuple[str, ...]) -> tuple[str, dict]:
+    """Return the SQL of a response's attribute values as a JSON array text, and its parameters."""
+    if not attributes:
+        return "'[]'", {}
+    params = {f"attr{i}": name for i, name in enumerate(attributes)}
+    if _postgres(session):
+        values = ", ".join(f"r.attributes ->> :attr{i}" for i in range(len(attributes)))
+        return f"jsonb_build_array({values})::text", params
+    params = {key: '$."' + name.replace('"', '""') + '"' for key, name in params.items()}
+    values = ", ".join(f"json_extract(r.attributes, :attr{i})" for i in range(len(attributes)))
+    return f"json_array({values})", params
+
+
+class Aggregator:
+    """The stored statistics of one wave and questionnaire under one plan."""
+
+    def __init__(self, session: Session, wave_id: int, questionnaire_code: str, version_ids: list[int], plan,
+                 settled: Callable[[Session, datetime, datetime | None], bool] | None = None) -> None:
+        self.session, self.wave_id, self.code = session, wave_id, questionnaire_code
+        self.versions = sorted(version_ids)
+        self.plan = plan
+        self.plan_key = {"unit": plan.unit, "attributes": list(plan.attributes), "versions": self.versions}
+        self.key, key_params = cell_key_sql(session, plan.attributes)
+        self.params = {"wave": wave_id, "versions": self.versions, **key_params}
+        self.settled = settled or settled_at
+        self.state: AggregateState | None = None
+
+    # --- SQL pieces ---------------------------------------------------------------------------
+
+    def _exec(self, sql: str, **params):
+        statement = text(sql)
+        if ":versions" in sql:
+            statement = statement.bindparams(bindparam("versions", expanding=True))
+        return self.session.execute(statement, {**self.params, "state": self.state.id, **params}
+                                    if self.state is not None else {**self.params, **params})
+
+    @property
+    def _base(self) -> str:
+        return ("r.wave_id = :wave AND r.questionnaire_version_id IN :versions AND r.score IS NOT NULL "
+                "AND r.area_id IS NOT NULL")
+
+    def _add(self, where: str, flagged: str, sign: int, params: dict) -> None:
+        """Add (sign 1) or take away (-1) the responses ``where`` selects, counted as ``flagged``.
+
+        Each response's cell is looked up once, into a temporary table that the answers join on
+        their response id (not a JSON expression per answer).
+        """
+        conflict = "ON CONFLICT ({keys}) DO UPDATE SET {sets}"
+        if sign > 0:
+            self._exec(f"""
+                INSERT INTO aggregate_cell (state_id, area_id, attrs)
+                SELECT DISTINCT :state, r.area_id, {self.key} FROM response r WHERE {self._base} AND {where}
+                ON CONFLICT (state_id, area_id, attrs) DO NOTHING""", **params)
+        self._exec("DROP TABLE IF EXISTS aggregate_batch")
+        self._exec(f"""
+            CREATE TEMPORARY TABLE aggregate_batch AS
+            SELECT r.id, c.id AS cell_id, r.questionnaire_version_id AS version_id, r.channel, {flagged} AS flagged,
+                   r.score
+            FROM response r
+            JOIN aggregate_cell c ON c.state_id = :state AND c.area_id = r.area_id AND c.attrs = {self.key}
+            WHERE {self._base} AND {where}""", **params)
+        if _postgres(self.session):
+            self._exec("ANALYZE aggregate_batch")  # a few new ones: the answers' index; all: a hash join
+        self._exec(f"""
+            INSERT INTO aggregate_score (state_id, cell_id, version_id, channel, flagged, n, total, total_sq)
+            SELECT :state, t.cell_id, t.version_id, t.channel, t.flagged,
+                   {sign} * count(*), {sign} * sum(t.score), {sign} * sum(t.score * t.score)
+            FROM aggregate_batch t WHERE true
+            GROUP BY t.cell_id, t.version_id, t.channel, t.flagged
+            """ + conflict.format(
+                keys="state_id, cell_id, version_id, channel, flagged",
+                sets="n = aggregate_score.n + excluded.n, total = aggregate_score.total + excluded.total, "
+                     "total_sq = aggregate_score.total_sq + excluded.total_sq"))
+        self._exec(f"""
+            INSERT INTO aggregate_choice (state_id, cell_id, version_id, flagged, item_code, choice_code, n)
+            SELECT :state, t.cell_id, t.version_id, t.flagged, a.item_code, a.choice_code, {sign} * count(*)
+            FROM aggregate_batch t JOIN answer a ON a.response_id = t.id
+            WHERE a.choice_code IS NOT NULL
+            GROUP BY t.cell_id, t.version_id, t.flagged, a.item_code, a.choice_code
+            """ + conflict.format(keys="state_id, cell_id, version_id, flagged, item_code, choice_code",
+                                  sets="n = aggregate_choice.n + excluded.n"))
+        self._exec("DROP TABLE aggregate_batch")
+
+    # --- the steps ------------------------------------------------------------------------------
+
+    def _checksum(self, upto: int) -> tuple[int, int]:
+        count, ids = self._exec(
+            "SELECT count(*), coalesce(sum(r.id), 0) FROM response r "
+            "WHERE r.wave_id = :wave AND r.questionnaire_version_id IN :versions AND r.id <= :upto", upto=upto
+        ).one()
+        return int(count), int(ids)
+
+    def _start_over(self) -> None:
+        self.session.execute(delete(AggregateState).where(AggregateState.wave_id == self.wave_id,
+                                                          AggregateState.questionnaire_code == self.code))
+        self.state = AggregateState(wave_id=self.wave_id, questionnaire_code=self.code, plan=self.plan_key,
+                                    watermark=0, responses=0, id_sum=0, pending=[])
+        self.session.add(self.state)
+        self.session.flush()
+
+    def _move_changed_flags(self) -> int:
+        """Move stored responses whose flag state changed since they were counted; return how many."""
+        stored = "EXISTS (SELECT 1 FROM aggregate_flagged f WHERE f.state_id = :state AND f.response_id = r.id)"
+        upto = "r.id <= :upto"
+        newly = f"{upto} AND {FLAGGED_SQL} AND NOT {stored}"
+        cleared = f"{upto} AND NOT {FLAGGED_SQL} AND {stored}"
+        params = {"upto": self.state.watermark}
+        # Counted as conditions of a WHERE (an anti-join; the cleared ones from the short flagged list).
+        flagged_now = self._exec(f"SELECT count(*) FROM response r WHERE {self._base} AND {newly}", **params).scalar()
+        cleared_now = self._exec(
+            f"SELECT count(*) FROM aggregate_flagged f JOIN response r ON r.id = f.response_id "
+            f"WHERE f.state_id = :state AND NOT {FLAGGED_SQL}").scalar()
+        if flagged_now:
+            self._add(newly, "true", 1, params)
+            self._add(newly, "false", -1, params)
+        if cleared_now:
+            self._add(cleared, "false", 1, params)
+            self._add(cleared, "true", -1, params)
+        if flagged_now or cleared_now:
+            self._exec(f"INSERT INTO aggregate_flagged (state_id, response_id) "
+                       f"SELECT :state, r.id FROM response r WHERE {self._base} AND {newly}", **params)
+            self._exec(f"DELETE FROM aggregate_flagged WHERE state_id = :state AND EXISTS "
+                       f"(SELECT 1 FROM response r WHERE r.id = aggregate_flagged.response_id AND NOT {FLAGGED_SQL})")
+            self._exec("DELETE FROM aggregate_score WHERE state_id = :state AND n = 0")
+            self._exec("DELETE FROM aggregate_choice WHERE state_id = :state AND n = 0")
+        return flagged_now + cleared_now
+
+    def _store_range(self, after: int, upto: int) -> int:
+        """Add the responses with ``after < id <= upto`` and move the watermark to ``upto``."""
+        params = {"after": after, "upto": upto}
+        where = "r.id > :after AND r.id <= :upto"
+        self._add(where, FLAGGED_SQL, 1, params)
+        self._exec(f"INSERT INTO aggregate_flagged (state_id, response_id) "
+                   f"SELECT :state, r.id FROM response r WHERE {self._base} AND {where} AND {FLAGGED_SQL}", **params)
+        count, ids = self._exec(
+            "SELECT count(*), coalesce(sum(r.id), 0) FROM response r "
+            f"WHERE r.wave_id = :wave AND r.questionnaire_version_id IN :versions AND {where}", **params).one()
+        self.state.watermark = upto
+        self.state.responses += int(count)
+        self.state.id_sum += int(ids)
+        return int(count)
+
+    def _read_mark(self) -> tuple[int, datetime]:
+        """Return the highest response id of the wave's versions and the server time after reading it."""
+        highest = self._exec("SELECT coalesce(max(r.id), 0) FROM response r "
+                             "WHERE r.wave_id = :wave AND r.questionnaire_version_id IN :versions").scalar()
+        if _postgres(self.session):
+            now = self.session.execute(text("SELECT clock_timestamp()")).scalar()
+        else:
+            now = datetime.now(UTC)
+        return int(highest), now
+
+    def update(self, full: bool = False) -> Outcome:
+        """Bring the stored statistics up to the newest settled watermark (see the module's text)."""
+        if _postgres(self.session):  # hash the 10M answers of a full build in memory, not on disk
+            self.session.execute(text("SET LOCAL work_mem = '64MB'"))
+        highest, read_at = self._read_mark()
+        self.state = self.session.scalar(select(AggregateState).where(
+            AggregateState.wave_id == self.wave_id, AggregateState.questionnaire_code == self.code))
+        reason = ""
+        if full:
+            reason = "asked for"
+        elif self.state is None:
+            reason = "no stored statistics yet"
+        elif self.state.plan != self.plan_key:
+            reason = "the plan changed (margins, attributes or versions)"
+        elif self._checksum(self.state.watermark) != (self.state.responses, self.state.id_sum):
+            reason = "responses up to the watermark changed (deleted, or committed late)"
+        outcome = Outcome("full" if reason else "incremental", reason)
+        if reason:
+            self._start_over()
+        else:
+            outcome.moved = self._move_changed_flags()
+        candidates = [(datetime.fromisoformat(t), int(w)) for t, w in self.state.pending] + [(read_at, highest)]
+        oldest_open = oldest_open_transaction(self.session)
+        safe = [w for t, w in candidates if self.settled(self.session, t, oldest_open)]
+        target = max([self.state.watermark, *safe])
+        if target > self.state.watermark:
+            outcome.added = self._store_range(self.state.watermark, target)
+            if outcome.mode == "full" and _postgres(self.session):  # fresh tables: plan the reads on real counts
+                self.session.execute(text("ANALYZE aggregate_cell, aggregate_score, aggregate_choice, aggregate_flagged"))
+        self.state.pending = [[t.isoformat(), w] for t, w in candidates if w > target][-PENDING_KEPT:]
+        self.state.updated_at = datetime.now(UTC)
+        self.session.flush()
+        outcome.watermark = self.state.watermark
+        self.tail_upto = highest
+        return outcome
+
+    # --- reading back ---------------------------------------------------------------------------
+
+    def frames(self, include_flagged: bool, areas: dict[int, Area]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Return the stored statistics as (score cells, choice counts) frames of the unit level."""
+        keep = "" if include_flagged else "AND NOT s.flagged"
+        scores = self._exec(f"""
+            SELECT s.cell_id, s.channel, CAST(sum(s.n) AS BIGINT), sum(s.total), sum(s.total_sq)
+            FROM aggregate_score s WHERE s.state_id = :state {keep} GROUP BY s.cell_id, s.channel""").all()
+        if include_flagged:
+            choices = self._exec("""
+                SELECT s.cell_id, s.version_id, s.item_code, s.choice_code, CAST(sum(s.n) AS BIGINT)
+                FROM aggregate_choice s WHERE s.state_id = :state
+                GROUP BY s.cell_id, s.version_id, s.item_code, s.choice_code""").all()
+        else:  # one row per key already
+            choices = self._exec("""
+                SELECT s.cell_id, s.version_id, s.item_code, s.choice_code, s.n
+                FROM aggregate_choice s WHERE s.state_id = :state AND NOT s.flagged""").all()
+        codes = {area.id: area.code for area in areas.values() if area.level == self.plan.unit}
+        cells = {cell_id: (codes[area_id], *json.loads(attrs))
+                 for cell_id, area_id, attrs in self._exec("SELECT id, area_id, attrs FROM aggregate_cell "
+                                                           "WHERE state_id = :state")
+                 if area_id in codes}
+        return (self._frame(scores, cells, ["channel", "n", "total", "total_sq"]),
+                self._frame(choices, cells, ["version_id", "item", "choice", "n"]))
+
+    def _frame(self, rows: list, cells: dict[int, tuple], rest: list[str]) -> pd.DataFrame:
+        """Return rows (cell id, *rest) as a frame [unit, *attributes, *rest] of the cells of unit areas."""
+        keys = [self.plan.unit, *self.plan.attributes]
+        raw = pd.DataFrame([tuple(row) for row in rows], columns=["cell", *rest])  # tuples: Rows are slow here
+        raw = raw[raw["cell"].isin(list(cells))].reset_index(drop=True)
+        # Lists keep a missing attribute value as None, as the GROUP BY returns it.
+        columns = {key: pd.Series([cells[c][i] for c in raw["cell"]], dtype=object) for i, key in enumerate(keys)}
+        return pd.DataFrame(columns | {c: raw[c] for c in rest}, columns=[*keys, *rest])
+
+
+def oldest_open_transaction(session: Session) -> datetime | None:
+    """Return when the oldest open transaction of another connection to the database started (PostgreSQL)."""
+    if not _postgres(session):
+        return None
+    return session.execute(text(
+        "SELECT min(xact_start) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL "
+        "AND backend_type = 'client backend'"  # not autovacuum, which inserts no response
+    )).scalar()
+
+
+def settled_at(session: Session, read_at: datetime, oldest_open: datetime | None) -> bool:
+    """Return whether a watermark read at ``read_at`` is settled: no other transaction that started
+    by then is still open (always on SQLite, where one writer at a time takes the next id)."""
+    return oldest_open is None or oldest_open > read_at
+
+
+def combine(stored: pd.DataFrame, tail: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Return the sum of two statistics frames by ``keys`` (missing attribute values are a key too)."""
+    if tail.empty:
+        return stored
+    if stored.empty:
+        return tail
+    values = [c for c in stored.columns if c not in keys]
+    both = pd.concat([stored, tail], ignore_index=True)
+    return both.groupby(keys, dropna=False, sort=False)[values].sum().reset_index()
+
+
+def aggregated_frames(session: Session, wave_id: int, questionnaire_code: str, version_ids: list[int], plan,
+                      include_flagged: bool = False, full: bool = False,
+                      settled: Callable | None = None) -> tuple[pd.DataFrame, pd.DataFrame, Outcome]:
+    """Update the stored statistics and return (score cells, choice counts, what was done)."""
+    from survey.results import choice_counts, score_cells
+
+    aggregator = Aggregator(session, wave_id, questionnaire_code, version_ids, plan, settled)
+    outcome = aggregator.update(full)
+    areas = {a.id: a for a in session.scalars(select(Area))}
+    cells, choices = aggregator.frames(include_flagged, areas)
+    after, upto = outcome.watermark, aggregator.tail_upto
+    if upto > after:
+        outcome.tail = session.scalar(
+            select(func.count()).select_from(Response).where(
+                Response.wave_id == wave_id, Response.questionnaire_version_id.in_(version_ids),
+                Response.id > after, Response.id <= upto)) or 0
+        ids = (after, upto)
+        keys = [plan.unit, *plan.attributes]
+        cells = combine(cells, score_cells(session, wave_id, version_ids, include_flagged, plan, ids=ids),
+                        [*keys, "channel"])
+        choices = combine(choices, choice_counts(session, wave_id, version_ids, include_flagged, plan, ids=ids),
+                          [*keys, "version_id", "item", "choice"])
+    return cells, choices, outcome

@@ -1,0 +1,252 @@
+"""Incremental aggregation: the stored statistics plus the new responses equal a GROUP BY over all of them."""
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import create_engine, delete, func, select, text, update
+
+from survey import db, refresh
+from survey.aggregates import aggregated_frames
+from survey.models import AggregateFlagged, AggregateState, AnalysisRun, Area, AreaResult, ItemResult, Response, Wave
+from survey.questionnaires import definition_of
+from survey.results import _plan_of_versions, choice_counts, import_margins, score_cells
+from survey.submissions import store_response
+
+
+@pytest.fixture
+def demo(app):
+    """The demo city with 200 citizen responses, their statistics stored once (a full build)."""
+    assert app.test_cli_runner().invoke(args=["seed-demo", "--respondents", "200"]).exit_code == 0
+    state = aggregate(app)
+    assert state["mode"] == "full" and state["reason"] == "no stored statistics yet"
+    return app
+
+
+def citizen_versions(session) -> tuple[int, list[int]]:
+    wave = session.scalars(select(Wave)).one()
+    return wave.id, [v.id for v in wave.versions if v.questionnaire.code == "citizen"]
+
+
+def add_responses(app, count: int, *, community: str = "D01S1C1", duration: float | None = None,
+                  response_id: int | None = None, seed: int = 0) -> list[int]:
+    """Key in ``count`` citizen responses with varied answers; return their ids."""
+    rng = np.random.default_rng(seed)
+    ids = []
+    with app.app_context():
+        session = db.session()
+        wave = session.scalars(select(Wave)).one()
+        version = next(v for v in wave.versions if v.questionnaire.code == "citizen")
+        area = session.scalars(select(Area).where(Area.code == community)).one()
+        for _ in range(count):
+            answers = {"sex": str(rng.choice(["F", "M"])), "age_band": str(rng.choice(["18-29", "30-44", "60+"])),
+                       "resident": "Y", "k01": "Y", "k02": "N", "k03": "Y", "k04": "Y"}
+            answers |= {f"q{i:02d}": str(rng.integers(1, 6)) for i in range(1, 11)}
+            stored = store_response(session, definition_of(version), answers, key=f"a-{uuid.uuid4().hex}",
+                                    wave_id=wave.id, version_id=version.id, link_id=None, area_id=area.id,
+                                    channel="qr" if duration else "paper", started_at=None)
+            ids.append(stored.response_id)
+        with db.write_transaction() as write:
+            if duration is not None:
+                write.execute(update(Response).where(Response.id.in_(ids)).values(duration_s=duration))
+            if response_id is not None:  # give the (single) response a chosen id
+                columns = ", ".join(c.name for c in Response.__table__.columns if c.name not in ("id", "submission_key"))
+                write.execute(text(f"INSERT INTO response (id, submission_key, {columns}) "
+                                   f"SELECT :new, submission_key || '-moved', {columns} FROM response WHERE id = :old"),
+                              {"new": response_id, "old": ids[0]})
+                write.execute(text("UPDATE answer SET response_id = :new WHERE response_id = :old"),
+                              {"new": response_id, "old": ids[0]})
+                write.execute(delete(Response).where(Response.id == ids[0]))
+                ids = [response_id]
+        session.close()
+    return ids
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    keys = [c for c in frame.columns if c not in ("n", "total", "total_sq")]
+    return frame.astype({k: str for k in keys}).sort_values(keys).reset_index(drop=True)
+
+
+def assert_same(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    got, want = _sorted(got), _sorted(want)
+    assert list(got.columns) == list(want.columns)
+    assert len(got) == len(want) and len(want) > 0
+    for column in got.columns:
+        if column in ("total", "total_sq"):
+            np.testing.assert_allclose(got[column].to_numpy(float), want[column].to_numpy(float), rtol=1e-12)
+        elif column == "n":
+            assert got[column].astype(int).tolist() == want[column].astype(int).tolist()
+        else:
+            assert got[column].tolist() == want[column].tolist(), column
+
+
+def aggregate(app, include_flagged: bool = False, full: bool = False, settled=None, check: bool = True) -> dict:
+    """Update the stored statistics (after marking the flags, as the analysis does) and compare both
+    frames with the GROUP BY over all responses; return what the aggregation did."""
+    from survey.quality import mark_wave
+
+    with app.app_context(), db.write_transaction() as session:
+        wave_id, versions = citizen_versions(session)
+        mark_wave(session, wave_id)
+        plan = _plan_of_versions(session, versions)
+        cells, choices, outcome = aggregated_frames(session, wave_id, "citizen", versions, plan, include_flagged,
+                                                    full, settled)
+        if check:
+            assert_same(cells, score_cells(session, wave_id, versions, include_flagged, plan))
+            assert_same(choices, choice_counts(session, wave_id, versions, include_flagged, plan))
+        return outcome.as_dict()
+
+
+def never_settled(session, read_at, oldest_open) -> bool:
+    return False
+
+
+def test_new_responses_are_added_and_equal_a_full_group_by(demo):
+    new = add_responses(demo, 15, seed=1)
+    done = aggregate(demo)
+    assert done["mode"] == "incremental" and done["added"] == 15 and done["tail"] == 0
+    assert done["watermark"] == max(new)
+    assert aggregate(demo, include_flagged=True)["added"] == 0  # nothing new: nothing added
+    add_responses(demo, 3, community="D01S1C2", seed=2)
+    assert aggregate(demo, include_flagged=True)["added"] == 3
+
+
+def test_flags_set_and_cleared_on_stored_responses_move_them(demo):
+    flagged = Response.flag_speeder | Response.flag_straightline | Response.flag_repeat_device
+    with demo.app_context(), db.write_transaction() as session:
+        wave_id, versions = citizen_versions(session)
+        citizen = Response.questionnaire_version_id.in_(versions) & Response.score.is_not(None)
+        clean = session.scalars(select(Response.id).where(citizen, ~flagged, Response.duration_s.is_not(None))
+                                .order_by(Response.id).limit(3)).all()
+        assert len(clean) == 3
+        # Straight-lining found later on two, and a speeder made of a third (its duration shrinks).
+        session.execute(update(Response).where(Response.id.in_(clean[:2])).values(flag_straightline=True))
+        session.execute(update(Response).where(Response.id == clean[2]).values(duration_s=1.0))
+        # The straight-liners that carry no other flag are cleared (e.g. judged again by an office).
+        cleared = session.execute(update(Response).where(
+            citizen, Response.flag_straightline, ~Response.flag_speeder, ~Response.flag_repeat_device,
+            Response.id.not_in(clean)).values(flag_straightline=False)).rowcount
+        stored_flags = set(session.scalars(select(AggregateFlagged.response_id)))
+    done = aggregate(demo)
+    assert done["mode"] == "incremental" and done["added"] == 0 and done["moved"] >= 3 + cleared
+    aggregate(demo, include_flagged=True)
+    with demo.app_context():
+        now_flagged = set(db.session().scalars(select(AggregateFlagged.response_id)))
+    assert set(clean) <= now_flagged and not set(clean) & stored_flags and now_flagged != stored_flags
+
+
+def test_new_responses_that_move_the_speeder_threshold_re_flag_old_ones(demo):
+    # Many fast new responses halve the median duration: older slow-ish ones stop being speeders, or start.
+    add_responses(demo, 60, duration=20.0, seed=3)
+    done = aggregate(demo)
+    assert done["mode"] == "incremental" and done["added"] == 60
+    aggregate(demo, include_flagged=True)
+
+
+def test_a_watermark_that_is_not_settled_counts_the_tail_and_a_late_lower_id_is_not_lost(demo):
+    with demo.app_context():
+        top = db.session().scalar(select(func.max(Response.id)))
+        before = db.session().scalar(select(AggregateState.watermark))
+    add_responses(demo, 1, response_id=top + 10, seed=4)
+    done = aggregate(demo, settled=never_settled)  # e.g. a submission still open when the watermark was read
+    assert done["watermark"] == before and done["tail"] == 1 and done["added"] == 0
+    add_responses(demo, 1, response_id=top + 5, seed=5)  # took its id earlier, committed only now
+    done = aggregate(demo)  # the earlier watermark (top + 10) has settled now: both are stored
+    assert done["mode"] == "incremental" and done["added"] == 2 and done["tail"] == 0
+    assert done["watermark"] == top + 10
+
+
+def test_a_late_commit_below_a_settled_watermark_or_a_deletion_rebuilds(demo):
+    with demo.app_context():
+        top = db.session().scalar(select(func.max(Response.id)))
+    add_responses(demo, 1, response_id=top + 10, seed=6)
+    assert aggregate(demo)["watermark"] == top + 10
+    add_responses(demo, 1, response_id=top + 3, seed=7)  # below a watermark taken as settled
+    done = aggregate(demo)
+    assert done["mode"] == "full" and "committed late" in done["reason"]
+    with demo.app_context(), db.write_transaction() as session:
+        session.execute(delete(Response).where(Response.id == top + 3))
+    assert aggregate(demo)["mode"] == "full"
+    assert aggregate(demo)["mode"] == "incremental"
+
+
+def test_new_margins_that_change_the_plan_rebuild(demo):
+    with demo.app_context(), db.write_transaction() as session:
+        margins = "variable,category,total\nsex,M,5000\nsex,F,5200\n"
+        import_margins(session, margins)  # only sex now: age band is no longer grouped by
+    done = aggregate(demo)
+    assert done["mode"] == "full" and "plan" in done["reason"]
+
+
+def test_a_transaction_open_before_the_watermark_keeps_it_back_until_it_ends(demo):
+    """PostgreSQL takes ids before commit: a response still being written keeps the watermark
+    back (its newer neighbours are counted on the fly); on SQLite writers queue, nothing to wait for."""
+    if demo.config["TEST_BACKEND"] == "postgresql":
+        other = create_engine(demo.config["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1))
+        with demo.app_context():
+            wave_id, versions = citizen_versions(db.session())
+            area = db.session().scalar(select(Area.id).where(Area.code == "D01S1C1"))
+            db.session().rollback()
+        with other.connect() as conn:
+            conn.execute(text("INSERT INTO response (wave_id, questionnaire_version_id, area_id, channel, "
+                              "submission_key, submitted_at, attributes, score, scored_items) VALUES "
+                              "(:w, :v, :a, 'paper', 'late-one', now(), '{}', 75, 1)"),
+                         {"w": wave_id, "v": versions[0], "a": area})
+            newer = add_responses(demo, 2, seed=8)
+            done = aggregate(demo)
+            assert done["tail"] == 2 and done["watermark"] < min(newer)
+            conn.commit()
+        other.dispose()
+        done = aggregate(demo)
+        assert done["mode"] == "incremental" and done["added"] == 3 and done["watermark"] == max(newer)
+    else:
+        newer = add_responses(demo, 2, seed=8)
+        done = aggregate(demo)
+        assert done["tail"] == 0 and done["added"] == 2 and done["watermark"] == max(newer)
+
+
+def _results(app, run_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    with app.app_context():
+        session = db.session()
+        areas = pd.DataFrame(session.execute(
+            select(AreaResult.area_id, AreaResult.n, AreaResult.estimate, AreaResult.se, AreaResult.eb_estimate)
+            .where(AreaResult.run_id == run_id).order_by(AreaResult.area_id)).all())
+        items = pd.DataFrame(session.execute(
+            select(ItemResult.area_id, ItemResult.item_code, ItemResult.n, ItemResult.estimate, ItemResult.se)
+            .where(ItemResult.run_id == run_id).order_by(ItemResult.area_id, ItemResult.item_code)).all())
+    return areas, items
+
+
+@pytest.mark.parametrize("include_flagged", [False, True])
+def test_the_refresh_job_analyses_incrementally_with_the_same_results_as_a_full_rebuild(demo, include_flagged):
+    add_responses(demo, 12, community="D01S1C2", seed=9)
+    with demo.app_context():
+        wave_id = db.session().scalar(select(Wave.id))
+        db.session().rollback()  # an open transaction would keep the watermark back on PostgreSQL
+        incremental = refresh.refresh(wave_id, force=True, wait=True, include_flagged=include_flagged)
+        full = refresh.refresh(wave_id, force=True, wait=True, include_flagged=include_flagged, full=True)
+        session = db.session()
+        summaries = {run.id: run.summary for run in session.scalars(select(AnalysisRun))}
+        assert db.session().scalar(select(AggregateState.watermark)) == db.session().scalar(select(func.max(Response.id)))
+    assert summaries[incremental.run_id]["aggregation"]["mode"] == "incremental"
+    assert summaries[incremental.run_id]["aggregation"]["added"] == 12
+    assert summaries[full.run_id]["aggregation"]["mode"] == "full"
+    for got, want in zip(_results(demo, incremental.run_id), _results(demo, full.run_id), strict=True):
+        assert len(got) > 0
+        pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-9)
+
+
+def test_flask_analyze_full_rebuilds(demo):
+    result = demo.test_cli_runner().invoke(args=["analyze", "--full"])
+    assert result.exit_code == 0, result.output
+    with demo.app_context():
+        session = db.session()
+        run = session.scalars(select(AnalysisRun).order_by(AnalysisRun.id.desc())).first()
+        wave_id, versions = citizen_versions(session)
+        responses = session.scalar(select(func.count()).select_from(Response)
+                                   .where(Response.questionnaire_version_id.in_(versions)))
+        assert run.summary["aggregation"] == {"mode": "full", "reason": "asked for", "added": responses, "moved": 0,
+                                              "tail": 0, "watermark": session.scalar(select(func.max(Response.id))
+                                                                                 .where(Response.questionnaire_version_id.in_(versions)))}
