@@ -106,6 +106,10 @@ def test_the_list_shows_exactly_the_accounts_in_scope(staff, viewer):
     listed = set(re.findall(r"<td>(t_\w+)</td>", html))
     assert listed == IN_SCOPE[viewer]
     assert "账号管理" in html and 'href="/office/accounts"' in html  # the top bar links it
+    offered = re.findall(r'<option value="(\w+)">', html.split('name="role"')[1].split("</select>")[0])
+    assert offered == {"city": ["city", "district", "street", "community", "school", "grid"],
+                       "d1": ["district", "street", "community", "school", "grid"],
+                       "s1": ["street", "community", "grid"]}[viewer]
 
 
 @pytest.mark.parametrize("viewer", sorted(VIEWERS))
