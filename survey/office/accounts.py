@@ -39,8 +39,12 @@ from survey.scope import in_scope, within
 # Roles that may open the accounts page: every office, each for its own area and below.
 MANAGER_ROLES = OFFICE_ROLES
 # Roles an office may give, in the order the form lists them. A role is offered when its area level
-# (auth.ROLE_LEVEL) is the viewer's level or below. Hook for new roles (e.g. the responsible units'
-# `unit` role): add it to MANAGED_ROLES and ROLE_LEVEL, or register a rule in EXTRA_ROLE_RULES.
+# (auth.ROLE_LEVEL) is the viewer's level or below. Hook for new roles: add it to MANAGED_ROLES with a
+# rule in EXTRA_ROLE_RULES when the level rule does not fit. The responsible units' `unit` role
+# (survey/rectification/) is not offered yet: its accounts are bound to the city area and a unit
+# (create_user's unit_name), so the form would need a unit picker limited to the viewer's units; until
+# then unit accounts are listed (city office), disabled, enabled and reset here, and created with
+# `flask create-unit-account NAME --unit 单位名称`.
 MANAGED_ROLES = ("city", "district", "street", "community", "school", "grid")
 # role -> function(viewer) -> bool: whether the viewer may give that role (beyond the level rule).
 EXTRA_ROLE_RULES: dict = {}

@@ -278,3 +278,19 @@ def test_only_office_roles_open_the_page(staff, client):
 def test_strong_password_passes_the_policy():
     for _ in range(50):
         assert password_problems(strong_password()) == []
+
+
+def test_unit_accounts_are_the_city_offices_and_never_offered_yet(staff):
+    from survey.rectification.units import import_units
+
+    with staff.app_context(), db.write_transaction() as session:
+        import_units(session, "name,contact,phone,communities,grids\n市教育局,,,A1,\n")
+        create_user(session, "unit1", PASSWORD, "unit", "C", unit_name="市教育局")
+    assert login(staff, "unit1", address="10.0.0.4").get("/office/accounts").status_code == 403
+    city = login(staff, "city")
+    html = city.get("/office/accounts").get_data(as_text=True)
+    assert re.search(r"<td>unit1</td>\s*<td>责任单位</td>\s*<td>测试市 <span class=\"muted\">C</span> · 市教育局</td>", html)
+    assert 'value="unit"' not in html  # not in the role picker until units get their own form
+    assert create(city, username="unit2", role="unit", area="C", password="Fresh-pass-2026").status_code == 403
+    assert act(city, staff, "unit1", "disable").status_code == 200 and not account(staff, "unit1").active
+    assert act(login(staff, "d1"), staff, "unit1", "enable").status_code == 404
