@@ -289,8 +289,38 @@ def test_unit_accounts_are_the_city_offices_and_never_offered_yet(staff):
     assert login(staff, "unit1", address="10.0.0.4").get("/office/accounts").status_code == 403
     city = login(staff, "city")
     html = city.get("/office/accounts").get_data(as_text=True)
-    assert re.search(r"<td>unit1</td>\s*<td>责任单位</td>\s*<td>测试市 <span class=\"muted\">C</span> · 市教育局</td>", html)
+    assert re.search(r"<td>unit1</td>.*?</details>\s*</td>\s*<td>责任单位</td>\s*<td>测试市 <span class=\"muted\">C</span> · 市教育局</td>",
+                     html, re.S)
     assert 'value="unit"' not in html  # not in the role picker until units get their own form
     assert create(city, username="unit2", role="unit", area="C", password="Fresh-pass-2026").status_code == 403
     assert act(city, staff, "unit1", "disable").status_code == 200 and not account(staff, "unit1").active
     assert act(login(staff, "d1"), staff, "unit1", "enable").status_code == 404
+
+
+@pytest.mark.e2e
+def test_on_a_phone_without_javascript(staff, live_server):
+    """Chromium at 390 px, JavaScript off: the page fits the width, 停用 and 重置密码 work by tapping."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.survey.test_e2e import CHROMIUM, shot
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                   java_script_enabled=False, locale="zh-CN").new_page()
+        page.goto(f"{live_server}/office/login")
+        page.fill("input[name=username]", "d1")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.click("text=账号管理")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        row = page.locator("tr", has_text="t_b1")
+        row.locator("button", has_text="停用").click()
+        assert "已停用 t_b1" in page.content()
+        row = page.locator("tr", has_text="t_b1")
+        row.locator("summary").click()
+        row.locator("button", has_text="重置").click()
+        secret = page.locator("code.secret").inner_text()
+        assert password_problems(secret, "t_b1") == []
+        shot(page, "accounts-phone")
+        browser.close()
