@@ -36,6 +36,8 @@ from survey.models import OFFICE_ROLES, AnalysisRun, Area, ExportLog
 from survey.models.areas import LEVEL_NAMES
 from survey.models.users import ROLE_NAMES
 from survey.office import dashboard, documents, export_jobs, wave_changes
+from survey.office.accounts import MANAGER_ROLES as ACCOUNT_MANAGERS
+from survey.office.accounts import register as register_accounts
 from survey.office.exports import FORMATS, WHATS, csv_chunks, export_filename, table_for, write
 from survey.office.fieldwork import register as register_fieldwork
 from survey.office.reporting import STATUS_NAMES
@@ -43,6 +45,7 @@ from survey.scope import breadcrumbs, scoped_area
 
 bp = Blueprint("office", __name__, url_prefix="/office", template_folder="templates")
 register_fieldwork(bp)  # /office/fieldwork and /office/fieldwork.csv: the fieldwork monitor (survey/office/fieldwork.py)
+register_accounts(bp)  # /office/accounts: staff accounts of the viewer's area and below (survey/office/accounts.py)
 PAGE_ROWS = 200  # longer lists are shown in part; the exports have every row
 
 
@@ -66,7 +69,8 @@ class ActionForm(FlaskForm):
 @bp.app_context_processor
 def _globals():
     return {"current_user": current_user, "level_names": LEVEL_NAMES, "role_names": ROLE_NAMES,
-            "status_names": STATUS_NAMES, "action_form": ActionForm, "refresh_pending": _refresh_pending}
+            "status_names": STATUS_NAMES, "action_form": ActionForm, "refresh_pending": _refresh_pending,
+            "account_manager_roles": ACCOUNT_MANAGERS}
 
 
 def _refresh_pending(run: AnalysisRun) -> bool:
