@@ -108,6 +108,7 @@ def reset_demo_logins(session: Session) -> list[tuple[str, str, str]]:
     """Give each demo office account a fresh random password; return (user, password, area)."""
     from survey.auth import create_user, set_password
     from survey.models import User
+    from survey.models.users import ROLE_NAMES
 
     out = []
     for username, role, code, school in DEMO_LOGINS:
@@ -118,7 +119,8 @@ def reset_demo_logins(session: Session) -> list[tuple[str, str, str]]:
             user = create_user(session, username, password, role, code, school_name, unit_name)
         else:
             set_password(session, user, password)
-        out.append((username, password, unit_name or (user.school.name if user.school else user.area.name)))
+        place = unit_name or (user.school.name if user.school else user.area.name)
+        out.append((username, password, f"{ROLE_NAMES.get(role, role)}：{place}"))  # which role, where
     return out
 
 

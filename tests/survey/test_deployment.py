@@ -182,5 +182,8 @@ def test_demo_info_prints_the_list_links_command_for_its_port(app, runner, monke
     assert info.exit_code == 0, info.output
     assert "Survey link: http://127.0.0.1:8123/s/" in info.output
     assert "All links: flask --app survey list-links --base-url http://127.0.0.1:8123\n" in info.output
+    logins = [line for line in info.output.splitlines() if line.startswith("Staff login:")]
+    assert any(line.endswith("(市文明办：示范市)") for line in logins), logins  # each login says its role
+    assert any("(网格员/录入员：" in line for line in logins) and any("(责任单位：" in line for line in logins)
     listed = runner.invoke(args=["list-links", "--base-url", "http://127.0.0.1:8123"]).output
     assert listed and all("\thttp://127.0.0.1:8123/s/" in line for line in listed.splitlines())
