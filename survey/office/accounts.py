@@ -41,13 +41,11 @@ MANAGER_ROLES = OFFICE_ROLES
 # Roles an office may give, in the order the form lists them. A role is offered when its area level
 # (auth.ROLE_LEVEL) is the viewer's level or below. Hook for new roles: add it to MANAGED_ROLES with a
 # rule in EXTRA_ROLE_RULES when the level rule does not fit. The responsible units' `unit` role
-# (survey/rectification/) is not offered yet: its accounts are bound to the city area and a unit
-# (create_user's unit_name), so the form would need a unit picker limited to the viewer's units; until
-# then unit accounts are listed (city office), disabled, enabled and reset here, and created with
-# `flask create-unit-account NAME --unit 单位名称`.
-MANAGED_ROLES = ("city", "district", "street", "community", "school", "grid")
+# (survey/rectification/): a unit account is bound to the city area and to its unit (create_user's
+# unit_name), so only the city office gives it, naming one of the units it sees.
+MANAGED_ROLES = ("city", "district", "street", "community", "school", "grid", "unit")
 # role -> function(viewer) -> bool: whether the viewer may give that role (beyond the level rule).
-EXTRA_ROLE_RULES: dict = {}
+EXTRA_ROLE_RULES: dict = {"unit": lambda viewer: viewer.role == "city"}
 LOG_PREFIX = "account:"
 ACTION_NAMES = {"create": "新建", "reset": "重置密码", "disable": "停用", "enable": "启用"}
 PAGE_ROWS = 500
@@ -143,8 +141,9 @@ def describe(entry: ExportLog) -> str:
 class CreateForm(FlaskForm):
     username = StringField("用户名", validators=[InputRequired("请填写用户名"), Length(max=64)])
     role = SelectField("角色", validate_choice=False)
-    area = StringField("区域编码", validators=[InputRequired("请填写区域编码"), Length(max=64)])
+    area = StringField("区域编码（责任单位账号不填）", validators=[Optional(), Length(max=64)])
     school = StringField("学校名称（学校账号填写）", validators=[Optional(), Length(max=200)])
+    unit = StringField("责任单位名称（责任单位账号填写）", validators=[Optional(), Length(max=200)])
     password = PasswordField("初始密码（留空则自动生成）", validators=[Optional(), Length(max=200)])
 
 
@@ -165,10 +164,15 @@ def _page(viewer: User, form: CreateForm | None = None, error: str | None = None
                             .order_by(Area.path, Area.code).limit(PAGE_ROWS)).all()
     schools = session.scalars(select(School).join(Area, Area.id == School.district_id).where(within(viewer.area))
                               .order_by(School.name).limit(PAGE_ROWS)).all()
+    units = []
+    if "unit" in dict(form.role.choices):
+        from survey.rectification.units import visible_units
+
+        units = visible_units(session, viewer)
     response = make_response(render_template(
         "office/accounts.html", rows=accounts_in_scope(session, viewer), form=form, reset_form=ResetForm,
         active_form=ActiveForm, areas=areas, schools=schools, error=error, notice=notice,
-        shown_password=shown_password, changes=recent_changes(session, viewer), describe=describe,
+        shown_password=shown_password, changes=recent_changes(session, viewer), describe=describe, units=units,
         role_level=ROLE_LEVEL, viewer=viewer), status)
     # A generated password is shown once: never kept by a cache or the browser's back button.
     response.headers["Cache-Control"] = "no-store"
@@ -193,8 +197,18 @@ def create():
     if role not in dict(form.role.choices):
         return _page(viewer, form, error="您不能新建这种角色的账号：只能新建本级及以下的账号。", status=403)
     session = db.session()
-    code = form.area.data.strip()
-    area = session.scalar(select(Area).where(Area.code == code))
+    code = (form.area.data or "").strip()
+    unit_name = None
+    if role == "unit":  # the unit's own account: in the city's area, seeing its unit's communities only
+        from survey.rectification.units import visible_units
+
+        area, unit_name = viewer.area, (form.unit.data or "").strip()
+        if unit_name not in {u.name for u in visible_units(session, viewer)}:
+            return _page(viewer, form, error=f"没有名为“{unit_name}”的责任单位：请先在整改任务的单位页添加。", status=400)
+    elif not code:
+        return _page(viewer, form, error="请填写区域编码", status=400)
+    else:
+        area = session.scalar(select(Area).where(Area.code == code))
     if area is None or not in_scope(viewer, area):
         return _page(viewer, form, error=f"您的管辖范围内没有编码为 {code} 的区域。", status=400)
     generated = not form.password.data
@@ -202,12 +216,12 @@ def create():
     try:
         with db.write_transaction(session):
             account = create_user(session, form.username.data, password, role, area.code,
-                                  (form.school.data or "").strip() or None)
+                                  (form.school.data or "").strip() or None, unit_name)
             log_change(session, viewer, "create", account)
             name = account.username
     except AccountError as exc:
         return _page(viewer, form, error=str(exc), status=400)
-    notice = f"已新建账号 {name}（{ROLE_NAMES.get(role, role)} · {area.name}）。"
+    notice = f"已新建账号 {name}（{ROLE_NAMES.get(role, role)} · {unit_name or area.name}）。"
     return _page(viewer, CreateForm(formdata=None), notice=notice,
                  shown_password=(name, password) if generated else None)
 

@@ -107,7 +107,7 @@ def test_the_list_shows_exactly_the_accounts_in_scope(staff, viewer):
     assert listed == IN_SCOPE[viewer]
     assert "账号管理" in html and 'href="/office/accounts"' in html  # the top bar links it
     offered = re.findall(r'<option value="(\w+)">', html.split('name="role"')[1].split("</select>")[0])
-    assert offered == {"city": ["city", "district", "street", "community", "school", "grid"],
+    assert offered == {"city": ["city", "district", "street", "community", "school", "grid", "unit"],
                        "d1": ["district", "street", "community", "school", "grid"],
                        "s1": ["street", "community", "grid"]}[viewer]
 
@@ -171,7 +171,7 @@ def test_role_choices_follow_the_level():
         def __init__(self, role, level):
             self.role, self.area = role, type("A", (), {"level": level})()
 
-    assert [r for r, _ in role_choices(Viewer("city", "city"))] == ["city", "district", "street", "community", "school", "grid"]
+    assert [r for r, _ in role_choices(Viewer("city", "city"))] == ["city", "district", "street", "community", "school", "grid", "unit"]
     assert [r for r, _ in role_choices(Viewer("district", "district"))] == ["district", "street", "community", "school", "grid"]
     assert [r for r, _ in role_choices(Viewer("street", "street"))] == ["street", "community", "grid"]
     assert [r for r, _ in role_choices(Viewer("community", "community"))] == ["community", "grid"]
@@ -280,7 +280,7 @@ def test_strong_password_passes_the_policy():
         assert password_problems(strong_password()) == []
 
 
-def test_unit_accounts_are_the_city_offices_and_never_offered_yet(staff):
+def test_unit_accounts_are_the_city_offices(staff):
     from survey.rectification.units import import_units
 
     with staff.app_context(), db.write_transaction() as session:
@@ -291,8 +291,13 @@ def test_unit_accounts_are_the_city_offices_and_never_offered_yet(staff):
     html = city.get("/office/accounts").get_data(as_text=True)
     assert re.search(r"<td>unit1</td>.*?</details>\s*</td>\s*<td>责任单位</td>\s*<td>测试市 <span class=\"muted\">C</span> · 市教育局</td>",
                      html, re.S)
-    assert 'value="unit"' not in html  # not in the role picker until units get their own form
-    assert create(city, username="unit2", role="unit", area="C", password="Fresh-pass-2026").status_code == 403
+    assert '<option value="市教育局">' in html  # the units the city office may give an account
+    assert create(city, username="unit2", role="unit", unit="不存在的单位", password="Fresh-pass-2026").status_code == 400
+    made = create(city, username="unit2", role="unit", unit="市教育局", password="Fresh-pass-2026")
+    assert made.status_code == 200 and "已新建账号 unit2（责任单位 · 市教育局）" in made.get_data(as_text=True)
+    assert login(staff, "unit2", password="Fresh-pass-2026", address="10.0.0.5").get("/rectification/").status_code == 200
+    assert create(login(staff, "d1"), username="unit3", role="unit", unit="市教育局",
+                  password="Fresh-pass-2026").status_code == 403  # a district office gives no unit accounts
     assert act(city, staff, "unit1", "disable").status_code == 200 and not account(staff, "unit1").active
     assert act(login(staff, "d1"), staff, "unit1", "enable").status_code == 404
 
