@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from benchmarks.db_analysis import ensure_database
-from benchmarks.office_pages import AREAS
+from benchmarks.office_pages import empty_city
 from survey import create_app, db
 
 TARGETS = {"csv": (60.0, 400.0), "sav": (120.0, None)}
@@ -64,18 +64,9 @@ ANSWERS = [
 
 
 def build(app, responses: int) -> None:
-    runner = app.test_cli_runner()
-    engine = db.engine()
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    assert runner.invoke(args=["init-db"]).exit_code == 0
-    assert runner.invoke(args=["create-wave", "基准轮", "--opens", "2020-01-01", "--closes", "2030-01-01"]).exit_code == 0
     start = time.perf_counter()
+    engine, wave, version = empty_city(app)
     with engine.begin() as conn:
-        conn.exec_driver_sql(AREAS.replace("%", "%%"))
-        wave, version = conn.execute(text(
-            "SELECT w.id, v.id FROM wave w, questionnaire_version v JOIN questionnaire q ON q.id = v.questionnaire_id "
-            "WHERE q.code = 'citizen'")).one()
         conn.execute(text(RESPONSES), {"wave": wave, "version": version, "responses": responses})
         for statement in ANSWERS:
             conn.execute(text(statement))

@@ -15,7 +15,7 @@ import statistics
 import tempfile
 import time
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from benchmarks.db_analysis import ensure_database
 from survey import create_app, db
@@ -63,19 +63,30 @@ WHERE s.response_id = r.id
 """
 
 
-def build(app, responses: int) -> None:
+def empty_city(app) -> tuple[Engine, int, int]:
+    """Give the benchmark database a fresh schema with the 1,000-community city and an open wave.
+
+    Returns (engine, wave id, citizen version id); the benchmarks then generate their responses in SQL.
+    """
     runner = app.test_cli_runner()
     engine = db.engine()
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
     assert runner.invoke(args=["init-db"]).exit_code == 0
     assert runner.invoke(args=["create-wave", "基准轮", "--opens", "2020-01-01", "--closes", "2030-01-01"]).exit_code == 0
-    start = time.perf_counter()
     with engine.begin() as conn:
         conn.exec_driver_sql(AREAS.replace("%", "%%"))
         wave, version = conn.execute(text(
             "SELECT w.id, v.id FROM wave w, questionnaire_version v JOIN questionnaire q ON q.id = v.questionnaire_id "
             "WHERE q.code = 'citizen'")).one()
+    return engine, wave, version
+
+
+def build(app, responses: int) -> None:
+    runner = app.test_cli_runner()
+    start = time.perf_counter()
+    engine, wave, version = empty_city(app)
+    with engine.begin() as conn:
         conn.execute(text(RESPONSES), {"wave": wave, "version": version, "responses": responses})
         conn.execute(text(ANSWERS))
         conn.execute(text(SCORES))

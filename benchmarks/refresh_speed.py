@@ -24,7 +24,7 @@ import time
 from sqlalchemy import func, select, text
 
 from benchmarks.db_analysis import ensure_database
-from benchmarks.office_pages import AREAS
+from benchmarks.office_pages import empty_city
 from survey import create_app, db
 from survey.models import AnalysisRun, Response, Wave
 
@@ -68,15 +68,8 @@ def add_responses(engine, wave: int, version: int, first: int, last: int) -> Non
 
 def build(app, responses: int) -> None:
     runner = app.test_cli_runner()
-    engine = db.engine()
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    assert runner.invoke(args=["init-db"]).exit_code == 0
-    assert runner.invoke(args=["create-wave", "基准轮", "--opens", "2020-01-01", "--closes", "2030-01-01"]).exit_code == 0
     start = time.perf_counter()
-    with engine.begin() as conn:
-        conn.exec_driver_sql(AREAS.replace("%", "%%"))
-    wave, version = ids(engine)
+    engine, wave, version = empty_city(app)
     add_responses(engine, wave, version, 1, responses)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE")
