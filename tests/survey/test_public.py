@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from survey import db
 from survey.models import Answer, Link, Response, Wave
-from tests.conftest import form_fields, full_answers
+from tests.conftest import POSTGRES_URL, form_fields, full_answers
 
 
 def count_responses(app) -> int:
@@ -282,4 +282,45 @@ def test_database_outage_at_submit_keeps_answers_and_the_retry_stores_once(app, 
     assert retry["submission_key"] == fields["submission_key"]
     assert client.post(f"/s/{city['A1']}", data=retry | full_answers(q09="1")).status_code == 200
     assert client.post(f"/s/{city['A1']}", data=retry | full_answers(q09="1")).status_code == 200
+    assert count_responses(app) == 1
+
+
+def test_comments_and_attributes_are_stored_exactly_as_typed(app, client, city):
+    # The PostgreSQL insert sends answers and attributes as JSON text: quotes, backslashes, braces,
+    # emoji and line breaks must arrive unchanged on both databases.
+    comment = '他说"路灯坏了"\\n不是换行 {"a": 1} \'单引号\' 😀\r\n第二行\t制表'
+    fields = form_fields(open_form(client, city["A1"]))
+    assert client.post(f"/s/{city['A1']}", data=fields | full_answers(comment=comment)).status_code == 200
+    with app.app_context():
+        response = db.session().scalars(select(Response)).one()
+        stored = {a.item_code: (a.choice_code, a.score, a.text) for a in response.answers}
+        assert stored["comment"] == (None, None, comment)
+        assert stored["q01"] == ("4", 80.0, None)
+        assert response.attributes == {"sex": "F", "age_band": "30-44", "resident_6m": "Y"}
+        assert len(stored) == 18
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="needs TEST_DATABASE_URL: SQLite has no server connection to lose")
+@pytest.mark.parametrize("app", ["postgresql"], indirect=True)
+def test_a_dropped_database_connection_at_submit_gets_503_and_the_retry_stores_once(app, client, city):
+    """A real lost connection (the server ended it), not a mocked one: 503 with the answers kept, then one response."""
+    from sqlalchemy import create_engine, text
+
+    app.config["LINK_CACHE_SECONDS"] = 60  # as served: the link is known, so the insert is what meets the dead connection
+    fields = form_fields(open_form(client, city["A1"]))
+    assert app.extensions["db_engine"].pool.checkedin() >= 1  # the app holds pooled connections
+    # End every connection of the app from outside, as a server restart would.
+    outside = create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+    with outside.connect() as conn:
+        ended = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                  "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+    outside.dispose()
+    assert ended >= 1
+    page = client.post(f"/s/{city['A1']}", data=fields | full_answers(comment="灯坏了"))
+    html = page.get_data(as_text=True)
+    assert page.status_code == 503, html[:300]
+    assert "系统繁忙，您的回答都已保留" in html and "灯坏了</textarea>" in html
+    retry = form_fields(html)
+    assert client.post(f"/s/{city['A1']}", data=retry | full_answers(comment="灯坏了")).status_code == 200
+    assert client.post(f"/s/{city['A1']}", data=retry | full_answers(comment="灯坏了")).status_code == 200
     assert count_responses(app) == 1
