@@ -135,6 +135,22 @@ def _foreign_post() -> bool:
     return urlsplit(source).netloc not in allowed
 
 
+@bp.errorhandler(OperationalError)
+@bp.errorhandler(SQLAlchemyTimeoutError)
+def _database_unavailable(_exc):
+    """The database could not be reached before the answers were checked: keep them on the page.
+
+    Without the database the questionnaire cannot be shown again (the link and its version are
+    unknown), so a POST gets a page holding every field it sent, hidden, with a "重新提交" button:
+    the same one-time key then stores the answers once, whenever the database is back.
+    """
+    current_app.logger.exception("database unavailable on the public form")
+    if request.method != "POST":
+        return render_template("public/message.html", title="系统繁忙", message="系统暂时繁忙，请稍后再试。"), 503
+    fields = [(name, value) for name, values in request.form.lists() for value in values]
+    return render_template("public/resubmit.html", action=request.path, fields=fields), 503
+
+
 @bp.errorhandler(429)
 def _too_many(_exc):
     """Too many submissions from this address: show the form again with every answer kept."""

@@ -324,3 +324,37 @@ def test_a_dropped_database_connection_at_submit_gets_503_and_the_retry_stores_o
     assert client.post(f"/s/{city['A1']}", data=retry | full_answers(comment="灯坏了")).status_code == 200
     assert client.post(f"/s/{city['A1']}", data=retry | full_answers(comment="灯坏了")).status_code == 200
     assert count_responses(app) == 1
+
+
+def test_a_database_outage_before_the_answers_are_checked_keeps_them_on_a_resubmit_page(app, client, city, monkeypatch):
+    """The link lookup itself fails (database down, link not cached): the answers come back hidden with a button."""
+    from sqlalchemy.exc import OperationalError
+
+    import survey.public.views
+
+    fields = form_fields(open_form(client, city["A1"]))
+    answers = full_answers(q09="1", comment='路灯"坏了" <b>&</b>')
+    real_resolve = survey.public.views.resolve
+
+    def down(*_args, **_kwargs):
+        raise OperationalError("SELECT", {}, Exception("could not connect to server"))
+
+    monkeypatch.setattr(survey.public.views, "resolve", down)
+    page = client.post(f"/s/{city['A1']}", data=fields | answers)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 503
+    assert "您的回答还没有提交，但都已保留" in html and "重新提交" in html
+    kept = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', html))
+    assert kept["comment"] == "路灯&#34;坏了&#34; &lt;b&gt;&amp;&lt;/b&gt;"  # escaped, not markup
+    assert f'action="/s/{city["A1"]}"' in html
+    unescaped = {k: v.replace("&#34;", '"').replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+                 for k, v in kept.items()}
+    assert unescaped == fields | answers
+    # Back up: pressing the button sends the same fields and stores them once.
+    monkeypatch.setattr(survey.public.views, "resolve", real_resolve)
+    assert client.post(f"/s/{city['A1']}", data=unescaped).status_code == 200
+    assert client.post(f"/s/{city['A1']}", data=unescaped).status_code == 200
+    assert count_responses(app) == 1
+    with app.app_context():
+        stored = db.session().scalar(select(Answer.text).where(Answer.item_code == "comment"))
+    assert stored == '路灯"坏了" <b>&</b>'
