@@ -200,15 +200,55 @@ def count_stored(url: str) -> int:
     return int(stored)
 
 
-def client_process(base: str, tokens: list[str], seconds: float, concurrency: int) -> dict:
-    """Run the client in its own process (as the issue asks) and return its figures."""
+def client_process(base: str, tokens: list[str], seconds: float, concurrency: int, server: subprocess.Popen | None = None,
+                   database: str | None = None) -> dict:
+    """Run the client in its own process (as the issue asks) and return its figures.
+
+    With the ``server`` (gunicorn, its own process group) and the ``database`` name, the figures
+    also say where the CPU went per acknowledged submission (GET + POST): the app server's
+    processes, the PostgreSQL backends serving that database, and the client itself.
+    """
     code = (
-        "import json, sys; from benchmarks.load import run_client; "
-        "a = json.loads(sys.argv[1]); print(json.dumps(run_client(a['base'], a['tokens'], a['seconds'], a['concurrency'])))"
+        "import json, resource, sys; from benchmarks.load import run_client; "
+        "a = json.loads(sys.argv[1]); f = run_client(a['base'], a['tokens'], a['seconds'], a['concurrency']); "
+        "u = resource.getrusage(resource.RUSAGE_SELF); f['client_cpu_s'] = u.ru_utime + u.ru_stime; print(json.dumps(f))"
     )
     args = json.dumps({"base": base, "tokens": tokens, "seconds": seconds, "concurrency": concurrency})
+    before = cpu_seconds(server, database)
     out = subprocess.run([sys.executable, "-c", code, args], cwd=ROOT, check=True, capture_output=True, text=True)
-    return json.loads(out.stdout)
+    after = cpu_seconds(server, database)
+    figures = json.loads(out.stdout)
+    client_cpu = figures.pop("client_cpu_s")
+    if before is not None and after is not None and figures["acked"]:
+        per = 1000 / figures["acked"]
+        figures["cpu_ms_per_submission"] = {
+            "server": round((after[0] - before[0]) * per, 2),
+            "database": round((after[1] - before[1]) * per, 2) if database else None,
+            "client": round(client_cpu * per, 2),
+        }
+    return figures
+
+
+def cpu_seconds(server: subprocess.Popen | None, database: str | None) -> tuple[float, float] | None:
+    """Return the CPU seconds used so far by the server's process group and the database's backends (Linux /proc)."""
+    if server is None or not Path("/proc/self/stat").exists():
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    server_s = database_s = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # ended meanwhile
+        used = (int(fields[11]) + int(fields[12])) / tick
+        if int(fields[2]) == server.pid:  # gunicorn runs in its own session: the process group is its pid
+            server_s += used
+        elif database and command.startswith("postgres: ") and f" {database} " in command:
+            database_s += used
+    return server_s, database_s
 
 
 def measure_hello(args) -> dict:
@@ -218,7 +258,7 @@ def measure_hello(args) -> dict:
         env = os.environ | {"PYTHONPATH": folder}
         process, base = serve("hello_app:app", env, args.workers, args.threads)
         try:
-            return client_process(base, ["t"], args.seconds, args.concurrency) | {"app": "hello-world"}
+            return client_process(base, ["t"], args.seconds, args.concurrency, process) | {"app": "hello-world"}
         finally:
             stop(process)
 
@@ -230,7 +270,7 @@ def measure_app(args, tokens: list[str]) -> dict:
                         "HOUSEKEEPING_INTERVAL_S": "0"}
     process, base = serve("survey:create_app()", env, args.workers, args.threads)
     try:
-        figures = client_process(base, tokens, args.seconds, args.concurrency)
+        figures = client_process(base, tokens, args.seconds, args.concurrency, process, urlsplit(args.url).path.lstrip("/"))
     finally:
         stop(process)
     return figures | {"stored": count_stored(args.url) - before, "app": "survey"}
@@ -273,6 +313,12 @@ def main() -> None:
         "meets_target": ratio >= TARGET_RATIO and best_app["p99_ms"] <= TARGET_P99_MS
         and sum(f["acked"] for f in app) == sum(f["stored"] for f in app),
     }
+    app_cpu, ceiling_cpu = best_app.get("cpu_ms_per_submission"), best_ceiling.get("cpu_ms_per_submission")
+    if app_cpu and ceiling_cpu:
+        summary["cpu_ms_per_submission"] = {"app": app_cpu, "ceiling": ceiling_cpu}
+        say(f"CPU per submission (GET + POST), 2 cores = {2000 / best_ceiling['submissions_per_s']:.2f} ms of machine time "
+            f"per ceiling submission: app server {app_cpu['server']} ms vs bare Flask {ceiling_cpu['server']} ms, "
+            f"PostgreSQL {app_cpu['database']} ms, client {app_cpu['client']} ms vs {ceiling_cpu['client']} ms")
     say(f"app {summary['app_submissions_per_s']}/s (p99 {summary['app_p99_ms']} ms) vs ceiling "
         f"{summary['ceiling_submissions_per_s']}/s: ratio {summary['ratio']} (target >= {TARGET_RATIO}, "
         f"p99 <= {TARGET_P99_MS:.0f} ms); acked {summary['acked']} = stored {summary['stored']}")
