@@ -204,15 +204,11 @@ def response_table(
     # Each response's answers packed into one text (item, unit separator, value; record separator
     # between answers) by the database, so a response is one row and answers never become objects.
     # Neither separator can be stored: control characters are refused at input.
-    # In answer id order, so an item answered twice keeps its last answer (as exports_pg does).
-    ordered = (
-        select(Answer.item_code, func.coalesce(Answer.text, Answer.choice_code, "").label("value"))
+    packed = (
+        select(func.aggregate_strings(Answer.item_code + UNIT + func.coalesce(Answer.text, Answer.choice_code, ""), RECORD))
         .where(Answer.response_id == Response.id)
-        .order_by(Answer.id)
-        .correlate(Response)
-        .subquery()
+        .scalar_subquery()
     )
-    packed = select(func.aggregate_strings(ordered.c.item_code + UNIT + ordered.c.value, RECORD)).scalar_subquery()
     query = (
         select(Response.id, Area.code, Area.name, street.name, Response.channel, Response.submitted_at,
                Response.duration_s, Response.score, *(getattr(Response, f) for f, _ in flags), packed)
@@ -251,7 +247,8 @@ def response_table(
                     for answer in r[answers_at].split(RECORD):
                         code, _, value = answer.partition(UNIT)
                         column = position.get(code)
-                        if column is not None and value:
+                        # An item answered twice (never by a submission): its greatest answer, as exports_pg.
+                        if column is not None and value and (row[column] is None or value > row[column]):
                             row[column] = value
                 yield tuple(row)
 

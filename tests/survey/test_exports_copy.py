@@ -9,7 +9,7 @@ import io
 import pandas as pd
 import pyreadstat
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import delete, select, text, update
 
 from survey import db
 from survey.models import Answer, Area, Questionnaire, QuestionnaireVersion, Response, Wave
@@ -37,11 +37,14 @@ def demo(request, tmp_path_factory):
                                       Response.wave_id == latest.scalar_subquery())
             .order_by(Response.id)).all()
         assert len(set(ids)) == len(ids) > 7 * len(AWKWARD)
+        awkward = [ids[n * 7] for n in range(len(AWKWARD))]
+        session.execute(delete(Answer).where(Answer.response_id.in_(awkward), Answer.item_code == "comment"))
         for n, words in enumerate(AWKWARD):
             session.add(Answer(response_id=ids[n * 7], item_code="comment", text=words))
-        # An item answered twice (the later answer counts), an empty answer, a code the questionnaire lacks,
-        # an item no version asks.
+        # An item answered twice (the greatest answer counts), an empty answer, a code the questionnaire
+        # lacks, an item no version asks.
         session.add(Answer(response_id=ids[3], item_code="q01", choice_code="1"))
+        session.add(Answer(response_id=ids[3], item_code="q01", choice_code="5"))
         session.add(Answer(response_id=ids[3], item_code="q02", choice_code=""))
         session.add(Answer(response_id=ids[4], item_code="sex", choice_code="X"))
         session.add(Answer(response_id=ids[5], item_code="q03", choice_code="9"))
