@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from survey.office.exports import Column, Progress
 
 ROWS_PER_CHUNK = 2000  # lines joined into one write / one progress report
-FORMULA_FIRST = "('=', '+', '-', '@', chr(9), chr(13))"  # exports.FORMULA_STARTS
+FORMULA_FIRST = "(61, 43, 45, 64, 9, 13)"  # exports.FORMULA_STARTS: = + - @ tab CR
 
 
 def _like_prefix(text: str) -> str:
@@ -85,30 +85,33 @@ class ResponseCopy:
         p = _Params()
 
         def safe(e: str) -> str:
-            return f"CASE WHEN left({e}, 1) IN {FORMULA_FIRST} THEN '''' || {e} ELSE {e} END" if spreadsheet else e
+            return f"CASE WHEN ascii({e}) IN {FORMULA_FIRST} THEN '''' || {e} ELSE {e} END" if spreadsheet else e
 
         def text(e: str) -> str:
             return f"nullif({safe(e)}, '')"  # COPY quotes an empty text ("") but writes NULL as nothing
 
+        # What a response has, computed below the sort (in the parallel workers) once per row.
         channel = "CASE r.channel " + " ".join(f"WHEN {p(k)} THEN {p(v)}" for k, v in self.channels.items()) + " ELSE r.channel END"
         flags = "concat_ws('、', " + ", ".join(f"CASE WHEN r.{f} THEN {p(name)} END" for f, name in FLAG_NAMES.items()) + ")"
         local = f"r.submitted_at AT TIME ZONE {p(self.tz_name)}"
-        score = "round(r.score::numeric, 2)"
         if spreadsheet:
-            # Python writes a float: 80.0, 73.3, 73.33.
-            score = f"(SELECT CASE WHEN position('.' IN t) > 0 THEN t ELSE t || '.0' END FROM (SELECT trim_scale({score})::text AS t) s)"
             time = f"to_char({local}, 'YYYY-MM-DD HH24:MI:SS')"
         else:
             time = f"floor(extract(epoch FROM {local}))::bigint"
-        cells = ["r.id", text("r.area_code"), text("r.area_name"), text("r.street_name"), text(channel), time,
-                 "round(r.duration_s)::bigint", score, text(flags)]
+        inner = (f"{channel} AS c_channel, {time} AS c_time, round(r.duration_s)::bigint AS c_duration, "
+                 f"round(r.score::numeric, 2) AS c_score, {flags} AS c_flags")
+        score = "r.c_score"
+        if spreadsheet:  # Python writes a float: 80.0, 73.3, 73.33
+            score = f"CASE WHEN {score} = trunc({score}) THEN trunc({score})::text || '.0' ELSE trim_scale({score})::text END"
+        cells = ["r.id", text("r.area_code"), text("r.area_name"), text("r.street_name"), text("r.c_channel"), "r.c_time",
+                 "r.c_duration", score, text("r.c_flags")]
         assert len(cells) == len(RESPONSE_META)
         pivot = []
         for n, (column, code) in enumerate(zip(self.columns[len(RESPONSE_META):], self.codes, strict=True)):
             # An item answered twice: its greatest answer in code point order, as the generic path keeps it
             # (an empty answer is the least, and is written as none).
             pivot.append(f'max(coalesce(x.text, x.choice_code) COLLATE "C") FILTER (WHERE x.item_code = {p(code)}) AS v{n}')
-            value = f"nullif(p.v{n}, '')"
+            value = f"p.v{n}"  # '' as NULL: text() and the CASEs below end in nullif or NULL
             if column.type != "choice":
                 cells.append(text(value))
                 continue
@@ -121,8 +124,11 @@ class ResponseCopy:
                 cells.append("CASE " + value + " " + " ".join(f"WHEN {p(k)} THEN {int(v)}" for k, v in numbers.items())
                              + " ELSE NULL END" if numbers else "NULL")
                 continue
+            # A code written as it is needs no WHEN: the ELSE writes it.
             if spreadsheet:
-                mapping = {k: str(safe_cell(v)) for k, v in mapping.items()}
+                mapping = {k: str(safe_cell(v)) for k, v in mapping.items() if str(safe_cell(v)) != safe_cell(k)}
+            else:
+                mapping = {k: v for k, v in mapping.items() if v != k}
             if mapping:
                 cells.append(f"nullif(CASE {value} " + " ".join(f"WHEN {p(k)} THEN {p(v)}" for k, v in mapping.items())
                              + f" ELSE {safe(value)} END, '')")
@@ -132,8 +138,7 @@ class ResponseCopy:
         # answers' own index order: no sort of the wide rows, no index lookup per response.
         sql = f"""
             SELECT {', '.join(cells)}
-            FROM (SELECT r.id, r.channel, r.submitted_at, r.duration_s, r.score, {', '.join(f'r.{f}' for f in FLAG_NAMES)},
-                         a.code AS area_code, a.name AS area_name, s.name AS street_name
+            FROM (SELECT r.id, {inner}, a.code AS area_code, a.name AS area_name, s.name AS street_name
                   FROM response r
                   JOIN area a ON a.id = r.area_id
                   LEFT JOIN area s ON s.id = a.parent_id
