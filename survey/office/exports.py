@@ -255,8 +255,11 @@ def response_table(
     notes = []
     fast = None
     if copy and session.get_bind().dialect.name == "postgresql" and getattr(tz, "key", None):
-        fast = ResponseCopy(session, columns, codes, wave_id, list(version_ids), area.path, last_id or 0, tz.key,
-                            dict(CHANNEL_NAMES))
+        first_id = session.scalar(select(func.min(Response.id)).join(Area, Area.id == Response.area_id).where(*scope))
+        # Every response (of any wave or questionnaire) in the id range: what grouping all answers there reads.
+        span = session.scalar(select(func.count()).select_from(Response).where(Response.id.between(first_id or 0, last_id or 0)))
+        fast = ResponseCopy(session, columns, codes, wave_id, list(version_ids), area.path, first_id or 0, last_id or 0,
+                            tz.key, dict(CHANNEL_NAMES), grouped=3 * total >= span)
     table = Table("responses", "答卷", columns, total, rows, code_row=True, notes=notes, copy=fast)
     if table.position_coded:
         notes.append(POSITION_NOTE.format(items="、".join(table.position_coded)))

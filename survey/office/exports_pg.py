@@ -67,9 +67,13 @@ class ResponseCopy:
     wave_id: int
     version_ids: list[int]
     path: str  # the area's materialized path: its subtree is every area whose path starts with it
+    first_id: int
     last_id: int
     tz_name: str
     channels: dict[str, str]
+    # True: group all answers in the id range (a third or more of them are in scope); False: look up
+    # each response's answers (a district, a community).
+    grouped: bool = True
 
     # --- The query ---------------------------------------------------------------------------
 
@@ -134,8 +138,16 @@ class ResponseCopy:
                              + f" ELSE {safe(value)} END, '')")
             else:
                 cells.append(text(value))
-        # The responses in scope, sorted by id (narrow rows), merged with their answers grouped in the
-        # answers' own index order: no sort of the wide rows, no index lookup per response.
+        # The responses in scope, sorted by id (narrow rows), then their answers: for most of the
+        # responses in the id range, merged with all answers there grouped in the answers' index
+        # order (no sort of the wide rows, no index lookup per response); for a few, looked up.
+        if self.grouped:
+            answers = f"""LEFT JOIN (SELECT x.response_id, {', '.join(pivot) or 'NULL'} FROM answer x
+                       WHERE x.response_id BETWEEN {p(self.first_id)} AND {p(self.last_id)}
+                       GROUP BY x.response_id) p ON p.response_id = r.id"""
+        else:
+            answers = f"""LEFT JOIN LATERAL (SELECT {', '.join(pivot) or 'NULL'} FROM answer x
+                       WHERE x.response_id = r.id) p ON true"""
         sql = f"""
             SELECT {', '.join(cells)}
             FROM (SELECT r.id, {inner}, a.code AS area_code, a.name AS area_name, s.name AS street_name
@@ -145,9 +157,7 @@ class ResponseCopy:
                   WHERE r.wave_id = {p(self.wave_id)} AND r.questionnaire_version_id = ANY({p(self.version_ids)})
                     AND a.path LIKE {p(_like_prefix(self.path))} AND r.id <= {p(self.last_id)}
                   ORDER BY r.id) r
-            LEFT JOIN (SELECT x.response_id, {', '.join(pivot) or 'NULL'} FROM answer x
-                       WHERE x.response_id <= {p(self.last_id)}
-                       GROUP BY x.response_id) p ON p.response_id = r.id
+            {answers}
             ORDER BY r.id"""
         return sql, p.values
 
