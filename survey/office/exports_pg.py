@@ -11,7 +11,7 @@ for progress. For .sav and .dta the same query writes numbers, and ``pandas.read
 stream into the DataFrame pyreadstat needs, text that repeats (communities, channels) as
 categories so each distinct text is held once.
 
-Cells are the generic path's (``tests/survey/test_exports.py`` compares the two on the same
+Cells are the generic path's (``tests/survey/test_exports_copy.py`` compares the two on the same
 data). Two rules make that exact: a response's score is rounded as PostgreSQL rounds
 ``score::numeric`` (15 significant digits, halves away from zero; the generic path does the same),
 and an item answered twice in one response (which submissions never store, but a repair by hand
