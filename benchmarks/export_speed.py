@@ -82,7 +82,7 @@ def run_export(url: str, fmt: str, out: Path) -> tuple[float, float, float, int]
     command = [sys.executable, "-m", "flask", "export", "responses", "--format", fmt, "--out", str(out)]
     start = time.perf_counter()
     child = subprocess.Popen(command, env=env, cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL)
+                             stderr=subprocess.STDOUT)
     output = child.stdout.read()
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - start
@@ -108,19 +108,24 @@ def main() -> None:
     scale = 1_000_000 / count
     print(f"{count:,} stored responses; `flask export responses --format F --out FILE` in a child process "
           f"({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})")
+    verdicts = []
     with tempfile.TemporaryDirectory() as folder:
         for fmt in args.formats.split(","):
             seconds, cpu, peak, size = run_export(args.url, fmt, Path(folder) / f"responses.{fmt}")
-            line = (f"  {fmt:<5} {seconds:7.1f} s (export process CPU {cpu:5.1f} s)   peak {peak:6.0f} MiB   "
-                    f"file {size / 2**20:5.0f} MiB")
-            if fmt in TARGETS and count != 1_000_000:
-                line += f"   (time scaled to 1M: {seconds * scale:.0f} s)"
+            print(f"  {fmt:<5} {seconds:7.1f} s (export process CPU {cpu:5.1f} s)   peak {peak:6.0f} MiB   "
+                  f"file {size / 2**20:5.0f} MiB", flush=True)
             if fmt in TARGETS:
                 limit_s, limit_mib = TARGETS[fmt]
-                verdict = seconds * scale <= limit_s and (limit_mib is None or peak <= limit_mib)
-                line += f"   target <= {limit_s:.0f} s" + (f", <= {limit_mib:.0f} MiB" if limit_mib else "")
-                line += ": met" if verdict else ": MISSED"
-            print(line, flush=True)
+                scaled = seconds * scale
+                note = f" (scaled to 1M from {seconds:.1f} s)" if count != 1_000_000 else ""
+                verdicts.append((f"1M responses to {fmt}: wall time", f"{scaled:.1f} s{note}", f"<= {limit_s:.0f} s",
+                                 scaled <= limit_s))
+                if limit_mib is not None:
+                    verdicts.append((f"1M responses to {fmt}: peak memory", f"{peak:.0f} MiB", f"<= {limit_mib:.0f} MiB",
+                                     peak <= limit_mib))
+    print(f"targets (load average now {os.getloadavg()[0]:.1f}):")
+    for name, figure, target, met in verdicts:
+        print(f"  {name:<32} {figure:<28} target {target:<10} {'met' if met else 'MISSED'}")
 
 
 if __name__ == "__main__":

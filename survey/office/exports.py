@@ -25,6 +25,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import IO
 
@@ -37,6 +38,7 @@ from forms.definition import Choice
 from survey.localtime import zone
 from survey.models import Answer, AreaResult, ItemResult, Response
 from survey.models.areas import LEVEL_NAMES, Area
+from survey.office.exports_pg import ResponseCopy
 from survey.quality import FLAG_NAMES
 from survey.scope import within
 
@@ -71,6 +73,15 @@ def safe_cell(value):
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value
+
+
+def round_score(value: float) -> float:
+    """Return a score to 2 decimals as PostgreSQL rounds ``score::numeric`` (15 digits, halves away from zero).
+
+    >>> round_score(73.125), round_score(0.285), round_score(80.0), round_score(200 / 3)
+    (73.13, 0.29, 80.0, 66.67)
+    """
+    return float(Decimal(f"{value:.15g}").quantize(Decimal("0.01"), ROUND_HALF_UP))
 
 
 def variable_name(code: str, taken: set[str] | None = None) -> str:
@@ -125,6 +136,8 @@ class Table:
     rows: Callable[[], Iterator[tuple]]
     code_row: bool = True  # CSV/XLSX: a row of variable names above the Chinese labels
     notes: list[str] = field(default_factory=list)
+    # PostgreSQL: the same rows written by the database (exports_pg), for CSV, .sav and .dta.
+    copy: ResponseCopy | None = None
 
     @property
     def position_coded(self) -> list[str]:
@@ -172,12 +185,13 @@ def response_columns(definitions: Sequence[Definition]) -> tuple[list[Column], l
 
 def response_table(
     session: Session, area: Area, wave_id: int, definitions: Sequence[Definition], version_ids: list[int],
-    chunk: int = CHUNK, tz: tzinfo | None = None,
+    chunk: int = CHUNK, tz: tzinfo | None = None, copy: bool = True,
 ) -> Table:
     """Return the responses of a wave to one questionnaire in the area's subtree: a row each, a column per item.
 
     The rows are those stored when this is called (up to the highest response id then), so the
-    count shown as progress stays right while new answers arrive.
+    count shown as progress stays right while new answers arrive. On PostgreSQL (unless ``copy`` is
+    False) CSV, .sav and .dta read them with COPY (:mod:`survey.office.exports_pg`), XLSX from ``rows``.
     """
     columns, codes = response_columns(definitions)
     scope = (Response.wave_id == wave_id, Response.questionnaire_version_id.in_(version_ids), within(area))
@@ -226,19 +240,27 @@ def response_table(
                 row[4] = channels.get(r[4], r[4])
                 row[5] = r[5].astimezone(tz).replace(tzinfo=None) if r[5] is not None else None
                 row[6] = round(r[6]) if r[6] is not None else None
-                row[7] = round(r[7], 2) if r[7] is not None else None
+                row[7] = round_score(r[7]) if r[7] is not None else None
                 if any(r[first_flag:answers_at]):
                     row[8] = "、".join(name for (_, name), on in zip(flags, r[first_flag:answers_at], strict=True) if on)
                 if r[answers_at]:
                     for answer in r[answers_at].split(RECORD):
                         code, _, value = answer.partition(UNIT)
                         column = position.get(code)
-                        if column is not None and value:
+                        # An item answered twice (never by a submission): its greatest answer, as exports_pg.
+                        if column is not None and value and (row[column] is None or value > row[column]):
                             row[column] = value
                 yield tuple(row)
 
     notes = []
-    table = Table("responses", "答卷", columns, total, rows, code_row=True, notes=notes)
+    fast = None
+    if copy and session.get_bind().dialect.name == "postgresql" and getattr(tz, "key", None):
+        first_id = session.scalar(select(func.min(Response.id)).join(Area, Area.id == Response.area_id).where(*scope))
+        # Every response (of any wave or questionnaire) in the id range: what grouping all answers there reads.
+        span = session.scalar(select(func.count()).select_from(Response).where(Response.id.between(first_id or 0, last_id or 0)))
+        fast = ResponseCopy(session, columns, codes, wave_id, list(version_ids), area.path, first_id or 0, last_id or 0,
+                            tz.key, dict(CHANNEL_NAMES), grouped=3 * total >= span)
+    table = Table("responses", "答卷", columns, total, rows, code_row=True, notes=notes, copy=fast)
     if table.position_coded:
         notes.append(POSITION_NOTE.format(items="、".join(table.position_coded)))
     return table
@@ -380,6 +402,10 @@ def csv_chunks(table: Table, labels: bool = False, progress: Progress | None = N
     writer = csv.writer(out)
     out.write("\ufeff")
     writer.writerows(_header_rows(table))
+    if table.copy is not None:
+        yield out.getvalue().encode("utf-8")
+        yield from table.copy.csv(labels, progress)
+        return
     n = 0
     for row in _spreadsheet_rows(table, labels, progress):
         writer.writerow(["" if v is None else v.strftime(TIME_FORMAT) if isinstance(v, datetime) else v for v in row])
@@ -428,6 +454,8 @@ def to_frame(table: Table, labels: bool = False, progress: Progress | None = Non
     import numpy as np
     import pandas as pd
 
+    if table.copy is not None:
+        return table.copy.frame(labels, progress), value_labels(table, labels)
     maps = _cell_maps(table, labels, spreadsheet=False)
     n = table.total
     arrays = []
@@ -461,13 +489,18 @@ def to_frame(table: Table, labels: bool = False, progress: Progress | None = Non
         progress(filled)
     frame = pd.DataFrame({c.name: a[:filled].astype("datetime64[ns]") if c.type == "time" else a[:filled]
                           for c, a in zip(table.columns, arrays, strict=True)}, copy=False)
-    value_labels = {}
+    return frame, value_labels(table, labels)
+
+
+def value_labels(table: Table, labels: bool) -> dict[str, dict[float, str]]:
+    """Return the value labels of the choice columns in .sav/.dta (none when the labels are written)."""
+    found = {}
     if not labels:
         for column in table.columns:
             if column.type == "choice":
                 numbers = column.value_numbers()
-                value_labels[column.name] = {float(numbers[c.code]): c.label for c in column.choices}
-    return frame, value_labels
+                found[column.name] = {float(numbers[c.code]): c.label for c in column.choices}
+    return found
 
 
 def note_lines(text: str, width: int = 80) -> list[str]:
@@ -534,11 +567,13 @@ def export_filename(what: str, area: Area, wave_name: str, fmt: str, labels: boo
 
 
 def table_for(session: Session, what: str, area: Area, wave_id: int, questionnaire_code: str = "citizen",
-              run_id: int | None = None, chunk: int = CHUNK, compare_wave_id: int | None = None) -> Table:
+              run_id: int | None = None, chunk: int = CHUNK, compare_wave_id: int | None = None,
+              copy: bool = True) -> Table:
     """Return the table ``what`` (responses, estimates, problems) of a wave in the area's subtree.
 
     Estimates and problems read the stored analysis ``run_id``; responses read the answers.
-    Estimates carry the change since the previous wave, or since ``compare_wave_id``.
+    Estimates carry the change since the previous wave, or since ``compare_wave_id``. ``copy=False``
+    keeps the responses off PostgreSQL's COPY path (the generic path, for comparing the two).
     """
     from survey.models import Wave
     from survey.questionnaires import definition_of
@@ -550,7 +585,7 @@ def table_for(session: Session, what: str, area: Area, wave_id: int, questionnai
         raise LookupError(f"wave {wave.name!r} fields no questionnaire {questionnaire_code!r}")
     definitions = [definition_of(v) for v in versions]
     if what == "responses":
-        return response_table(session, area, wave_id, definitions, [v.id for v in versions], chunk)
+        return response_table(session, area, wave_id, definitions, [v.id for v in versions], chunk, copy=copy)
     if run_id is None:
         raise LookupError(f"no analysis of wave {wave.name!r} yet")
     if what == "estimates":
