@@ -42,6 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.orm import Session
@@ -179,11 +180,12 @@ class Aggregator:
         newly = f"{upto} AND {FLAGGED_SQL} AND NOT {stored}"
         cleared = f"{upto} AND NOT {FLAGGED_SQL} AND {stored}"
         params = {"upto": self.state.watermark}
-        # Counted as conditions of a WHERE (an anti-join; the cleared ones from the short flagged list).
-        flagged_now = self._exec(f"SELECT count(*) FROM response r WHERE {self._base} AND {newly}", **params).scalar()
-        cleared_now = self._exec(
-            f"SELECT count(*) FROM aggregate_flagged f JOIN response r ON r.id = f.response_id "
-            f"WHERE f.state_id = :state AND NOT {FLAGGED_SQL}").scalar()
+        # Both counted in one pass over the wave's responses, joined to the flagged list by hash.
+        flagged_now, cleared_now = self._exec(f"""
+            SELECT count(*) FILTER (WHERE {self._base} AND {upto} AND {FLAGGED_SQL} AND f.response_id IS NULL),
+                   count(*) FILTER (WHERE NOT {FLAGGED_SQL} AND f.response_id IS NOT NULL)
+            FROM response r LEFT JOIN aggregate_flagged f ON f.state_id = :state AND f.response_id = r.id
+            WHERE r.wave_id = :wave AND r.questionnaire_version_id IN :versions""", **params).one()
         if flagged_now:
             self._add(newly, "true", 1, params)
             self._add(newly, "false", -1, params)
@@ -290,8 +292,13 @@ class Aggregator:
         keys = [self.plan.unit, *self.plan.attributes]
         raw = pd.DataFrame([tuple(row) for row in rows], columns=["cell", *rest])  # tuples: Rows are slow here
         raw = raw[raw["cell"].isin(list(cells))].reset_index(drop=True)
-        # Lists keep a missing attribute value as None, as the GROUP BY returns it.
-        columns = {key: pd.Series([cells[c][i] for c in raw["cell"]], dtype=object) for i, key in enumerate(keys)}
+        # One take per key column; object arrays keep a missing attribute value as None, as the GROUP BY returns it.
+        position = pd.Index(list(cells)).get_indexer(raw["cell"])
+        columns = {}
+        for i, key in enumerate(keys):
+            values = np.empty(len(cells), dtype=object)
+            values[:] = [cell[i] for cell in cells.values()]
+            columns[key] = pd.Series(values[position], dtype=object)
         return pd.DataFrame(columns | {c: raw[c] for c in rest}, columns=[*keys, *rest])
 
 
@@ -299,6 +306,7 @@ def oldest_open_transaction(session: Session) -> datetime | None:
     """Return when the oldest open transaction of another connection to the database started (PostgreSQL)."""
     if not _postgres(session):
         return None
+    session.execute(text("SELECT pg_stat_clear_snapshot()"))  # the activity is read once per transaction otherwise
     return session.execute(text(
         "SELECT min(xact_start) FROM pg_stat_activity "
         "WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL "
