@@ -114,11 +114,26 @@ class Aggregator:
         return ("r.wave_id = :wave AND r.questionnaire_version_id IN :versions AND r.score IS NOT NULL "
                 "AND r.area_id IS NOT NULL")
 
+    def _scratch(self) -> tuple[str, str]:
+        """Return the kind and name prefix of the scratch tables of one batch.
+
+        PostgreSQL reads a temporary table in the session's own process only, so a GROUP BY over
+        the answers of a full build could not run in parallel; an unlogged table of this state
+        (made and dropped in the refresh's transaction: a failed refresh leaves none) can, where
+        the role may create tables. Elsewhere, and on SQLite, a temporary table.
+        """
+        if _postgres(self.session) and self.session.execute(
+                text("SELECT has_schema_privilege(current_schema(), 'CREATE')")).scalar():
+            return "UNLOGGED", f"aggregate_scratch_{int(self.state.id)}"
+        return "TEMPORARY", "aggregate_scratch"
+
     def _add(self, where: str, flagged: str, sign: int, params: dict) -> None:
         """Add (sign 1) or take away (-1) the responses ``where`` selects, counted as ``flagged``.
 
-        Each response's cell is looked up once, into a temporary table that the answers join on
-        their response id (not a JSON expression per answer).
+        Each response's cell is looked up once, into a scratch table that the answers join on
+        their response id (not a JSON expression per answer). The answer counts are grouped into
+        a second scratch table first: ``CREATE TABLE AS`` may run in parallel, ``INSERT ... SELECT``
+        may not (PostgreSQL), and the GROUP BY over 10M answers is most of a full build.
         """
         conflict = "ON CONFLICT ({keys}) DO UPDATE SET {sets}"
         if sign > 0:
@@ -126,35 +141,43 @@ class Aggregator:
                 INSERT INTO aggregate_cell (state_id, area_id, attrs)
                 SELECT DISTINCT :state, r.area_id, {self.key} FROM response r WHERE {self._base} AND {where}
                 ON CONFLICT (state_id, area_id, attrs) DO NOTHING""", **params)
-        self._exec("DROP TABLE IF EXISTS aggregate_batch")
+        kind, prefix = self._scratch()
+        batch, sums = f"{prefix}_batch", f"{prefix}_sums"
+        self._exec(f"DROP TABLE IF EXISTS {batch}")
+        self._exec(f"DROP TABLE IF EXISTS {sums}")
         self._exec(f"""
-            CREATE TEMPORARY TABLE aggregate_batch AS
+            CREATE {kind} TABLE {batch} AS
             SELECT r.id, c.id AS cell_id, r.questionnaire_version_id AS version_id, r.channel, {flagged} AS flagged,
                    r.score
             FROM response r
             JOIN aggregate_cell c ON c.state_id = :state AND c.area_id = r.area_id AND c.attrs = {self.key}
             WHERE {self._base} AND {where}""", **params)
         if _postgres(self.session):
-            self._exec("ANALYZE aggregate_batch")  # a few new ones: the answers' index; all: a hash join
+            self._exec(f"ANALYZE {batch}")  # a few new ones: the answers' index; all: a (parallel) hash join
         self._exec(f"""
             INSERT INTO aggregate_score (state_id, cell_id, version_id, channel, flagged, n, total, total_sq)
             SELECT :state, t.cell_id, t.version_id, t.channel, t.flagged,
                    {sign} * count(*), {sign} * sum(t.score), {sign} * sum(t.score * t.score)
-            FROM aggregate_batch t WHERE true
+            FROM {batch} t WHERE true
             GROUP BY t.cell_id, t.version_id, t.channel, t.flagged
             """ + conflict.format(
                 keys="state_id, cell_id, version_id, channel, flagged",
                 sets="n = aggregate_score.n + excluded.n, total = aggregate_score.total + excluded.total, "
                      "total_sq = aggregate_score.total_sq + excluded.total_sq"))
         self._exec(f"""
-            INSERT INTO aggregate_choice (state_id, cell_id, version_id, flagged, item_code, choice_code, n)
-            SELECT :state, t.cell_id, t.version_id, t.flagged, a.item_code, a.choice_code, {sign} * count(*)
-            FROM aggregate_batch t JOIN answer a ON a.response_id = t.id
+            CREATE {kind} TABLE {sums} AS
+            SELECT t.cell_id, t.version_id, t.flagged, a.item_code, a.choice_code, count(*) AS n
+            FROM {batch} t JOIN answer a ON a.response_id = t.id
             WHERE a.choice_code IS NOT NULL
-            GROUP BY t.cell_id, t.version_id, t.flagged, a.item_code, a.choice_code
+            GROUP BY t.cell_id, t.version_id, t.flagged, a.item_code, a.choice_code""")
+        self._exec(f"""
+            INSERT INTO aggregate_choice (state_id, cell_id, version_id, flagged, item_code, choice_code, n)
+            SELECT :state, s.cell_id, s.version_id, s.flagged, s.item_code, s.choice_code, {sign} * s.n
+            FROM {sums} s WHERE true
             """ + conflict.format(keys="state_id, cell_id, version_id, flagged, item_code, choice_code",
                                   sets="n = aggregate_choice.n + excluded.n"))
-        self._exec("DROP TABLE aggregate_batch")
+        self._exec(f"DROP TABLE {sums}")
+        self._exec(f"DROP TABLE {batch}")
 
     # --- the steps ------------------------------------------------------------------------------
 

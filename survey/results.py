@@ -334,9 +334,19 @@ def run_analysis(
 
 
 def _insert_rows(session: Session, model, rows: list[dict]) -> None:
-    """Insert plain rows of a model (one executemany; rows with the same keys)."""
-    if rows:
+    """Insert plain rows of a model (rows with the same keys): COPY on PostgreSQL, else one executemany."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
         session.execute(insert(model.__table__), rows)
+        return
+    columns = list(rows[0])
+    table = model.__table__
+    names = ", ".join(table.c[name].name for name in columns)
+    cursor = session.connection().connection.driver_connection.cursor()  # the session's own transaction
+    with cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[name] for name in columns])
 
 
 def _hierarchy(areas: dict[str, Area], plan: Plan) -> pd.DataFrame:
