@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from flask import Request, current_app
 from flask import Response as HttpResponse
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import Integer, func, literal, select, text, update
+from sqlalchemy import Integer, case, func, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from forms import Definition
@@ -121,17 +121,18 @@ def mark_wave(session: Session, wave_id: int, since: dict | None = None, settled
     # The mark this pass can promise, read before any flag is written (see the docstring).
     highest = session.scalar(select(func.coalesce(func.max(Response.id), 0)).where(Response.wave_id == wave_id))
     read_at = _server_time(session)
-    for version_id, median in _median_durations(session, wave_id):
-        speeder = literal(False)
-        if median is not None:
-            threshold = max(0.5 * float(median), SPEEDER_FLOOR_S)
-            speeder = func.coalesce(Response.duration_s < threshold, False)
-        session.execute(
-            update(Response)
-            .where(Response.wave_id == wave_id, Response.questionnaire_version_id == version_id,
-                   Response.flag_speeder != speeder)
-            .values(flag_speeder=~Response.flag_speeder).execution_options(synchronize_session=False)
-        )
+    # One pass over the wave for every version: each version's own threshold (none: no speeders).
+    thresholds = {version_id: max(0.5 * float(median), SPEEDER_FLOOR_S)
+                  for version_id, median in _median_durations(session, wave_id) if median is not None}
+    speeder = literal(False)
+    if thresholds:
+        speeder = case(*[(Response.questionnaire_version_id == version_id,
+                          func.coalesce(Response.duration_s < threshold, False))
+                         for version_id, threshold in sorted(thresholds.items())], else_=literal(False))
+    session.execute(
+        update(Response).where(Response.wave_id == wave_id, Response.flag_speeder != speeder)
+        .values(flag_speeder=~Response.flag_speeder).execution_options(synchronize_session=False)
+    )
     candidates = [(datetime.fromisoformat(t), int(w)) for t, w in (since or {}).get("pending", [])]
     candidates.append((read_at, int(highest)))
     oldest_open = oldest_open_transaction(session)
@@ -165,8 +166,9 @@ def _median_durations(session: Session, wave_id: int) -> list[tuple[int, float |
     """Return each questionnaire version of the wave's responses with its median duration, as numpy's
     median (the mean of the two middle values of an even count; None: no durations)."""
     if session.get_bind().dialect.name == "postgresql":
-        # One pass per version: the two middle values in one sort. percentile_disc(f) is the value at
-        # position ceil(f n): f = 0.5 gives the lower middle, 0.5 + 1e-9 the upper one (n < 10^9).
+        # One pass per version of the wave: the two middle values in one sort (a GROUP BY would sort the
+        # wave by version first). percentile_disc(f) is the value at position ceil(f n): f = 0.5 gives the
+        # lower middle, 0.5 + 1e-9 the upper one (n < 10^9).
         versions = session.scalars(select(wave_version.c.questionnaire_version_id)
                                    .where(wave_version.c.wave_id == wave_id)).all()
         out = []
