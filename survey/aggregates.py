@@ -121,9 +121,10 @@ class Aggregator:
         PostgreSQL reads a temporary table in the session's own process only, so a GROUP BY over
         the answers of a full build could not run in parallel; an unlogged table of this state
         (made and dropped in the refresh's transaction: a failed refresh leaves none) can, where
-        the role may create tables. Elsewhere, and on SQLite, a temporary table.
+        the role may create tables. A refresh's few new responses, and SQLite: a temporary table
+        (its answers are found by index; a parallel plan would scan them all).
         """
-        if _postgres(self.session) and self.session.execute(
+        if self.fresh and _postgres(self.session) and self.session.execute(
                 text("SELECT has_schema_privilege(current_schema(), 'CREATE')")).scalar():
             return "UNLOGGED", f"aggregate_scratch_{int(self.state.id)}"
         return "TEMPORARY", "aggregate_scratch"
@@ -171,12 +172,16 @@ class Aggregator:
                 keys="state_id, cell_id, version_id, channel, flagged",
                 sets="n = aggregate_score.n + excluded.n, total = aggregate_score.total + excluded.total, "
                      "total_sq = aggregate_score.total_sq + excluded.total_sq"))
+        # The batch's id range as numbers the planner sees: a refresh's new responses are a short range
+        # whose answers it then reads by index (it scanned all 10M answers for them otherwise); a full
+        # build's range is all of them (one hash join).
+        low, high = self._exec(f"SELECT coalesce(min(id), 0), coalesce(max(id), 0) FROM {batch}").one()
         self._exec(f"""
             CREATE {kind} TABLE {sums} AS
             SELECT t.cell_id, t.version_id, t.flagged, a.item_code, a.choice_code, count(*) AS n
             FROM {batch} t JOIN answer a ON a.response_id = t.id
-            WHERE a.choice_code IS NOT NULL
-            GROUP BY t.cell_id, t.version_id, t.flagged, a.item_code, a.choice_code""")
+            WHERE a.choice_code IS NOT NULL AND a.response_id BETWEEN :low AND :high
+            GROUP BY t.cell_id, t.version_id, t.flagged, a.item_code, a.choice_code""", low=int(low), high=int(high))
         self._exec(f"""
             INSERT INTO aggregate_choice (state_id, cell_id, version_id, flagged, item_code, choice_code, n)
             SELECT :state, s.cell_id, s.version_id, s.flagged, s.item_code, s.choice_code, {sign} * s.n
