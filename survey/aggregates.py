@@ -42,6 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.orm import Session
@@ -98,6 +99,7 @@ class Aggregator:
         self.params = {"wave": wave_id, "versions": self.versions, **key_params}
         self.settled = settled or settled_at
         self.state: AggregateState | None = None
+        self.fresh = False  # the state was just made: its tables hold nothing yet
 
     # --- SQL pieces ---------------------------------------------------------------------------
 
@@ -113,11 +115,27 @@ class Aggregator:
         return ("r.wave_id = :wave AND r.questionnaire_version_id IN :versions AND r.score IS NOT NULL "
                 "AND r.area_id IS NOT NULL")
 
+    def _scratch(self) -> tuple[str, str]:
+        """Return the kind and name prefix of the scratch tables of one batch.
+
+        PostgreSQL reads a temporary table in the session's own process only, so a GROUP BY over
+        the answers of a full build could not run in parallel; an unlogged table of this state
+        (made and dropped in the refresh's transaction: a failed refresh leaves none) can, where
+        the role may create tables. A refresh's few new responses, and SQLite: a temporary table
+        (its answers are found by index; a parallel plan would scan them all).
+        """
+        if self.fresh and _postgres(self.session) and self.session.execute(
+                text("SELECT has_schema_privilege(current_schema(), 'CREATE')")).scalar():
+            return "UNLOGGED", f"aggregate_scratch_{int(self.state.id)}"
+        return "TEMPORARY", "aggregate_scratch"
+
     def _add(self, where: str, flagged: str, sign: int, params: dict) -> None:
         """Add (sign 1) or take away (-1) the responses ``where`` selects, counted as ``flagged``.
 
-        Each response's cell is looked up once, into a temporary table that the answers join on
-        their response id (not a JSON expression per answer).
+        Each response's cell is looked up once, into a scratch table that the answers join on
+        their response id (not a JSON expression per answer). The answer counts are grouped into
+        a second scratch table first: ``CREATE TABLE AS`` may run in parallel, ``INSERT ... SELECT``
+        may not (PostgreSQL), and the GROUP BY over 10M answers is most of a full build.
         """
         conflict = "ON CONFLICT ({keys}) DO UPDATE SET {sets}"
         if sign > 0:
@@ -125,35 +143,53 @@ class Aggregator:
                 INSERT INTO aggregate_cell (state_id, area_id, attrs)
                 SELECT DISTINCT :state, r.area_id, {self.key} FROM response r WHERE {self._base} AND {where}
                 ON CONFLICT (state_id, area_id, attrs) DO NOTHING""", **params)
-        self._exec("DROP TABLE IF EXISTS aggregate_batch")
+            if self.fresh and _postgres(self.session):
+                # The planner knows nothing of a new state's cells: without this it looks the cell of each
+                # of a million responses up by index (a minute) instead of one hash join.
+                self._exec("ANALYZE aggregate_cell")
+        kind, prefix = self._scratch()
+        if self.fresh:  # nothing to add to: plain INSERTs (each group is one new row)
+            conflict = ""
+        batch, sums = f"{prefix}_batch", f"{prefix}_sums"
+        self._exec(f"DROP TABLE IF EXISTS {batch}")
+        self._exec(f"DROP TABLE IF EXISTS {sums}")
         self._exec(f"""
-            CREATE TEMPORARY TABLE aggregate_batch AS
+            CREATE {kind} TABLE {batch} AS
             SELECT r.id, c.id AS cell_id, r.questionnaire_version_id AS version_id, r.channel, {flagged} AS flagged,
                    r.score
             FROM response r
             JOIN aggregate_cell c ON c.state_id = :state AND c.area_id = r.area_id AND c.attrs = {self.key}
             WHERE {self._base} AND {where}""", **params)
         if _postgres(self.session):
-            self._exec("ANALYZE aggregate_batch")  # a few new ones: the answers' index; all: a hash join
+            self._exec(f"ANALYZE {batch}")  # a few new ones: the answers' index; all: a (parallel) hash join
         self._exec(f"""
             INSERT INTO aggregate_score (state_id, cell_id, version_id, channel, flagged, n, total, total_sq)
             SELECT :state, t.cell_id, t.version_id, t.channel, t.flagged,
                    {sign} * count(*), {sign} * sum(t.score), {sign} * sum(t.score * t.score)
-            FROM aggregate_batch t WHERE true
+            FROM {batch} t WHERE true
             GROUP BY t.cell_id, t.version_id, t.channel, t.flagged
             """ + conflict.format(
                 keys="state_id, cell_id, version_id, channel, flagged",
                 sets="n = aggregate_score.n + excluded.n, total = aggregate_score.total + excluded.total, "
                      "total_sq = aggregate_score.total_sq + excluded.total_sq"))
+        # The batch's id range as numbers the planner sees: a refresh's new responses are a short range
+        # whose answers it then reads by index (it scanned all 10M answers for them otherwise); a full
+        # build's range is all of them (one hash join).
+        low, high = self._exec(f"SELECT coalesce(min(id), 0), coalesce(max(id), 0) FROM {batch}").one()
+        self._exec(f"""
+            CREATE {kind} TABLE {sums} AS
+            SELECT t.cell_id, t.version_id, t.flagged, a.item_code, a.choice_code, count(*) AS n
+            FROM {batch} t JOIN answer a ON a.response_id = t.id
+            WHERE a.choice_code IS NOT NULL AND a.response_id BETWEEN :low AND :high
+            GROUP BY t.cell_id, t.version_id, t.flagged, a.item_code, a.choice_code""", low=int(low), high=int(high))
         self._exec(f"""
             INSERT INTO aggregate_choice (state_id, cell_id, version_id, flagged, item_code, choice_code, n)
-            SELECT :state, t.cell_id, t.version_id, t.flagged, a.item_code, a.choice_code, {sign} * count(*)
-            FROM aggregate_batch t JOIN answer a ON a.response_id = t.id
-            WHERE a.choice_code IS NOT NULL
-            GROUP BY t.cell_id, t.version_id, t.flagged, a.item_code, a.choice_code
+            SELECT :state, s.cell_id, s.version_id, s.flagged, s.item_code, s.choice_code, {sign} * s.n
+            FROM {sums} s WHERE true
             """ + conflict.format(keys="state_id, cell_id, version_id, flagged, item_code, choice_code",
                                   sets="n = aggregate_choice.n + excluded.n"))
-        self._exec("DROP TABLE aggregate_batch")
+        self._exec(f"DROP TABLE {sums}")
+        self._exec(f"DROP TABLE {batch}")
 
     # --- the steps ------------------------------------------------------------------------------
 
@@ -171,6 +207,7 @@ class Aggregator:
                                     watermark=0, responses=0, id_sum=0, pending=[])
         self.session.add(self.state)
         self.session.flush()
+        self.fresh = True
 
     def _move_changed_flags(self) -> int:
         """Move stored responses whose flag state changed since they were counted; return how many."""
@@ -179,11 +216,12 @@ class Aggregator:
         newly = f"{upto} AND {FLAGGED_SQL} AND NOT {stored}"
         cleared = f"{upto} AND NOT {FLAGGED_SQL} AND {stored}"
         params = {"upto": self.state.watermark}
-        # Counted as conditions of a WHERE (an anti-join; the cleared ones from the short flagged list).
-        flagged_now = self._exec(f"SELECT count(*) FROM response r WHERE {self._base} AND {newly}", **params).scalar()
-        cleared_now = self._exec(
-            f"SELECT count(*) FROM aggregate_flagged f JOIN response r ON r.id = f.response_id "
-            f"WHERE f.state_id = :state AND NOT {FLAGGED_SQL}").scalar()
+        # Both counted in one pass over the wave's responses, joined to the flagged list by hash.
+        flagged_now, cleared_now = self._exec(f"""
+            SELECT count(*) FILTER (WHERE {self._base} AND {upto} AND {FLAGGED_SQL} AND f.response_id IS NULL),
+                   count(*) FILTER (WHERE NOT {FLAGGED_SQL} AND f.response_id IS NOT NULL)
+            FROM response r LEFT JOIN aggregate_flagged f ON f.state_id = :state AND f.response_id = r.id
+            WHERE r.wave_id = :wave AND r.questionnaire_version_id IN :versions""", **params).one()
         if flagged_now:
             self._add(newly, "true", 1, params)
             self._add(newly, "false", -1, params)
@@ -253,6 +291,7 @@ class Aggregator:
             outcome.added = self._store_range(self.state.watermark, target)
             if outcome.mode == "full" and _postgres(self.session):  # fresh tables: plan the reads on real counts
                 self.session.execute(text("ANALYZE aggregate_cell, aggregate_score, aggregate_choice, aggregate_flagged"))
+        self.fresh = False
         self.state.pending = [[t.isoformat(), w] for t, w in candidates if w > target][-PENDING_KEPT:]
         self.state.updated_at = datetime.now(UTC)
         self.session.flush()
@@ -290,8 +329,13 @@ class Aggregator:
         keys = [self.plan.unit, *self.plan.attributes]
         raw = pd.DataFrame([tuple(row) for row in rows], columns=["cell", *rest])  # tuples: Rows are slow here
         raw = raw[raw["cell"].isin(list(cells))].reset_index(drop=True)
-        # Lists keep a missing attribute value as None, as the GROUP BY returns it.
-        columns = {key: pd.Series([cells[c][i] for c in raw["cell"]], dtype=object) for i, key in enumerate(keys)}
+        # One take per key column; object arrays keep a missing attribute value as None, as the GROUP BY returns it.
+        position = pd.Index(list(cells)).get_indexer(raw["cell"])
+        columns = {}
+        for i, key in enumerate(keys):
+            values = np.empty(len(cells), dtype=object)
+            values[:] = [cell[i] for cell in cells.values()]
+            columns[key] = pd.Series(values[position], dtype=object)
         return pd.DataFrame(columns | {c: raw[c] for c in rest}, columns=[*keys, *rest])
 
 
@@ -299,6 +343,7 @@ def oldest_open_transaction(session: Session) -> datetime | None:
     """Return when the oldest open transaction of another connection to the database started (PostgreSQL)."""
     if not _postgres(session):
         return None
+    session.execute(text("SELECT pg_stat_clear_snapshot()"))  # the activity is read once per transaction otherwise
     return session.execute(text(
         "SELECT min(xact_start) FROM pg_stat_activity "
         "WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL "

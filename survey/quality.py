@@ -24,15 +24,16 @@ from datetime import UTC, datetime
 from flask import Request, current_app
 from flask import Response as HttpResponse
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import Integer, func, literal, select, update
+from sqlalchemy import Integer, case, func, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from forms import Definition
-from survey.models import Response, Wave
+from survey.models import AnalysisRun, Response, Wave, wave_version
 
 SPEEDER_FLOOR_S = 30.0
 STRAIGHTLINE_BLOCK = 8
 DEVICE_COOKIE_DAYS = 180
+PENDING_KEPT = 20  # marks of earlier passes remembered while not yet settled
 FLAG_NAMES = {"flag_speeder": "答题过快", "flag_straightline": "全部同一选项", "flag_repeat_device": "同一设备重复提交"}
 
 
@@ -97,47 +98,118 @@ def ip_hash(address: str | None, salt: str | None) -> str | None:
     return hmac.new(bytes.fromhex(salt), address.encode(), hashlib.sha256).hexdigest()[:40]
 
 
-def mark_wave(session: Session, wave_id: int) -> dict[str, int]:
+def mark_wave(session: Session, wave_id: int, since: dict | None = None, settled=None) -> dict:
     """Set the speeder and repeated-device flags of a wave's responses; return counts per flag.
 
     Only the flags that change are written (the speeder threshold moves a little with every new
     response; rewriting every row of a wave would cost as much as the analysis), and the stored
     statistics move the responses whose flag state changed (``survey/aggregates.py``).
+
+    Speeders are judged again on the whole wave (the median moves with every response). The
+    repeated-device flag of a response changes only when a response of the same device comes
+    in, so with ``since`` (the ``marked`` entry these counts carried at the previous pass, kept in
+    the run's summary) only the devices of responses after its ``upto`` id are ranked again;
+    without it (``flask analyze --full``, the first run) the whole wave is. ``upto`` only moves to
+    an id read when no transaction then open is still open (``survey/aggregates.py``, "late
+    commits"), so a response committed after a pass always has a higher id and is seen by the
+    next. Responses are never deleted by the app; a deletion or an edit of devices or times by
+    hand must be followed by ``flask analyze --full``.
     """
-    versions = session.execute(
-        select(Response.questionnaire_version_id, func.count(Response.duration_s))
-        .where(Response.wave_id == wave_id).group_by(Response.questionnaire_version_id)
-    ).all()
-    for version_id, timed in versions:
-        speeder = literal(False)
-        if timed:
-            middle = session.scalars(
-                select(Response.duration_s)
-                .where(Response.wave_id == wave_id, Response.questionnaire_version_id == version_id,
-                       Response.duration_s.is_not(None))
-                .order_by(Response.duration_s).offset((timed - 1) // 2).limit(2 - timed % 2)
-            ).all()
-            median = (middle[0] + middle[1]) / 2 if len(middle) == 2 else middle[0]  # as numpy's median
-            threshold = max(0.5 * float(median), SPEEDER_FLOOR_S)
-            speeder = func.coalesce(Response.duration_s < threshold, False)
-        session.execute(
-            update(Response)
-            .where(Response.wave_id == wave_id, Response.questionnaire_version_id == version_id,
-                   Response.flag_speeder != speeder)
-            .values(flag_speeder=~Response.flag_speeder).execution_options(synchronize_session=False)
-        )
+    from survey.aggregates import oldest_open_transaction, settled_at
+
+    settled = settled or settled_at
+    # The mark this pass can promise, read before any flag is written (see the docstring).
+    highest = session.scalar(select(func.coalesce(func.max(Response.id), 0)).where(Response.wave_id == wave_id))
+    read_at = _server_time(session)
+    # One pass over the wave for every version: each version's own threshold (none: no speeders).
+    thresholds = {version_id: max(0.5 * float(median), SPEEDER_FLOOR_S)
+                  for version_id, median in _median_durations(session, wave_id) if median is not None}
+    speeder = literal(False)
+    if thresholds:
+        speeder = case(*[(Response.questionnaire_version_id == version_id,
+                          func.coalesce(Response.duration_s < threshold, False))
+                         for version_id, threshold in sorted(thresholds.items())], else_=literal(False))
+    session.execute(
+        update(Response).where(Response.wave_id == wave_id, Response.flag_speeder != speeder)
+        .values(flag_speeder=~Response.flag_speeder).execution_options(synchronize_session=False)
+    )
+    candidates = [(datetime.fromisoformat(t), int(w)) for t, w in (since or {}).get("pending", [])]
+    candidates.append((read_at, int(highest)))
+    oldest_open = oldest_open_transaction(session)
+    safe = [w for t, w in candidates if settled(session, t, oldest_open)]
     # A later response (by submission time, then id) from a device already seen for the version.
+    scope = Response.wave_id == wave_id
+    if since is not None:
+        recent = select(Response.device_id).where(Response.wave_id == wave_id, Response.id > int(since["upto"]),
+                                                  Response.device_id.is_not(None))
+        scope = scope & Response.device_id.in_(recent)
+        # Device ids cleared (after the wave closed) leave no repeat behind, as the whole-wave ranking says.
+        session.execute(
+            update(Response).where(Response.wave_id == wave_id, Response.device_id.is_(None), Response.flag_repeat_device)
+            .values(flag_repeat_device=False).execution_options(synchronize_session=False)
+        )
     order = func.row_number().over(partition_by=(Response.questionnaire_version_id, Response.device_id),
                                    order_by=(Response.submitted_at, Response.id))
-    ranked = select(Response.id, Response.device_id, Response.flag_repeat_device, order.label("k")).where(
-        Response.wave_id == wave_id).subquery()
+    ranked = select(Response.id, Response.device_id, Response.flag_repeat_device, order.label("k")).where(scope).subquery()
     repeat = (ranked.c.device_id.is_not(None)) & (ranked.c.k > 1)
     changed = select(ranked.c.id).where(ranked.c.flag_repeat_device != repeat)
     session.execute(
         update(Response).where(Response.id.in_(changed)).values(flag_repeat_device=~Response.flag_repeat_device)
         .execution_options(synchronize_session=False)
     )
-    return flag_counts(session, wave_id)
+    upto = max([int((since or {}).get("upto", 0)), *safe])
+    pending = [[t.isoformat(), w] for t, w in candidates if w > upto][-PENDING_KEPT:]
+    return flag_counts(session, wave_id) | {"marked": {"upto": upto, "pending": pending}}
+
+
+def _median_durations(session: Session, wave_id: int) -> list[tuple[int, float | None]]:
+    """Return each questionnaire version of the wave's responses with its median duration, as numpy's
+    median (the mean of the two middle values of an even count; None: no durations)."""
+    if session.get_bind().dialect.name == "postgresql":
+        # One pass per version of the wave: the two middle values in one sort (a GROUP BY would sort the
+        # wave by version first). percentile_disc(f) is the value at position ceil(f n): f = 0.5 gives the
+        # lower middle, 0.5 + 1e-9 the upper one (n < 10^9).
+        versions = session.scalars(select(wave_version.c.questionnaire_version_id)
+                                   .where(wave_version.c.wave_id == wave_id)).all()
+        out = []
+        for version_id in sorted(versions):
+            timed, middle = session.execute(text(
+                "SELECT count(duration_s), percentile_disc(ARRAY[0.5, 0.5 + 1e-9]) WITHIN GROUP (ORDER BY duration_s) "
+                "FROM response WHERE wave_id = :wave AND questionnaire_version_id = :version"),
+                {"wave": wave_id, "version": version_id}).one()
+            out.append((version_id, (middle[0] + middle[1]) / 2 if timed else None))
+        return out
+    out = []
+    versions = session.execute(
+        select(Response.questionnaire_version_id, func.count(Response.duration_s))
+        .where(Response.wave_id == wave_id).group_by(Response.questionnaire_version_id)
+    ).all()
+    for version_id, timed in versions:
+        if not timed:
+            out.append((version_id, None))
+            continue
+        middle = session.scalars(
+            select(Response.duration_s)
+            .where(Response.wave_id == wave_id, Response.questionnaire_version_id == version_id,
+                   Response.duration_s.is_not(None))
+            .order_by(Response.duration_s).offset((timed - 1) // 2).limit(2 - timed % 2)
+        ).all()
+        out.append((version_id, (middle[0] + middle[1]) / 2 if len(middle) == 2 else middle[0]))
+    return out
+
+
+def last_mark(session: Session, wave_id: int) -> dict | None:
+    """Return the ``marked`` entry of the wave's newest run (any questionnaire; None: mark all)."""
+    summary = session.scalar(select(AnalysisRun.summary).where(AnalysisRun.wave_id == wave_id)
+                             .order_by(AnalysisRun.id.desc()).limit(1))
+    marked = ((summary or {}).get("quality") or {}).get("marked")
+    return marked if isinstance(marked, dict) and "upto" in marked else None
+
+
+def _server_time(session: Session) -> datetime:
+    if session.get_bind().dialect.name == "postgresql":
+        return session.execute(select(func.clock_timestamp())).scalar()
+    return datetime.now(UTC)
 
 
 def flag_counts(session: Session, wave_id: int) -> dict[str, int]:

@@ -124,6 +124,9 @@ def refresh(
             if db.engine().dialect.name == "postgresql":
                 seconds = int(current_app.config.get("REFRESH_LOCK_TIMEOUT_S", 600))
                 session.execute(select(func.set_config("idle_in_transaction_session_timeout", f"{seconds}s", True)))
+                # Big scans and sorts (the median duration, the statistics): in memory, and not JIT-compiled
+                # (compiling costs more than it saves on queries of a second or less).
+                session.execute(select(func.set_config("work_mem", "64MB", True), func.set_config("jit", "off", True)))
                 key = zlib.crc32(f"{wave_id}:{questionnaire_code}".encode()) & 0x7FFFFFFF
                 if wait:
                     session.execute(select(func.pg_advisory_xact_lock(LOCK_NAMESPACE, key)))

@@ -40,7 +40,7 @@ from survey.models import (
     SchoolClass,
     Wave,
 )
-from survey.quality import mark_wave, purge_device_data, unflagged
+from survey.quality import last_mark, mark_wave, purge_device_data, unflagged
 from survey.questionnaires import definition_of
 
 
@@ -282,7 +282,8 @@ def run_analysis(
         raise AnalysisError(f"wave {wave.name} does not field the {questionnaire_code} questionnaire")
     definitions = {v.id: definition_of(v) for v in versions}
     plan = plan_for(definitions.values(), questionnaire_code, margin_variables(session, questionnaire_code))
-    quality = mark_wave(session, wave.id) | {"included": include_flagged, "purged": purge_device_data(session)}
+    since = None if full else last_mark(session, wave.id)  # the flags the last run left are right up to there
+    quality = mark_wave(session, wave.id, since) | {"included": include_flagged, "purged": purge_device_data(session)}
     say(f"{quality['flagged']} of {quality['responses']} responses have a data-quality flag")
     cells, choices, aggregation = aggregated_frames(session, wave.id, questionnaire_code, list(definitions), plan,
                                                     include_flagged, full)
@@ -333,9 +334,19 @@ def run_analysis(
 
 
 def _insert_rows(session: Session, model, rows: list[dict]) -> None:
-    """Insert plain rows of a model (one executemany; rows with the same keys)."""
-    if rows:
+    """Insert plain rows of a model (rows with the same keys): COPY on PostgreSQL, else one executemany."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
         session.execute(insert(model.__table__), rows)
+        return
+    columns = list(rows[0])
+    table = model.__table__
+    names = ", ".join(table.c[name].name for name in columns)
+    cursor = session.connection().connection.driver_connection.cursor()  # the session's own transaction
+    with cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[name] for name in columns])
 
 
 def _hierarchy(areas: dict[str, Area], plan: Plan) -> pd.DataFrame:

@@ -250,3 +250,58 @@ def test_flask_analyze_full_rebuilds(demo):
         assert run.summary["aggregation"] == {"mode": "full", "reason": "asked for", "added": responses, "moved": 0,
                                               "tail": 0, "watermark": session.scalar(select(func.max(Response.id))
                                                                                  .where(Response.questionnaire_version_id.in_(versions)))}
+
+
+def _flags(session) -> dict[int, tuple[bool, bool, bool]]:
+    rows = session.execute(select(Response.id, Response.flag_speeder, Response.flag_repeat_device,
+                                  Response.flag_straightline))
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def test_the_refresh_flags_new_devices_as_a_whole_wave_pass_does(demo):
+    """The refresh ranks only the devices of responses after the last run's mark; the flags it leaves
+    are those of ranking the whole wave, old responses whose device came back included."""
+    from datetime import timedelta
+
+    from survey.quality import mark_wave
+
+    with demo.app_context(), db.write_transaction() as session:
+        wave_id, versions = citizen_versions(session)
+        old = session.execute(select(Response.id, Response.submitted_at).where(Response.wave_id == wave_id)
+                              .order_by(Response.id).limit(40)).all()
+        for number, (rid, _) in enumerate(old):  # devices 0..19, each used twice: the later ones are repeats
+            session.execute(update(Response).where(Response.id == rid).values(device_id=f"dev-{number % 20}"))
+    with demo.app_context():
+        db.session().rollback()
+        first = refresh.refresh(wave_id, force=True, wait=True)
+        marked = db.session().get(AnalysisRun, first.run_id).summary["quality"]["marked"]
+        assert marked["upto"] == db.session().scalar(select(func.max(Response.id)))
+        db.session().rollback()
+    new = add_responses(demo, 4, duration=20.0, seed=12)  # fast: the median moves too
+    first_of_five = min(old[5][1], old[25][1])
+    with demo.app_context(), db.write_transaction() as session:
+        # new[0] comes from a device seen before (a repeat); new[1] was answered on the device of old[5]
+        # and old[25] an hour before either (keyed in late): both are repeats now; new[2] from a new device.
+        session.execute(update(Response).where(Response.id == new[0]).values(device_id="dev-0"))
+        session.execute(update(Response).where(Response.id == new[1])
+                        .values(device_id="dev-5", submitted_at=first_of_five - timedelta(hours=1)))
+        session.execute(update(Response).where(Response.id == new[2]).values(device_id="dev-new"))
+    with demo.app_context():
+        db.session().rollback()
+        run = refresh.refresh(wave_id, force=True, wait=True)
+        session = db.session()
+        summary = session.get(AnalysisRun, run.run_id).summary
+        assert summary["aggregation"]["mode"] == "incremental"
+        incremental = _flags(session)
+        session.rollback()
+    with demo.app_context(), db.write_transaction() as session:
+        counts = mark_wave(session, wave_id)  # the whole wave ranked again
+        whole = _flags(session)
+    assert incremental == whole
+    assert whole[new[0]][1] and not whole[new[1]][1] and not whole[new[2]][1]
+    assert whole[old[5][0]][1] and whole[old[25][0]][1]  # one of them was the first of dev-5 before
+    assert [whole[rid][1] for rid, _ in old].count(False) == 19  # the first of each other device
+    assert all(whole[n][0] for n in new)  # the fast ones are speeders
+    assert {k: v for k, v in summary["quality"].items() if k.startswith("flag")} == \
+        {k: v for k, v in counts.items() if k.startswith("flag")}
+    assert summary["quality"]["marked"]["upto"] == max(new)
