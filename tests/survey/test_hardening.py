@@ -16,9 +16,7 @@ from survey.auth import create_user
 from survey.models import Link, Response, Wave
 from survey.schools import import_schools, make_class_links
 from survey.waves import create_wave
-from tests.conftest import form_fields, full_answers
-
-PASSWORD = "Str0ng-pass-2026"
+from tests.conftest import PASSWORD, form_fields, full_answers, logged_in
 
 
 def count(app, *where) -> int:
@@ -31,9 +29,7 @@ def grid_client(app, username: str, community: str, address: str):
         create_user(session, username, PASSWORD, "grid", community)
     client = app.test_client()
     client.environ_base["REMOTE_ADDR"] = address
-    page = client.get("/office/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    assert client.post("/office/login", data={"csrf_token": token, "username": username, "password": PASSWORD}).status_code == 302
+    logged_in(client, username)
     client.csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/entry/").get_data(as_text=True)).group(1)
     return client
 

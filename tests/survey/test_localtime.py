@@ -18,18 +18,12 @@ from survey.auth import create_user
 from survey.localtime import format_local, parse_local
 from survey.models import AnalysisRun, Area, Response, Wave
 from survey.office.reporting import area_report
-from tests.conftest import form_fields, full_answers
+from tests.conftest import PASSWORD, form_fields, full_answers
+from tests.conftest import office_login as login
 
-PASSWORD = "Str0ng-pass-2026"
 LUNCH_UTC = datetime(2026, 11, 26, 12, 38, tzinfo=UTC)  # 20:38 in Beijing
 LATE_UTC = datetime(2026, 11, 26, 17, 5, tzinfo=UTC)  # already 27 November in Beijing
 OPENS_UTC = datetime(2020, 1, 2, 12, 38, tzinfo=UTC)
-
-
-def login(client, username):
-    page = client.get("/office/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    return client.post("/office/login", data={"csrf_token": token, "username": username, "password": PASSWORD})
 
 
 def pdftotext(data: bytes) -> str:
