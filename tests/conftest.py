@@ -6,11 +6,13 @@ test`` passes it on from .ci/run) each such test runs there too. That database i
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 import re
 import shutil
 import tempfile
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -78,6 +80,29 @@ class BufferedClient(FlaskClient):
     def open(self, *args, **kwargs):
         kwargs.setdefault("buffered", True)
         return super().open(*args, **kwargs)
+
+
+def dispose(app, timeout: float = 30) -> None:
+    """Close a test app's database connections: stop its background threads, wait for every connection
+    to come back to the pool, then close them all.
+
+    ``engine.dispose()`` alone closes only the connections in the pool: one still checked out (by the
+    housekeeping thread, say) goes back later to the discarded pool and stays open until the garbage
+    collector deletes it, and psycopg then warns (an error here) in whichever test runs at the time.
+    """
+    for stop, thread in (("housekeeping_stop", "housekeeping_thread"), ("refresh_stop", "refresh_thread")):
+        if stop in app.extensions:
+            app.extensions[stop].set()
+        if thread in app.extensions:
+            app.extensions[thread].join(timeout)
+    engine = app.extensions["db_engine"]
+    deadline = time.monotonic() + timeout
+    while engine.pool.checkedout() and time.monotonic() < deadline:
+        gc.collect()  # a session nobody holds any more gives its connection back
+        time.sleep(0.05)
+    left = engine.pool.checkedout()
+    engine.dispose()
+    assert not left, f"{left} database connection(s) of a test app still in use after {timeout} s"
 
 
 def _new_app(url: str, backend: str):
@@ -265,7 +290,7 @@ def app(request, tmp_path):
     """A fresh app and empty database for one test."""
     app = make_app(request.param, tmp_path)
     yield app
-    app.extensions["db_engine"].dispose()
+    dispose(app)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from survey.questionnaires import definition_of
 from survey.results import run_analysis
 from survey.submissions import build_response
 from survey.waves import create_wave
-from tests.conftest import BACKENDS, PASSWORD, make_app
+from tests.conftest import BACKENDS, PASSWORD, dispose, make_app
 from tests.conftest import logged_in as login
 from tests.reports.test_pdf import poppler
 
@@ -85,7 +85,7 @@ def waves(request, tmp_path_factory):
     with app.app_context(), db.write_transaction() as session:
         ids = build_two_waves(session)
     yield app, ids
-    app.extensions["db_engine"].dispose()
+    dispose(app)
 
 
 def _text(html: str) -> str:

@@ -13,7 +13,7 @@ from survey import db
 from survey.auth import create_user
 from survey.models import AnalysisRun, Area, AreaResult, ExportLog, Response
 from survey.office.fieldwork import fieldwork_plan
-from tests.conftest import BACKENDS, PASSWORD, make_app
+from tests.conftest import BACKENDS, PASSWORD, dispose, make_app
 from tests.conftest import logged_in as login
 
 USERS = {"boss": ("city", "C"), "d1": ("district", "D01"), "s1": ("street", "D01S1"), "s2": ("street", "D01S2")}
@@ -34,7 +34,7 @@ def demo(request, tmp_path_factory):
             create_user(session, username, PASSWORD, role, code)
     assert runner.invoke(args=["analyze"]).exit_code == 0
     yield app
-    app.extensions["db_engine"].dispose()
+    dispose(app)
 
 
 _addresses = itertools.count(1)

@@ -16,7 +16,7 @@ from survey.auth import create_user
 from survey.models import Link, Response, Wave
 from survey.schools import import_schools, make_class_links
 from survey.waves import create_wave
-from tests.conftest import PASSWORD, form_fields, full_answers, logged_in
+from tests.conftest import PASSWORD, dispose, form_fields, full_answers, logged_in
 
 
 def count(app, *where) -> int:
@@ -188,7 +188,7 @@ def test_closing_a_wave_deletes_salt_hashes_and_device_ids_on_its_own(app, city,
         time.sleep(0.05)
     served.extensions["housekeeping_stop"].set()
     served.extensions["housekeeping_thread"].join(timeout=10)
-    served.extensions["db_engine"].dispose()
+    dispose(served)
     assert wave.ip_salt is None and wave.device_data_cleared_at is not None
     assert response.ip_hash is None and response.device_id is None
 

@@ -18,7 +18,7 @@ from survey.auth import create_user
 from survey.localtime import format_local, parse_local
 from survey.models import AnalysisRun, Area, Response, Wave
 from survey.office.reporting import area_report
-from tests.conftest import PASSWORD, form_fields, full_answers
+from tests.conftest import PASSWORD, dispose, form_fields, full_answers
 from tests.conftest import office_login as login
 
 LUNCH_UTC = datetime(2026, 11, 26, 12, 38, tzinfo=UTC)  # 20:38 in Beijing
@@ -93,7 +93,7 @@ def test_another_timezone_setting_changes_what_is_shown(app, analysed):
     assert "分析于 2026-11-26 12:38" in client.get("/office/area/C").get_data(as_text=True)
     body = client.get("/office/area/C/export/responses.csv").get_data().decode("utf-8-sig")
     assert "2026-11-26 12:38" in body and "20:38" not in body
-    other.extensions["db_engine"].dispose()
+    dispose(other)
 
 
 def test_duplicate_paper_message_gives_the_local_time(app, client, city):
@@ -130,7 +130,7 @@ def test_create_wave_reads_dates_in_the_local_zone(app, zone, opens, stored, pri
     bad = target.test_cli_runner().invoke(args=["create-wave", "错", "--opens", "10/01/2026", "--closes", "2027-01-01"])
     assert bad.exit_code == 2 and "is not a date like 2026-12-01" in bad.output
     if zone:
-        target.extensions["db_engine"].dispose()
+        dispose(target)
 
 
 def test_unknown_zone_stops_the_app_with_a_clear_error(app, monkeypatch):
@@ -141,7 +141,7 @@ def test_unknown_zone_stops_the_app_with_a_clear_error(app, monkeypatch):
     monkeypatch.setenv("TIMEZONE", "Asia/Urumqi")
     from_env = create_app({"TESTING": True, "DATABASE_URL": app.config["DATABASE_URL"], "SECRET_KEY": "s"})
     assert from_env.extensions["timezone"] == ZoneInfo("Asia/Urumqi")
-    from_env.extensions["db_engine"].dispose()
+    dispose(from_env)
 
 
 def test_typed_times_round_trip_through_local_time():

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from survey import db
 from survey.auth import create_user
 from survey.models import Answer, Area, ExportLog, User
-from tests.conftest import BACKENDS, PASSWORD, make_app
+from tests.conftest import BACKENDS, PASSWORD, dispose, make_app
 from tests.conftest import office_login as login
 
 USERS = {"city": ("city", "C"), "district": ("d1", "D01"), "street": ("s1", "D01S1"), "community": ("c1", "D01S1C1")}
@@ -53,7 +53,7 @@ def demo(request, tmp_path_factory):
         for role, (username, code) in USERS.items():
             create_user(session, username, PASSWORD, role, code)
     yield app
-    app.extensions["db_engine"].dispose()
+    dispose(app)
 
 
 _addresses = itertools.count(1)

@@ -13,7 +13,7 @@ from survey.models import AnalysisRun, Area, ItemResult, User
 from survey.rectification.proof import league, proof
 from survey.rectification.tasks import Pick, create_tasks
 from survey.rectification.units import save_unit
-from tests.conftest import BACKENDS, logged_in, make_app
+from tests.conftest import BACKENDS, dispose, logged_in, make_app
 from tests.survey.test_changes import CHANGED, SMALL, STABLE, build_two_waves
 
 
@@ -42,7 +42,7 @@ def found(request, tmp_path_factory):
                                                 unit)], datetime.now(UTC) + timedelta(days=5), "normal")
         made |= {"term": term.id, "late": late.id}
     yield app, ids, made
-    app.extensions["db_engine"].dispose()
+    dispose(app)
 
 
 def test_a_tasks_topic_is_compared_with_the_next_wave_by_hand(found):
