@@ -96,11 +96,12 @@ def dispose(app, timeout: float = 30) -> None:
         if thread in app.extensions:
             app.extensions[thread].join(timeout)
     engine = app.extensions["db_engine"]
+    checked_out = getattr(engine.pool, "checkedout", lambda: 0)  # QueuePool: PostgreSQL and SQLite files
     deadline = time.monotonic() + timeout
-    while engine.pool.checkedout() and time.monotonic() < deadline:
+    while checked_out() and time.monotonic() < deadline:
         gc.collect()  # a session nobody holds any more gives its connection back
         time.sleep(0.05)
-    left = engine.pool.checkedout()
+    left = checked_out()
     engine.dispose()
     assert not left, f"{left} database connection(s) of a test app still in use after {timeout} s"
 
