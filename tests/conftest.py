@@ -5,10 +5,16 @@ test`` passes it on from .ci/run) each such test runs there too. That database i
 """
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 import re
+import shutil
+import tempfile
 import threading
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
@@ -35,8 +41,14 @@ settings.load_profile(HYPOTHESIS_PROFILE)
 def examples(count: int) -> int:
     """Return a property test's number of examples: ``count``, four times that in the random profile."""
     return count * (4 if HYPOTHESIS_PROFILE == "random" else 1)
+
+
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+# For a test about PostgreSQL alone: ``@pytest.mark.parametrize("app", POSTGRESQL_ONLY, indirect=True)``
+# gives it the PostgreSQL app only (no SQLite variant at all; an empty parameter set without a URL).
+POSTGRESQL_ONLY = ["postgresql"] if POSTGRES_URL else []
+PASSWORD = "Str0ng-pass-2026"  # every test account's password
 
 SMALL_CITY = """code,name,level,parent_code,adult_population,responsible_unit
 C,测试市,city,,,
@@ -70,24 +82,208 @@ class BufferedClient(FlaskClient):
         return super().open(*args, **kwargs)
 
 
-def make_app(backend: str, folder):
-    """Return an app on an empty, migrated database with the bundled questionnaires installed."""
-    if backend == "postgresql":
-        _reset_postgres(POSTGRES_URL)
-        url = POSTGRES_URL
-    else:
-        url = f"sqlite:///{folder / 'test.sqlite'}"
+def dispose(app, timeout: float = 30) -> None:
+    """Close a test app's database connections: stop its background threads, wait for every connection
+    to come back to the pool, then close them all.
+
+    ``engine.dispose()`` alone closes only the connections in the pool: one still checked out (by the
+    housekeeping thread, say) goes back later to the discarded pool and stays open until the garbage
+    collector deletes it, and psycopg then warns (an error here) in whichever test runs at the time.
+    """
+    for stop, thread in (("housekeeping_stop", "housekeeping_thread"), ("refresh_stop", "refresh_thread")):
+        if stop in app.extensions:
+            app.extensions[stop].set()
+        if thread in app.extensions:
+            app.extensions[thread].join(timeout)
+    engine = app.extensions["db_engine"]
+    checked_out = getattr(engine.pool, "checkedout", lambda: 0)  # QueuePool: PostgreSQL and SQLite files
+    deadline = time.monotonic() + timeout
+    while checked_out() and time.monotonic() < deadline:
+        gc.collect()  # a session nobody holds any more gives its connection back
+        time.sleep(0.05)
+    left = checked_out()
+    engine.dispose()
+    assert not left, f"{left} database connection(s) of a test app still in use after {timeout} s"
+
+
+def _new_app(url: str, backend: str):
     app = create_app({"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "test-secret", "SERVER_NAME": "survey.test",
                       "LINK_CACHE_SECONDS": 0, "HOUSEKEEPING_INTERVAL_S": 0,
                       "REFRESH_INTERVAL_S": 0, "REFRESH_PRERENDER": ""})
     app.config["TEST_BACKEND"] = backend
     app.test_client_class = BufferedClient
+    return app
+
+
+def _migrate_and_install(app) -> None:
     with app.app_context():
-        limiter.reset()  # one limiter serves every app of this process: start each test's count at zero
         upgrade(db.engine())
         with db.write_transaction() as session:
             install_bundled(session)
+
+
+# Every app test starts from the same database: migrated to the newest revision, with the bundled
+# questionnaires. Running the migrations for each test was most of a small test's time, so:
+# - SQLite: that database is built once a session in a file and copied for each test;
+# - PostgreSQL: after the first full build, the tables are emptied (TRUNCATE ... RESTART IDENTITY, so
+#   ids start at 1 again) and the questionnaires installed again, as long as the schema is still the
+#   one the migrations made (a test that downgrades or drops it gets the full rebuild next time).
+_sqlite_template: Path | None = None
+_postgres_schema: tuple | None = None  # the schema the last full build made (revision, columns, indexes)
+
+
+def _sqlite_database(folder: Path) -> Path:
+    global _sqlite_template
+    if _sqlite_template is None or not _sqlite_template.exists():
+        template = Path(tempfile.mkdtemp(prefix="survey-test-template-")) / "template.sqlite"
+        app = _new_app(f"sqlite:///{template}", "sqlite")
+        _migrate_and_install(app)
+        app.extensions["db_engine"].dispose()  # the last connection closed: the WAL is folded into the file
+        atexit.register(shutil.rmtree, template.parent, ignore_errors=True)
+        _sqlite_template = template
+    database = folder / "test.sqlite"
+    shutil.copyfile(_sqlite_template, database)
+    return database
+
+
+def _postgres_state(conn) -> tuple:
+    revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() if conn.execute(text(
+        "SELECT to_regclass('public.alembic_version')")).scalar() else None
+    columns = conn.execute(text("SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
+                                "WHERE table_schema = 'public' ORDER BY 1, 2")).all()
+    indexes = conn.execute(text("SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1")).scalars().all()
+    return (tuple(revision or ()), tuple(map(tuple, columns)), tuple(indexes))
+
+
+def _empty_postgres(url: str) -> bool:
+    """Empty the tables of a database still in the schema of the last full build; False if it is not."""
+    if _postgres_schema is None:
+        return False
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.begin() as conn:
+            if _postgres_state(conn) != _postgres_schema:
+                return False
+            tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                                       "AND tablename <> 'alembic_version'")).scalars().all()
+            conn.execute(text(f"TRUNCATE TABLE {', '.join(f'public.{t}' for t in tables)} RESTART IDENTITY CASCADE"))
+        return True
+    finally:
+        engine.dispose()
+
+
+def make_app(backend: str, folder):
+    """Return an app on an empty, migrated database with the bundled questionnaires installed."""
+    global _postgres_schema
+    if backend == "postgresql":
+        emptied = _empty_postgres(POSTGRES_URL)
+        if not emptied:
+            _reset_postgres(POSTGRES_URL)
+        app = _new_app(POSTGRES_URL, backend)
+        with app.app_context():
+            limiter.reset()  # one limiter serves every app of this process: start each test's count at zero
+            if emptied:
+                with db.write_transaction() as session:
+                    install_bundled(session)
+            else:
+                upgrade(db.engine())
+                with db.engine().connect() as conn:
+                    _postgres_schema = _postgres_state(conn)
+                with db.write_transaction() as session:
+                    install_bundled(session)
+        return app
+    app = _new_app(f"sqlite:///{_sqlite_database(Path(folder))}", backend)
+    with app.app_context():
+        limiter.reset()
     return app
+
+
+# A costly starting point many tests change (the demo city seeded and analysed, say): built once a
+# session for each backend, then copied into each such test's own fresh database.
+_built: dict[tuple, tuple[object, object]] = {}  # (name, backend, schema) -> (the copy, what build returned)
+
+
+def build_once(app, name: str, build):
+    """Give ``app``'s new database what ``build(app)`` makes, building it only once a session.
+
+    The first call runs ``build(app)`` and keeps a copy of the database (the SQLite file; PostgreSQL's
+    rows, table by table, and its sequences); later calls with the same ``name`` and backend put that
+    copy into ``app``'s database instead and return ``build``'s first result again (keep it plain data).
+    ``build`` must change nothing but the database. The app's engine is disposed either way.
+    """
+    backend = app.config["TEST_BACKEND"]
+    key = (name, backend, _postgres_schema if backend == "postgresql" else None)
+    if key in _built:
+        copy, value = _built[key]
+        (_restore_sqlite if backend == "sqlite" else _restore_postgres)(app, copy)
+        return value
+    value = build(app)
+    _built[key] = ((_copy_sqlite if backend == "sqlite" else _copy_postgres)(app), value)
+    return value
+
+
+def _sqlite_file(app) -> Path:
+    return Path(app.config["DATABASE_URL"].removeprefix("sqlite:///"))
+
+
+def _copy_sqlite(app) -> Path:
+    app.extensions["db_engine"].dispose()  # no connection left: the WAL is folded into the file
+    copy = Path(tempfile.mkdtemp(prefix="survey-test-build-")) / "built.sqlite"
+    atexit.register(shutil.rmtree, copy.parent, ignore_errors=True)
+    shutil.copyfile(_sqlite_file(app), copy)
+    return copy
+
+
+def _restore_sqlite(app, copy: Path) -> None:
+    app.extensions["db_engine"].dispose()
+    database = _sqlite_file(app)
+    for extra in ("-wal", "-shm"):
+        Path(f"{database}{extra}").unlink(missing_ok=True)
+    shutil.copyfile(copy, database)
+
+
+def _tables_in_order(conn) -> list[str]:
+    """The database's tables (but alembic_version), each after the tables its foreign keys point to."""
+    from survey.models import Base
+
+    present = set(conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                                    "AND tablename <> 'alembic_version'")).scalars())
+    ordered = [t.name for t in Base.metadata.sorted_tables if t.name in present]
+    return ordered + sorted(present - set(ordered))
+
+
+def _copy_postgres(app) -> tuple:
+    engine = app.extensions["db_engine"]
+    with engine.connect() as conn:
+        tables = _tables_in_order(conn)
+        cursor = conn.connection.driver_connection.cursor()
+        rows = {}
+        for table in tables:
+            with cursor.copy(f"COPY public.{table} TO STDOUT (FORMAT BINARY)") as copy:
+                rows[table] = b"".join(bytes(block) for block in copy)
+        cursor.close()
+        sequences = conn.execute(text("SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = 'public'")).all()
+        conn.rollback()
+    engine.dispose()
+    return tables, rows, [tuple(s) for s in sequences]
+
+
+def _restore_postgres(app, copy: tuple) -> None:
+    tables, rows, sequences = copy
+    engine = app.extensions["db_engine"]
+    engine.dispose()
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE TABLE {', '.join(f'public.{t}' for t in tables)} RESTART IDENTITY CASCADE"))
+        cursor = conn.connection.driver_connection.cursor()
+        for table in tables:
+            if rows[table]:
+                with cursor.copy(f"COPY public.{table} FROM STDIN (FORMAT BINARY)") as load:
+                    load.write(rows[table])
+        cursor.close()
+        for name, last_value in sequences:
+            if last_value is not None:
+                conn.execute(text("SELECT setval(:name, :value)"), {"name": f"public.{name}", "value": last_value})
+    engine.dispose()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -95,7 +291,7 @@ def app(request, tmp_path):
     """A fresh app and empty database for one test."""
     app = make_app(request.param, tmp_path)
     yield app
-    app.extensions["db_engine"].dispose()
+    dispose(app)
 
 
 @pytest.fixture
@@ -117,6 +313,24 @@ def city(app):
         create_wave(session, "第一轮", now - timedelta(days=1), now + timedelta(days=30), ["citizen", "minor"])
         links = make_community_links(session, "citizen")
         return {link.area.code: link.token for link in links}
+
+
+def csrf_token(html: str) -> str:
+    """Return the CSRF token of a rendered staff form (the office login, an office page's form)."""
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+
+
+def office_login(client, username: str, password: str = PASSWORD):
+    """Post the office login form as ``username``; return the reply (a 302 when the login worked)."""
+    page = client.get("/office/login").get_data(as_text=True)
+    return client.post("/office/login", data={"csrf_token": csrf_token(page), "username": username, "password": password})
+
+
+def logged_in(client, username: str, password: str = PASSWORD):
+    """Log ``client`` in as ``username`` (asserting the login worked); return the client."""
+    reply = office_login(client, username, password)
+    assert reply.status_code == 302, f"{username} could not log in"
+    return client
 
 
 def form_fields(html: str) -> dict[str, str]:
@@ -141,3 +355,50 @@ def live_server(app):
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=5)
+
+
+# Headless Chromium for the e2e tests: one browser for the session (starting Chromium costs about a
+# second); each test gets fresh contexts (cookies, storage and cache of its own), closed after it.
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True,
+         "locale": "zh-CN"}
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """The session's headless Chromium (Playwright), started by the first test that needs it."""
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Chromium is missing: sudo apt-get install chromium"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser(chromium):
+    """The shared Chromium for one test: every context the test opens is closed after it."""
+    before = set(chromium.contexts)
+    yield chromium
+    for context in chromium.contexts:
+        if context not in before:
+            context.close()
+
+
+@pytest.fixture
+def phone(browser):
+    """A page on a 390x844 phone screen (touch, Chinese locale) in a fresh browser context."""
+    return browser.new_context(**PHONE).new_page()
+
+
+def shot(page, name: str) -> None:
+    """Keep a screenshot of ``page`` in SCREENSHOT_DIR when that is set."""
+    folder = os.environ.get("SCREENSHOT_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)

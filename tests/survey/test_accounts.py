@@ -14,9 +14,8 @@ from sqlalchemy import func, select, update
 from survey import auth, db
 from survey.auth import FAILURES_PER_ACCOUNT, FAILURES_PER_ADDRESS, LOGIN_FAILED, attempt_login, create_user
 from survey.models import LoginFailure, StaffSession, User
-from tests.conftest import SMALL_CITY
-
-PASSWORD = "Str0ng-pass-2026"
+from tests.conftest import PASSWORD, SMALL_CITY
+from tests.conftest import office_login as login
 
 
 @pytest.fixture
@@ -34,12 +33,6 @@ def client_at(app, address: str):
     client = app.test_client()
     client.environ_base["REMOTE_ADDR"] = address
     return client
-
-
-def login(client, username, password=PASSWORD):
-    page = client.get("/office/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    return client.post("/office/login", data={"csrf_token": token, "username": username, "password": password})
 
 
 def logout(client):

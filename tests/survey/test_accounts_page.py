@@ -11,8 +11,8 @@ from survey.areas import import_areas
 from survey.auth import create_user, password_problems
 from survey.models import Area, ExportLog, School, StaffSession, User
 from survey.office.accounts import role_choices, strong_password
+from tests.conftest import PASSWORD, csrf_token, logged_in, shot
 
-PASSWORD = "Str0ng-pass-2026"
 AREAS = """code,name,level,parent_code,adult_population,responsible_unit
 C,测试市,city,,,
 D1,一区,district,C,,
@@ -48,24 +48,16 @@ def staff(app):
     return app
 
 
-def token_of(html: str) -> str:
-    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
-
-
 def login(app, username: str, password: str = PASSWORD, address: str = "10.0.0.1"):
     client = app.test_client()
     client.environ_base["REMOTE_ADDR"] = address
-    page = client.get("/office/login").get_data(as_text=True)
-    response = client.post("/office/login", data={"csrf_token": token_of(page), "username": username,
-                                                   "password": password})
-    assert response.status_code == 302, f"{username} could not log in"
-    return client
+    return logged_in(client, username, password)
 
 
 def token(client) -> str:
     page = client.get("/office/accounts")
     assert page.status_code == 200
-    return token_of(page.get_data(as_text=True))
+    return csrf_token(page.get_data(as_text=True))
 
 
 def user_id(app, username: str) -> int:
@@ -303,29 +295,22 @@ def test_unit_accounts_are_the_city_offices(staff):
 
 
 @pytest.mark.e2e
-def test_on_a_phone_without_javascript(staff, live_server):
+def test_on_a_phone_without_javascript(staff, live_server, browser):
     """Chromium at 390 px, JavaScript off: the page fits the width, 停用 and 重置密码 work by tapping."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.survey.test_e2e import CHROMIUM, shot
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
-                                   java_script_enabled=False, locale="zh-CN").new_page()
-        page.goto(f"{live_server}/office/login")
-        page.fill("input[name=username]", "d1")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.click("text=账号管理")
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390
-        row = page.locator("tr", has_text="t_b1")
-        row.locator("button", has_text="停用").click()
-        assert "已停用 t_b1" in page.content()
-        row = page.locator("tr", has_text="t_b1")
-        row.locator("summary").click()
-        row.locator("button", has_text="重置").click()
-        secret = page.locator("code.secret").inner_text()
-        assert password_problems(secret, "t_b1") == []
-        shot(page, "accounts-phone")
-        browser.close()
+    page = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                               java_script_enabled=False, locale="zh-CN").new_page()
+    page.goto(f"{live_server}/office/login")
+    page.fill("input[name=username]", "d1")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.click("text=账号管理")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    row = page.locator("tr", has_text="t_b1")
+    row.locator("button", has_text="停用").click()
+    assert "已停用 t_b1" in page.content()
+    row = page.locator("tr", has_text="t_b1")
+    row.locator("summary").click()
+    row.locator("button", has_text="重置").click()
+    secret = page.locator("code.secret").inner_text()
+    assert password_problems(secret, "t_b1") == []
+    shot(page, "accounts-phone")

@@ -14,14 +14,21 @@ from survey.models import AggregateFlagged, AggregateState, AnalysisRun, Area, A
 from survey.questionnaires import definition_of
 from survey.results import _plan_of_versions, choice_counts, import_margins, score_cells
 from survey.submissions import store_response
+from tests.conftest import build_once
+
+
+def build_demo(app) -> None:
+    assert app.test_cli_runner().invoke(args=["seed-demo", "--respondents", "200"]).exit_code == 0
+    state = aggregate(app)
+    assert state["mode"] == "full" and state["reason"] == "no stored statistics yet"
 
 
 @pytest.fixture
 def demo(app):
-    """The demo city with 200 citizen responses, their statistics stored once (a full build)."""
-    assert app.test_cli_runner().invoke(args=["seed-demo", "--respondents", "200"]).exit_code == 0
-    state = aggregate(app)
-    assert state["mode"] == "full" and state["reason"] == "no stored statistics yet"
+    """The demo city with 200 citizen responses, their statistics stored once (a full build).
+
+    Built once a session and backend (``build_once``), copied into each test's own database."""
+    build_once(app, "aggregates-demo", build_demo)
     return app
 
 

@@ -20,7 +20,7 @@ from survey.models import AnalysisRun, Answer, Area, AreaResult, Questionnaire, 
 from survey.questionnaires import install_bundled
 from survey.results import import_margins, run_analysis, score_cells
 from survey.waves import create_wave
-from tests.conftest import BACKENDS, POSTGRES_URL, SMALL_CITY, _reset_postgres, form_fields
+from tests.conftest import BACKENDS, POSTGRES_URL, SMALL_CITY, _reset_postgres, dispose, form_fields
 from tests.forms.workbooks import city_form, workbook
 
 SUBMITTED = "2026-11-01 08:00:00.000000"  # as text: the same on SQLite and PostgreSQL
@@ -49,7 +49,7 @@ def old_app(request, tmp_path):
             now = datetime.now(UTC)
             create_wave(session, "旧轮次", now - timedelta(days=1), now + timedelta(days=30), ["citizen", "minor"])
     yield app
-    app.extensions["db_engine"].dispose()
+    dispose(app)
 
 
 def _old_style_responses(session) -> pd.DataFrame:

@@ -23,11 +23,10 @@ from survey.questionnaires import definition_of
 from survey.results import run_analysis
 from survey.submissions import build_response
 from survey.waves import create_wave
-from tests.conftest import BACKENDS, make_app
+from tests.conftest import BACKENDS, PASSWORD, dispose, make_app
+from tests.conftest import logged_in as login
 from tests.reports.test_pdf import poppler
-from tests.survey.test_e2e_office_phone import browser  # noqa: F401 - the fixture
 
-PASSWORD = "Str0ng-pass-2026"
 CHANGED, STABLE, SMALL = "D1S1C1", "D1S1C2", "D2S2C3"
 AREAS = ["code,name,level,parent_code,adult_population,responsible_unit", "C,比较市,city,,,"]
 for d in (1, 2):
@@ -86,13 +85,7 @@ def waves(request, tmp_path_factory):
     with app.app_context(), db.write_transaction() as session:
         ids = build_two_waves(session)
     yield app, ids
-    app.extensions["db_engine"].dispose()
-
-
-def login(client, username="city"):
-    page = client.get("/office/login")
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.get_data(as_text=True)).group(1)
-    assert client.post("/office/login", data={"csrf_token": token, "username": username, "password": PASSWORD}).status_code == 302
+    dispose(app)
 
 
 def _text(html: str) -> str:
@@ -146,7 +139,7 @@ def test_the_changed_community_is_significant_the_stable_one_not_the_small_one_o
 def test_city_dashboard_shows_changes_marks_and_the_fdr_sentence(waves):
     app, ids = waves
     client = app.test_client()
-    login(client)
+    login(client, "city")
     html = client.get("/office/area/C").get_data(as_text=True)
     assert "比上轮（春季测评 → 秋季测评）" in html
     assert "Benjamini–Hochberg" in html and "错误发现率" in html
@@ -169,7 +162,7 @@ def test_community_pages_say_changed_and_significant_or_not(waves):
     app, ids = waves
     client = app.test_client()
     client.environ_base["REMOTE_ADDR"] = "10.7.0.3"
-    login(client)
+    login(client, "city")
     changed = client.get(f"/office/community/{CHANGED}").get_data(as_text=True)
     assert re.search(r"比上轮 \+\d+\.\d，显著", _text(changed)), changed
     assert "Benjamini–Hochberg" in changed and "直接估计" in changed
@@ -191,7 +184,7 @@ def test_estimates_export_has_the_change_columns(waves):
     app, ids = waves
     client = app.test_client()
     client.environ_base["REMOTE_ADDR"] = "10.7.0.4"
-    login(client)
+    login(client, "city")
     body = client.get("/office/area/C/export/estimates.csv").get_data(as_text=True).lstrip("\ufeff")
     rows = list(csv.reader(io.StringIO(body)))
     header = rows[0]  # the small tables carry one row of Chinese labels
@@ -226,7 +219,7 @@ def test_pdf_area_report_gives_the_change(waves):
     app, ids = waves
     client = app.test_client()
     client.environ_base["REMOTE_ADDR"] = "10.7.0.5"
-    login(client)
+    login(client, "city")
     text = poppler("pdftotext", client.get("/office/area/D1/report.pdf").data)
     assert "比上轮" in text and "Benjamini–Hochberg" in text
     assert re.search(r"\+\d+\.\d 显著", text), text
@@ -257,15 +250,15 @@ def test_the_newest_run_of_the_previous_wave_of_the_same_questionnaire_is_compar
 
 
 @pytest.mark.e2e
-def test_community_page_with_its_change_on_a_phone(waves, browser):  # noqa: F811 - the imported fixture
+def test_community_page_with_its_change_on_a_phone(waves, browser):
     """390x844 Chromium: the change headline, the topics' 比上轮 column opened by a tap, the dashboard's
     比上轮 card; no sideways page scroll."""
     import threading
 
     from werkzeug.serving import make_server
 
-    from tests.survey.test_e2e import shot
-    from tests.survey.test_e2e_office_phone import PHONE, assert_fits_a_phone
+    from tests.conftest import PHONE, shot
+    from tests.survey.test_e2e_office_phone import assert_fits_a_phone
 
     app, ids = waves
     server_name, app.config["SERVER_NAME"] = app.config["SERVER_NAME"], None

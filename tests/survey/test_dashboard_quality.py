@@ -10,7 +10,8 @@ from survey.auth import create_user
 from survey.models import AnalysisRun, Area, Response
 from survey.quality import unflagged
 from survey.scope import within
-from tests.survey.test_office import PASSWORD, login
+from tests.conftest import PASSWORD
+from tests.conftest import office_login as login
 
 
 def counts(app, code: str) -> tuple[int, int, int]:

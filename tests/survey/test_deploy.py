@@ -17,7 +17,7 @@ from benchmarks.load import free_port
 from survey import create_app, db
 from survey.models import Response, Wave
 from survey.quality import ip_hash
-from tests.conftest import form_fields, full_answers
+from tests.conftest import dispose, form_fields, full_answers
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -104,7 +104,7 @@ def behind_nginx(app, tmp_path):
         nginx.stop(process)
         server.shutdown()
         thread.join(timeout=5)
-        proxied.extensions["db_engine"].dispose()
+        dispose(proxied)
 
 
 def test_through_nginx_the_app_sees_the_residents_own_address(behind_nginx, city):

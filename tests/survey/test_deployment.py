@@ -20,7 +20,7 @@ from survey import create_app, db
 from survey.limits import LOCAL_REDIS, redis_answers, storage_uri
 from survey.models import Response, Wave
 from survey.quality import ip_hash
-from tests.conftest import form_fields, full_answers
+from tests.conftest import dispose, form_fields, full_answers
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -140,7 +140,7 @@ def test_behind_one_trusted_proxy_each_resident_has_their_own_address(app, city)
     with proxied.app_context():
         salt = db.session().scalars(select(Wave)).one().ip_salt
         assert db.session().scalars(select(Response)).one().ip_hash == ip_hash("203.0.113.9", salt)
-    proxied.extensions["db_engine"].dispose()
+    dispose(proxied)
 
 
 def test_without_trusted_proxies_the_forwarded_header_is_ignored(app, city):
@@ -154,7 +154,7 @@ def test_without_trusted_proxies_the_forwarded_header_is_ignored(app, city):
     with direct.app_context():
         salt = db.session().scalars(select(Wave)).one().ip_salt
         assert db.session().scalars(select(Response)).one().ip_hash == ip_hash("203.0.113.7", salt)
-    direct.extensions["db_engine"].dispose()
+    dispose(direct)
 
 
 @pytest.mark.parametrize("value", ["-1", "two", "1.5"])

@@ -4,42 +4,14 @@ Set SCREENSHOT_DIR to keep the screenshots (the form, an error state, the thank-
 """
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 from sqlalchemy import select
 
 from survey import db
 from survey.models import Area, Response
+from tests.conftest import shot
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def phone():
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), "Chromium is missing: sudo apt-get install chromium"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
-        )
-        context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                                      is_mobile=True, has_touch=True, locale="zh-CN")
-        yield context.new_page()
-        browser.close()
-
-
-def shot(page, name: str) -> None:
-    folder = os.environ.get("SCREENSHOT_DIR")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
 def test_resident_fills_the_citizen_questionnaire_on_a_phone(app, city, live_server, phone):

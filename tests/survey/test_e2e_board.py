@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from survey import db
 from survey.models import Area, Response
-from tests.survey.test_e2e import CHROMIUM, phone  # noqa: F401  (the Chromium page fixture)
+from tests.conftest import build_once
 
 pytestmark = pytest.mark.e2e
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
@@ -21,11 +21,15 @@ PASSWORD = "Str0ng-pass-2026"
 SCHOOL = "东城区实验小学"
 
 
+def seed_demo(app) -> None:
+    assert app.test_cli_runner().invoke(args=["seed-demo", "--respondents", "400"]).exit_code == 0
+
+
 @pytest.fixture
 def demo(app):
-    runner = app.test_cli_runner()
-    assert runner.invoke(args=["seed-demo", "--respondents", "400"]).exit_code == 0
-    return runner
+    """The demo city with 400 responses (built once a session, copied into each test's database); a CLI runner."""
+    build_once(app, "demo-400", seed_demo)
+    return app.test_cli_runner()
 
 
 def log_in(page, base: str, username: str) -> None:
@@ -51,7 +55,7 @@ def test_the_vendored_axe_core_keeps_its_licence_header():
     assert head.startswith("/*! axe v4.") and "Mozilla Public" in head and "mozilla.org/MPL/2.0" in head
 
 
-def test_picker_drops_a_hidden_choice_when_the_search_finds_nothing(app, demo, live_server, phone):  # noqa: F811
+def test_picker_drops_a_hidden_choice_when_the_search_finds_nothing(app, demo, live_server, phone):
     with app.app_context():
         from survey.demo import demo_school_link
 
@@ -80,7 +84,7 @@ def test_picker_drops_a_hidden_choice_when_the_search_finds_nothing(app, demo, l
     assert "找到 1 个社区" in page.get_by_role("status").inner_text()
 
 
-def test_school_board_refreshes_by_button_and_polls_the_counts_politely(app, demo, live_server, phone):  # noqa: F811
+def test_school_board_refreshes_by_button_and_polls_the_counts_politely(app, demo, live_server, phone):
     assert demo.invoke(args=["create-user", "xiaoxue", "--role", "school", "--area", "D01", "--school", SCHOOL,
                              "--password", PASSWORD]).exit_code == 0
     page = phone
@@ -135,7 +139,7 @@ def test_school_board_refreshes_by_button_and_polls_the_counts_politely(app, dem
 
 
 @pytest.fixture
-def axe_page(phone):  # noqa: F811
+def axe_page(phone):
     """A desktop-sized page that lets the test inject axe-core despite the Content-Security-Policy."""
     context = phone.context.browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True, locale="zh-CN")
     yield context.new_page()

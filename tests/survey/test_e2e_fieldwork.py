@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.survey.test_e2e import shot
-from tests.survey.test_e2e_office_phone import PHONE, assert_fits_a_phone, browser, logged_in_state, office  # noqa: F401
+from tests.conftest import PHONE, shot
+from tests.survey.test_e2e_office_phone import assert_fits_a_phone, logged_in_state, office  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.e2e
 

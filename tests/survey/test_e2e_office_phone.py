@@ -5,8 +5,6 @@ Set SCREENSHOT_DIR to keep the screenshots.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import select
 
@@ -14,12 +12,9 @@ from benchmarks.page_weight import add_past_wave
 from survey import db
 from survey.auth import create_user
 from survey.models import Area
-from tests.survey.test_e2e import CHROMIUM, shot
+from tests.conftest import PASSWORD, PHONE, build_once, shot
 
 pytestmark = pytest.mark.e2e
-PASSWORD = "Str0ng-pass-2026"
-PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True,
-         "locale": "zh-CN"}
 BUDGET = 1_000_000
 
 # For every table cell whose text wraps onto more lines, its text and the width of its content in
@@ -43,23 +38,13 @@ WRAPPED_CELL_WIDTHS = """() => {
 
 
 @pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), "Chromium is missing: sudo apt-get install chromium"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
 def office(app):
-    """The demo city analysed, with a past wave (a trend on community pages) and a city account."""
+    """The demo city analysed, with a past wave (a trend on community pages) and a city account; the codes of
+    its first district, street and community. Built once a session, copied into each test's database."""
+    return build_once(app, "office-phone", build_office)
+
+
+def build_office(app) -> dict[str, str]:
     runner = app.test_cli_runner()
     assert runner.invoke(args=["seed-demo", "--respondents", "600"]).exit_code == 0
     assert runner.invoke(args=["analyze"]).exit_code == 0

@@ -12,10 +12,9 @@ from sqlalchemy import select
 from survey import db
 from survey.auth import create_user, set_password
 from survey.models import Task, TaskEvent, TaskPhoto, User
-from tests.survey.test_e2e import phone, shot  # noqa: F401  (the Chromium fixture)
+from tests.conftest import PASSWORD, shot
 
 pytestmark = pytest.mark.e2e
-PASSWORD = "Str0ng-pass-2026"
 
 
 def log_in(page, base: str, username: str) -> None:
@@ -25,7 +24,7 @@ def log_in(page, base: str, username: str) -> None:
     page.get_by_role("button", name="登录").click()
 
 
-def test_problem_to_task_to_report_with_photo_to_closed(app, live_server, phone, tmp_path):  # noqa: F811
+def test_problem_to_task_to_report_with_photo_to_closed(app, live_server, phone, tmp_path):
     runner = app.test_cli_runner()
     assert runner.invoke(args=["seed-demo", "--respondents", "300"]).exit_code == 0
     assert runner.invoke(args=["analyze"]).exit_code == 0

@@ -10,14 +10,12 @@ from sqlalchemy import select
 
 from survey import db
 from survey.models import Response
+from tests.conftest import PHONE, shot
 from tests.survey.skip_form import skip_links
-from tests.survey.test_e2e import phone, shot  # noqa: F401  (the Chromium page fixture)
 from tests.survey.test_e2e_board import axe_violations
 
 pytestmark = pytest.mark.e2e
 MARKER = "（第2题选“听说过”的请回答）"
-PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True,
-         "locale": "zh-CN"}
 
 
 @pytest.fixture
@@ -36,7 +34,7 @@ def group(page, name: str):
     return page.get_by_role("group", name=name)
 
 
-def test_with_javascript_a_follow_up_appears_only_after_its_trigger_answer(app, skip_city, live_server, phone):  # noqa: F811
+def test_with_javascript_a_follow_up_appears_only_after_its_trigger_answer(app, skip_city, live_server, phone):
     page = phone
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
@@ -62,7 +60,7 @@ def test_with_javascript_a_follow_up_appears_only_after_its_trigger_answer(app, 
     assert not [e for e in errors if "Content Security Policy" in e], errors
 
 
-def test_without_javascript_the_follow_up_is_marked_and_the_server_asks_for_it(app, skip_city, live_server, phone):  # noqa: F811
+def test_without_javascript_the_follow_up_is_marked_and_the_server_asks_for_it(app, skip_city, live_server, phone):
     context = phone.context.browser.new_context(java_script_enabled=False, **PHONE)
     page = context.new_page()
     page.goto(f"{live_server}/s/{skip_city['A2']}")
@@ -85,7 +83,7 @@ def test_without_javascript_the_follow_up_is_marked_and_the_server_asks_for_it(a
     context.close()
 
 
-def test_the_skip_page_has_no_serious_accessibility_violations(skip_city, live_server, phone):  # noqa: F811
+def test_the_skip_page_has_no_serious_accessibility_violations(skip_city, live_server, phone):
     context = phone.context.browser.new_context(bypass_csp=True, **PHONE)  # to inject axe-core
     page = context.new_page()
     page.goto(f"{live_server}/s/{skip_city['A1']}")
@@ -98,7 +96,7 @@ def test_the_skip_page_has_no_serious_accessibility_violations(skip_city, live_s
     context.close()
 
 
-def test_paper_entry_passes_over_a_follow_up_not_asked(app, city, live_server, phone):  # noqa: F811
+def test_paper_entry_passes_over_a_follow_up_not_asked(app, city, live_server, phone):
     from survey.auth import create_user
     from tests.survey.skip_form import install_skip_form, open_skip_wave
 

@@ -28,9 +28,8 @@ from survey.localtime import format_local
 from survey.models import Answer, Area, ExportLog, Questionnaire, QuestionnaireVersion, Response, User, Wave
 from survey.office.export_jobs import KEEP_SECONDS, jobs
 from survey.office.exports import CHANNEL_NAMES, table_for, variable_name, write, write_csv
-from tests.conftest import BACKENDS, make_app
+from tests.conftest import BACKENDS, PASSWORD, dispose, logged_in, make_app
 
-PASSWORD = "Str0ng-pass-2026"
 CITIZEN = bundled_definitions()[("citizen", 1)]
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,7 +53,7 @@ def demo(request, tmp_path_factory):
         ).scalar_one()
         session.add(Answer(response_id=answer.response_id, item_code="comment", text='=HYPERLINK("http://evil","点我")'))
     yield app
-    app.extensions["db_engine"].dispose()
+    dispose(app)
 
 
 _addresses = itertools.count(1)
@@ -64,10 +63,7 @@ def login(client, username):
     """Log ``client`` in from an address of its own (the login limit counts per address)."""
     n = next(_addresses)
     client.environ_base["REMOTE_ADDR"] = f"10.8.{n // 250}.{n % 250 + 1}"
-    page = client.get("/office/login")
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.get_data(as_text=True)).group(1)
-    assert client.post("/office/login", data={"csrf_token": token, "username": username, "password": PASSWORD}).status_code == 302
-    return client
+    return logged_in(client, username)
 
 
 @pytest.fixture
@@ -420,7 +416,7 @@ def test_memory_does_not_grow_with_the_number_of_responses(tmp_path):
     # Ten times the rows, about the same peak (a chunk of rows); an export holding every row in
     # memory would need about ten times as much.
     assert peaks[50_000] < 1.5 * peaks[5_000], peaks
-    app.extensions["db_engine"].dispose()
+    dispose(app)
 
 
 def test_r_reads_the_sav_with_value_labels(demo, city, tmp_path):

@@ -13,9 +13,9 @@ from survey import db
 from survey.auth import create_user
 from survey.models import AnalysisRun, Area, AreaResult, ExportLog, Response
 from survey.office.fieldwork import fieldwork_plan
-from tests.conftest import BACKENDS, make_app
+from tests.conftest import BACKENDS, PASSWORD, dispose, make_app
+from tests.conftest import logged_in as login
 
-PASSWORD = "Str0ng-pass-2026"
 USERS = {"boss": ("city", "C"), "d1": ("district", "D01"), "s1": ("street", "D01S1"), "s2": ("street", "D01S2")}
 NEW = "D01S1C1"  # a community of street D01S1 whose answers the fixture deletes: none yet
 
@@ -34,7 +34,7 @@ def demo(request, tmp_path_factory):
             create_user(session, username, PASSWORD, role, code)
     assert runner.invoke(args=["analyze"]).exit_code == 0
     yield app
-    app.extensions["db_engine"].dispose()
+    dispose(app)
 
 
 _addresses = itertools.count(1)
@@ -46,12 +46,6 @@ def client(demo):
     n = next(_addresses)
     client.environ_base["REMOTE_ADDR"] = f"10.8.{n // 250}.{n % 250 + 1}"
     return client
-
-
-def login(client, username):
-    page = client.get("/office/login")
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.get_data(as_text=True)).group(1)
-    assert client.post("/office/login", data={"csrf_token": token, "username": username, "password": PASSWORD}).status_code == 302
 
 
 def communities(app, code):

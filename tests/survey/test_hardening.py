@@ -16,9 +16,7 @@ from survey.auth import create_user
 from survey.models import Link, Response, Wave
 from survey.schools import import_schools, make_class_links
 from survey.waves import create_wave
-from tests.conftest import form_fields, full_answers
-
-PASSWORD = "Str0ng-pass-2026"
+from tests.conftest import PASSWORD, dispose, form_fields, full_answers, logged_in
 
 
 def count(app, *where) -> int:
@@ -31,9 +29,7 @@ def grid_client(app, username: str, community: str, address: str):
         create_user(session, username, PASSWORD, "grid", community)
     client = app.test_client()
     client.environ_base["REMOTE_ADDR"] = address
-    page = client.get("/office/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    assert client.post("/office/login", data={"csrf_token": token, "username": username, "password": PASSWORD}).status_code == 302
+    logged_in(client, username)
     client.csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/entry/").get_data(as_text=True)).group(1)
     return client
 
@@ -192,7 +188,7 @@ def test_closing_a_wave_deletes_salt_hashes_and_device_ids_on_its_own(app, city,
         time.sleep(0.05)
     served.extensions["housekeeping_stop"].set()
     served.extensions["housekeeping_thread"].join(timeout=10)
-    served.extensions["db_engine"].dispose()
+    dispose(served)
     assert wave.ip_salt is None and wave.device_data_cleared_at is not None
     assert response.ip_hash is None and response.device_id is None
 

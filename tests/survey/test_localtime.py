@@ -18,18 +18,12 @@ from survey.auth import create_user
 from survey.localtime import format_local, parse_local
 from survey.models import AnalysisRun, Area, Response, Wave
 from survey.office.reporting import area_report
-from tests.conftest import form_fields, full_answers
+from tests.conftest import PASSWORD, dispose, form_fields, full_answers
+from tests.conftest import office_login as login
 
-PASSWORD = "Str0ng-pass-2026"
 LUNCH_UTC = datetime(2026, 11, 26, 12, 38, tzinfo=UTC)  # 20:38 in Beijing
 LATE_UTC = datetime(2026, 11, 26, 17, 5, tzinfo=UTC)  # already 27 November in Beijing
 OPENS_UTC = datetime(2020, 1, 2, 12, 38, tzinfo=UTC)
-
-
-def login(client, username):
-    page = client.get("/office/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    return client.post("/office/login", data={"csrf_token": token, "username": username, "password": PASSWORD})
 
 
 def pdftotext(data: bytes) -> str:
@@ -99,7 +93,7 @@ def test_another_timezone_setting_changes_what_is_shown(app, analysed):
     assert "分析于 2026-11-26 12:38" in client.get("/office/area/C").get_data(as_text=True)
     body = client.get("/office/area/C/export/responses.csv").get_data().decode("utf-8-sig")
     assert "2026-11-26 12:38" in body and "20:38" not in body
-    other.extensions["db_engine"].dispose()
+    dispose(other)
 
 
 def test_duplicate_paper_message_gives_the_local_time(app, client, city):
@@ -136,7 +130,7 @@ def test_create_wave_reads_dates_in_the_local_zone(app, zone, opens, stored, pri
     bad = target.test_cli_runner().invoke(args=["create-wave", "错", "--opens", "10/01/2026", "--closes", "2027-01-01"])
     assert bad.exit_code == 2 and "is not a date like 2026-12-01" in bad.output
     if zone:
-        target.extensions["db_engine"].dispose()
+        dispose(target)
 
 
 def test_unknown_zone_stops_the_app_with_a_clear_error(app, monkeypatch):
@@ -147,7 +141,7 @@ def test_unknown_zone_stops_the_app_with_a_clear_error(app, monkeypatch):
     monkeypatch.setenv("TIMEZONE", "Asia/Urumqi")
     from_env = create_app({"TESTING": True, "DATABASE_URL": app.config["DATABASE_URL"], "SECRET_KEY": "s"})
     assert from_env.extensions["timezone"] == ZoneInfo("Asia/Urumqi")
-    from_env.extensions["db_engine"].dispose()
+    dispose(from_env)
 
 
 def test_typed_times_round_trip_through_local_time():

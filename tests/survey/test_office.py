@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 from survey import db
 from survey.auth import create_user
 from survey.models import Answer, Area, ExportLog, User
-from tests.conftest import BACKENDS, make_app
+from tests.conftest import BACKENDS, PASSWORD, dispose, make_app
+from tests.conftest import office_login as login
 
-PASSWORD = "Str0ng-pass-2026"
 USERS = {"city": ("city", "C"), "district": ("d1", "D01"), "street": ("s1", "D01S1"), "community": ("c1", "D01S1C1")}
 OUTSIDE = {"city": None, "district": "D02", "street": "D01S2", "community": "D01S1C2"}
 ENDPOINTS = [
@@ -53,7 +53,7 @@ def demo(request, tmp_path_factory):
         for role, (username, code) in USERS.items():
             create_user(session, username, PASSWORD, role, code)
     yield app
-    app.extensions["db_engine"].dispose()
+    dispose(app)
 
 
 _addresses = itertools.count(1)
@@ -66,12 +66,6 @@ def client(demo):
     n = next(_addresses)
     client.environ_base["REMOTE_ADDR"] = f"10.9.{n // 250}.{n % 250 + 1}"
     return client
-
-
-def login(client, username, password=PASSWORD):
-    page = client.get("/office/login")
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.get_data(as_text=True)).group(1)
-    return client.post("/office/login", data={"csrf_token": token, "username": username, "password": password})
 
 
 def test_anonymous_visitors_are_sent_to_login(demo, client):

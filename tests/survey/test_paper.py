@@ -16,8 +16,8 @@ from survey.auth import create_user
 from survey.entry.views import parse_paper
 from survey.models import Area, ExportLog, PaperBatch, Response, Wave
 from survey.paper import numbered_items, paper_form
+from tests.conftest import PASSWORD, logged_in
 
-PASSWORD = "Str0ng-pass-2026"
 OTHER_DISTRICT = """code,name,level,parent_code,adult_population,responsible_unit
 D2,二区,district,C,,
 S3,三街道,street,D2,,
@@ -94,9 +94,7 @@ def grid_client(app, username: str, community: str):
     with app.app_context(), db.write_transaction() as session:
         create_user(session, username, PASSWORD, "grid", community)
     client = app.test_client()
-    page = client.get("/office/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    assert client.post("/office/login", data={"csrf_token": token, "username": username, "password": PASSWORD}).status_code == 302
+    logged_in(client, username)
     client.csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/entry/").get_data(as_text=True)).group(1)
     return client
 
@@ -142,9 +140,7 @@ def office_client(app, username: str, role: str, code: str):
     with app.app_context(), db.write_transaction() as session:
         create_user(session, username, PASSWORD, role, code)
     client = app.test_client()
-    page = client.get("/office/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    assert client.post("/office/login", data={"csrf_token": token, "username": username, "password": PASSWORD}).status_code == 302
+    logged_in(client, username)
     return client
 
 

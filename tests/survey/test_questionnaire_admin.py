@@ -19,13 +19,9 @@ from survey import db
 from survey.auth import create_user
 from survey.models import ExportLog, Link, Questionnaire, QuestionnaireVersion, Response, Wave
 from survey.questionnaires import MAX_UPLOAD_BYTES, UploadRefused, check_upload, definition_of
-from tests.conftest import form_fields, full_answers
+from tests.conftest import PASSWORD, form_fields, full_answers, shot
+from tests.conftest import logged_in as login
 from tests.forms.workbooks import city_form, workbook
-from tests.survey import test_e2e
-from tests.survey.test_e2e import shot
-
-PASSWORD = "Str0ng-pass-2026"
-phone = test_e2e.phone  # the phone-sized Chromium page fixture
 
 # A second questionnaire for shop owners. Its weighting attribute is ``sex``: respondent attributes
 # are being made generic on another branch; until then a response stores only the known ones.
@@ -58,12 +54,6 @@ def staff(app, city):
         create_user(session, "city2", PASSWORD, "city", "C")
         create_user(session, "d1", PASSWORD, "district", "D1")
     return city
-
-
-def login(client, username):
-    page = client.get("/office/login")
-    token = csrf(page.get_data(as_text=True))
-    assert client.post("/office/login", data={"csrf_token": token, "username": username, "password": PASSWORD}).status_code == 302
 
 
 def csrf(html: str) -> str:

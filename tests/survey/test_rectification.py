@@ -17,9 +17,9 @@ from survey.auth import create_user, set_password
 from survey.models import TASK_STATUSES, Area, Task, TaskEvent, TaskPhoto, Unit, User
 from survey.rectification import photos
 from survey.rectification.tasks import ACTIONS, Pick, TaskError, create_tasks, transition
-from tests.conftest import BACKENDS, make_app
+from tests.conftest import BACKENDS, PASSWORD, dispose, make_app
+from tests.conftest import logged_in as login
 
-PASSWORD = "Str0ng-pass-2026"
 OWN_UNIT, OTHER_UNIT = "市教育局", "市民政局"  # the demo's units: 市教育局 helps D01S1C2, D01S3C3, D02S2C4, D03S1C1
 
 
@@ -37,7 +37,7 @@ def demo(request, tmp_path_factory):
         set_password(session, session.scalars(select(User).where(User.username == "jiaoyu")).one(), PASSWORD)
         create_user(session, "minzheng", PASSWORD, "unit", "C", unit_name=OTHER_UNIT)
     yield app
-    app.extensions["db_engine"].dispose()
+    dispose(app)
 
 
 _addresses = itertools.count(1)
@@ -53,14 +53,6 @@ def client(demo):
 
 def token(html: str) -> str:
     return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
-
-
-def login(client, username):
-    page = client.get("/office/login")
-    reply = client.post("/office/login", data={"csrf_token": token(page.get_data(as_text=True)), "username": username,
-                                               "password": PASSWORD})
-    assert reply.status_code == 302, username
-    return reply
 
 
 def user(session, name: str) -> User:

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from survey import create_app, db
 from survey.migrate import alembic_config, current_revision, upgrade
-from tests.conftest import BACKENDS, POSTGRES_URL, _reset_postgres
+from tests.conftest import BACKENDS, POSTGRES_URL, _reset_postgres, dispose
 
 USER = ("INSERT INTO staff_user (id, username, password_hash, role, area_id, active, created_at) "
         "VALUES (:id, :name, 'x', :role, 1, true, '2026-01-01T00:00:00+00:00')")
@@ -25,7 +25,7 @@ def old_app(request, tmp_path):
     with app.app_context():
         upgrade(db.engine(), "0008")
     yield app
-    app.extensions["db_engine"].dispose()
+    dispose(app)
 
 
 def test_migration_0009_adds_the_unit_role_and_keeps_sessions_and_the_export_log(old_app):

@@ -3,7 +3,6 @@ the unit league table."""
 from __future__ import annotations
 
 import math
-import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,8 +13,8 @@ from survey.models import AnalysisRun, Area, ItemResult, User
 from survey.rectification.proof import league, proof
 from survey.rectification.tasks import Pick, create_tasks
 from survey.rectification.units import save_unit
-from tests.conftest import BACKENDS, make_app
-from tests.survey.test_changes import CHANGED, PASSWORD, SMALL, STABLE, build_two_waves
+from tests.conftest import BACKENDS, dispose, logged_in, make_app
+from tests.survey.test_changes import CHANGED, SMALL, STABLE, build_two_waves
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -43,7 +42,7 @@ def found(request, tmp_path_factory):
                                                 unit)], datetime.now(UTC) + timedelta(days=5), "normal")
         made |= {"term": term.id, "late": late.id}
     yield app, ids, made
-    app.extensions["db_engine"].dispose()
+    dispose(app)
 
 
 def test_a_tasks_topic_is_compared_with_the_next_wave_by_hand(found):
@@ -79,9 +78,7 @@ def test_a_tasks_topic_is_compared_with_the_next_wave_by_hand(found):
 def test_the_task_page_and_the_unit_league_table(found):
     app, _ids, made = found
     client = app.test_client()
-    page = client.get("/office/login").get_data(as_text=True)
-    csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    assert client.post("/office/login", data={"csrf_token": csrf, "username": "city", "password": PASSWORD}).status_code == 302
+    logged_in(client, "city")
     html = client.get(f"/rectification/tasks/{made[CHANGED]}").get_data(as_text=True)
     assert "下一轮测评验证" in html and "显著提升" in html and "95%区间" in html and "直接估计" in html
     small = client.get(f"/rectification/tasks/{made[SMALL]}").get_data(as_text=True)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,9 +16,10 @@ from survey.models import Area, User
 from survey.rectification.rates import rates
 from survey.rectification.tasks import Pick, create_tasks, transition
 from survey.rectification.units import save_unit
+from tests.conftest import PASSWORD
+from tests.conftest import logged_in as login
 from tests.survey.test_office import pdftotext
 
-PASSWORD = "Str0ng-pass-2026"
 NOW = datetime.now(UTC)
 # (unit, community, deadline in days from now, steps with the day each was taken)
 PLAN = [
@@ -77,13 +77,6 @@ def test_rates_by_unit_street_and_community_match_the_hand_count(tasks):
         # The task due 30 days ago counts in a period that holds its deadline.
         _, longer = rates(session, boss, "unit", NOW - timedelta(days=31), end, NOW)
         assert (longer.due, longer.closed, longer.on_time) == (6, 3, 2)
-
-
-def login(client, username):
-    page = client.get("/office/login").get_data(as_text=True)
-    csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    assert client.post("/office/login", data={"csrf_token": csrf, "username": username,
-                                              "password": PASSWORD}).status_code == 302
 
 
 def test_rates_page_exports_and_pdf_bulletin(tasks, client):

@@ -9,8 +9,9 @@ from sqlalchemy import select
 from survey import db
 from survey.auth import create_user
 from survey.models import Link, School, SchoolClass
-from tests.conftest import form_fields, full_answers
-from tests.survey.test_schools import PASSWORD, login, schools  # noqa: F401  (the two-school fixture)
+from tests.conftest import PASSWORD, form_fields, full_answers
+from tests.conftest import office_login as login
+from tests.survey.test_schools import schools  # noqa: F401  (the two-school fixture)
 
 
 def accounts(app) -> None:

@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from survey import db
 from survey.auth import create_user
 from survey.models import Area, Link, Response, SchoolClass
-from tests.conftest import form_fields, full_answers
+from tests.conftest import PASSWORD, form_fields, full_answers
+from tests.conftest import office_login as login
 
-PASSWORD = "Str0ng-pass-2026"
 SCHOOLS = "school,district,class,grade,pupils\n一小,D1,三年级1班,3,40\n一小,D1,三年级2班,3,38\n一中,一区,初一（1）班,7,45\n"
 
 
@@ -75,12 +75,6 @@ def test_pupil_link_asks_the_minors_questionnaire_and_records_no_identity(app, c
         assert response.attributes == {"grade_band": "J1-3"}
         assert db.session().get(Area, response.area_id).code == "D1"  # the school's district
         assert {a.item_code for a in response.answers} == set(answers)
-
-
-def login(client, username):
-    page = client.get("/office/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    return client.post("/office/login", data={"csrf_token": token, "username": username, "password": PASSWORD})
 
 
 def test_school_board_shows_counts_per_class_never_answers(app, client, schools):
