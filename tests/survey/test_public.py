@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from survey import db
 from survey.models import Answer, Link, Response, Wave
-from tests.conftest import POSTGRES_URL, form_fields, full_answers
+from tests.conftest import POSTGRES_URL, POSTGRESQL_ONLY, form_fields, full_answers
 
 
 def count_responses(app) -> int:
@@ -300,8 +300,7 @@ def test_comments_and_attributes_are_stored_exactly_as_typed(app, client, city):
         assert len(stored) == 18
 
 
-@pytest.mark.skipif(not POSTGRES_URL, reason="needs TEST_DATABASE_URL: SQLite has no server connection to lose")
-@pytest.mark.parametrize("app", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("app", POSTGRESQL_ONLY, indirect=True)  # SQLite has no server connection to lose
 def test_a_dropped_database_connection_at_submit_gets_503_and_the_retry_stores_once(app, client, city):
     """A real lost connection (the server ended it), not a mocked one: 503 with the answers kept, then one response."""
     from sqlalchemy import create_engine, text
