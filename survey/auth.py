@@ -5,6 +5,7 @@ import functools
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import abort, current_app, g, redirect, request, session, url_for
@@ -144,25 +145,53 @@ def _throttled(session: Session, name: str, address: str, user: User | None, now
     return not known
 
 
-def attempt_login(session: Session, username: str, password: str, address: str | None,
-                  now: datetime | None = None) -> User | None:
-    """Return the user for correct credentials from an address that is not held off, else None.
+@dataclass(frozen=True)
+class Credentials:
+    """What a typed name and password came to: the name as compared, its account (if any), and the verdict."""
 
-    Run it in a write transaction: it counts failures with one atomic SQL upsert, and on success
-    clears this address's failures and remembers the address as one the owner uses.
+    name: str
+    user_id: int | None
+    correct: bool
+
+
+def check_credentials(session: Session, username: str, password: str) -> Credentials:
+    """Check a typed password against its account's hash (a made-up name against a dummy: the same work).
+
+    This is the slow part of a login (a deliberately costly hash), so it runs before the write
+    transaction of :func:`record_login`: on SQLite a write transaction holds the whole database,
+    and two dozen logins hashing inside it queued past the busy timeout.
     """
-    now = now or datetime.now(UTC)
     name = username.strip().lower()[:64]
-    where = address_key(address)
     user = session.scalar(select(User).where(func.lower(User.username) == name)) if name else None
     correct = check_password_hash(user.password_hash if user is not None else _DUMMY_HASH, password)
-    if not correct or user is None or not user.active or _throttled(session, name, where, user, now):
+    return Credentials(name, user.id if user is not None else None, correct and user is not None)
+
+
+def record_login(session: Session, credentials: Credentials, address: str | None,
+                 now: datetime | None = None) -> User | None:
+    """Return the user when the credentials were correct and the address is not held off, else None.
+
+    Run it in a write transaction: it counts failures with one atomic SQL upsert, and on success
+    clears this address's failures and remembers the address as one the owner uses. The account
+    is read again here, so one disabled since :func:`check_credentials` does not get in.
+    """
+    now = now or datetime.now(UTC)
+    name, where = credentials.name, address_key(address)
+    user = (session.get(User, credentials.user_id, populate_existing=True)
+            if credentials.user_id is not None else None)
+    if not credentials.correct or user is None or not user.active or _throttled(session, name, where, user, now):
         _record_failure(session, name, where, now)
         return None
     session.execute(delete(LoginFailure).where(LoginFailure.username == name, LoginFailure.address_hash == where))
     _upsert(session, KnownAddress.__table__, {"user_id": user.id, "address_hash": where, "last_login_at": now},
             ["user_id", "address_hash"], {"last_login_at": now})
     return user
+
+
+def attempt_login(session: Session, username: str, password: str, address: str | None,
+                  now: datetime | None = None) -> User | None:
+    """:func:`check_credentials` then :func:`record_login` in one call (run it in a write transaction)."""
+    return record_login(session, check_credentials(session, username, password), address, now)
 
 
 def _token_hash(token: str) -> str:

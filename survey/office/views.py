@@ -29,7 +29,16 @@ from wtforms.validators import InputRequired, Length
 from reports.charts import bar_chart_svg, line_chart_svg
 from reports.heatmap import heatmap_html
 from survey import db, refresh
-from survey.auth import LOGIN_FAILED, attempt_login, current_user, home_endpoint, log_in, log_out, login_required
+from survey.auth import (
+    LOGIN_FAILED,
+    check_credentials,
+    current_user,
+    home_endpoint,
+    log_in,
+    log_out,
+    login_required,
+    record_login,
+)
 from survey.limits import LOGIN_LIMIT, limiter
 from survey.localtime import format_local
 from survey.models import OFFICE_ROLES, AnalysisRun, Area, ExportLog
@@ -105,8 +114,9 @@ def login():
     error = None
     if form.validate_on_submit():
         session = db.session()
+        credentials = check_credentials(session, form.username.data, form.password.data)  # slow: outside the write
         with db.write_transaction(session):
-            user = attempt_login(session, form.username.data, form.password.data, request.remote_addr)
+            user = record_login(session, credentials, request.remote_addr)
             if user is not None:
                 log_in(session, user)
         if user is None:

@@ -12,7 +12,15 @@ import pytest
 from sqlalchemy import func, select, update
 
 from survey import auth, db
-from survey.auth import FAILURES_PER_ACCOUNT, FAILURES_PER_ADDRESS, LOGIN_FAILED, attempt_login, create_user
+from survey.auth import (
+    FAILURES_PER_ACCOUNT,
+    FAILURES_PER_ADDRESS,
+    LOGIN_FAILED,
+    attempt_login,
+    check_credentials,
+    create_user,
+    record_login,
+)
 from survey.models import LoginFailure, StaffSession, User
 from tests.conftest import PASSWORD, SMALL_CITY
 from tests.conftest import office_login as login
@@ -152,10 +160,32 @@ def test_concurrent_failures_are_all_counted(staff):
     tries = 24
 
     def fail(_):
-        with staff.app_context(), db.write_transaction() as session:
-            return attempt_login(session, "d1", "wrong-pass-1", "10.6.0.1")
+        # As the login view does: the password hash is checked before the write transaction.
+        with staff.app_context():
+            credentials = check_credentials(db.session(), "d1", "wrong-pass-1")
+            with db.write_transaction(db.session()) as session:
+                return record_login(session, credentials, "10.6.0.1")
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         assert list(pool.map(fail, range(tries))) == [None] * tries
     with staff.app_context():
         assert db.session().scalar(select(LoginFailure.failures).where(LoginFailure.username == "d1")) == tries
+
+
+def test_an_account_disabled_while_its_password_is_checked_does_not_get_in(staff):
+    """The hash is checked outside the write transaction; the account is read again inside it."""
+    from survey.auth import set_active
+    from survey.models import User
+
+    with staff.app_context():
+        credentials = check_credentials(db.session(), "City", PASSWORD)
+        assert credentials.correct and credentials.name == "city"
+        with db.write_transaction() as other:  # meanwhile, an office disables the account
+            set_active(other, other.scalar(select(User).where(User.username == "city")), False)
+        with db.write_transaction(db.session()) as session:
+            assert record_login(session, credentials, "10.7.0.1") is None
+        with db.write_transaction() as other:
+            set_active(other, other.scalar(select(User).where(User.username == "city")), True)
+        credentials = check_credentials(db.session(), "city", PASSWORD)
+        with db.write_transaction(db.session()) as session:
+            assert record_login(session, credentials, "10.7.0.1").username == "city"
