@@ -5,7 +5,8 @@ waves ordered by opening date), or with a chosen wave's. Families for the Benjam
 are whole-city: all communities (all streets, all districts) of the comparison, and all area x
 topic cells of a level, so a community carries the same mark whoever looks at it, whatever the
 scope of their account. A comparison of two runs never changes (a new analysis is a new run), so
-it is kept in a per-app cache keyed by the two runs.
+it is kept in a per-app cache keyed by the two runs' ids, for a day (a new run is a new key;
+``survey.warmup`` computes the newest one when a worker starts).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ BASIS_NAMES = {"direct": "直接估计", "direct_smoothed": "直接估计（样�
 FDR_NOTE = (f"“显著”按Benjamini–Hochberg方法控制错误发现率（FDR）在{FDR:.0%}：全市所有社区（或所有社区×分项）同时比较时，"
             f"被标为显著的变化中，预计误判的不超过约{FDR:.0%}。两轮答卷视为相互独立的样本；"
             f"答卷少于30份的社区用修正估计及其均方误差比较。")
-CACHE_SECONDS = 600
+CACHE_SECONDS = 24 * 3600
 
 
 def signed(value: float) -> str:

@@ -1,0 +1,66 @@
+"""What a serving process does once when it starts, so that its first page is as fast as the next.
+
+A fresh process would otherwise spend its first requests configuring the SQLAlchemy mappers,
+compiling the Jinja templates, opening a database connection and importing what views import
+lazily, and computing the data that pages cache: the changes since the previous wave (per pair of
+runs) and the fieldwork monitor's counts.
+:func:`warm_up` does all of it ahead: gunicorn calls it from ``post_worker_init``
+(``deploy/gunicorn.conf.py``), before the worker accepts a request; ``WARM_UP=1`` makes
+``create_app()`` call it (a server started another way). Apps made for tests skip it.
+"""
+from __future__ import annotations
+
+import importlib
+import time
+
+from flask import Flask
+from sqlalchemy import text
+from sqlalchemy.orm import configure_mappers
+
+# Modules that views import inside functions (so that app creation stays light).
+LAZY_MODULES = ("survey.schools", "survey.waves", "survey.paper", "reports.pdf", "survey.office.fieldwork")
+
+
+def warm_up(app: Flask) -> dict[str, float]:
+    """Prepare ``app`` for its first requests; return the seconds each step took (for logs and benchmarks)."""
+    timings: dict[str, float] = {}
+
+    def step(name: str, action) -> None:
+        start = time.perf_counter()
+        try:
+            action()
+        except Exception:  # a step that fails only leaves that work to the first request
+            app.logger.exception("warm-up step %s failed", name)
+        timings[name] = time.perf_counter() - start
+
+    step("mappers", configure_mappers)
+    step("imports", lambda: [importlib.import_module(m) for m in LAZY_MODULES])
+    step("templates", lambda: _compile_templates(app))
+    step("database", lambda: _connect(app))
+    step("run data", lambda: _run_data(app))
+    return timings
+
+
+def _compile_templates(app: Flask) -> None:
+    env = app.jinja_env
+    for name in env.list_templates(extensions=("html", "txt")):
+        env.get_template(name)
+
+
+def _connect(app: Flask) -> None:
+    with app.extensions["db_engine"].connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+def _run_data(app: Flask) -> None:
+    """Compute what the office pages keep per analysis run for each analysed questionnaire's newest run."""
+    from survey import db
+    from survey.office import dashboard, fieldwork, wave_changes
+
+    with app.app_context():
+        session = db.session()
+        for code in dashboard.analysed_questionnaires(session):
+            runs = dashboard.runs_by_wave(session, code)
+            if runs:
+                wave_changes.comparison(session, runs[-1])
+        fieldwork.cached_city_plan(session, fieldwork.current_wave(session))
