@@ -403,11 +403,13 @@ def channel_counts(session: Session, wave: Wave, versions: list[QuestionnaireVer
 QUALITY_FLAGS = ("flag_speeder", "flag_straightline", "flag_repeat_device")
 
 
-def quality_counts(session: Session, wave: Wave, areas: dict[str, Area]) -> dict[str, dict[str, int]]:
-    """Return, for every area code, the wave's responses and those with each data-quality flag (any: ``flagged``).
+def quality_counts(session: Session, wave: Wave, areas: dict[str, Area]) -> dict[str, list[int]]:
+    """Return, for every area above the communities, [responses, speeders, straight-liners, repeated devices,
+    any flag] of the wave.
 
     One GROUP BY over the wave's responses at analysis time, so that a page reads the counts from
-    the run (``survey.office.dashboard.quality``) instead of counting a million responses.
+    the run (``survey.office.dashboard.quality``) instead of counting a million responses. Communities
+    are left out (their pages do not show them; the run's summary stays small).
     """
     flags = [getattr(Response, f) for f in QUALITY_FLAGS]
     rows = session.execute(
@@ -417,13 +419,14 @@ def quality_counts(session: Session, wave: Wave, areas: dict[str, Area]) -> dict
         .group_by(Response.area_id)
     ).all()
     by_id = {a.id: a for a in areas.values()}
-    out: dict[str, dict[str, int]] = {}
+    out: dict[str, list[int]] = {}
     for area_id, *counts in rows:
         node = by_id.get(area_id)
         while node is not None:
-            totals = out.setdefault(node.code, dict.fromkeys(("responses", *QUALITY_FLAGS, "flagged"), 0))
-            for key, value in zip(totals, counts):
-                totals[key] += int(value or 0)
+            if node.level != "community":
+                totals = out.setdefault(node.code, [0] * 5)
+                for i, value in enumerate(counts):
+                    totals[i] += int(value or 0)
             node = by_id.get(node.parent_id) if node.parent_id else None
     return out
 

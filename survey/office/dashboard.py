@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask import g, has_request_context
 from sqlalchemy import Integer, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, defer, joinedload
 
 from analysis.text import top_terms
 from forms import Definition
@@ -24,25 +25,40 @@ CHILD_LEVEL = {"city": "district", "district": "street", "street": "community", 
 
 
 def runs_by_wave(session: Session, questionnaire_code: str = "citizen") -> list[AnalysisRun]:
-    """Return the newest run of every wave, oldest wave first."""
-    newest = (
-        select(AnalysisRun.wave_id, func.max(AnalysisRun.id).label("run_id"))
-        .where(AnalysisRun.questionnaire_code == questionnaire_code)
-        .group_by(AnalysisRun.wave_id)
-        .subquery()
-    )
-    return list(
-        session.scalars(
-            select(AnalysisRun).join(newest, newest.c.run_id == AnalysisRun.id).join(Wave).order_by(Wave.opens_at)
+    """Return the newest run of every wave, oldest wave first.
+
+    Their summaries (large JSON: counts and terms per area) load only when read; within a request
+    the list is looked up once per questionnaire.
+    """
+    memo = g.setdefault("runs_by_wave", {}) if has_request_context() else {}
+    key = (id(session), questionnaire_code)
+    if key not in memo:
+        newest = (
+            select(AnalysisRun.wave_id, func.max(AnalysisRun.id).label("run_id"))
+            .where(AnalysisRun.questionnaire_code == questionnaire_code)
+            .group_by(AnalysisRun.wave_id)
+            .subquery()
         )
-    )
+        memo[key] = list(session.scalars(
+            select(AnalysisRun).join(newest, newest.c.run_id == AnalysisRun.id).join(Wave)
+            .options(defer(AnalysisRun.summary), joinedload(AnalysisRun.wave)).order_by(Wave.opens_at)
+        ))
+    return list(memo[key])
 
 
 def analysed_questionnaires(session: Session) -> dict[str, str]:
     """Return {code: title} of the questionnaires whose results office dashboards show, citizen first.
 
-    Those with an analysis run, minors' questionnaires left out (the area page sums them up apart).
+    Those with an analysis run, minors' questionnaires left out (the area page sums them up apart);
+    looked up once per request.
     """
+    memo = g.setdefault("analysed_questionnaires", {}) if has_request_context() else {}
+    if id(session) not in memo:
+        memo[id(session)] = _analysed_questionnaires(session)
+    return dict(memo[id(session)])
+
+
+def _analysed_questionnaires(session: Session) -> dict[str, str]:
     shown = {}
     for code in session.scalars(select(AnalysisRun.questionnaire_code).distinct()):
         try:
@@ -216,10 +232,8 @@ def quality(session: Session, run: AnalysisRun, area: Area) -> dict | None:
     if stored is None:
         return None
     by_area = run.summary.get("quality_by_area")
-    if by_area is not None:
-        counts = by_area.get(area.code, {})
-        total, speed, straight, repeat, anyflag = (int(counts.get(k, 0)) for k in (
-            "responses", "flag_speeder", "flag_straightline", "flag_repeat_device", "flagged"))
+    if by_area is not None and area.level != "community":
+        total, speed, straight, repeat, anyflag = (int(v) for v in by_area.get(area.code, (0, 0, 0, 0, 0)))
     else:
         flags = (Response.flag_speeder, Response.flag_straightline, Response.flag_repeat_device)
         row = session.execute(
@@ -343,7 +357,7 @@ def minor_summary(session: Session, wave_id: int, area: Area) -> MinorSummary | 
     """Return the minors questionnaire's results for the area (city or district), if analysed."""
     run = session.scalar(
         select(AnalysisRun).where(AnalysisRun.wave_id == wave_id, AnalysisRun.questionnaire_code == "minor")
-        .order_by(AnalysisRun.id.desc()).limit(1)
+        .options(defer(AnalysisRun.summary)).order_by(AnalysisRun.id.desc()).limit(1)
     )
     if run is None or area.level not in ("city", "district"):
         return None
