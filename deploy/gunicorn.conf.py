@@ -51,6 +51,6 @@ def post_worker_init(worker) -> None:
 
     app = worker.wsgi
     if hasattr(app, "jinja_env"):
-        timings = warm_up(app)
+        timings = warm_up(app, notify=worker.notify)
         worker.log.info("warmed up in %.1f s (%s)", sum(timings.values()),
                         ", ".join(f"{name} {seconds:.2f} s" for name, seconds in timings.items()))
