@@ -44,6 +44,7 @@ def warm_up(app: Flask, notify=None) -> dict[str, float]:
     step("database", lambda: _connect(app))
     step("run data", lambda: _run_data(app))
     step("queries", lambda: _queries(app))
+    step("first request", lambda: _first_request(app))
     return timings
 
 
@@ -101,3 +102,9 @@ def _queries(app: Flask) -> None:
             dashboard.trend(session, community, run.questionnaire_code)
             dashboard.topic_results(session, run, community, definition)
             dashboard.comments(session, run.wave_id, community, [])
+
+
+def _first_request(app: Flask) -> None:
+    """Serve the login page once inside the process: the request machinery, hooks and base templates run once."""
+    with app.test_client() as client:
+        client.get("/office/login", environ_base={"REMOTE_ADDR": "127.0.0.1"})
