@@ -387,7 +387,8 @@ def _short_groups(groups: pd.DataFrame) -> dict[str, str]:
         return {}
     short = groups[(groups["answers_to_share"] > 0) & np.isfinite(groups["answers_to_share"].astype(float))]
     short = short.sort_values(["domain", "answers_to_share", "variable", "category"], ascending=[True, False, True, True])
-    return {
-        domain: ";".join(f"{r.variable}={r.category}:{int(r.answers_to_share)}" for r in part.itertuples())
-        for domain, part in short.groupby("domain", sort=False)
-    }
+    if short.empty:
+        return {}
+    text = (short["variable"].astype(str) + "=" + short["category"].astype(str) + ":"
+            + short["answers_to_share"].astype(float).astype(int).astype(str))
+    return text.groupby(short["domain"], sort=False).agg(";".join).to_dict()

@@ -53,6 +53,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         REFRESH_LOCK_TIMEOUT_S=int(os.environ.get("REFRESH_LOCK_TIMEOUT_S", "600")),
         REFRESH_QUEUE=os.environ.get("REFRESH_QUEUE", "survey-refresh"),
         REFRESH_PRERENDER=os.environ.get("REFRESH_PRERENDER", "city,district"),
+        # WARM_UP=1: create_app() prepares the process for its first request (survey/warmup.py);
+        # gunicorn does it in post_worker_init (deploy/gunicorn.conf.py) whatever this says.
+        WARM_UP=os.environ.get("WARM_UP", "0") == "1",
     )
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
@@ -100,6 +103,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(rectification_bp)
     cli.init_app(app)
     app.add_url_rule("/", "index", lambda: redirect(url_for("office.login")))
+    if app.config.get("WARM_UP"):
+        from survey.warmup import warm_up
+
+        warm_up(app)
     return app
 
 

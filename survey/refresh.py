@@ -41,7 +41,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from flask import Flask, current_app, has_app_context
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
 from survey import db
@@ -86,7 +86,11 @@ def data_time(run: AnalysisRun | None) -> datetime | None:
     """Return the time the run's data goes up to: when its watermark was read (older runs: when stored)."""
     if run is None:
         return None
-    stamp = (run.summary or {}).get("data_as_of")
+    if "summary" in run.__dict__ or inspect(run).session is None:
+        stamp = (run.summary or {}).get("data_as_of")
+    else:  # the summary is not loaded (office pages defer it): read only this member, not the whole JSON
+        stamp = inspect(run).session.scalar(
+            select(AnalysisRun.summary["data_as_of"].as_string()).where(AnalysisRun.id == run.id))
     return datetime.fromisoformat(stamp) if stamp else run.created_at
 
 

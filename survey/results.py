@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Integer, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from analysis.errors import AnalysisError
@@ -329,6 +329,10 @@ def run_analysis(
             for row in items.itertuples()
         ])
     session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        # The planner's row counts of the results tables, brought up to date with the new run's rows: the
+        # pages' queries (a run's problem list, its flagged communities) otherwise get plans made for empty tables.
+        session.execute(text("ANALYZE area_result, item_result"))
     say(f"stored run {run.id}")
     return run
 
@@ -411,6 +415,37 @@ def channel_counts(session: Session, wave: Wave, versions: list[QuestionnaireVer
     return out
 
 
+QUALITY_FLAGS = ("flag_speeder", "flag_straightline", "flag_repeat_device")
+
+
+def quality_counts(session: Session, wave: Wave, areas: dict[str, Area]) -> dict[str, list[int]]:
+    """Return, for every area above the communities, [responses, speeders, straight-liners, repeated devices,
+    any flag] of the wave.
+
+    One GROUP BY over the wave's responses at analysis time, so that a page reads the counts from
+    the run (``survey.office.dashboard.quality``) instead of counting a million responses. Communities
+    are left out (their pages do not show them; the run's summary stays small).
+    """
+    flags = [getattr(Response, f) for f in QUALITY_FLAGS]
+    rows = session.execute(
+        select(Response.area_id, func.count(), *(func.sum(f.cast(Integer)) for f in flags),
+               func.sum((flags[0] | flags[1] | flags[2]).cast(Integer)))
+        .where(Response.wave_id == wave.id)
+        .group_by(Response.area_id)
+    ).all()
+    by_id = {a.id: a for a in areas.values()}
+    out: dict[str, list[int]] = {}
+    for area_id, *counts in rows:
+        node = by_id.get(area_id)
+        while node is not None:
+            if node.level != "community":
+                totals = out.setdefault(node.code, [0] * 5)
+                for i, value in enumerate(counts):
+                    totals[i] += int(value or 0)
+            node = by_id.get(node.parent_id) if node.parent_id else None
+    return out
+
+
 def _summary(session: Session, wave: Wave, versions: list[QuestionnaireVersion], result, left_out: list[str],
              areas: dict[str, Area]) -> dict:
     channels = channel_counts(session, wave, versions, areas)
@@ -427,5 +462,6 @@ def _summary(session: Session, wave: Wave, versions: list[QuestionnaireVersion],
         "communities_without_responses": left_out,
         "responses_by_channel": channels.get(city_code, {}),
         "channels_by_area": channels,
+        "quality_by_area": quality_counts(session, wave, areas),
         "timings": result.timings,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import JSON, BigInteger, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -52,7 +53,12 @@ class Response(Base):
 
 class Answer(Base):
     __tablename__ = "answer"
-    __table_args__ = (Index("ix_answer_item", "item_code", "choice_code"),)
+    __table_args__ = (
+        Index("ix_answer_item", "item_code", "choice_code"),
+        # Only the answers with text (migration 0011): a community's newest comments without reading every answer.
+        Index("ix_answer_text_response", "response_id", postgresql_where=sql_text("text IS NOT NULL"),
+              sqlite_where=sql_text("text IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     response_id: Mapped[int] = mapped_column(ForeignKey("response.id", ondelete="CASCADE"), index=True)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask import g, has_request_context
 from sqlalchemy import Integer, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, defer, joinedload
 
 from analysis.text import top_terms
 from forms import Definition
@@ -24,25 +25,40 @@ CHILD_LEVEL = {"city": "district", "district": "street", "street": "community", 
 
 
 def runs_by_wave(session: Session, questionnaire_code: str = "citizen") -> list[AnalysisRun]:
-    """Return the newest run of every wave, oldest wave first."""
-    newest = (
-        select(AnalysisRun.wave_id, func.max(AnalysisRun.id).label("run_id"))
-        .where(AnalysisRun.questionnaire_code == questionnaire_code)
-        .group_by(AnalysisRun.wave_id)
-        .subquery()
-    )
-    return list(
-        session.scalars(
-            select(AnalysisRun).join(newest, newest.c.run_id == AnalysisRun.id).join(Wave).order_by(Wave.opens_at)
+    """Return the newest run of every wave, oldest wave first.
+
+    Their summaries (large JSON: counts and terms per area) load only when read; within a request
+    the list is looked up once per questionnaire.
+    """
+    memo = g.setdefault("runs_by_wave", {}) if has_request_context() else {}
+    key = (id(session), questionnaire_code)
+    if key not in memo:
+        newest = (
+            select(AnalysisRun.wave_id, func.max(AnalysisRun.id).label("run_id"))
+            .where(AnalysisRun.questionnaire_code == questionnaire_code)
+            .group_by(AnalysisRun.wave_id)
+            .subquery()
         )
-    )
+        memo[key] = list(session.scalars(
+            select(AnalysisRun).join(newest, newest.c.run_id == AnalysisRun.id).join(Wave)
+            .options(defer(AnalysisRun.summary), joinedload(AnalysisRun.wave)).order_by(Wave.opens_at)
+        ))
+    return list(memo[key])
 
 
 def analysed_questionnaires(session: Session) -> dict[str, str]:
     """Return {code: title} of the questionnaires whose results office dashboards show, citizen first.
 
-    Those with an analysis run, minors' questionnaires left out (the area page sums them up apart).
+    Those with an analysis run, minors' questionnaires left out (the area page sums them up apart);
+    looked up once per request.
     """
+    memo = g.setdefault("analysed_questionnaires", {}) if has_request_context() else {}
+    if id(session) not in memo:
+        memo[id(session)] = _analysed_questionnaires(session)
+    return dict(memo[id(session)])
+
+
+def _analysed_questionnaires(session: Session) -> dict[str, str]:
     shown = {}
     for code in session.scalars(select(AnalysisRun.questionnaire_code).distinct()):
         try:
@@ -142,37 +158,91 @@ def heatmap_rows(
     return columns, rows
 
 
-def flagged(session: Session, run: AnalysisRun, area: Area, limit: int | None = None) -> list[tuple[AreaResult, Area]]:
-    """Return communities below 80 or at risk in the area, most points at stake first."""
-    query = (
+@dataclass(frozen=True)
+class Page:
+    """One page of a long list: ``number`` from 1, ``size`` rows a page, ``total`` rows in all.
+
+    >>> p = Page.of("3", 200, 450); (p.number, p.offset, p.pages, p.previous, p.next)
+    (3, 400, 3, 2, None)
+    >>> Page.of("x", 200, 0).number, Page.of("9", 200, 450).number
+    (1, 3)
+    """
+
+    number: int
+    size: int
+    total: int
+
+    @classmethod
+    def of(cls, asked, size: int, total: int) -> Page:
+        """The page asked for (``?page=``: text or None), kept within the list."""
+        try:
+            number = int(asked)
+        except (TypeError, ValueError):
+            number = 1
+        pages = max(1, -(-total // size))
+        return cls(min(max(number, 1), pages), size, total)
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * self.size
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.size))
+
+    @property
+    def previous(self) -> int | None:
+        return self.number - 1 if self.number > 1 else None
+
+    @property
+    def next(self) -> int | None:
+        return self.number + 1 if self.number < self.pages else None
+
+
+def _flagged_query(run: AnalysisRun, area: Area):
+    return (
         select(AreaResult, Area)
         .join(Area, Area.id == AreaResult.area_id)
         .where(AreaResult.run_id == run.id, AreaResult.level == "community", AreaResult.status.in_(("below", "at_risk")),
                within(area))
-        .order_by(AreaResult.points_at_stake.desc())
     )
+
+
+def flagged(session: Session, run: AnalysisRun, area: Area, limit: int | None = None,
+            offset: int = 0) -> list[tuple[AreaResult, Area]]:
+    """Return communities below 80 or at risk in the area, most points at stake first (``limit`` rows in SQL)."""
+    query = _flagged_query(run, area).order_by(AreaResult.points_at_stake.desc(), Area.code)
     if limit:
-        query = query.limit(limit)
+        query = query.limit(limit).offset(offset)
     return [(r, a) for r, a in session.execute(query).all()]
+
+
+def flagged_count(session: Session, run: AnalysisRun, area: Area) -> int:
+    return session.scalar(_flagged_query(run, area).with_only_columns(func.count()).order_by(None)) or 0
 
 
 def quality(session: Session, run: AnalysisRun, area: Area) -> dict | None:
     """Return the data-quality counts of the run's wave in the area's subtree, as the run saw them.
 
-    Responses submitted after the run are left out; ``included`` says whether flagged responses
-    were analysed. None when the run stored no quality summary.
+    Read from the run (``quality_by_area``, counted at analysis time); a run stored before it
+    kept them is counted here, leaving out responses submitted after the run. ``included`` says
+    whether flagged responses were analysed. None when the run stored no quality summary.
     """
     stored = run.summary.get("quality")
     if stored is None:
         return None
-    flags = (Response.flag_speeder, Response.flag_straightline, Response.flag_repeat_device)
-    row = session.execute(
-        select(func.count(), *(func.sum(f.cast(Integer)) for f in flags),
-               func.sum((flags[0] | flags[1] | flags[2]).cast(Integer)))
-        .join(Area, Area.id == Response.area_id)
-        .where(Response.wave_id == run.wave_id, Response.submitted_at <= run.created_at, within(area))
-    ).one()
-    total, speed, straight, repeat, anyflag = (int(v or 0) for v in row)
+    by_area = run.summary.get("quality_by_area")
+    if by_area is not None and area.level != "community":
+        total, speed, straight, repeat, anyflag = (int(v) for v in by_area.get(area.code, (0, 0, 0, 0, 0)))
+    else:
+        flags = (Response.flag_speeder, Response.flag_straightline, Response.flag_repeat_device)
+        row = session.execute(
+            select(func.count(), *(func.sum(f.cast(Integer)) for f in flags),
+                   func.sum((flags[0] | flags[1] | flags[2]).cast(Integer)))
+            .join(Area, Area.id == Response.area_id)
+            .where(Response.wave_id == run.wave_id, Response.submitted_at <= run.created_at, within(area))
+        ).one()
+        total, speed, straight, repeat, anyflag = (int(v or 0) for v in row)
     return {"responses": total, "flag_speeder": speed, "flag_straightline": straight, "flag_repeat_device": repeat,
             "flagged": anyflag, "included": bool(stored.get("included"))}
 
@@ -202,22 +272,32 @@ class Problem:
     n: int
 
 
-def problems(session: Session, run: AnalysisRun, area: Area, definition: Definition) -> list[Problem]:
-    """Return community x topic pairs under 80 in the area, lowest score first (问题清单)."""
-    labels = {i.code: i for i in definition.scored_items}
-    parent = aliased(Area)
-    rows = session.execute(
+def _problems_query(run: AnalysisRun, area: Area, definition: Definition, parent):
+    return (
         select(ItemResult, Area, parent)
         .join(Area, Area.id == ItemResult.area_id)
         .outerjoin(parent, parent.id == Area.parent_id)
         .where(ItemResult.run_id == run.id, Area.level == "community", within(area),
-               ItemResult.item_code.in_(list(labels)), ItemResult.estimate < 80)
-        .order_by(ItemResult.estimate, Area.code)
-    ).all()
+               ItemResult.item_code.in_([i.code for i in definition.scored_items]), ItemResult.estimate < 80)
+    )
+
+
+def problems(session: Session, run: AnalysisRun, area: Area, definition: Definition, limit: int | None = None,
+             offset: int = 0) -> list[Problem]:
+    """Return community x topic pairs under 80 in the area, lowest score first (问题清单); ``limit`` rows in SQL."""
+    parent = aliased(Area)
+    query = _problems_query(run, area, definition, parent).order_by(ItemResult.estimate, Area.code, ItemResult.item_code)
+    if limit:
+        query = query.limit(limit).offset(offset)
     return [
         Problem(a, p, r.item_code, definition.column_names[r.item_code], r.estimate, r.ci_low, r.ci_high, r.n)
-        for r, a, p in rows
+        for r, a, p in session.execute(query).all()
     ]
+
+
+def problems_count(session: Session, run: AnalysisRun, area: Area, definition: Definition) -> int:
+    query = _problems_query(run, area, definition, aliased(Area))
+    return session.scalar(query.with_only_columns(func.count()).order_by(None)) or 0
 
 
 def topic_results(session: Session, run: AnalysisRun, area: Area, definition: Definition) -> list[tuple[str, str, ItemResult | None]]:
@@ -230,13 +310,21 @@ def topic_results(session: Session, run: AnalysisRun, area: Area, definition: De
 
 
 def trend(session: Session, area: Area, questionnaire_code: str = "citizen") -> list[tuple[str, AreaResult]]:
-    """Return (wave name, result) for the area across waves, oldest first."""
-    out = []
-    for run in runs_by_wave(session, questionnaire_code):
-        result = area_result(session, run, area)
-        if result is not None:
-            out.append((run.wave.name, result))
-    return out
+    """Return (wave name, result) for the area across waves, oldest first: one query over every wave's newest run."""
+    newest = (
+        select(func.max(AnalysisRun.id))
+        .where(AnalysisRun.questionnaire_code == questionnaire_code)
+        .group_by(AnalysisRun.wave_id)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(Wave.name, AreaResult)
+        .join(AnalysisRun, AnalysisRun.id == AreaResult.run_id)
+        .join(Wave, Wave.id == AnalysisRun.wave_id)
+        .where(AreaResult.area_id == area.id, AreaResult.run_id.in_(newest))
+        .order_by(Wave.opens_at, Wave.id)
+    ).all()
+    return [(name, result) for name, result in rows]
 
 
 def comments(session: Session, wave_id: int, area: Area, terms: list[tuple[str, int]] | None = None,
@@ -269,7 +357,7 @@ def minor_summary(session: Session, wave_id: int, area: Area) -> MinorSummary | 
     """Return the minors questionnaire's results for the area (city or district), if analysed."""
     run = session.scalar(
         select(AnalysisRun).where(AnalysisRun.wave_id == wave_id, AnalysisRun.questionnaire_code == "minor")
-        .order_by(AnalysisRun.id.desc()).limit(1)
+        .options(defer(AnalysisRun.summary)).order_by(AnalysisRun.id.desc()).limit(1)
     )
     if run is None or area.level not in ("city", "district"):
         return None

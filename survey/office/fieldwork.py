@@ -11,18 +11,21 @@ user's area. Views: ``/office/fieldwork`` (page, ``?area=`` a sub-area, ``?sort=
 from __future__ import annotations
 
 import math
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from analysis.fieldwork import NO_DATA, TARGET_HALF_WIDTH, plan_fieldwork
 from survey import db
 from survey.auth import current_user, login_required
+from survey.caching import app_cache
 from survey.models import AnalysisRun, Area, AreaResult, ExportLog, Wave
 from survey.office.exports import Column, Table, csv_chunks
 from survey.questionnaires import definition_of
@@ -30,6 +33,7 @@ from survey.results import MarginsError, base_plan, margin_variables, margins_fr
 from survey.scope import breadcrumbs, scoped_area, within
 
 SORTS = {"priority": "优先次序", "decide": "判定还需", "precision": "精度还需", "answers": "答卷最少", "name": "社区名称"}
+CACHE_SECONDS = 60  # the page's and the CSV's counts are at most about this old (FIELDWORK_CACHE_SECONDS)
 STATUS_TEXT = {"below": "低于80分", "at_risk": "有风险", "ok": "达标", "undecided": "数据不足", NO_DATA: "尚无估计"}
 
 
@@ -103,27 +107,39 @@ def _number(value) -> int | None:
     return None if value is None or not math.isfinite(value) else int(value)
 
 
-def fieldwork_plan(session: Session, area: Area, questionnaire_code: str = "citizen", sort: str = "priority",
-                   half_width: float = TARGET_HALF_WIDTH, wave: Wave | None = None) -> FieldworkPlan:
-    """Return the fieldwork plan of the current wave for the communities in ``area`` (already scope-checked)."""
-    wave = wave or current_wave(session)
+@dataclass(frozen=True)
+class CityPlan:
+    """The whole city's fieldwork numbers (no ORM objects: kept across requests), cut per area by :func:`fieldwork_plan`."""
+
+    wave_id: int | None
+    run_id: int | None
+    unit: str
+    communities: list[tuple]  # (domain, answers, status, estimate, to decide, half width, for precision, priority, rank)
+    groups: dict[str, list[tuple]]  # domain -> (variable, category, answers to share, sample share, population share)
+    group_columns: list[tuple[str, str]]
+    labels: dict[tuple[str, str], str]
+    computed_at: float = 0.0
+
+
+def city_plan(session: Session, wave: Wave | None, questionnaire_code: str = "citizen",
+              half_width: float = TARGET_HALF_WIDTH) -> CityPlan:
+    """Count the wave's answers per community and cell now and plan the fieldwork of the whole city."""
     unit = base_plan(questionnaire_code).unit
-    result = FieldworkPlan(area, wave, None, half_width=half_width)
     versions = [v for v in wave.versions if v.questionnaire.code == questionnaire_code] if wave else []
     if not versions:
-        return result
+        return CityPlan(wave.id if wave else None, None, unit, [], {}, [], {}, time.monotonic())
     # The groups are those the analysis weights by: the questionnaire's attributes the margins name.
     plan_of = plan_for([definition_of(v) for v in versions], questionnaire_code,
                        margin_variables(session, questionnaire_code))
     cells = score_cells(session, wave.id, [v.id for v in versions], plan=plan_of)
     attributes = [c for c in cells.columns if c not in (unit, "channel", "n", "total", "total_sq")]
-    units = list(session.scalars(select(Area).where(Area.level == unit).order_by(Area.code)))
+    units = session.execute(select(Area.code, Area.adult_population).where(Area.level == unit).order_by(Area.code)).all()
     try:
         margins = margins_frame(session, questionnaire_code)
     except MarginsError:
         margins = pd.DataFrame(columns=["variable", "category", "total"])
-    domains = pd.DataFrame({"domain": [a.code for a in units],
-                            "population": [float(a.adult_population or 0) for a in units]})
+    domains = pd.DataFrame({"domain": [code for code, _ in units],
+                            "population": [float(population or 0) for _, population in units]})
     run = _latest_run(session, wave, questionnaire_code)
     estimates = _stored_estimates(session, run, unit) if run is not None else _plain_estimates(cells, unit)
     domains = domains.merge(estimates, on="domain", how="left")
@@ -133,37 +149,108 @@ def fieldwork_plan(session: Session, area: Area, questionnaire_code: str = "citi
 
     labels = _group_labels([definition_of(v) for v in versions])
     groups = fw.groups
-    result.run = run
-    result.group_columns = [
+    group_columns = [
         (f"{v}={c}", labels.get((v, c), f"{v}={c}"))
         for v, c in dict.fromkeys(zip(groups["variable"], groups["category"]))
     ] if not groups.empty else []
-    by_domain = {d: part for d, part in groups.groupby("domain")} if not groups.empty else {}
-    visible = {a.code: a for a in session.scalars(select(Area).where(within(area), Area.level == unit))}
+    by_domain: dict[str, list[tuple]] = {}  # one pass over the columns (itertuples per part makes a class each time)
+    if not groups.empty:
+        for row in zip(groups["domain"], groups["variable"], groups["category"], groups["answers_to_share"],
+                       groups["sample_share"], groups["population_share"]):
+            by_domain.setdefault(row[0], []).append(row[1:])
+    c = fw.communities
+    communities = list(zip(c["domain"], c["answers"], c["status"], c["estimate"], c["answers_to_decide"], c["half_width"],
+                           c["answers_for_precision"], c["priority"], c["rank"]))
+    return CityPlan(wave.id, run.id if run is not None else None, unit, communities, by_domain, group_columns, labels,
+                    time.monotonic())
+
+
+def fieldwork_plan(session: Session, area: Area, questionnaire_code: str = "citizen", sort: str = "priority",
+                   half_width: float = TARGET_HALF_WIDTH, wave: Wave | None = None,
+                   city: CityPlan | None = None) -> FieldworkPlan:
+    """Return the fieldwork plan of the current wave for the communities in ``area`` (already scope-checked).
+
+    ``city``: the city's numbers computed earlier (:func:`cached_city_plan`); else counted now.
+    """
+    wave = wave or current_wave(session)
+    result = FieldworkPlan(area, wave, None, half_width=half_width)
+    if wave is None or not [v for v in wave.versions if v.questionnaire.code == questionnaire_code]:
+        return result
+    if city is None:
+        city = city_plan(session, wave, questionnaire_code, half_width)
+    result.run = session.get(AnalysisRun, city.run_id) if city.run_id is not None else None
+    result.group_columns = city.group_columns
+    labels = city.labels
+    parent = aliased(Area)
+    visible = {a.code: (a, street) for a, street in session.execute(
+        select(Area, parent.name).outerjoin(parent, parent.id == Area.parent_id).where(within(area), Area.level == city.unit))}
     rows = []
-    for r in fw.communities.itertuples():
-        community = visible.get(r.domain)
-        if community is None:
+    for domain, answers, status, estimate, decide, width, precision, priority, rank in city.communities:
+        found = visible.get(domain)
+        if found is None:
             continue
-        part = by_domain.get(r.domain)
+        community, street = found
         short, more = [], {}
-        if part is not None:
-            for g in part.itertuples():
-                key = f"{g.variable}={g.category}"
-                need = _number(g.answers_to_share)
-                more[key] = need
-                if need:
-                    short.append(Group(labels.get((g.variable, g.category), key), need,
-                                       None if np.isnan(g.sample_share) else float(g.sample_share), float(g.population_share)))
+        for variable, category, to_share, sample_share, population_share in city.groups.get(domain, ()):
+            key = f"{variable}={category}"
+            need = _number(to_share)
+            more[key] = need
+            if need:
+                short.append(Group(labels.get((variable, category), key), need,
+                                   None if np.isnan(sample_share) else float(sample_share), float(population_share)))
         short.sort(key=lambda g: -g.more)
         rows.append(FieldworkRow(
-            community, community.parent.name if community.parent else "", int(r.answers), str(r.status),
-            None if np.isnan(r.estimate) else float(r.estimate), _number(r.answers_to_decide),
-            None if np.isnan(r.half_width) else float(r.half_width), _number(r.answers_for_precision),
-            float(r.priority), int(r.rank), short, more,
+            community, street or "", int(answers), str(status), None if np.isnan(estimate) else float(estimate),
+            _number(decide), None if np.isnan(width) else float(width), _number(precision), float(priority), int(rank),
+            short, more,
         ))
     result.rows = sort_rows(rows, sort)
     return result
+
+
+_refreshing: set[tuple] = set()
+_refreshing_lock = threading.Lock()
+
+
+def cached_city_plan(session: Session, wave: Wave | None, questionnaire_code: str = "citizen") -> CityPlan:
+    """Return the city's plan as counted at most ``FIELDWORK_CACHE_SECONDS`` (60) ago, kept per app.
+
+    An older one is still returned while a thread counts again (so no request waits for the count
+    over all responses); a new analysis run is a new key, counted at once. ``survey.warmup`` counts
+    the current wave's when a worker starts.
+    """
+    app = current_app._get_current_object()
+    seconds = float(app.config.get("FIELDWORK_CACHE_SECONDS", CACHE_SECONDS))
+    if wave is None or seconds <= 0:
+        return city_plan(session, wave, questionnaire_code)
+    run = _latest_run(session, wave, questionnaire_code)
+    key = (wave.id, questionnaire_code, run.id if run is not None else None)
+    cache = app_cache("fieldwork", "FIELDWORK_CACHE_SECONDS", CACHE_SECONDS, 4, app)
+    found = cache.get(key)
+    if found is None:
+        found = city_plan(session, wave, questionnaire_code)
+        cache.put(key, found)
+    elif time.monotonic() - found.computed_at > seconds:
+        with _refreshing_lock:
+            start = key not in _refreshing
+            _refreshing.add(key)
+        if start:
+            threading.Thread(target=_count_again, args=(app, key), name="fieldwork-count", daemon=True).start()
+    return found
+
+
+def _count_again(app, key: tuple) -> None:
+    wave_id, code, _ = key
+    try:
+        with app.app_context():
+            session = db.session()
+            found = city_plan(session, session.get(Wave, wave_id), code)
+            app_cache("fieldwork", "FIELDWORK_CACHE_SECONDS", CACHE_SECONDS, 4, app).put(key, found)
+    except Exception:  # the old numbers stay; the next request tries again
+        app.logger.exception("could not count the fieldwork of wave %s again", wave_id)
+    finally:
+        with _refreshing_lock:
+            _refreshing.discard(key)
 
 
 def sort_rows(rows: list[FieldworkRow], sort: str) -> list[FieldworkRow]:
@@ -233,7 +320,9 @@ def _request_plan() -> FieldworkPlan:
     code = request.args.get("area", type=str) or user.area.code
     place = scoped_area(session, user, code)
     sort = request.args.get("sort", "priority")
-    return fieldwork_plan(session, place, sort=sort if sort in SORTS else "priority")
+    wave = current_wave(session)
+    return fieldwork_plan(session, place, sort=sort if sort in SORTS else "priority", wave=wave,
+                          city=cached_city_plan(session, wave))
 
 
 def page():

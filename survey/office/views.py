@@ -55,7 +55,8 @@ from survey.scope import breadcrumbs, scoped_area
 bp = Blueprint("office", __name__, url_prefix="/office", template_folder="templates")
 register_fieldwork(bp)  # /office/fieldwork and /office/fieldwork.csv: the fieldwork monitor (survey/office/fieldwork.py)
 register_accounts(bp)  # /office/accounts: staff accounts of the viewer's area and below (survey/office/accounts.py)
-PAGE_ROWS = 200  # longer lists are shown in part; the exports have every row
+PAGE_ROWS = 200  # longer lists are shown a page at a time (?page=N); the exports have every row
+DASHBOARD_FLAGGED = 50  # the dashboard lists the communities that cost most; 查看全部 opens the flagged list
 
 
 class LoginForm(FlaskForm):
@@ -170,7 +171,8 @@ def _area_and_run(code: str) -> tuple:
 
 
 # Pages that show one analysis run: a link between them keeps the questionnaire the office chose.
-RUN_PAGES = {"office.area", "office.community", "office.problems", "office.report", "office.export", "office.exports"}
+RUN_PAGES = {"office.area", "office.community", "office.problems", "office.flagged", "office.report", "office.export",
+             "office.exports"}
 
 
 @bp.url_defaults
@@ -228,7 +230,7 @@ def area(code: str):
         return render_template("office/no_run.html", area=place)
     definition = dashboard.run_definition(run)
     columns, rows = dashboard.heatmap_rows(session, run, place, definition, _link)
-    flagged = dashboard.flagged(session, run, place)
+    flagged = dashboard.flagged(session, run, place, limit=DASHBOARD_FLAGGED)
     changes = _changes(session, run)
     chart = None
     if flagged:
@@ -241,7 +243,7 @@ def area(code: str):
         result=dashboard.area_result(session, run, place), rates=dashboard.rates(session, run, place, definition),
         channels=dashboard.responses_by_channel(run, place),
         heatmap=heatmap_html(columns, rows, caption="单元格为加权满意度（分）；斜体：样本少于5份。", tappable=True),
-        flagged=flagged[:PAGE_ROWS], flagged_total=len(flagged), cost_chart=chart, breadcrumbs=_breadcrumbs(place),
+        flagged=flagged, flagged_total=dashboard.flagged_count(session, run, place) if flagged else 0, cost_chart=chart, breadcrumbs=_breadcrumbs(place),
         minors=dashboard.minor_summary(session, run.wave_id, place), quality=dashboard.quality(session, run, place),
         changes=changes, child_changes=wave_changes.child_changes(session, changes, place) if changes else [],
         changed=wave_changes.significant_communities(session, changes, place)[:PAGE_ROWS] if changes else [],
@@ -317,9 +319,21 @@ def problems(code: str):
     fmt = request.args.get("format")
     if fmt:
         return _export(session, place, run, "problems", fmt, request.args.get("labels") == "1")
-    found = dashboard.problems(session, run, place, dashboard.run_definition(run))
-    return render_template("office/problems.html", area=place, run=run, problems=found[:PAGE_ROWS], total=len(found),
+    definition = dashboard.run_definition(run)
+    page = dashboard.Page.of(request.args.get("page"), PAGE_ROWS, dashboard.problems_count(session, run, place, definition))
+    found = dashboard.problems(session, run, place, definition, limit=page.size, offset=page.offset)
+    return render_template("office/problems.html", area=place, run=run, problems=found, total=page.total, page=page,
                            breadcrumbs=_breadcrumbs(place))
+
+
+@bp.get("/area/<code>/flagged")
+@login_required
+def flagged(code: str):
+    """Every community below 80 or at risk in the area, most points at stake first, a page at a time."""
+    session, place, run = _area_and_run(code)
+    page = dashboard.Page.of(request.args.get("page"), PAGE_ROWS, dashboard.flagged_count(session, run, place))
+    return render_template("office/flagged.html", area=place, run=run, page=page, breadcrumbs=_breadcrumbs(place),
+                           flagged=dashboard.flagged(session, run, place, limit=page.size, offset=page.offset))
 
 
 @bp.get("/area/<code>/export/<what>.<fmt>")

@@ -91,11 +91,16 @@ def league(session: Session, user: User, now: datetime) -> tuple[list[LeagueRow]
         results = {r.area_id: r for r in session.scalars(select(AreaResult).where(AreaResult.run_id == run.id,
                                                                                    AreaResult.level == "community"))}
     rows = []
-    for unit in visible_units(session, user):
+    units = visible_units(session, user, with_communities=True)
+    due_by_unit: dict[int, list[Task]] = {}
+    for task in session.scalars(select(Task).where(Task.unit_id.in_([u.id for u in units]), Task.deadline <= now)
+                                .order_by(Task.id)):
+        due_by_unit.setdefault(task.unit_id, []).append(task)
+    for unit in units:
         lines = [CommunityLine(a, results.get(a.id), comparison.area(a) if comparison else None)
                  for a in unit.communities if in_scope(user, a)]
         scores = [line.result.estimate for line in lines if line.result is not None]
-        due = session.scalars(select(Task).where(Task.unit_id == unit.id, Task.deadline <= now)).all()
+        due = due_by_unit.get(unit.id, [])
         rows.append(LeagueRow(unit, lines, sum(scores) / len(scores) if scores else None,
                               sum(line.result.points_at_stake or 0.0 for line in lines if line.result is not None),
                               tally(unit.id, unit.name, "", due, now)))

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask import abort
-from sqlalchemy import Select, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.orm import Session, joinedload
 
 from survey.models import OFFICE_ROLES, PRIORITIES, Area, Task, TaskEvent, Unit, User
 from survey.rectification.units import unit_of
@@ -156,10 +156,8 @@ def task_for(session: Session, user: User, task_id: int) -> Task:
     return task
 
 
-def task_list(session: Session, user: User, status: str | None = None, unit_id: int | None = None,
-              overdue: bool = False, now: datetime | None = None, limit: int = 500) -> list[Task]:
-    """Return the visible tasks: open ones by deadline, then those awaiting 销号, then closed ones newest first."""
-    now = now or datetime.now(UTC)
+def _filtered(session: Session, user: User, status: str | None, unit_id: int | None, overdue: bool,
+              now: datetime) -> Select:
     query = visible(session, user)
     if status in STATUS_NAMES:
         query = query.where(Task.status == status)
@@ -167,7 +165,26 @@ def task_list(session: Session, user: User, status: str | None = None, unit_id: 
         query = query.where(Task.unit_id == unit_id)
     if overdue:
         query = query.where(Task.status.in_(OPEN), Task.deadline < now)
-    tasks = list(session.scalars(query.order_by(Task.deadline, Task.id).limit(limit)))
-    group = {"todo": 0, "doing": 0, "done": 1, "closed": 2}
-    return sorted(tasks, key=lambda t: (group[t.status], -(t.closed_at or now).timestamp() if t.status == "closed"
-                                        else t.deadline.timestamp()))
+    return query
+
+
+def task_list(session: Session, user: User, status: str | None = None, unit_id: int | None = None,
+              overdue: bool = False, now: datetime | None = None, limit: int = 500, offset: int = 0) -> list[Task]:
+    """Return the visible tasks: open ones by deadline, then those awaiting 销号, then closed ones newest first.
+
+    Ordered and cut (``limit`` from ``offset``) in SQL, with each task's community and unit loaded alongside.
+    """
+    now = now or datetime.now(UTC)
+    group = case((Task.status == "done", 1), (Task.status == "closed", 2), else_=0)
+    by_deadline = case((Task.status == "closed", None), else_=Task.deadline)
+    query = (_filtered(session, user, status, unit_id, overdue, now)
+             .options(joinedload(Task.area), joinedload(Task.unit))
+             .order_by(group, by_deadline, Task.closed_at.desc(), Task.id)
+             .limit(limit).offset(offset))
+    return list(session.scalars(query))
+
+
+def task_count(session: Session, user: User, status: str | None = None, unit_id: int | None = None,
+               overdue: bool = False, now: datetime | None = None) -> int:
+    query = _filtered(session, user, status, unit_id, overdue, now or datetime.now(UTC))
+    return session.scalar(query.with_only_columns(func.count(Task.id))) or 0

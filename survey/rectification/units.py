@@ -6,7 +6,7 @@ import io
 import re
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from survey.models import Area, Unit, User, unit_account, unit_community
 from survey.scope import within
@@ -102,9 +102,14 @@ def unit_of(session: Session, user: User) -> Unit | None:
                           .where(unit_account.c.user_id == user.id))
 
 
-def visible_units(session: Session, user: User) -> list[Unit]:
-    """Return the units an office may see and assign tasks to: the city all, others those with a community in its area."""
+def visible_units(session: Session, user: User, with_communities: bool = False) -> list[Unit]:
+    """Return the units an office may see and assign tasks to: the city all, others those with a community in its area.
+
+    ``with_communities`` loads each unit's communities in the same round (one more query, not one per unit).
+    """
     query = select(Unit).order_by(Unit.name)
+    if with_communities:
+        query = query.options(selectinload(Unit.communities))
     if user.role != "city":
         helped = (select(unit_community.c.unit_id).join(Area, Area.id == unit_community.c.area_id)
                   .where(within(user.area)))

@@ -39,6 +39,7 @@ from survey.rectification.tasks import (
     create_tasks,
     is_overdue,
     may_act,
+    task_count,
     task_for,
     task_list,
     transition,
@@ -52,6 +53,7 @@ staff_required = role_required(*OFFICE_ROLES, "unit")
 city_required = role_required("city")
 register_commands(bp)  # flask import-units, flask create-unit-account
 MAX_PICKS = 100
+TASK_PAGE_ROWS = 100  # the task list a page at a time (?page=N, links without JavaScript)
 MAX_TERM = 50
 
 
@@ -165,13 +167,14 @@ def tasks():
     unit_id = request.args.get("unit", type=int)
     overdue = request.args.get("overdue") == "1"
     now = datetime.now(UTC)
-    found = task_list(session, user, status, unit_id, overdue, now)
+    page = dashboard.Page.of(request.args.get("page"), TASK_PAGE_ROWS, task_count(session, user, status, unit_id, overdue, now))
+    found = task_list(session, user, status, unit_id, overdue, now, limit=page.size, offset=page.offset)
     counts = dict(session.execute(visible(session, user).with_only_columns(Task.status, func.count(Task.id))
                                   .group_by(Task.status)).all())
     late = session.scalar(visible(session, user).with_only_columns(func.count(Task.id))
                           .where(Task.status.in_(OPEN), Task.deadline < now))
     communities = list(session.scalars(select(Area).where(within(user.area), Area.level == "community").order_by(Area.code)))
-    return render_template("rectification/tasks.html", tasks=found, counts=counts, late=late, now=now, status=status,
+    return render_template("rectification/tasks.html", tasks=found, page=page, counts=counts, late=late, now=now, status=status,
                            unit_id=unit_id, overdue=overdue, units=visible_units(session, user), communities=communities)
 
 
@@ -367,7 +370,7 @@ def _deadline(text: str) -> datetime:
 def units():
     session = db.session()
     user = current_user()
-    found = visible_units(session, user)
+    found = visible_units(session, user, with_communities=True)
     open_counts = dict(session.execute(select(Task.unit_id, func.count(Task.id)).where(Task.status.in_(OPEN))
                                        .group_by(Task.unit_id)).all())
     return render_template("rectification/units.html", units=found, open_counts=open_counts,

@@ -1,0 +1,110 @@
+"""What a serving process does once when it starts, so that its first page is as fast as the next.
+
+A fresh process would otherwise spend its first requests configuring the SQLAlchemy mappers,
+compiling the Jinja templates and the pages' SQL statements, opening a database connection and
+importing what views import lazily, and computing the data that pages cache: the changes since the previous wave (per pair of
+runs) and the fieldwork monitor's counts.
+:func:`warm_up` does all of it ahead: gunicorn calls it from ``post_worker_init``
+(``deploy/gunicorn.conf.py``), before the worker accepts a request; ``WARM_UP=1`` makes
+``create_app()`` call it (a server started another way). Apps made for tests skip it.
+"""
+from __future__ import annotations
+
+import importlib
+import time
+
+from flask import Flask
+from sqlalchemy import text
+from sqlalchemy.orm import configure_mappers
+
+# Modules that views import inside functions (so that app creation stays light).
+LAZY_MODULES = ("survey.schools", "survey.waves", "survey.paper", "reports.pdf", "survey.office.fieldwork")
+
+
+def warm_up(app: Flask, notify=None) -> dict[str, float]:
+    """Prepare ``app`` for its first requests; return the seconds each step took (for logs and benchmarks).
+
+    ``notify`` is called before each step (gunicorn's heartbeat: a long warm-up is not taken for a hung worker).
+    """
+    timings: dict[str, float] = {}
+
+    def step(name: str, action) -> None:
+        if notify is not None:
+            notify()
+        start = time.perf_counter()
+        try:
+            action()
+        except Exception:  # a step that fails only leaves that work to the first request
+            app.logger.exception("warm-up step %s failed", name)
+        timings[name] = time.perf_counter() - start
+
+    step("mappers", configure_mappers)
+    step("imports", lambda: [importlib.import_module(m) for m in LAZY_MODULES])
+    step("templates", lambda: _compile_templates(app))
+    step("database", lambda: _connect(app))
+    step("run data", lambda: _run_data(app))
+    step("queries", lambda: _queries(app))
+    step("first request", lambda: _first_request(app))
+    return timings
+
+
+def _compile_templates(app: Flask) -> None:
+    env = app.jinja_env
+    for name in env.list_templates(extensions=("html", "txt")):
+        env.get_template(name)
+
+
+def _connect(app: Flask) -> None:
+    with app.extensions["db_engine"].connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+def _run_data(app: Flask) -> None:
+    """Compute what the office pages keep per analysis run for each analysed questionnaire's newest run."""
+    from survey import db
+    from survey.office import dashboard, fieldwork, wave_changes
+
+    with app.app_context():
+        session = db.session()
+        for code in dashboard.analysed_questionnaires(session):
+            runs = dashboard.runs_by_wave(session, code)
+            if runs:
+                wave_changes.comparison(session, runs[-1])
+        fieldwork.cached_city_plan(session, fieldwork.current_wave(session))
+
+
+def _queries(app: Flask) -> None:
+    """Run the office pages' look-ups once for the city and a community (SQLAlchemy compiles each statement once)."""
+    from sqlalchemy import select
+
+    from survey import db
+    from survey.models import Area
+    from survey.office import dashboard
+
+    with app.app_context():
+        session = db.session()
+        runs = dashboard.runs_by_wave(session, next(iter(dashboard.analysed_questionnaires(session)), "citizen"))
+        city = session.scalar(select(Area).where(Area.level == "city").limit(1))
+        community = session.scalar(select(Area).where(Area.level == "community").limit(1))
+        if not runs or city is None:
+            return
+        run = runs[-1]
+        definition = dashboard.run_definition(run)
+        dashboard.heatmap_rows(session, run, city, definition, lambda area: "")
+        dashboard.flagged(session, run, city, limit=1)
+        dashboard.flagged_count(session, run, city)
+        dashboard.problems(session, run, city, definition, limit=1)
+        dashboard.problems_count(session, run, city, definition)
+        dashboard.rates(session, run, city, definition)
+        dashboard.area_result(session, run, city)
+        dashboard.minor_summary(session, run.wave_id, city)
+        if community is not None:
+            dashboard.trend(session, community, run.questionnaire_code)
+            dashboard.topic_results(session, run, community, definition)
+            dashboard.comments(session, run.wave_id, community, [])
+
+
+def _first_request(app: Flask) -> None:
+    """Serve the login page once inside the process: the request machinery, hooks and base templates run once."""
+    with app.test_client() as client:
+        client.get("/office/login", environ_base={"REMOTE_ADDR": "127.0.0.1"})
