@@ -215,9 +215,9 @@ class Section:
     def title_en(self) -> str:
         return english_of(self.titles)
 
-    @property
+    @cached_property
     def items(self) -> tuple[Item, ...]:
-        """Return the section's questions (its notes left out)."""
+        """Return the section's questions (its notes left out; worked out once: a submission asks often)."""
         return tuple(item for item in self.elements if item.is_question)
 
 
@@ -250,15 +250,19 @@ class Definition:
     def privacy(self) -> str:
         return self.privacies[0][1] if self.privacies else ""
 
-    @property
-    def items(self) -> list[Item]:
-        """Return the questions in order (notes left out): what is answered, stored and numbered."""
-        return [item for section in self.sections for item in section.items]
+    @cached_property
+    def items(self) -> tuple[Item, ...]:
+        """Return the questions in order (notes left out): what is answered, stored and numbered.
 
-    @property
-    def elements(self) -> list[Item]:
+        Worked out once per definition (definitions never change): every submission walks them
+        several times.
+        """
+        return tuple(item for section in self.sections for item in section.items)
+
+    @cached_property
+    def elements(self) -> tuple[Item, ...]:
         """Return every item in order, notes included: what a page shows."""
-        return [item for section in self.sections for item in section.elements]
+        return tuple(item for section in self.sections for item in section.elements)
 
     def item(self, code: str) -> Item:
         return next(i for i in self.elements if i.code == code)
