@@ -273,6 +273,8 @@ def test_the_rq_path_with_a_real_redis(demo):
     name = f"test-refresh-{uuid.uuid4().hex[:8]}"
     demo.config.update(REDIS_URL=REDIS_TEST_URL, REFRESH_QUEUE=name, REFRESH_MIN_AGE_S=0)
     first = newest(demo)
+    # rq's worker installs its own SIGTERM/SIGINT handlers in this process: put pytest's back afterwards.
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
     try:
         add_paper_response(demo)
         queued = refresh.check(demo)
@@ -293,6 +295,8 @@ def test_the_rq_path_with_a_real_redis(demo):
         assert f"Refresh worker on queue {name}; queued now: 1" in result.output
         assert newest(demo).respondents == first.respondents + 2 and refresh.job_queue(demo).count == 0
     finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
         refresh.use_app(None)
         for key in client.scan_iter(f"*{name}*"):
             client.delete(key)
