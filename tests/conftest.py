@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import atexit
 import gc
+import itertools
 import os
 import re
 import shutil
@@ -330,6 +331,20 @@ def logged_in(client, username: str, password: str = PASSWORD):
     """Log ``client`` in as ``username`` (asserting the login worked); return the client."""
     reply = office_login(client, username, password)
     assert reply.status_code == 302, f"{username} could not log in"
+    return client
+
+
+_addresses = itertools.count(1)
+
+
+def client_from_own_address(app, network: str = "10.8"):
+    """Return a test client with an address no other client of this run has (``network``.x.y).
+
+    The login and public-form rate limits count per address, so one test's logins never use up another's.
+    """
+    client = app.test_client()
+    n = next(_addresses)
+    client.environ_base["REMOTE_ADDR"] = f"{network}.{n // 250}.{n % 250 + 1}"
     return client
 
 

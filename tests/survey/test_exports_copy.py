@@ -14,7 +14,7 @@ from sqlalchemy import delete, select, text, update
 from survey import db
 from survey.models import Answer, Area, Questionnaire, QuestionnaireVersion, Response, Wave
 from survey.office.exports import csv_chunks, round_score, table_for, to_frame, write
-from tests.conftest import BACKENDS, make_app
+from tests.conftest import BACKENDS, dispose, make_app
 
 # Answers a CSV writer and a spreadsheet must get right: separators, quotes, line breaks, formulas, Chinese.
 AWKWARD = ['逗号,引号"和\n换行', "=1+1", "-开头的意见", "  前后空格  ", "\\.", 'only "quotes"', "第二行\r\n回车"]
@@ -55,7 +55,7 @@ def demo(request, tmp_path_factory):
         session.execute(update(Response).where(Response.id == ids[8]).values(score=0.285, duration_s=2.5))
         session.execute(update(Response).where(Response.id == ids[9]).values(score=None, duration_s=3.5))
     yield app
-    app.extensions["db_engine"].dispose()
+    dispose(app)
 
 
 def tables(app, area_code: str, wave_id: int):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import re
 
 import pytest
@@ -13,7 +12,7 @@ from survey import db
 from survey.auth import create_user
 from survey.models import AnalysisRun, Area, AreaResult, ExportLog, Response
 from survey.office.fieldwork import fieldwork_plan
-from tests.conftest import BACKENDS, PASSWORD, dispose, make_app
+from tests.conftest import BACKENDS, PASSWORD, client_from_own_address, dispose, make_app
 from tests.conftest import logged_in as login
 
 USERS = {"boss": ("city", "C"), "d1": ("district", "D01"), "s1": ("street", "D01S1"), "s2": ("street", "D01S2")}
@@ -37,14 +36,9 @@ def demo(request, tmp_path_factory):
     dispose(app)
 
 
-_addresses = itertools.count(1)
-
-
 @pytest.fixture
 def client(demo):
-    client = demo.test_client()
-    n = next(_addresses)
-    client.environ_base["REMOTE_ADDR"] = f"10.8.{n // 250}.{n % 250 + 1}"
+    client = client_from_own_address(demo, "10.8")
     return client
 
 

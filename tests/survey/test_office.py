@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import re
 import shutil
 import subprocess
@@ -15,7 +14,7 @@ from sqlalchemy import func, select
 from survey import db
 from survey.auth import create_user
 from survey.models import Answer, Area, ExportLog, User
-from tests.conftest import BACKENDS, PASSWORD, dispose, make_app
+from tests.conftest import BACKENDS, PASSWORD, client_from_own_address, dispose, make_app
 from tests.conftest import office_login as login
 
 USERS = {"city": ("city", "C"), "district": ("d1", "D01"), "street": ("s1", "D01S1"), "community": ("c1", "D01S1C1")}
@@ -56,15 +55,10 @@ def demo(request, tmp_path_factory):
     dispose(app)
 
 
-_addresses = itertools.count(1)
-
-
 @pytest.fixture
 def client(demo):
     """A client with its own address, so the login rate limit of one test does not hit another."""
-    client = demo.test_client()
-    n = next(_addresses)
-    client.environ_base["REMOTE_ADDR"] = f"10.9.{n // 250}.{n % 250 + 1}"
+    client = client_from_own_address(demo, "10.9")
     return client
 
 

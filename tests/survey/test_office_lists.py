@@ -2,7 +2,6 @@
 query, numbers read from the run instead of counted per request, and a worker's warm-up."""
 from __future__ import annotations
 
-import itertools
 import re
 import threading
 import time
@@ -16,9 +15,7 @@ from survey.models import Area, Response
 from survey.office import dashboard, fieldwork, views, wave_changes
 from survey.rectification import views as rectification_views
 from survey.warmup import warm_up
-from tests.conftest import BACKENDS, make_app
-
-PASSWORD = "Str0ng-pass-2026"
+from tests.conftest import BACKENDS, PASSWORD, client_from_own_address, dispose, logged_in, make_app
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -31,21 +28,12 @@ def demo(request, tmp_path_factory):
     with app.app_context(), db.write_transaction() as session:
         create_user(session, "lists", PASSWORD, "city", "C")
     yield app
-    app.extensions["db_engine"].dispose()
-
-
-_addresses = itertools.count(1)
+    dispose(app)
 
 
 @pytest.fixture
 def client(demo):
-    client = demo.test_client()
-    n = next(_addresses)
-    client.environ_base["REMOTE_ADDR"] = f"10.8.{n // 250}.{n % 250 + 1}"
-    page = client.get("/office/login")
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.get_data(as_text=True)).group(1)
-    assert client.post("/office/login", data={"csrf_token": token, "username": "lists", "password": PASSWORD}).status_code == 302
-    return client
+    return logged_in(client_from_own_address(demo, "10.8"), "lists", PASSWORD)
 
 
 def _next_link(html: str) -> str | None:

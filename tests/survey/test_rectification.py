@@ -17,7 +17,7 @@ from survey.auth import create_user, set_password
 from survey.models import TASK_STATUSES, Area, Task, TaskEvent, TaskPhoto, Unit, User
 from survey.rectification import photos
 from survey.rectification.tasks import ACTIONS, Pick, TaskError, create_tasks, transition
-from tests.conftest import BACKENDS, PASSWORD, dispose, make_app
+from tests.conftest import BACKENDS, PASSWORD, client_from_own_address, dispose, make_app
 from tests.conftest import logged_in as login
 
 OWN_UNIT, OTHER_UNIT = "市教育局", "市民政局"  # the demo's units: 市教育局 helps D01S1C2, D01S3C3, D02S2C4, D03S1C1
@@ -40,14 +40,9 @@ def demo(request, tmp_path_factory):
     dispose(app)
 
 
-_addresses = itertools.count(1)
-
-
 @pytest.fixture
 def client(demo):
-    client = demo.test_client()
-    n = next(_addresses)
-    client.environ_base["REMOTE_ADDR"] = f"10.8.{n // 250}.{n % 250 + 1}"
+    client = client_from_own_address(demo, "10.8")
     return client
 
 
