@@ -266,8 +266,12 @@ def measure_hello(args) -> dict:
 def measure_app(args, tokens: list[str]) -> dict:
     """Run the client against the survey app; count what the database stored during the run."""
     before = count_stored(args.url)
+    # The background analysis (survey/refresh.py) is off: each gunicorn start would otherwise refresh the
+    # growing wave and render its PDFs inside the measured window, a cost that refresh_speed measures and
+    # that a city setup runs in its own `flask worker` process (REDIS_URL), not per resident. WARM_UP=1
+    # prepares each worker as deploy/gunicorn.conf.py does (warm-up, then the start-up heap frozen).
     env = os.environ | {"DATABASE_URL": args.url, "RATELIMIT_ENABLED": "0", "SECRET_KEY": "load-benchmark",
-                        "HOUSEKEEPING_INTERVAL_S": "0"}
+                        "HOUSEKEEPING_INTERVAL_S": "0", "REFRESH_INTERVAL_S": "0", "WARM_UP": "1"}
     process, base = serve("survey:create_app()", env, args.workers, args.threads)
     try:
         figures = client_process(base, tokens, args.seconds, args.concurrency, process, urlsplit(args.url).path.lstrip("/"))

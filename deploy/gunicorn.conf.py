@@ -47,10 +47,11 @@ proc_name = "survey"
 
 def post_worker_init(worker) -> None:
     """Warm the new worker up before it takes a request: mappers, templates, a connection, per-run data."""
-    from survey.warmup import warm_up
+    from survey.warmup import freeze_heap, warm_up
 
     app = worker.wsgi
     if hasattr(app, "jinja_env"):
         timings = warm_up(app, notify=worker.notify)
+        freeze_heap()
         worker.log.info("warmed up in %.1f s (%s)", sum(timings.values()),
                         ", ".join(f"{name} {seconds:.2f} s" for name, seconds in timings.items()))

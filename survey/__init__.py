@@ -21,9 +21,31 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 compress = Compress()
 
 
+class SurveyFlask(Flask):
+    """Flask, with the check whether a view or hook is ``async`` made once per function.
+
+    Flask asks it of every hook and view on every request (``inspect`` unwrapping each time); the
+    answer never changes for a function. Functions made per request are not remembered.
+    """
+
+    _SYNC_REMEMBERED = 1000
+
+    def ensure_sync(self, func):
+        known = self.__dict__.setdefault("_sync_functions", {})
+        try:
+            return known[func]
+        except KeyError:
+            synced = super().ensure_sync(func)
+            if len(known) < self._SYNC_REMEMBERED:
+                known[func] = synced
+            return synced
+        except TypeError:  # not hashable
+            return super().ensure_sync(func)
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     """Create and configure the app; ``test_config`` overrides everything else."""
-    app = Flask(__name__, instance_relative_config=True)
+    app = SurveyFlask(__name__, instance_relative_config=True)
     app.config.from_mapping(
         DATABASE_URL=os.environ.get("DATABASE_URL"),
         PUBLIC_BASE_URL=os.environ.get("PUBLIC_BASE_URL", ""),
@@ -104,9 +126,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     cli.init_app(app)
     app.add_url_rule("/", "index", lambda: redirect(url_for("office.login")))
     if app.config.get("WARM_UP"):
-        from survey.warmup import warm_up
+        from survey.warmup import freeze_heap, warm_up
 
         warm_up(app)
+        freeze_heap()
     return app
 
 

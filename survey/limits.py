@@ -7,7 +7,10 @@ let through twice the limit.
 """
 from __future__ import annotations
 
-from flask import Flask
+import functools
+from collections.abc import Callable
+
+from flask import Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -23,6 +26,26 @@ PUBLIC_POST_LIMIT = "120 per minute; 2000 per hour"
 
 LOCAL_REDIS = "redis://127.0.0.1:6379"
 PROBE_TIMEOUT_S = 0.2
+
+
+def public_limits(get_limit: str, post_limit: str) -> Callable:
+    """Limit a public view's GETs and POSTs per address; with RATELIMIT_ENABLED off, call it directly.
+
+    Flask-Limiter's decorators look up and evaluate the limits on every call even when the
+    limiter is disabled, which cost a tenth of the CPU of a resident's answer for nothing.
+    """
+    def decorate(view: Callable) -> Callable:
+        checked = limiter.limit(get_limit, methods=["GET"])(limiter.limit(post_limit, methods=["POST"])(view))
+
+        @functools.wraps(view)
+        def dispatch(*args, **kwargs):
+            if current_app.config["RATELIMIT_ENABLED"]:
+                return checked(*args, **kwargs)
+            return view(*args, **kwargs)
+
+        return dispatch
+
+    return decorate
 
 
 def init_app(app: Flask) -> None:

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from forms import Definition
 from survey.models import AnalysisRun, Response, Wave, wave_version
+from survey.signing import sign, unsign
 
 SPEEDER_FLOOR_S = 30.0
 STRAIGHTLINE_BLOCK = 8
@@ -53,7 +54,7 @@ def _cookie_name(wave_id: int) -> str:
 
 
 def _device_serializer(wave_id: int) -> URLSafeSerializer:
-    """Return the app's serializer of one wave's device cookie (made once: its key costs an HMAC)."""
+    """Return the app's serializer of one wave's device cookies in the earlier format (still read)."""
     serializers = current_app.extensions.setdefault("device_serializers", {})
     serializer = serializers.get(wave_id)
     if serializer is None:
@@ -63,21 +64,25 @@ def _device_serializer(wave_id: int) -> URLSafeSerializer:
 
 def device_id(request: Request, wave_id: int) -> tuple[str, bool]:
     """Return this browser's device id for the wave and whether it is new (to be set)."""
-    serializer = _device_serializer(wave_id)
     raw = request.cookies.get(_cookie_name(wave_id))
-    if raw:
-        try:
-            value = serializer.loads(raw)
-            if isinstance(value, str) and len(value) <= 40:
+    if raw and len(raw) <= 200:
+        if raw.startswith("v2."):
+            value = unsign(f"device-{wave_id}", raw)
+            if value is not None and len(value) <= 40:
                 return value, False
-        except BadSignature:
-            pass
+        else:
+            try:
+                value = _device_serializer(wave_id).loads(raw)
+                if isinstance(value, str) and len(value) <= 40:
+                    return value, False
+            except BadSignature:
+                pass
     return secrets.token_hex(16), True
 
 
 def set_device_cookie(response: HttpResponse, wave_id: int, value: str) -> None:
     response.set_cookie(
-        _cookie_name(wave_id), _device_serializer(wave_id).dumps(value), max_age=DEVICE_COOKIE_DAYS * 24 * 3600, httponly=True,
+        _cookie_name(wave_id), sign(f"device-{wave_id}", value), max_age=DEVICE_COOKIE_DAYS * 24 * 3600, httponly=True,
         samesite="Lax", secure=current_app.config.get("SESSION_COOKIE_SECURE", False),
     )
 

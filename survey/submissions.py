@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -16,12 +17,13 @@ from sqlalchemy.orm import Session
 from forms import Definition
 from survey.models import Answer, Response
 from survey.quality import is_straightline
+from survey.signing import sign, unsign
 
 KEY_MAX_AGE_S = 14 * 24 * 3600
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    """Return the app's key serializer (made once per app: deriving its key costs an HMAC)."""
+    """Return the app's serializer of keys in the earlier format (still read, no longer issued)."""
     serializer = current_app.extensions.get("submission_key_serializer")
     if serializer is None:
         serializer = URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="submission-key")
@@ -30,8 +32,11 @@ def _serializer() -> URLSafeTimedSerializer:
 
 
 def issue_key(link_id: int, wave_id: int) -> str:
-    """Return a signed one-time submission key for a form rendered now for ``link_id`` in a wave."""
-    return _serializer().dumps({"k": secrets.token_urlsafe(16), "l": link_id, "w": wave_id})
+    """Return a signed one-time submission key for a form rendered now for ``link_id`` in a wave.
+
+    ``v2.<random key>.<link>.<wave>.<unix seconds>.<tag>`` (see ``survey/signing.py``).
+    """
+    return sign("submission-key", f"{secrets.token_urlsafe(16)}.{link_id}.{wave_id}.{int(time.time())}")
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,8 @@ def read_key(signed: str | None, link_id: int) -> SubmissionKey | None:
     """Return the key, when its form was rendered and in which wave; None if it is not ours for this link."""
     if not signed or len(signed) > 200:
         return None
+    if signed.startswith("v2."):
+        return _read_v2_key(signed, link_id)
     try:
         payload, issued = _serializer().loads(signed, max_age=KEY_MAX_AGE_S, return_timestamp=True)
     except BadSignature:
@@ -57,6 +64,19 @@ def read_key(signed: str | None, link_id: int) -> SubmissionKey | None:
         return None
     wave_id = payload.get("w")
     return SubmissionKey(payload["k"], issued.astimezone(UTC), wave_id if isinstance(wave_id, int) else None)
+
+
+def _read_v2_key(signed: str, link_id: int) -> SubmissionKey | None:
+    payload = unsign("submission-key", signed)
+    if payload is None:
+        return None
+    fields = payload.split(".")
+    if len(fields) != 4 or not all(f.isdigit() and f.isascii() for f in fields[1:]):
+        return None
+    key, link, wave, issued = fields[0], int(fields[1]), int(fields[2]), int(fields[3])
+    if link != link_id or not 0 <= time.time() - issued <= KEY_MAX_AGE_S:
+        return None
+    return SubmissionKey(key, datetime.fromtimestamp(issued, UTC), wave)
 
 
 @dataclass(frozen=True)

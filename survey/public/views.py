@@ -30,7 +30,7 @@ from forms import Definition
 from forms.definition import has_control_characters
 from survey import db
 from survey.caching import app_cache
-from survey.limits import PUBLIC_GET_LIMIT, PUBLIC_POST_LIMIT, limiter
+from survey.limits import PUBLIC_GET_LIMIT, PUBLIC_POST_LIMIT, public_limits
 from survey.links import LinkUnavailable, OpenLink, resolve
 from survey.models import Area, Response
 from survey.quality import device_id, ip_hash, set_device_cookie
@@ -67,13 +67,18 @@ def _blank_page(definition: Definition, target: OpenLink, notice: str | None = N
     """Return the link's blank questionnaire with a fresh one-time key (and a notice, if any)."""
     pages = app_cache("blank_pages", "BLANK_PAGE_SECONDS", 60, 2048)
     cache_key = (target.version_id, target.token, target.place, target.wave_id)
-    page = pages.get(cache_key)
-    if page is None:
+    parts = pages.get(cache_key)
+    if parts is None:
         page = _page(definition, target, _known_answers(definition, target), {}, _KEY_SLOT, notice=_NOTICE_SLOT)
-        pages.put(cache_key, page)
+        # Kept cut at the two slots, so that filling them joins three strings instead of searching
+        # the whole page twice on every GET.
+        head, found, rest = page.partition(f'<div class="alert" role="alert">{_NOTICE_SLOT}</div>')
+        parts = (head, *rest.split(_KEY_SLOT))
+        if not found or len(parts) < 3:
+            raise RuntimeError("the questionnaire template lost its notice or key slot")
+        pages.put(cache_key, parts)
     notice_html = f'<div class="success" role="status">{notice}</div>' if notice else ""
-    return (page.replace(f'<div class="alert" role="alert">{_NOTICE_SLOT}</div>', notice_html)
-            .replace(_KEY_SLOT, issue_key(target.link_id, target.wave_id)))
+    return parts[0] + notice_html + issue_key(target.link_id, target.wave_id).join(parts[1:])
 
 
 def _thanks(definition: Definition, version_id: int, repeated: bool) -> str:
@@ -169,8 +174,7 @@ def _too_many(_exc):
 
 
 @bp.route("/s/<token>", methods=["GET", "POST"])
-@limiter.limit(PUBLIC_GET_LIMIT, methods=["GET"])
-@limiter.limit(PUBLIC_POST_LIMIT, methods=["POST"])
+@public_limits(PUBLIC_GET_LIMIT, PUBLIC_POST_LIMIT)
 def questionnaire(token: str):
     """Show the questionnaire of a link, or store a submitted one and thank the respondent."""
     now = datetime.now(UTC)
