@@ -237,6 +237,10 @@ def main() -> None:
     with app.app_context():
         if not args.reuse:
             build(app, args.responses)
+    # The pages are then served by an app prepared as a gunicorn worker is (deploy/gunicorn.conf.py):
+    # warmed up, and its start-up heap frozen out of the garbage collector's full collections.
+    app = create_app({"DATABASE_URL": args.url, **CONFIG, "WARM_UP": True})
+    with app.app_context():
         session = db.session()
         count = session.execute(text("SELECT count(*) FROM response")).scalar()
         app.test_cli_runner().invoke(args=["create-user", "pages", "--role", "city", "--area", "C", "--password", PASSWORD])

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import gzip
 import http.client
+import json
 import runpy
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from urllib.parse import urlencode
@@ -47,6 +50,31 @@ def test_the_gunicorn_config_imports_and_scales_with_the_machine(monkeypatch):
     monkeypatch.setenv("GUNICORN_BIND", "10.0.0.12:8000")
     config = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
     assert (config["workers"], config["bind"]) == (3, "10.0.0.12:8000")
+
+
+WORKER_START = """
+import gc, json, runpy, sys
+from survey import create_app
+app = create_app({"TESTING": True, "DATABASE_URL": sys.argv[1], "SECRET_KEY": "x"})
+app.test_cli_runner().invoke(args=["init-db"])
+class Log:
+    def info(self, *args): pass
+class Worker:
+    wsgi, log = app, Log()
+    def notify(self): pass
+before = gc.get_freeze_count()
+runpy.run_path(sys.argv[2])["post_worker_init"](Worker())
+print(json.dumps([before, gc.get_freeze_count()]))
+"""
+
+
+def test_a_gunicorn_worker_warms_up_and_freezes_its_start_up_heap(tmp_path):
+    """Full garbage collections walked the app's start-up objects and held office pages up to 100 ms."""
+    out = subprocess.run([sys.executable, "-c", WORKER_START, f"sqlite:///{tmp_path / 'w.sqlite'}", str(DEPLOY / "gunicorn.conf.py")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    before, after = json.loads(out.stdout.strip().splitlines()[-1])
+    assert before == 0 and after > 50_000
 
 
 def test_the_env_example_names_settings_the_app_reads():
