@@ -10,6 +10,11 @@ round, the best round of each, and their ratio against the target (>= 0.45 of th
 p99 <= 250 ms at 32 concurrent phones, acked = stored). Rates and latencies cover the timed
 window after a few seconds of warm-up; acked counts every thank-you page, warm-up included, and
 stored counts the rows in the database afterwards. ``--hello`` or ``--app-only`` measure one side.
+
+The app runs without its rate limits (every phone comes from 127.0.0.1) and without its background
+analysis. ``--limits [REDIS_URL]`` measures it as deployed behind nginx instead: limits on, counted
+in Redis (keys under a prefix of the run's own, which expire within the hour), each phone with an
+address of its own in X-Forwarded-For and TRUSTED_PROXIES=1.
 """
 from __future__ import annotations
 
@@ -83,14 +88,17 @@ def run_client(base: str, tokens: list[str], seconds: float, concurrency: int, w
             start = time.perf_counter()
             conn = http.client.HTTPConnection(host.hostname, host.port, timeout=30)
             try:
-                conn.request("GET", f"/s/{token}")
+                # Each phone its own address (X-Forwarded-For, read by the app only with --limits,
+                # as behind nginx): per-address limits then count as they would for residents.
+                address = {"X-Forwarded-For": f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"}
+                conn.request("GET", f"/s/{token}", headers=address)
                 reply = conn.getresponse()
                 html = reply.read().decode()
                 cookie = "; ".join(c.split(";")[0] for c in reply.headers.get_all("Set-Cookie") or [])
                 fields = dict(FIELDS.findall(html))
                 body = urlencode(fields | answers(rng))
                 posted = time.perf_counter()
-                conn.request("POST", f"/s/{token}", body=body, headers={
+                conn.request("POST", f"/s/{token}", body=body, headers=address | {
                     "Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
                 reply = conn.getresponse()
                 page = reply.read().decode()
@@ -272,6 +280,10 @@ def measure_app(args, tokens: list[str]) -> dict:
     # prepares each worker as deploy/gunicorn.conf.py does (warm-up, then the start-up heap frozen).
     env = os.environ | {"DATABASE_URL": args.url, "RATELIMIT_ENABLED": "0", "SECRET_KEY": "load-benchmark",
                         "HOUSEKEEPING_INTERVAL_S": "0", "REFRESH_INTERVAL_S": "0", "WARM_UP": "1"}
+    if args.limits:
+        # As deployed behind nginx: limits on, counted in Redis, the address taken from X-Forwarded-For.
+        env |= {"RATELIMIT_ENABLED": "1", "RATELIMIT_STORAGE_URI": args.limits, "TRUSTED_PROXIES": "1",
+                "RATELIMIT_KEY_PREFIX": f"load-benchmark-{os.getpid()}"}
     process, base = serve("survey:create_app()", env, args.workers, args.threads)
     try:
         figures = client_process(base, tokens, args.seconds, args.concurrency, process, urlsplit(args.url).path.lstrip("/"))
@@ -291,6 +303,8 @@ def main() -> None:
     parser.add_argument("--hello", action="store_true", help="measure only the bare Flask hello-world")
     parser.add_argument("--app-only", action="store_true", help="measure only the survey app")
     parser.add_argument("--json", action="store_true", help="print only the summary JSON object")
+    parser.add_argument("--limits", nargs="?", const="redis://127.0.0.1:6379", default=None, metavar="REDIS_URL",
+                        help="run the app with its rate limits on, counted in this Redis (each phone its own address)")
     args = parser.parse_args()
     say = (lambda *_: None) if args.json else print
     if args.hello:

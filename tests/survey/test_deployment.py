@@ -113,6 +113,56 @@ def test_storage_is_redis_whenever_it_answers(redis_url, monkeypatch, caplog):
     assert storage_uri(_bare(testing=False)) == LOCAL_REDIS and probed == [LOCAL_REDIS]
 
 
+def _public_app(app, **config):
+    return create_app({"TESTING": True, "DATABASE_URL": app.config["DATABASE_URL"], "SECRET_KEY": "test-secret",
+                       "SERVER_NAME": "survey.test"} | config)
+
+
+def _incomplete_posts(public_app, token: str, count: int, address: str = "10.9.9.9") -> list[int]:
+    """POST an incomplete questionnaire ``count`` times from one address (422 each: nothing is stored)."""
+    client = public_app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    fields = form_fields(client.get(f"/s/{token}").get_data(as_text=True))
+    answers = full_answers()
+    del answers["q01"]
+    return [client.post(f"/s/{token}", data=fields | answers).status_code for _ in range(count)]
+
+
+def test_two_servers_share_the_public_form_count_in_redis(app, city, redis_url):
+    import redis
+
+    from survey.limits import PUBLIC_POST_LIMIT
+
+    per_minute = int(PUBLIC_POST_LIMIT.split()[0])
+    prefix = f"test-{uuid.uuid4().hex}"
+    servers = [_public_app(app, RATELIMIT_STORAGE_URI=redis_url, RATELIMIT_KEY_PREFIX=prefix) for _ in range(2)]
+    try:
+        first = _incomplete_posts(servers[0], city["A1"], per_minute - 20)
+        second = _incomplete_posts(servers[1], city["A1"], 21)
+        assert first == [422] * (per_minute - 20) and second == [422] * 20 + [429]
+        assert list(redis.Redis.from_url(redis_url).scan_iter(f"*{prefix}*"))  # counted under this deployment's prefix
+    finally:
+        client = redis.Redis.from_url(redis_url)
+        for key in client.scan_iter(f"*{prefix}*"):
+            client.delete(key)
+        client.close()
+        for server in servers:
+            dispose(server)
+
+
+def test_the_public_form_counts_in_memory_while_redis_is_gone(app, city, caplog):
+    from survey.limits import PUBLIC_POST_LIMIT
+
+    per_minute = int(PUBLIC_POST_LIMIT.split()[0])
+    server = _public_app(app, RATELIMIT_STORAGE_URI="redis://127.0.0.1:1")
+    try:
+        with caplog.at_level(logging.WARNING):
+            assert _incomplete_posts(server, city["A1"], per_minute + 1) == [422] * per_minute + [429]
+        assert "counting the public form in memory" in caplog.text
+    finally:
+        dispose(server)
+
+
 def _proxied_app(app, hops: int):
     return create_app({"TESTING": True, "DATABASE_URL": app.config["DATABASE_URL"], "SECRET_KEY": "test-secret",
                        "SERVER_NAME": "survey.test", "WTF_CSRF_ENABLED": False, "TRUSTED_PROXIES": hops})
