@@ -29,6 +29,7 @@ import itertools
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -44,13 +45,15 @@ from urllib.parse import urlencode
 from sqlalchemy import create_engine, text
 
 from benchmarks import nginx
-from benchmarks.load import FIELDS, answers, free_port, prepare
+from benchmarks.load import answers, free_port, prepare
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/two_servers"
 REDIS = "redis://127.0.0.1:6379"
 ROOT = Path(__file__).resolve().parents[1]
 THANKS = "提交成功"
 REPEATED = "此前已经收到"
+# Hidden fields to send back: the public form's one-time key, the login form's CSRF token.
+FIELDS = re.compile(r'name="(submission_key|csrf_token)"[^>]*value="([^"]+)"')
 UPSTREAM_HEADER = "    add_header X-Upstream $upstream_addr always;   # benchmark only: which app server answered"
 
 

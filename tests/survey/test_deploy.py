@@ -177,3 +177,12 @@ def test_nginx_compresses_serves_static_files_and_refuses_big_bodies(behind_ngin
     padding = {f"pad{i}": "x" * 100 for i in range(800)}  # 85 KB: more than nginx keeps in memory
     status, _, page = phone.request("POST", f"/s/{city['A1']}", urlencode(form_fields(html.decode()) | full_answers() | padding))
     assert status == 200 and "提交成功" in page.decode()
+
+
+def test_the_two_server_benchmark_reads_the_login_and_public_forms_hidden_fields(app, client, city):
+    """Its login part sent no CSRF token (the public form's field pattern) and measured 400s, not the limit."""
+    from benchmarks.two_servers import FIELDS
+
+    login = dict(FIELDS.findall(client.get("/office/login").get_data(as_text=True)))
+    public = dict(FIELDS.findall(client.get(f"/s/{city['A1']}").get_data(as_text=True)))
+    assert set(login) == {"csrf_token"} and set(public) == {"submission_key"}
