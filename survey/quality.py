@@ -103,8 +103,9 @@ def ip_hash(address: str | None, salt: str | None) -> str | None:
     return hmac.new(bytes.fromhex(salt), address.encode(), hashlib.sha256).hexdigest()[:40]
 
 
-def mark_wave(session: Session, wave_id: int, since: dict | None = None, settled=None) -> dict:
-    """Set the speeder and repeated-device flags of a wave's responses; return counts per flag.
+def mark_wave(session: Session, wave_id: int, since: dict | None = None, settled=None, count: bool = True) -> dict:
+    """Set the speeder and repeated-device flags of a wave's responses; return counts per flag
+    (:func:`flag_counts`; without ``count`` only the ``marked`` entry, for a caller that counts them itself).
 
     Only the flags that change are written (the speeder threshold moves a little with every new
     response; rewriting every row of a wave would cost as much as the analysis), and the stored
@@ -164,7 +165,8 @@ def mark_wave(session: Session, wave_id: int, since: dict | None = None, settled
     )
     upto = max([int((since or {}).get("upto", 0)), *safe])
     pending = [[t.isoformat(), w] for t, w in candidates if w > upto][-PENDING_KEPT:]
-    return flag_counts(session, wave_id) | {"marked": {"upto": upto, "pending": pending}}
+    marked = {"marked": {"upto": upto, "pending": pending}}
+    return flag_counts(session, wave_id) | marked if count else marked
 
 
 def _median_durations(session: Session, wave_id: int) -> list[tuple[int, float | None]]:

@@ -283,7 +283,10 @@ def run_analysis(
     definitions = {v.id: definition_of(v) for v in versions}
     plan = plan_for(definitions.values(), questionnaire_code, margin_variables(session, questionnaire_code))
     since = None if full else last_mark(session, wave.id)  # the flags the last run left are right up to there
-    quality = mark_wave(session, wave.id, since) | {"included": include_flagged, "purged": purge_device_data(session)}
+    marked = mark_wave(session, wave.id, since, count=False)
+    purged = purge_device_data(session)
+    tallies = response_tallies(session, wave.id)  # after the flags and the purge: what the run's summary counts
+    quality = tallied_flags(tallies) | marked | {"included": include_flagged, "purged": purged}
     say(f"{quality['flagged']} of {quality['responses']} responses have a data-quality flag")
     cells, choices, aggregation = aggregated_frames(session, wave.id, questionnaire_code, list(definitions), plan,
                                                     include_flagged, full)
@@ -304,7 +307,7 @@ def run_analysis(
     say(f"raked in {result.rake.iterations} iterations; {len(result.domains)} areas estimated")
 
     run = AnalysisRun(wave=wave, questionnaire_code=questionnaire_code, respondents=int(cells["n"].sum()),
-                      summary=_summary(session, wave, versions, result, left_out, areas)
+                      summary=_summary(session, wave, versions, result, left_out, areas, tallies)
                       | {"quality": quality, "aggregation": aggregation.as_dict()})
     session.add(run)
     session.flush()
@@ -397,16 +400,38 @@ def _area_fields(row) -> dict:
     }
 
 
-def channel_counts(session: Session, wave: Wave, versions: list[QuestionnaireVersion], areas: dict[str, Area]) -> dict[str, dict[str, int]]:
+def response_tallies(session: Session, wave_id: int) -> list[tuple]:
+    """Return the wave's responses counted per area x version x channel: (area id, version id, channel,
+    responses, speeders, straight-liners, repeated devices, any flag).
+
+    One pass over the wave's responses for what the run's summary counts (responses by channel,
+    quality counts by area, the flag totals), instead of one pass each.
+    """
+    flags = [getattr(Response, f) for f in QUALITY_FLAGS]
+    return [tuple(row) for row in session.execute(
+        select(Response.area_id, Response.questionnaire_version_id, Response.channel, func.count(),
+               *(func.sum(f.cast(Integer)) for f in flags), func.sum((flags[0] | flags[1] | flags[2]).cast(Integer)))
+        .where(Response.wave_id == wave_id)
+        .group_by(Response.area_id, Response.questionnaire_version_id, Response.channel)
+    )]
+
+
+def tallied_flags(tallies: list[tuple]) -> dict[str, int]:
+    """Return the flag totals of :func:`response_tallies` as :func:`survey.quality.flag_counts` gives them."""
+    totals = [sum(int(row[i] or 0) for row in tallies) for i in range(3, 8)]
+    return dict(zip(("responses", *QUALITY_FLAGS, "flagged"), totals, strict=True))
+
+
+def channel_counts(session: Session, wave: Wave, versions: list[QuestionnaireVersion], areas: dict[str, Area],
+                   tallies: list[tuple] | None = None) -> dict[str, dict[str, int]]:
     """Return response counts by channel for every area code (communities summed upwards)."""
-    rows = session.execute(
-        select(Response.area_id, Response.channel, func.count())
-        .where(Response.wave_id == wave.id, Response.questionnaire_version_id.in_([v.id for v in versions]))
-        .group_by(Response.area_id, Response.channel)
-    ).all()
+    tallies = response_tallies(session, wave.id) if tallies is None else tallies
+    chosen = {v.id for v in versions}
     by_id = {a.id: a for a in areas.values()}
     out: dict[str, dict[str, int]] = {}
-    for area_id, channel, count in rows:
+    for area_id, version_id, channel, count, *_ in tallies:
+        if version_id not in chosen:
+            continue
         node = by_id.get(area_id)
         while node is not None:
             counts = out.setdefault(node.code, {})
@@ -418,24 +443,19 @@ def channel_counts(session: Session, wave: Wave, versions: list[QuestionnaireVer
 QUALITY_FLAGS = ("flag_speeder", "flag_straightline", "flag_repeat_device")
 
 
-def quality_counts(session: Session, wave: Wave, areas: dict[str, Area]) -> dict[str, list[int]]:
+def quality_counts(session: Session, wave: Wave, areas: dict[str, Area], tallies: list[tuple] | None = None,
+                   ) -> dict[str, list[int]]:
     """Return, for every area above the communities, [responses, speeders, straight-liners, repeated devices,
     any flag] of the wave.
 
-    One GROUP BY over the wave's responses at analysis time, so that a page reads the counts from
+    Counted at analysis time (:func:`response_tallies`), so that a page reads the counts from
     the run (``survey.office.dashboard.quality``) instead of counting a million responses. Communities
     are left out (their pages do not show them; the run's summary stays small).
     """
-    flags = [getattr(Response, f) for f in QUALITY_FLAGS]
-    rows = session.execute(
-        select(Response.area_id, func.count(), *(func.sum(f.cast(Integer)) for f in flags),
-               func.sum((flags[0] | flags[1] | flags[2]).cast(Integer)))
-        .where(Response.wave_id == wave.id)
-        .group_by(Response.area_id)
-    ).all()
+    tallies = response_tallies(session, wave.id) if tallies is None else tallies
     by_id = {a.id: a for a in areas.values()}
     out: dict[str, list[int]] = {}
-    for area_id, *counts in rows:
+    for area_id, _version, _channel, *counts in tallies:
         node = by_id.get(area_id)
         while node is not None:
             if node.level != "community":
@@ -447,8 +467,8 @@ def quality_counts(session: Session, wave: Wave, areas: dict[str, Area]) -> dict
 
 
 def _summary(session: Session, wave: Wave, versions: list[QuestionnaireVersion], result, left_out: list[str],
-             areas: dict[str, Area]) -> dict:
-    channels = channel_counts(session, wave, versions, areas)
+             areas: dict[str, Area], tallies: list[tuple]) -> dict:
+    channels = channel_counts(session, wave, versions, areas, tallies)
     city_code = next((code for code, a in areas.items() if a.level == "city"), None)
     return {
         "city": {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in result.city.items()},
@@ -462,6 +482,6 @@ def _summary(session: Session, wave: Wave, versions: list[QuestionnaireVersion],
         "communities_without_responses": left_out,
         "responses_by_channel": channels.get(city_code, {}),
         "channels_by_area": channels,
-        "quality_by_area": quality_counts(session, wave, areas),
+        "quality_by_area": quality_counts(session, wave, areas, tallies),
         "timings": result.timings,
     }
