@@ -216,12 +216,12 @@ class Aggregator:
         newly = f"{upto} AND {FLAGGED_SQL} AND NOT {stored}"
         cleared = f"{upto} AND NOT {FLAGGED_SQL} AND {stored}"
         params = {"upto": self.state.watermark}
-        # Both counted in one pass over the wave's responses, joined to the flagged list by hash.
-        flagged_now, cleared_now = self._exec(f"""
-            SELECT count(*) FILTER (WHERE {self._base} AND {upto} AND {FLAGGED_SQL} AND f.response_id IS NULL),
-                   count(*) FILTER (WHERE NOT {FLAGGED_SQL} AND f.response_id IS NOT NULL)
-            FROM response r LEFT JOIN aggregate_flagged f ON f.state_id = :state AND f.response_id = r.id
-            WHERE r.wave_id = :wave AND r.questionnaire_version_id IN :versions""", **params).one()
+        # Both read from the partial index of flagged responses (migration 0012) and the flagged list, not
+        # from every response of the wave. A stored response still exists (the checksum said so).
+        flagged_now = self._exec(f"SELECT count(*) FROM response r WHERE {self._base} AND {newly}", **params).scalar()
+        cleared_now = self._exec(f"""
+            SELECT count(*) FROM aggregate_flagged f WHERE f.state_id = :state AND NOT EXISTS (
+                SELECT 1 FROM response r WHERE r.id = f.response_id AND {self._base} AND {FLAGGED_SQL})""").scalar()
         if flagged_now:
             self._add(newly, "true", 1, params)
             self._add(newly, "false", -1, params)

@@ -24,11 +24,11 @@ from datetime import UTC, datetime
 from flask import Request, current_app
 from flask import Response as HttpResponse
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import Integer, case, func, literal, select, text, update
+from sqlalchemy import Integer, case, func, literal, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from forms import Definition
-from survey.models import AnalysisRun, Response, Wave, wave_version
+from survey.models import AnalysisRun, Response, Wave
 from survey.signing import sign, unsign
 
 SPEEDER_FLOOR_S = 30.0
@@ -111,15 +111,18 @@ def mark_wave(session: Session, wave_id: int, since: dict | None = None, settled
     response; rewriting every row of a wave would cost as much as the analysis), and the stored
     statistics move the responses whose flag state changed (``survey/aggregates.py``).
 
-    Speeders are judged again on the whole wave (the median moves with every response). The
-    repeated-device flag of a response changes only when a response of the same device comes
-    in, so with ``since`` (the ``marked`` entry these counts carried at the previous pass, kept in
-    the run's summary) only the devices of responses after its ``upto`` id are ranked again;
-    without it (``flask analyze --full``, the first run) the whole wave is. ``upto`` only moves to
-    an id read when no transaction then open is still open (``survey/aggregates.py``, "late
-    commits"), so a response committed after a pass always has a higher id and is seen by the
-    next. Responses are never deleted by the app; a deletion or an edit of devices or times by
-    hand must be followed by ``flask analyze --full``.
+    Speeders are judged against the whole wave's median (it moves with every response). With
+    ``since`` (the ``marked`` entry these counts carried at the previous pass, kept in the run's
+    summary) only the responses whose flag can have changed are looked at: those after its
+    ``upto`` id, and those with a duration between a version's threshold then (``thresholds``)
+    and now, found by the duration index. The repeated-device flag of a response changes only
+    when a response of the same device comes in, so with ``since`` only the devices of responses
+    after its ``upto`` id are ranked again. Without it (``flask analyze --full``, the first run)
+    the whole wave is judged. ``upto`` only moves to an id read when no transaction then open is
+    still open (``survey/aggregates.py``, "late commits"), checked before any flag is written, so
+    this pass sees every response up to it and a response committed after a pass always has a
+    higher id and is seen by the next. Responses are never deleted by the app; a deletion or an
+    edit of devices, times or flags by hand must be followed by ``flask analyze --full``.
     """
     from survey.aggregates import oldest_open_transaction, settled_at
 
@@ -127,7 +130,11 @@ def mark_wave(session: Session, wave_id: int, since: dict | None = None, settled
     # The mark this pass can promise, read before any flag is written (see the docstring).
     highest = session.scalar(select(func.coalesce(func.max(Response.id), 0)).where(Response.wave_id == wave_id))
     read_at = _server_time(session)
-    # One pass over the wave for every version: each version's own threshold (none: no speeders).
+    candidates = [(datetime.fromisoformat(t), int(w)) for t, w in (since or {}).get("pending", [])]
+    candidates.append((read_at, int(highest)))
+    oldest_open = oldest_open_transaction(session)
+    safe = [w for t, w in candidates if settled(session, t, oldest_open)]
+    # Each version's own threshold (none: no speeders).
     thresholds = {version_id: max(0.5 * float(median), SPEEDER_FLOOR_S)
                   for version_id, median in _median_durations(session, wave_id) if median is not None}
     speeder = literal(False)
@@ -136,13 +143,10 @@ def mark_wave(session: Session, wave_id: int, since: dict | None = None, settled
                           func.coalesce(Response.duration_s < threshold, False))
                          for version_id, threshold in sorted(thresholds.items())], else_=literal(False))
     session.execute(
-        update(Response).where(Response.wave_id == wave_id, Response.flag_speeder != speeder)
+        update(Response).where(Response.wave_id == wave_id, Response.flag_speeder != speeder,
+                               _speeder_scope(since, thresholds))
         .values(flag_speeder=~Response.flag_speeder).execution_options(synchronize_session=False)
     )
-    candidates = [(datetime.fromisoformat(t), int(w)) for t, w in (since or {}).get("pending", [])]
-    candidates.append((read_at, int(highest)))
-    oldest_open = oldest_open_transaction(session)
-    safe = [w for t, w in candidates if settled(session, t, oldest_open)]
     # A later response (by submission time, then id) from a device already seen for the version.
     scope = Response.wave_id == wave_id
     if since is not None:
@@ -165,27 +169,37 @@ def mark_wave(session: Session, wave_id: int, since: dict | None = None, settled
     )
     upto = max([int((since or {}).get("upto", 0)), *safe])
     pending = [[t.isoformat(), w] for t, w in candidates if w > upto][-PENDING_KEPT:]
-    marked = {"marked": {"upto": upto, "pending": pending}}
+    marked = {"marked": {"upto": upto, "pending": pending,
+                         "thresholds": {str(version): value for version, value in sorted(thresholds.items())}}}
     return flag_counts(session, wave_id) | marked if count else marked
+
+
+def _speeder_scope(since: dict | None, thresholds: dict[int, float]):
+    """Return the responses whose speeder flag can differ from the previous pass's (all, without its thresholds).
+
+    The previous pass left every response up to its ``upto`` flagged by its thresholds, so a flag
+    can change only for a later response or for a duration between a version's old and new threshold.
+    """
+    previous = (since or {}).get("thresholds")
+    if previous is None:
+        return true()
+    scope = [Response.id > int(since["upto"])]
+    for version_id in sorted(set(thresholds) | {int(v) for v in previous}):
+        old, new = previous.get(str(version_id)), thresholds.get(version_id)
+        if old is None or new is None:  # a threshold now and none before, or the other way round: the whole version
+            scope.append(Response.questionnaire_version_id == version_id)
+        elif old != new:
+            scope.append((Response.questionnaire_version_id == version_id)
+                         & (Response.duration_s >= min(old, new)) & (Response.duration_s < max(old, new)))
+    return or_(*scope)
 
 
 def _median_durations(session: Session, wave_id: int) -> list[tuple[int, float | None]]:
     """Return each questionnaire version of the wave's responses with its median duration, as numpy's
-    median (the mean of the two middle values of an even count; None: no durations)."""
-    if session.get_bind().dialect.name == "postgresql":
-        # One pass per version of the wave: the two middle values in one sort (a GROUP BY would sort the
-        # wave by version first). percentile_disc(f) is the value at position ceil(f n): f = 0.5 gives the
-        # lower middle, 0.5 + 1e-9 the upper one (n < 10^9).
-        versions = session.scalars(select(wave_version.c.questionnaire_version_id)
-                                   .where(wave_version.c.wave_id == wave_id)).all()
-        out = []
-        for version_id in sorted(versions):
-            timed, middle = session.execute(text(
-                "SELECT count(duration_s), percentile_disc(ARRAY[0.5, 0.5 + 1e-9]) WITHIN GROUP (ORDER BY duration_s) "
-                "FROM response WHERE wave_id = :wave AND questionnaire_version_id = :version"),
-                {"wave": wave_id, "version": version_id}).one()
-            out.append((version_id, (middle[0] + middle[1]) / 2 if timed else None))
-        return out
+    median (the mean of the two middle values of an even count; None: no durations).
+
+    Counted and walked to the middle on the (wave, version, duration) index (migration 0012): no sort.
+    """
     out = []
     versions = session.execute(
         select(Response.questionnaire_version_id, func.count(Response.duration_s))

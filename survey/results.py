@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Integer, delete, func, insert, select, text
+from sqlalchemy import Integer, bindparam, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from analysis.errors import AnalysisError
@@ -324,7 +324,9 @@ def run_analysis(
         for table in (result.domains, *upper.values()) for row in table.itertuples() if _number(row.answers_needed) is not None
     }
     run.summary = run.summary | {"by_channel": channel_estimates(result, cells, plan.upper), "answers_needed": needed}
+    stored_items = 0
     for items in item_levels(result, item_cells, cells, hierarchy, unit, plan.upper, rates, plan.model_by).values():
+        stored_items += len(items)
         _insert_rows(session, ItemResult, [
             dict(run_id=run.id, area_id=areas[row.domain].id, item_code=row.item, n=int(row.n),
                  estimate=float(row.estimate), se=float(row.se), ci_low=_number(row.ci_low),
@@ -332,12 +334,31 @@ def run_analysis(
             for row in items.itertuples()
         ])
     session.flush()
-    if session.get_bind().dialect.name == "postgresql":
-        # The planner's row counts of the results tables, brought up to date with the new run's rows: the
-        # pages' queries (a run's problem list, its flagged communities) otherwise get plans made for empty tables.
-        session.execute(text("ANALYZE area_result, item_result"))
+    _analyze_if_grown(session, {AreaResult: len(result.domains) + sum(len(t) for t in upper.values()),
+                                ItemResult: stored_items})
     say(f"stored run {run.id}")
     return run
+
+
+GROWN = 0.1  # autovacuum analyses a table after changes to 10% of its rows (autovacuum_analyze_scale_factor)
+
+
+def _analyze_if_grown(session: Session, added: dict) -> None:
+    """ANALYZE the results tables (PostgreSQL) whose planner row count a run's rows changed by more than ``GROWN``.
+
+    The pages' queries (a run's problem list, its flagged communities) otherwise get plans made for
+    nearly empty tables. Once a table holds many runs, a new one changes it by less than autovacuum
+    waits for, and sampling it at every refresh cost a tenth of a second.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    names = [model.__tablename__ for model, rows in added.items() if rows]
+    known = dict(session.execute(text("SELECT relname, reltuples FROM pg_class WHERE relname IN :names AND relkind = 'r'")
+                                 .bindparams(bindparam("names", expanding=True)), {"names": names}).all())
+    stale = [model.__tablename__ for model, rows in added.items()
+             if rows and rows > GROWN * max(float(known.get(model.__tablename__, -1)), 0.0)]
+    if stale:
+        session.execute(text(f"ANALYZE {', '.join(stale)}"))
 
 
 def _insert_rows(session: Session, model, rows: list[dict]) -> None:
