@@ -312,3 +312,35 @@ def test_the_refresh_flags_new_devices_as_a_whole_wave_pass_does(demo):
     assert {k: v for k, v in summary["quality"].items() if k.startswith("flag")} == \
         {k: v for k, v in counts.items() if k.startswith("flag")}
     assert summary["quality"]["marked"]["upto"] == max(new)
+
+
+def test_the_refresh_judges_speeders_as_a_whole_wave_pass_does(demo):
+    """A refresh rewrites only the speeder flags of new responses and of durations between the old and
+    the new threshold; as the median moves down and up, old responses stop and start being speeders
+    exactly as judging the whole wave again says, and the statistics move them."""
+    from survey.quality import mark_wave
+
+    with demo.app_context(), db.write_transaction() as session:
+        wave_id, versions = citizen_versions(session)
+        rows = session.scalars(select(Response.id).where(Response.wave_id == wave_id).order_by(Response.id)).all()
+        for number, rid in enumerate(rows):  # 40 s .. 439 s, spread over the wave
+            session.execute(update(Response).where(Response.id == rid).values(duration_s=40.0 + (number * 7) % 400))
+    speeders = []
+    for count, duration in ((0, None), (60, 31.0), (150, 900.0)):  # the median first down, then up
+        if count:
+            add_responses(demo, count, duration=duration, seed=count)
+        with demo.app_context():
+            db.session().rollback()
+            run = refresh.refresh(wave_id, force=True, wait=True, full=not speeders)
+            session = db.session()
+            summary = session.get(AnalysisRun, run.run_id).summary
+            assert summary["aggregation"]["mode"] == ("incremental" if speeders else "full")
+            assert {str(v) for v in versions} <= set(summary["quality"]["marked"]["thresholds"])
+            refreshed = _flags(session)
+            session.rollback()
+        with demo.app_context(), db.write_transaction() as session:
+            mark_wave(session, wave_id)  # the whole wave judged again
+            assert _flags(session) == refreshed
+        speeders.append({rid for rid in rows if refreshed[rid][0]})
+    assert speeders[1] < speeders[0] < speeders[2]  # old responses left the speeders, then more joined
+    aggregate(demo)  # the statistics moved them: equal to the GROUP BY over all responses
