@@ -63,10 +63,12 @@ class Outcome:
     moved: int = 0  # stored responses whose flag state changed
     tail: int = 0  # responses after the watermark counted but not stored (not settled yet)
     watermark: int = 0
+    upto: int = 0  # the highest response id analysed (stored or in the tail)
+    responses: int = 0  # responses (scored or not) with an id up to ``upto``: the stored ones and the tail
 
     def as_dict(self) -> dict:
         return {"mode": self.mode, "reason": self.reason, "added": self.added, "moved": self.moved,
-                "tail": self.tail, "watermark": self.watermark}
+                "tail": self.tail, "watermark": self.watermark, "upto": self.upto, "responses": self.responses}
 
 
 def _postgres(session: Session) -> bool:
@@ -402,4 +404,6 @@ def aggregated_frames(session: Session, wave_id: int, questionnaire_code: str, v
                         [*keys, "channel"])
         choices = combine(choices, choice_counts(session, wave_id, version_ids, include_flagged, plan, ids=ids),
                           [*keys, "version_id", "item", "choice"])
+    outcome.upto = max(upto, after)
+    outcome.responses = aggregator.state.responses + outcome.tail
     return cells, choices, outcome

@@ -159,6 +159,10 @@ def test_a_watermark_that_is_not_settled_counts_the_tail_and_a_late_lower_id_is_
     add_responses(demo, 1, response_id=top + 10, seed=4)
     done = aggregate(demo, settled=never_settled)  # e.g. a submission still open when the watermark was read
     assert done["watermark"] == before and done["tail"] == 1 and done["added"] == 0
+    with demo.app_context():  # what was analysed (the refresh's watermark): the stored ones and the tail
+        _, versions = citizen_versions(db.session())
+        citizen = db.session().scalar(select(func.count(Response.id)).where(Response.questionnaire_version_id.in_(versions)))
+        assert (done["upto"], done["responses"]) == (top + 10, citizen)
     add_responses(demo, 1, response_id=top + 5, seed=5)  # took its id earlier, committed only now
     done = aggregate(demo)  # the earlier watermark (top + 10) has settled now: both are stored
     assert done["mode"] == "incremental" and done["added"] == 2 and done["tail"] == 0
@@ -254,9 +258,10 @@ def test_flask_analyze_full_rebuilds(demo):
         wave_id, versions = citizen_versions(session)
         responses = session.scalar(select(func.count()).select_from(Response)
                                    .where(Response.questionnaire_version_id.in_(versions)))
+        highest = session.scalar(select(func.max(Response.id)).where(Response.questionnaire_version_id.in_(versions)))
         assert run.summary["aggregation"] == {"mode": "full", "reason": "asked for", "added": responses, "moved": 0,
-                                              "tail": 0, "watermark": session.scalar(select(func.max(Response.id))
-                                                                                 .where(Response.questionnaire_version_id.in_(versions)))}
+                                              "tail": 0, "watermark": highest, "upto": highest, "responses": responses}
+        assert run.summary["watermark"] == {"responses": responses, "max_id": highest}  # what the refresh analysed
 
 
 def _flags(session) -> dict[int, tuple[bool, bool, bool]]:
