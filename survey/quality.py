@@ -118,7 +118,7 @@ def mark_wave(session: Session, wave_id: int, since: dict | None = None, settled
     and now, found by the duration index. The repeated-device flag of a response changes only
     when a response of the same device comes in, so with ``since`` only the devices of responses
     after its ``upto`` id are ranked again. Without it (``flask analyze --full``, the first run)
-    the whole wave is judged. ``upto`` only moves to an id read when no transaction then open is
+    the whole wave is judged (its devices seen more than once ranked, stale repeat flags cleared). ``upto`` only moves to an id read when no transaction then open is
     still open (``survey/aggregates.py``, "late commits"), checked before any flag is written, so
     this pass sees every response up to it and a response committed after a pass always has a
     higher id and is seen by the next. Responses are never deleted by the app; a deletion or an
@@ -158,6 +158,10 @@ def mark_wave(session: Session, wave_id: int, since: dict | None = None, settled
             update(Response).where(Response.wave_id == wave_id, Response.device_id.is_(None), Response.flag_repeat_device)
             .values(flag_repeat_device=False).execution_options(synchronize_session=False)
         )
+    else:  # the whole wave: only devices seen more than once can be repeats, and flagged ones may be cleared
+        again = (select(Response.device_id).where(Response.wave_id == wave_id, Response.device_id.is_not(None))
+                 .group_by(Response.device_id).having(func.count() > 1))
+        scope = scope & (Response.flag_repeat_device | Response.device_id.in_(again))
     order = func.row_number().over(partition_by=(Response.questionnaire_version_id, Response.device_id),
                                    order_by=(Response.submitted_at, Response.id))
     ranked = select(Response.id, Response.device_id, Response.flag_repeat_device, order.label("k")).where(scope).subquery()

@@ -6,7 +6,7 @@ import uuid
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import create_engine, delete, func, select, text, update
+from sqlalchemy import String, cast, create_engine, delete, func, literal, select, text, update
 
 from survey import db, refresh
 from survey.aggregates import aggregated_frames
@@ -349,3 +349,25 @@ def test_the_refresh_judges_speeders_as_a_whole_wave_pass_does(demo):
         speeders.append({rid for rid in rows if refreshed[rid][0]})
     assert speeders[1] < speeders[0] < speeders[2]  # old responses left the speeders, then more joined
     aggregate(demo)  # the statistics moved them: equal to the GROUP BY over all responses
+
+
+def test_a_whole_wave_pass_ranks_devices_seen_twice_and_clears_stale_repeats(demo):
+    """The whole-wave pass ranks only devices seen more than once, and still clears a repeat flag that
+    no longer holds (a device seen once, or none)."""
+    from survey.quality import mark_wave
+
+    with demo.app_context(), db.write_transaction() as session:
+        wave_id, _ = citizen_versions(session)
+        first, second, single, blank = session.scalars(
+            select(Response.id).where(Response.wave_id == wave_id).order_by(Response.id).limit(4)).all()
+        session.execute(update(Response).where(Response.wave_id == wave_id)
+                        .values(device_id=literal("own-") + cast(Response.id, String), flag_repeat_device=False))
+        session.execute(update(Response).where(Response.id.in_([first, second])).values(device_id="shared"))
+        session.execute(update(Response).where(Response.id.in_([single, blank]))
+                        .values(flag_repeat_device=True))  # wrong: set by hand, or left by an older pass
+        session.execute(update(Response).where(Response.id == blank).values(device_id=None))
+    with demo.app_context(), db.write_transaction() as session:
+        counts = mark_wave(session, wave_id)
+        flags = {rid: repeat for rid, (_, repeat, _) in _flags(session).items()}
+    assert counts["flag_repeat_device"] == 1
+    assert [flags[first], flags[second], flags[single], flags[blank]] == [False, True, False, False]
