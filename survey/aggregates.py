@@ -38,7 +38,7 @@ the refresh's write transaction is settled at once. The checksum of step 1 is th
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -47,6 +47,7 @@ import pandas as pd
 from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.orm import Session
 
+from analysis.scoring import choice_cells
 from survey.models import AggregateState, Area, Response
 
 PENDING_KEPT = 20  # earlier refreshes' watermarks remembered while not yet settled
@@ -309,8 +310,13 @@ class Aggregator:
 
     # --- reading back ---------------------------------------------------------------------------
 
-    def frames(self, include_flagged: bool, areas: dict[int, Area]) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Return the stored statistics as (score cells, choice counts) frames of the unit level."""
+    def frames(self, include_flagged: bool, areas: dict[int, Area], values: Mapping[tuple, float] | None = None,
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Return the stored statistics as (score cells, choice counts) frames of the unit level.
+
+        With ``values`` ((version id, item, choice) -> value), the second frame is the item cells
+        :func:`analysis.scoring.choice_cells` makes of the choice counts, worked out on the cell ids.
+        """
         keep = "" if include_flagged else "AND NOT s.flagged"
         scores = self._rows(f"""
             SELECT s.cell_id, s.channel, CAST(sum(s.n) AS BIGINT), sum(s.total), sum(s.total_sq)
@@ -329,8 +335,44 @@ class Aggregator:
                  for cell_id, area_id, attrs in self._rows("SELECT id, area_id, attrs FROM aggregate_cell "
                                                            "WHERE state_id = :state")
                  if area_id in codes}
-        return (self._frame(scores, cells, ["channel", "n", "total", "total_sq"]),
-                self._frame(choices, cells, ["version_id", "item", "choice", "n"]))
+        scored = self._frame(scores, cells, ["channel", "n", "total", "total_sq"])
+        if values is not None:
+            return scored, self._item_frame(choices, cells, values)
+        return scored, self._frame(choices, cells, ["version_id", "item", "choice", "n"])
+
+    def _item_frame(self, rows: list[tuple], cells: dict[int, tuple], values: Mapping[tuple, float]) -> pd.DataFrame:
+        """Return choice count rows (cell id, version id, item, choice, n) as item cells [item, *keys, n, total, total_sq].
+
+        The rows and order :func:`analysis.scoring.choice_cells` gives for the choice counts frame (a
+        choice without a value and a cell with a missing key left out, sorted by item and keys), grouped
+        on integer codes: the key strings are spread only over the groups, not over every count.
+        """
+        keys = [self.plan.unit, *self.plan.attributes]
+        # Only complete cells (the GROUP BY of choice_cells leaves missing keys out), in the order of their keys.
+        ranked = sorted((key, cell_id) for cell_id, key in cells.items() if all(k is not None for k in key))
+        columns = ["item", *keys, "n", "total", "total_sq"]
+        raw = pd.DataFrame.from_records(rows, columns=["cell", "version_id", "item", "choice", "n"], nrows=len(rows))
+        if raw.empty or not ranked or not values:
+            return pd.DataFrame(columns=columns)
+        cell = pd.Index([cell_id for _, cell_id in ranked]).get_indexer(raw["cell"])
+        known = pd.MultiIndex.from_tuples(list(values))
+        found = known.get_indexer(pd.MultiIndex.from_arrays([raw["version_id"], raw["item"], raw["choice"]]))
+        keep = (cell >= 0) & (found >= 0)
+        value = np.fromiter(values.values(), dtype=float, count=len(values))[found[keep]]
+        n = raw["n"].to_numpy()[keep]
+        items, item = np.unique(raw["item"].to_numpy(dtype=object)[keep].astype(str), return_inverse=True)
+        group = item.astype(np.int64) * len(ranked) + cell[keep]  # item first: the order of choice_cells
+        present, inverse = np.unique(group, return_inverse=True)
+        weighted = n * value
+        out = {"item": items[present // len(ranked)]}
+        for i, name in enumerate(keys):
+            column = np.empty(len(ranked), dtype=object)
+            column[:] = [key[i] for key, _ in ranked]
+            out[name] = column[present % len(ranked)]
+        out["n"] = np.bincount(inverse, weights=n, minlength=len(present)).astype(np.int64)
+        out["total"] = np.bincount(inverse, weights=weighted, minlength=len(present))
+        out["total_sq"] = np.bincount(inverse, weights=n * value**2, minlength=len(present))
+        return pd.DataFrame(out, columns=columns)
 
     def _rows(self, sql: str) -> list[tuple]:
         """Return the rows of a query whose only parameter is ``:state`` as plain tuples.
@@ -389,15 +431,19 @@ def combine(stored: pd.DataFrame, tail: pd.DataFrame, keys: list[str]) -> pd.Dat
 
 
 def aggregated_frames(session: Session, wave_id: int, questionnaire_code: str, version_ids: list[int], plan,
-                      include_flagged: bool = False, full: bool = False,
-                      settled: Callable | None = None) -> tuple[pd.DataFrame, pd.DataFrame, Outcome]:
-    """Update the stored statistics and return (score cells, choice counts, what was done)."""
+                      include_flagged: bool = False, full: bool = False, settled: Callable | None = None,
+                      values: Mapping[tuple, float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, Outcome]:
+    """Update the stored statistics and return (score cells, choice counts, what was done).
+
+    With ``values`` ((version id, item, choice) -> value), item cells instead of choice counts
+    (:func:`analysis.scoring.choice_cells` of them: the same rows, in the same order).
+    """
     from survey.results import choice_counts, score_cells
 
     aggregator = Aggregator(session, wave_id, questionnaire_code, version_ids, plan, settled)
     outcome = aggregator.update(full)
     areas = {a.id: a for a in session.scalars(select(Area))}
-    cells, choices = aggregator.frames(include_flagged, areas)
+    cells, choices = aggregator.frames(include_flagged, areas, values)
     after, upto = outcome.watermark, aggregator.tail_upto
     if upto > after:
         outcome.tail = session.scalar(
@@ -408,8 +454,12 @@ def aggregated_frames(session: Session, wave_id: int, questionnaire_code: str, v
         keys = [plan.unit, *plan.attributes]
         cells = combine(cells, score_cells(session, wave_id, version_ids, include_flagged, plan, ids=ids),
                         [*keys, "channel"])
-        choices = combine(choices, choice_counts(session, wave_id, version_ids, include_flagged, plan, ids=ids),
-                          [*keys, "version_id", "item", "choice"])
+        tail = choice_counts(session, wave_id, version_ids, include_flagged, plan, ids=ids)
+        if values is None:
+            choices = combine(choices, tail, [*keys, "version_id", "item", "choice"])
+        else:
+            choices = combine(choices, choice_cells(tail, values, keys), ["item", *keys])
+            choices = choices.sort_values(["item", *keys], kind="stable").reset_index(drop=True)
     outcome.upto = max(upto, after)
     outcome.responses = aggregator.state.responses + outcome.tail
     return cells, choices, outcome

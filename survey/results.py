@@ -249,16 +249,21 @@ def choice_counts(
     return pd.DataFrame(rows, columns=[plan.unit, *plan.attributes, "version_id", "item", "choice", "n"])
 
 
-def item_cells_from_choices(choices: pd.DataFrame, definitions: dict[int, Definition], keys: list[str]) -> pd.DataFrame:
-    """Turn choice counts into per-cell item statistics: each item type says what a choice is worth
-    (a score for ratings, 1/0 for yes-type; None leaves the answer out)."""
+def choice_values(definitions: dict[int, Definition]) -> dict[tuple[int, str, str], float]:
+    """Return what each choice is worth, by (version id, item, choice): each item type says (a score for
+    ratings, 1/0 for yes-type; a choice it gives None is left out)."""
     values = {}
     for version_id, definition in definitions.items():
         for item in definition.items:
             for choice in item.choices:
                 if (value := item.handler.value(choice)) is not None:
                     values[(version_id, item.code, choice.code)] = value
-    return choice_cells(choices, values, keys)
+    return values
+
+
+def item_cells_from_choices(choices: pd.DataFrame, definitions: dict[int, Definition], keys: list[str]) -> pd.DataFrame:
+    """Turn choice counts into per-cell item statistics (see :func:`choice_values`)."""
+    return choice_cells(choices, choice_values(definitions), keys)
 
 
 def run_analysis(
@@ -288,8 +293,8 @@ def run_analysis(
     tallies = response_tallies(session, wave.id)  # after the flags and the purge: what the run's summary counts
     quality = tallied_flags(tallies) | marked | {"included": include_flagged, "purged": purged}
     say(f"{quality['flagged']} of {quality['responses']} responses have a data-quality flag")
-    cells, choices, aggregation = aggregated_frames(session, wave.id, questionnaire_code, list(definitions), plan,
-                                                    include_flagged, full)
+    cells, item_cells, aggregation = aggregated_frames(session, wave.id, questionnaire_code, list(definitions), plan,
+                                                       include_flagged, full, values=choice_values(definitions))
     if cells.empty:
         raise AnalysisError(f"wave {wave.name} has no scored {questionnaire_code} responses yet")
     say(f"aggregated {int(cells['n'].sum()):,} responses into {len(cells):,} cells ({aggregation.mode})")
@@ -298,7 +303,7 @@ def run_analysis(
     unit = plan.unit
     cells = cells.join(hierarchy, on=unit)
     margins, left_out = restrict_margins(margins_frame(session, questionnaire_code), unit, set(cells[unit]))
-    item_cells = item_cells_from_choices(choices, definitions, [unit, *plan.attributes]).join(hierarchy, on=unit)
+    item_cells = item_cells.join(hierarchy, on=unit)
     attributes = hierarchy.set_index(hierarchy.index.rename("domain"))
     quota_by = "district" if "district" in plan.upper else None
     rates = sorted({i.code for d in definitions.values() for i in d.rate_items})  # 0/1: logit interval

@@ -12,7 +12,14 @@ from survey import db, refresh
 from survey.aggregates import aggregated_frames
 from survey.models import AggregateFlagged, AggregateState, AnalysisRun, Area, AreaResult, ItemResult, Response, Wave
 from survey.questionnaires import definition_of
-from survey.results import _plan_of_versions, choice_counts, import_margins, score_cells
+from survey.results import (
+    _plan_of_versions,
+    choice_counts,
+    choice_values,
+    import_margins,
+    item_cells_from_choices,
+    score_cells,
+)
 from survey.submissions import store_response
 from tests.conftest import build_once
 
@@ -102,7 +109,18 @@ def aggregate(app, include_flagged: bool = False, full: bool = False, settled=No
                                                     full, settled)
         if check:
             assert_same(cells, score_cells(session, wave_id, versions, include_flagged, plan))
-            assert_same(choices, choice_counts(session, wave_id, versions, include_flagged, plan))
+            want = choice_counts(session, wave_id, versions, include_flagged, plan)
+            assert_same(choices, want)
+            # The item cells worked out on the stored cell ids: those choice_cells makes, row for row.
+            definitions = {v.id: definition_of(v) for v in session.scalars(select(Wave)).one().versions
+                           if v.id in versions}
+            _, items, _ = aggregated_frames(session, wave_id, "citizen", versions, plan, include_flagged,
+                                            settled=settled, values=choice_values(definitions))
+            expected = item_cells_from_choices(want, definitions, [plan.unit, *plan.attributes])
+            assert len(expected) > 0 and list(items.columns) == list(expected.columns)
+            pd.testing.assert_frame_equal(items.reset_index(drop=True).astype({"n": "int64"}),
+                                          expected.reset_index(drop=True).astype({"n": "int64"}),
+                                          check_exact=False, rtol=1e-12)
         return outcome.as_dict()
 
 
