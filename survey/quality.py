@@ -115,7 +115,8 @@ def mark_wave(session: Session, wave_id: int, since: dict | None = None, settled
     ``since`` (the ``marked`` entry these counts carried at the previous pass, kept in the run's
     summary) only the responses whose flag can have changed are looked at: those after its
     ``upto`` id, and those with a duration between a version's threshold then (``thresholds``)
-    and now, found by the duration index. The repeated-device flag of a response changes only
+    and now, found by the duration index; the median's count adds the durations after ``upto`` to
+    the previous pass's count up to it (``timed``). The repeated-device flag of a response changes only
     when a response of the same device comes in, so with ``since`` only the devices of responses
     after its ``upto`` id are ranked again. Without it (``flask analyze --full``, the first run)
     the whole wave is judged (its devices seen more than once ranked, stale repeat flags cleared). ``upto`` only moves to an id read when no transaction then open is
@@ -134,9 +135,11 @@ def mark_wave(session: Session, wave_id: int, since: dict | None = None, settled
     candidates.append((read_at, int(highest)))
     oldest_open = oldest_open_transaction(session)
     safe = [w for t, w in candidates if settled(session, t, oldest_open)]
+    upto = max([int((since or {}).get("upto", 0)), *safe])
+    timed, timed_upto = _timed_counts(session, wave_id, since, upto)
     # Each version's own threshold (none: no speeders).
     thresholds = {version_id: max(0.5 * float(median), SPEEDER_FLOOR_S)
-                  for version_id, median in _median_durations(session, wave_id) if median is not None}
+                  for version_id, median in _median_durations(session, wave_id, timed) if median is not None}
     speeder = literal(False)
     if thresholds:
         speeder = case(*[(Response.questionnaire_version_id == version_id,
@@ -171,10 +174,10 @@ def mark_wave(session: Session, wave_id: int, since: dict | None = None, settled
         update(Response).where(Response.id.in_(changed)).values(flag_repeat_device=~Response.flag_repeat_device)
         .execution_options(synchronize_session=False)
     )
-    upto = max([int((since or {}).get("upto", 0)), *safe])
     pending = [[t.isoformat(), w] for t, w in candidates if w > upto][-PENDING_KEPT:]
     marked = {"marked": {"upto": upto, "pending": pending,
-                         "thresholds": {str(version): value for version, value in sorted(thresholds.items())}}}
+                         "thresholds": {str(version): value for version, value in sorted(thresholds.items())},
+                         "timed": {str(version): count for version, count in sorted(timed_upto.items())}}}
     return flag_counts(session, wave_id) | marked if count else marked
 
 
@@ -198,26 +201,50 @@ def _speeder_scope(since: dict | None, thresholds: dict[int, float]):
     return or_(*scope)
 
 
-def _median_durations(session: Session, wave_id: int) -> list[tuple[int, float | None]]:
+def _timed_counts(session: Session, wave_id: int, since: dict | None, upto: int) -> tuple[dict[int, int], dict[int, int]]:
+    """Return the durations each version of the wave has now, and those of its responses up to ``upto``.
+
+    With the previous pass's counts up to its ``upto`` (``timed``), only the responses after it are
+    counted (by id); without them, the whole wave. One statement, so both counts see the same responses.
+    """
+    above = Response.id > upto
+    query = (select(Response.questionnaire_version_id, func.count(Response.duration_s),
+                    func.count(Response.duration_s).filter(above))
+             .where(Response.wave_id == wave_id).group_by(Response.questionnaire_version_id))
+    before = (since or {}).get("timed")
+    base: dict[int, int] = {}
+    if before is not None:
+        query = query.where(Response.id > int(since["upto"]))
+        base = {int(version): int(count) for version, count in before.items()}
+    now, at_upto = dict(base), dict(base)
+    for version_id, count, later in session.execute(query):
+        now[version_id] = now.get(version_id, 0) + int(count)
+        at_upto[version_id] = at_upto.get(version_id, 0) + int(count) - int(later)
+    return now, at_upto
+
+
+def _median_durations(session: Session, wave_id: int, timed: dict[int, int] | None = None,
+                      ) -> list[tuple[int, float | None]]:
     """Return each questionnaire version of the wave's responses with its median duration, as numpy's
     median (the mean of the two middle values of an even count; None: no durations).
 
-    Counted and walked to the middle on the (wave, version, duration) index (migration 0012): no sort.
+    ``timed``: how many durations each version has (counted here without it). Walked to the middle
+    on the (wave, version, duration) index (migration 0012): no sort.
     """
     out = []
-    versions = session.execute(
+    counts = timed if timed is not None else dict(session.execute(
         select(Response.questionnaire_version_id, func.count(Response.duration_s))
         .where(Response.wave_id == wave_id).group_by(Response.questionnaire_version_id)
-    ).all()
-    for version_id, timed in versions:
-        if not timed:
+    ).all())
+    for version_id, count in sorted(counts.items()):
+        if not count:
             out.append((version_id, None))
             continue
         middle = session.scalars(
             select(Response.duration_s)
             .where(Response.wave_id == wave_id, Response.questionnaire_version_id == version_id,
                    Response.duration_s.is_not(None))
-            .order_by(Response.duration_s).offset((timed - 1) // 2).limit(2 - timed % 2)
+            .order_by(Response.duration_s).offset((count - 1) // 2).limit(2 - count % 2)
         ).all()
         out.append((version_id, (middle[0] + middle[1]) / 2 if len(middle) == 2 else middle[0]))
     return out
