@@ -144,31 +144,24 @@ class Aggregator:
         kind, prefix = self._scratch()
         if self.fresh:  # nothing to add to: plain INSERTs (each group is one new row)
             conflict = ""
-        raw, batch, sums = f"{prefix}_raw", f"{prefix}_batch", f"{prefix}_sums"
-        for table in (raw, batch, sums):
+        batch, sums = f"{prefix}_batch", f"{prefix}_sums"
+        for table in (batch, sums):
             self._exec(f"DROP TABLE IF EXISTS {table}")
-        # One pass over the responses: each one's cell key worked out once, for the new cells and the look-up.
-        self._exec(f"""
-            CREATE {kind} TABLE {raw} AS
-            SELECT r.id, r.area_id, {self.key} AS attrs, r.questionnaire_version_id AS version_id, r.channel,
-                   {flagged} AS flagged, r.score
-            FROM response r WHERE {self._base} AND {where}""", **params)
-        if sign > 0:
+        if self.fresh:
+            self._cells_of_all(kind, prefix, where, flagged, params)
+        else:  # a few responses, found by id: their cells looked up directly
+            if sign > 0:
+                self._exec(f"""
+                    INSERT INTO aggregate_cell (state_id, area_id, attrs)
+                    SELECT DISTINCT :state, r.area_id, {self.key} FROM response r WHERE {self._base} AND {where}
+                    ON CONFLICT (state_id, area_id, attrs) DO NOTHING""", **params)
             self._exec(f"""
-                INSERT INTO aggregate_cell (state_id, area_id, attrs)
-                SELECT DISTINCT :state, t.area_id, t.attrs FROM {raw} t WHERE true
-                ON CONFLICT (state_id, area_id, attrs) DO NOTHING""")
-        if _postgres(self.session):
-            # The planner knows nothing of a new state's cells or of a scratch table: without this it looks the
-            # cell of each of a million responses up by index (a minute) instead of one hash join.
-            self._exec(f"ANALYZE {raw}")
-            if self.fresh:
-                self._exec("ANALYZE aggregate_cell")
-        self._exec(f"""
-            CREATE {kind} TABLE {batch} AS
-            SELECT t.id, c.id AS cell_id, t.version_id, t.channel, t.flagged, t.score
-            FROM {raw} t JOIN aggregate_cell c ON c.state_id = :state AND c.area_id = t.area_id AND c.attrs = t.attrs""")
-        self._exec(f"DROP TABLE {raw}")
+                CREATE {kind} TABLE {batch} AS
+                SELECT r.id, c.id AS cell_id, r.questionnaire_version_id AS version_id, r.channel,
+                       {flagged} AS flagged, r.score
+                FROM response r
+                JOIN aggregate_cell c ON c.state_id = :state AND c.area_id = r.area_id AND c.attrs = {self.key}
+                WHERE {self._base} AND {where}""", **params)
         if _postgres(self.session):
             self._exec(f"ANALYZE {batch}")  # a few new ones: the answers' index; all: a (parallel) hash join
         self._exec(f"""
@@ -199,6 +192,32 @@ class Aggregator:
                                   sets="n = aggregate_choice.n + excluded.n"))
         self._exec(f"DROP TABLE {sums}")
         self._exec(f"DROP TABLE {batch}")
+
+    def _cells_of_all(self, kind: str, prefix: str, where: str, flagged: str, params: dict) -> None:
+        """Make a new state's cells and the batch table of its responses in one pass over them.
+
+        Each response's cell key is worked out once into a scratch table, from which the cells are
+        made and which the cells join (a full build read the responses twice for them).
+        """
+        raw, batch = f"{prefix}_raw", f"{prefix}_batch"
+        self._exec(f"DROP TABLE IF EXISTS {raw}")
+        self._exec(f"""
+            CREATE {kind} TABLE {raw} AS
+            SELECT r.id, r.area_id, {self.key} AS attrs, r.questionnaire_version_id AS version_id, r.channel,
+                   {flagged} AS flagged, r.score
+            FROM response r WHERE {self._base} AND {where}""", **params)
+        self._exec(f"INSERT INTO aggregate_cell (state_id, area_id, attrs) "
+                   f"SELECT DISTINCT :state, t.area_id, t.attrs FROM {raw} t")
+        if _postgres(self.session):
+            # The planner knows nothing of a new state's cells or of a scratch table: without this it looks the
+            # cell of each of a million responses up by index (a minute) instead of one hash join.
+            self._exec(f"ANALYZE {raw}")
+            self._exec("ANALYZE aggregate_cell")
+        self._exec(f"""
+            CREATE {kind} TABLE {batch} AS
+            SELECT t.id, c.id AS cell_id, t.version_id, t.channel, t.flagged, t.score
+            FROM {raw} t JOIN aggregate_cell c ON c.state_id = :state AND c.area_id = t.area_id AND c.attrs = t.attrs""")
+        self._exec(f"DROP TABLE {raw}")
 
     # --- the steps ------------------------------------------------------------------------------
 
