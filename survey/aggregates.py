@@ -370,20 +370,32 @@ class Aggregator:
         # Only complete cells (the GROUP BY of choice_cells leaves missing keys out), in the order of their keys.
         ranked = sorted((key, cell_id) for cell_id, key in cells.items() if all(k is not None for k in key))
         columns = ["item", *keys, "n", "total", "total_sq"]
-        raw = pd.DataFrame.from_records(rows, columns=["cell", "version_id", "item", "choice", "n"], nrows=len(rows))
-        if raw.empty or not ranked or not values:
+        if not rows or not ranked or not values:
             return pd.DataFrame(columns=columns)
-        cell = pd.Index([cell_id for _, cell_id in ranked]).get_indexer(raw["cell"])
-        known = pd.MultiIndex.from_tuples(list(values))
-        found = known.get_indexer(pd.MultiIndex.from_arrays([raw["version_id"], raw["item"], raw["choice"]]))
-        keep = (cell >= 0) & (found >= 0)
-        value = np.fromiter(values.values(), dtype=float, count=len(values))[found[keep]]
-        n = raw["n"].to_numpy()[keep]
-        items, item = np.unique(raw["item"].to_numpy(dtype=object)[keep].astype(str), return_inverse=True)
-        group = item.astype(np.int64) * len(ranked) + cell[keep]  # item first: the order of choice_cells
+        grid = np.empty((len(rows), 5), dtype=object)
+        grid[:] = rows  # one pass over the tuples (zip(*rows) takes a quarter of a second for 230k rows)
+        cell = pd.Index([cell_id for _, cell_id in ranked]).get_indexer(grid[:, 0].astype(np.int64))
+        # Each column factorized (a hash pass), the value looked up in a table of the few distinct combinations.
+        version, version_names = pd.factorize(grid[:, 1].astype(np.int64))
+        item, item_names = pd.factorize(grid[:, 2])
+        choice, choice_names = pd.factorize(grid[:, 3])
+        counts = grid[:, 4].astype(np.int64)
+        table = np.full((len(version_names), len(item_names), len(choice_names)), np.nan)
+        where = [{name: i for i, name in enumerate(names)} for names in (version_names, item_names, choice_names)]
+        for (version_id, item_code, choice_code), worth in values.items():
+            at = (where[0].get(version_id), where[1].get(item_code), where[2].get(choice_code))
+            if None not in at:
+                table[at] = worth
+        value = table[version, item, choice]
+        keep = (cell >= 0) & ~np.isnan(value)
+        value, n = value[keep], counts[keep]
+        items = np.asarray(item_names, dtype=object)
+        rank = np.empty(len(items), dtype=np.int64)
+        rank[np.argsort(items.astype(str), kind="stable")] = np.arange(len(items))  # items in name order, as the GROUP BY
+        group = rank[item[keep]] * len(ranked) + cell[keep]  # item first: the order of choice_cells
         present, inverse = np.unique(group, return_inverse=True)
         weighted = n * value
-        out = {"item": items[present // len(ranked)]}
+        out = {"item": items[np.argsort(rank)][present // len(ranked)]}
         for i, name in enumerate(keys):
             column = np.empty(len(ranked), dtype=object)
             column[:] = [key[i] for key, _ in ranked]
