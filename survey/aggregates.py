@@ -48,8 +48,9 @@ from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from analysis.scoring import choice_cells
-from survey.models import AggregateState, Area, Response
+from survey.models import AggregateChoice, AggregateFlagged, AggregateState, Area, Response
 
+STATE_ROWS = (AggregateChoice, AggregateFlagged)  # a state's rows without a foreign key to it (migration 0012)
 PENDING_KEPT = 20  # earlier refreshes' watermarks remembered while not yet settled
 FLAGGED_SQL = "(r.flag_speeder OR r.flag_straightline OR r.flag_repeat_device)"
 
@@ -229,12 +230,18 @@ class Aggregator:
         return int(count), int(ids)
 
     def _start_over(self) -> None:
+        old = select(AggregateState.id).where(AggregateState.wave_id == self.wave_id,
+                                              AggregateState.questionnaire_code == self.code).scalar_subquery()
+        for model in STATE_ROWS:  # no foreign key: deleted here, not by the state's cascade
+            self.session.execute(delete(model).where(model.state_id == old))
         self.session.execute(delete(AggregateState).where(AggregateState.wave_id == self.wave_id,
                                                           AggregateState.questionnaire_code == self.code))
         self.state = AggregateState(wave_id=self.wave_id, questionnaire_code=self.code, plan=self.plan_key,
                                     watermark=0, responses=0, id_sum=0, pending=[])
         self.session.add(self.state)
         self.session.flush()
+        for model in STATE_ROWS:  # rows a state deleted by hand (a wave's cascade) left under an id now reused (SQLite)
+            self.session.execute(delete(model).where(model.state_id == self.state.id))
         self.fresh = True
 
     def _move_changed_flags(self) -> int:
