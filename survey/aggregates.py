@@ -16,7 +16,11 @@ counts, of every response with an id up to the state's **watermark**. A refresh
    watermark there;
 4. counts the responses after that (not settled yet) on the fly, without storing them;
 5. reads the statistics back (flagged ones left out unless ``include_flagged``) as the frames
-   :func:`survey.results.score_cells` and :func:`survey.results.choice_counts` return.
+   :func:`survey.results.score_cells` and :func:`survey.results.choice_counts` return (or, given
+   the choices' values, the item cells :func:`analysis.scoring.choice_cells` makes of the latter).
+
+On PostgreSQL the tables are UNLOGGED (migration 0012): derived data, emptied all together, state
+included, by a crash, after which the next refresh rebuilds them.
 
 Late commits. PostgreSQL takes a response's id from a sequence when the row is inserted, before
 the transaction commits, so a response with an id below the highest visible one may still become
