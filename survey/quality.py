@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from flask import Request, current_app
 from flask import Response as HttpResponse
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import Integer, case, func, literal, or_, select, true, update
+from sqlalchemy import Integer, case, func, literal, or_, select, text, true, update
 from sqlalchemy.orm import Session
 
 from forms import Definition
@@ -228,17 +228,30 @@ def _median_durations(session: Session, wave_id: int, timed: dict[int, int] | No
     """Return each questionnaire version of the wave's responses with its median duration, as numpy's
     median (the mean of the two middle values of an even count; None: no durations).
 
-    ``timed``: how many durations each version has (counted here without it). Walked to the middle
-    on the (wave, version, duration) index (migration 0012): no sort.
+    ``timed``: how many durations each version has (counted here without it); a version without
+    any is not read. PostgreSQL: the two middle values in one sort of the version's durations,
+    read in table order (not through the duration index, whose entries each cost a heap visit on
+    pages that flag updates took out of the visibility map, until the next vacuum: 0.8 s, not 0.3).
+    SQLite: walked to the middle on the (wave, version, duration) index (migration 0012).
     """
     out = []
     counts = timed if timed is not None else dict(session.execute(
         select(Response.questionnaire_version_id, func.count(Response.duration_s))
         .where(Response.wave_id == wave_id).group_by(Response.questionnaire_version_id)
     ).all())
+    postgres = session.get_bind().dialect.name == "postgresql"
     for version_id, count in sorted(counts.items()):
         if not count:
             out.append((version_id, None))
+            continue
+        if postgres:  # percentile_disc(f) is the value at position ceil(f n): 0.5 the lower middle, 0.5 + 1e-9 the upper
+            session.execute(text("SET LOCAL enable_indexonlyscan = off"))
+            timed_now, middle = session.execute(text(
+                "SELECT count(duration_s), percentile_disc(ARRAY[0.5, 0.5 + 1e-9]) WITHIN GROUP (ORDER BY duration_s) "
+                "FROM response WHERE wave_id = :wave AND questionnaire_version_id = :version"),
+                {"wave": wave_id, "version": version_id}).one()
+            session.execute(text("SET LOCAL enable_indexonlyscan = on"))
+            out.append((version_id, (middle[0] + middle[1]) / 2 if timed_now else None))
             continue
         middle = session.scalars(
             select(Response.duration_s)
