@@ -237,7 +237,7 @@ class Aggregator:
         old = select(AggregateState.id).where(AggregateState.wave_id == self.wave_id,
                                               AggregateState.questionnaire_code == self.code).scalar_subquery()
         for model in STATE_ROWS:  # no foreign key: deleted here, not by the state's cascade
-            self.session.execute(delete(model).where(model.state_id == old))
+            self.session.execute(delete(model).where(model.state_id == old).execution_options(synchronize_session=False))
         self.session.execute(delete(AggregateState).where(AggregateState.wave_id == self.wave_id,
                                                           AggregateState.questionnaire_code == self.code))
         self.state = AggregateState(wave_id=self.wave_id, questionnaire_code=self.code, plan=self.plan_key,
@@ -245,7 +245,8 @@ class Aggregator:
         self.session.add(self.state)
         self.session.flush()
         for model in STATE_ROWS:  # rows a state deleted by hand (a wave's cascade) left under an id now reused (SQLite)
-            self.session.execute(delete(model).where(model.state_id == self.state.id))
+            self.session.execute(delete(model).where(model.state_id == self.state.id)
+                                 .execution_options(synchronize_session=False))
         self.fresh = True
 
     def _move_changed_flags(self) -> int:
