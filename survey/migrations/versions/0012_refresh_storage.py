@@ -1,8 +1,8 @@
 """refresh storage: duration and flagged-response indexes; the stored statistics unlogged, with room for updates
 
-A refresh judged speeders by sorting every duration of the wave for its median and rewrote the
-flags by reading every response; an index on (wave, version, duration) gives the median by
-walking to the middle entries and the responses between the old and the new threshold by range.
+A refresh rewrote the speeder flags by reading every response; an index on (wave, version,
+duration) finds the responses between the old and the new threshold by range (and gives SQLite
+the median by walking to the middle entries).
 A partial index of the flagged responses that the statistics count finds the ones whose flag
 changed since they were counted without reading every response of the wave.
 
