@@ -358,7 +358,6 @@ class _CalibrationOperator:
         product = [np.empty((n_domains, L)) for L in self.levels]
         for _ in range(CALIBRATION_SWEEPS):
             for m in margins:
-                np.copyto(current[m], start[m])
                 for k in margins:
                     table = self.cross[k][m]
                     if isinstance(table, np.ndarray) and table.ndim == 1:
@@ -367,7 +366,8 @@ class _CalibrationOperator:
                         np.matmul(coef[k], table, out=product[m])
                     else:
                         product[m][...] = coef[k] @ table
-                    current[m] -= product[m]
+                    # start - first product, then minus the others: no copy of start per margin and sweep
+                    np.subtract(start[m] if k == 0 else current[m], product[m], out=current[m])
                 current[m] /= self.category_counts[m]
                 coef[m] += current[m]
         return coef

@@ -16,7 +16,11 @@ counts, of every response with an id up to the state's **watermark**. A refresh
    watermark there;
 4. counts the responses after that (not settled yet) on the fly, without storing them;
 5. reads the statistics back (flagged ones left out unless ``include_flagged``) as the frames
-   :func:`survey.results.score_cells` and :func:`survey.results.choice_counts` return.
+   :func:`survey.results.score_cells` and :func:`survey.results.choice_counts` return (or, given
+   the choices' values, the item cells :func:`analysis.scoring.choice_cells` makes of the latter).
+
+On PostgreSQL the tables are UNLOGGED (migration 0012): derived data, emptied all together, state
+included, by a crash, after which the next refresh rebuilds them.
 
 Late commits. PostgreSQL takes a response's id from a sequence when the row is inserted, before
 the transaction commits, so a response with an id below the highest visible one may still become
@@ -38,7 +42,7 @@ the refresh's write transaction is settled at once. The checksum of step 1 is th
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -47,8 +51,10 @@ import pandas as pd
 from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.orm import Session
 
-from survey.models import AggregateState, Area, Response
+from analysis.scoring import choice_cells
+from survey.models import AggregateChoice, AggregateFlagged, AggregateState, Area, Response
 
+STATE_ROWS = (AggregateChoice, AggregateFlagged)  # a state's rows without a foreign key to it (migration 0012)
 PENDING_KEPT = 20  # earlier refreshes' watermarks remembered while not yet settled
 FLAGGED_SQL = "(r.flag_speeder OR r.flag_straightline OR r.flag_repeat_device)"
 
@@ -63,10 +69,12 @@ class Outcome:
     moved: int = 0  # stored responses whose flag state changed
     tail: int = 0  # responses after the watermark counted but not stored (not settled yet)
     watermark: int = 0
+    upto: int = 0  # the highest response id analysed (stored or in the tail)
+    responses: int = 0  # responses (scored or not) with an id up to ``upto``: the stored ones and the tail
 
     def as_dict(self) -> dict:
         return {"mode": self.mode, "reason": self.reason, "added": self.added, "moved": self.moved,
-                "tail": self.tail, "watermark": self.watermark}
+                "tail": self.tail, "watermark": self.watermark, "upto": self.upto, "responses": self.responses}
 
 
 def _postgres(session: Session) -> bool:
@@ -138,28 +146,27 @@ class Aggregator:
         may not (PostgreSQL), and the GROUP BY over 10M answers is most of a full build.
         """
         conflict = "ON CONFLICT ({keys}) DO UPDATE SET {sets}"
-        if sign > 0:
-            self._exec(f"""
-                INSERT INTO aggregate_cell (state_id, area_id, attrs)
-                SELECT DISTINCT :state, r.area_id, {self.key} FROM response r WHERE {self._base} AND {where}
-                ON CONFLICT (state_id, area_id, attrs) DO NOTHING""", **params)
-            if self.fresh and _postgres(self.session):
-                # The planner knows nothing of a new state's cells: without this it looks the cell of each
-                # of a million responses up by index (a minute) instead of one hash join.
-                self._exec("ANALYZE aggregate_cell")
         kind, prefix = self._scratch()
         if self.fresh:  # nothing to add to: plain INSERTs (each group is one new row)
             conflict = ""
         batch, sums = f"{prefix}_batch", f"{prefix}_sums"
-        self._exec(f"DROP TABLE IF EXISTS {batch}")
-        self._exec(f"DROP TABLE IF EXISTS {sums}")
-        self._exec(f"""
-            CREATE {kind} TABLE {batch} AS
-            SELECT r.id, c.id AS cell_id, r.questionnaire_version_id AS version_id, r.channel, {flagged} AS flagged,
-                   r.score
-            FROM response r
-            JOIN aggregate_cell c ON c.state_id = :state AND c.area_id = r.area_id AND c.attrs = {self.key}
-            WHERE {self._base} AND {where}""", **params)
+        for table in (batch, sums):
+            self._exec(f"DROP TABLE IF EXISTS {table}")
+        if self.fresh:
+            self._cells_of_all(kind, prefix, where, flagged, params)
+        else:  # a few responses, found by id: their cells looked up directly
+            if sign > 0:
+                self._exec(f"""
+                    INSERT INTO aggregate_cell (state_id, area_id, attrs)
+                    SELECT DISTINCT :state, r.area_id, {self.key} FROM response r WHERE {self._base} AND {where}
+                    ON CONFLICT (state_id, area_id, attrs) DO NOTHING""", **params)
+            self._exec(f"""
+                CREATE {kind} TABLE {batch} AS
+                SELECT r.id, c.id AS cell_id, r.questionnaire_version_id AS version_id, r.channel,
+                       {flagged} AS flagged, r.score
+                FROM response r
+                JOIN aggregate_cell c ON c.state_id = :state AND c.area_id = r.area_id AND c.attrs = {self.key}
+                WHERE {self._base} AND {where}""", **params)
         if _postgres(self.session):
             self._exec(f"ANALYZE {batch}")  # a few new ones: the answers' index; all: a (parallel) hash join
         self._exec(f"""
@@ -191,6 +198,32 @@ class Aggregator:
         self._exec(f"DROP TABLE {sums}")
         self._exec(f"DROP TABLE {batch}")
 
+    def _cells_of_all(self, kind: str, prefix: str, where: str, flagged: str, params: dict) -> None:
+        """Make a new state's cells and the batch table of its responses in one pass over them.
+
+        Each response's cell key is worked out once into a scratch table, from which the cells are
+        made and which the cells join (a full build read the responses twice for them).
+        """
+        raw, batch = f"{prefix}_raw", f"{prefix}_batch"
+        self._exec(f"DROP TABLE IF EXISTS {raw}")
+        self._exec(f"""
+            CREATE {kind} TABLE {raw} AS
+            SELECT r.id, r.area_id, {self.key} AS attrs, r.questionnaire_version_id AS version_id, r.channel,
+                   {flagged} AS flagged, r.score
+            FROM response r WHERE {self._base} AND {where}""", **params)
+        self._exec(f"INSERT INTO aggregate_cell (state_id, area_id, attrs) "
+                   f"SELECT DISTINCT :state, t.area_id, t.attrs FROM {raw} t")
+        if _postgres(self.session):
+            # The planner knows nothing of a new state's cells or of a scratch table: without this it looks the
+            # cell of each of a million responses up by index (a minute) instead of one hash join.
+            self._exec(f"ANALYZE {raw}")
+            self._exec("ANALYZE aggregate_cell")
+        self._exec(f"""
+            CREATE {kind} TABLE {batch} AS
+            SELECT t.id, c.id AS cell_id, t.version_id, t.channel, t.flagged, t.score
+            FROM {raw} t JOIN aggregate_cell c ON c.state_id = :state AND c.area_id = t.area_id AND c.attrs = t.attrs""")
+        self._exec(f"DROP TABLE {raw}")
+
     # --- the steps ------------------------------------------------------------------------------
 
     def _checksum(self, upto: int) -> tuple[int, int]:
@@ -201,12 +234,19 @@ class Aggregator:
         return int(count), int(ids)
 
     def _start_over(self) -> None:
+        old = select(AggregateState.id).where(AggregateState.wave_id == self.wave_id,
+                                              AggregateState.questionnaire_code == self.code).scalar_subquery()
+        for model in STATE_ROWS:  # no foreign key: deleted here, not by the state's cascade
+            self.session.execute(delete(model).where(model.state_id == old).execution_options(synchronize_session=False))
         self.session.execute(delete(AggregateState).where(AggregateState.wave_id == self.wave_id,
                                                           AggregateState.questionnaire_code == self.code))
         self.state = AggregateState(wave_id=self.wave_id, questionnaire_code=self.code, plan=self.plan_key,
                                     watermark=0, responses=0, id_sum=0, pending=[])
         self.session.add(self.state)
         self.session.flush()
+        for model in STATE_ROWS:  # rows a state deleted by hand (a wave's cascade) left under an id now reused (SQLite)
+            self.session.execute(delete(model).where(model.state_id == self.state.id)
+                                 .execution_options(synchronize_session=False))
         self.fresh = True
 
     def _move_changed_flags(self) -> int:
@@ -216,12 +256,12 @@ class Aggregator:
         newly = f"{upto} AND {FLAGGED_SQL} AND NOT {stored}"
         cleared = f"{upto} AND NOT {FLAGGED_SQL} AND {stored}"
         params = {"upto": self.state.watermark}
-        # Both counted in one pass over the wave's responses, joined to the flagged list by hash.
-        flagged_now, cleared_now = self._exec(f"""
-            SELECT count(*) FILTER (WHERE {self._base} AND {upto} AND {FLAGGED_SQL} AND f.response_id IS NULL),
-                   count(*) FILTER (WHERE NOT {FLAGGED_SQL} AND f.response_id IS NOT NULL)
-            FROM response r LEFT JOIN aggregate_flagged f ON f.state_id = :state AND f.response_id = r.id
-            WHERE r.wave_id = :wave AND r.questionnaire_version_id IN :versions""", **params).one()
+        # Both read from the partial index of flagged responses (migration 0012) and the flagged list, not
+        # from every response of the wave. A stored response still exists (the checksum said so).
+        flagged_now = self._exec(f"SELECT count(*) FROM response r WHERE {self._base} AND {newly}", **params).scalar()
+        cleared_now = self._exec(f"""
+            SELECT count(*) FROM aggregate_flagged f WHERE f.state_id = :state AND NOT EXISTS (
+                SELECT 1 FROM response r WHERE r.id = f.response_id AND {self._base} AND {FLAGGED_SQL})""").scalar()
         if flagged_now:
             self._add(newly, "true", 1, params)
             self._add(newly, "false", -1, params)
@@ -301,33 +341,98 @@ class Aggregator:
 
     # --- reading back ---------------------------------------------------------------------------
 
-    def frames(self, include_flagged: bool, areas: dict[int, Area]) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Return the stored statistics as (score cells, choice counts) frames of the unit level."""
+    def frames(self, include_flagged: bool, areas: dict[int, Area], values: Mapping[tuple, float] | None = None,
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Return the stored statistics as (score cells, choice counts) frames of the unit level.
+
+        With ``values`` ((version id, item, choice) -> value), the second frame is the item cells
+        :func:`analysis.scoring.choice_cells` makes of the choice counts, worked out on the cell ids.
+        """
         keep = "" if include_flagged else "AND NOT s.flagged"
-        scores = self._exec(f"""
+        scores = self._rows(f"""
             SELECT s.cell_id, s.channel, CAST(sum(s.n) AS BIGINT), sum(s.total), sum(s.total_sq)
-            FROM aggregate_score s WHERE s.state_id = :state {keep} GROUP BY s.cell_id, s.channel""").all()
+            FROM aggregate_score s WHERE s.state_id = :state {keep} GROUP BY s.cell_id, s.channel""")
         if include_flagged:
-            choices = self._exec("""
+            choices = self._rows("""
                 SELECT s.cell_id, s.version_id, s.item_code, s.choice_code, CAST(sum(s.n) AS BIGINT)
                 FROM aggregate_choice s WHERE s.state_id = :state
-                GROUP BY s.cell_id, s.version_id, s.item_code, s.choice_code""").all()
+                GROUP BY s.cell_id, s.version_id, s.item_code, s.choice_code""")
         else:  # one row per key already
-            choices = self._exec("""
+            choices = self._rows("""
                 SELECT s.cell_id, s.version_id, s.item_code, s.choice_code, s.n
-                FROM aggregate_choice s WHERE s.state_id = :state AND NOT s.flagged""").all()
+                FROM aggregate_choice s WHERE s.state_id = :state AND NOT s.flagged""")
         codes = {area.id: area.code for area in areas.values() if area.level == self.plan.unit}
         cells = {cell_id: (codes[area_id], *json.loads(attrs))
-                 for cell_id, area_id, attrs in self._exec("SELECT id, area_id, attrs FROM aggregate_cell "
+                 for cell_id, area_id, attrs in self._rows("SELECT id, area_id, attrs FROM aggregate_cell "
                                                            "WHERE state_id = :state")
                  if area_id in codes}
-        return (self._frame(scores, cells, ["channel", "n", "total", "total_sq"]),
-                self._frame(choices, cells, ["version_id", "item", "choice", "n"]))
+        scored = self._frame(scores, cells, ["channel", "n", "total", "total_sq"])
+        if values is not None:
+            return scored, self._item_frame(choices, cells, values)
+        return scored, self._frame(choices, cells, ["version_id", "item", "choice", "n"])
 
-    def _frame(self, rows: list, cells: dict[int, tuple], rest: list[str]) -> pd.DataFrame:
+    def _item_frame(self, rows: list[tuple], cells: dict[int, tuple], values: Mapping[tuple, float]) -> pd.DataFrame:
+        """Return choice count rows (cell id, version id, item, choice, n) as item cells [item, *keys, n, total, total_sq].
+
+        The rows and order :func:`analysis.scoring.choice_cells` gives for the choice counts frame (a
+        choice without a value and a cell with a missing key left out, sorted by item and keys), grouped
+        on integer codes: the key strings are spread only over the groups, not over every count.
+        """
+        keys = [self.plan.unit, *self.plan.attributes]
+        # Only complete cells (the GROUP BY of choice_cells leaves missing keys out), in the order of their keys.
+        ranked = sorted((key, cell_id) for cell_id, key in cells.items() if all(k is not None for k in key))
+        columns = ["item", *keys, "n", "total", "total_sq"]
+        if not rows or not ranked or not values:
+            return pd.DataFrame(columns=columns)
+        grid = np.empty((len(rows), 5), dtype=object)
+        grid[:] = rows  # one pass over the tuples (zip(*rows) takes a quarter of a second for 230k rows)
+        cell = pd.Index([cell_id for _, cell_id in ranked]).get_indexer(grid[:, 0].astype(np.int64))
+        # Each column factorized (a hash pass), the value looked up in a table of the few distinct combinations.
+        version, version_names = pd.factorize(grid[:, 1].astype(np.int64))
+        item, item_names = pd.factorize(grid[:, 2])
+        choice, choice_names = pd.factorize(grid[:, 3])
+        counts = grid[:, 4].astype(np.int64)
+        table = np.full((len(version_names), len(item_names), len(choice_names)), np.nan)
+        where = [{name: i for i, name in enumerate(names)} for names in (version_names, item_names, choice_names)]
+        for (version_id, item_code, choice_code), worth in values.items():
+            at = (where[0].get(version_id), where[1].get(item_code), where[2].get(choice_code))
+            if None not in at:
+                table[at] = worth
+        value = table[version, item, choice]
+        keep = (cell >= 0) & ~np.isnan(value)
+        value, n = value[keep], counts[keep]
+        items = np.asarray(item_names, dtype=object)
+        rank = np.empty(len(items), dtype=np.int64)
+        rank[np.argsort(items.astype(str), kind="stable")] = np.arange(len(items))  # items in name order, as the GROUP BY
+        group = rank[item[keep]] * len(ranked) + cell[keep]  # item first: the order of choice_cells
+        present, inverse = np.unique(group, return_inverse=True)
+        weighted = n * value
+        out = {"item": items[np.argsort(rank)][present // len(ranked)]}
+        for i, name in enumerate(keys):
+            column = np.empty(len(ranked), dtype=object)
+            column[:] = [key[i] for key, _ in ranked]
+            out[name] = column[present % len(ranked)]
+        out["n"] = np.bincount(inverse, weights=n, minlength=len(present)).astype(np.int64)
+        out["total"] = np.bincount(inverse, weights=weighted, minlength=len(present))
+        out["total_sq"] = np.bincount(inverse, weights=n * value**2, minlength=len(present))
+        return pd.DataFrame(out, columns=columns)
+
+    def _rows(self, sql: str) -> list[tuple]:
+        """Return the rows of a query whose only parameter is ``:state`` as plain tuples.
+
+        On PostgreSQL through the driver's cursor of the session's connection: SQLAlchemy's Row
+        objects cost ten times psycopg's own fetch for the few hundred thousand choice counts.
+        """
+        if not _postgres(self.session):
+            return [tuple(row) for row in self._exec(sql)]
+        cursor = self.session.connection().connection.driver_connection.cursor()
+        with cursor:
+            return cursor.execute(sql.replace(":state", "%(state)s"), {"state": self.state.id}).fetchall()
+
+    def _frame(self, rows: list[tuple], cells: dict[int, tuple], rest: list[str]) -> pd.DataFrame:
         """Return rows (cell id, *rest) as a frame [unit, *attributes, *rest] of the cells of unit areas."""
         keys = [self.plan.unit, *self.plan.attributes]
-        raw = pd.DataFrame([tuple(row) for row in rows], columns=["cell", *rest])  # tuples: Rows are slow here
+        raw = pd.DataFrame.from_records(rows, columns=["cell", *rest], nrows=len(rows))
         raw = raw[raw["cell"].isin(list(cells))].reset_index(drop=True)
         # One take per key column; object arrays keep a missing attribute value as None, as the GROUP BY returns it.
         position = pd.Index(list(cells)).get_indexer(raw["cell"])
@@ -369,15 +474,19 @@ def combine(stored: pd.DataFrame, tail: pd.DataFrame, keys: list[str]) -> pd.Dat
 
 
 def aggregated_frames(session: Session, wave_id: int, questionnaire_code: str, version_ids: list[int], plan,
-                      include_flagged: bool = False, full: bool = False,
-                      settled: Callable | None = None) -> tuple[pd.DataFrame, pd.DataFrame, Outcome]:
-    """Update the stored statistics and return (score cells, choice counts, what was done)."""
+                      include_flagged: bool = False, full: bool = False, settled: Callable | None = None,
+                      values: Mapping[tuple, float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, Outcome]:
+    """Update the stored statistics and return (score cells, choice counts, what was done).
+
+    With ``values`` ((version id, item, choice) -> value), item cells instead of choice counts
+    (:func:`analysis.scoring.choice_cells` of them: the same rows, in the same order).
+    """
     from survey.results import choice_counts, score_cells
 
     aggregator = Aggregator(session, wave_id, questionnaire_code, version_ids, plan, settled)
     outcome = aggregator.update(full)
     areas = {a.id: a for a in session.scalars(select(Area))}
-    cells, choices = aggregator.frames(include_flagged, areas)
+    cells, choices = aggregator.frames(include_flagged, areas, values)
     after, upto = outcome.watermark, aggregator.tail_upto
     if upto > after:
         outcome.tail = session.scalar(
@@ -388,6 +497,12 @@ def aggregated_frames(session: Session, wave_id: int, questionnaire_code: str, v
         keys = [plan.unit, *plan.attributes]
         cells = combine(cells, score_cells(session, wave_id, version_ids, include_flagged, plan, ids=ids),
                         [*keys, "channel"])
-        choices = combine(choices, choice_counts(session, wave_id, version_ids, include_flagged, plan, ids=ids),
-                          [*keys, "version_id", "item", "choice"])
+        tail = choice_counts(session, wave_id, version_ids, include_flagged, plan, ids=ids)
+        if values is None:
+            choices = combine(choices, tail, [*keys, "version_id", "item", "choice"])
+        else:
+            choices = combine(choices, choice_cells(tail, values, keys), ["item", *keys])
+            choices = choices.sort_values(["item", *keys], kind="stable").reset_index(drop=True)
+    outcome.upto = max(upto, after)
+    outcome.responses = aggregator.state.responses + outcome.tail
     return cells, choices, outcome

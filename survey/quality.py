@@ -24,11 +24,11 @@ from datetime import UTC, datetime
 from flask import Request, current_app
 from flask import Response as HttpResponse
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import Integer, case, func, literal, select, text, update
+from sqlalchemy import Integer, case, func, literal, or_, select, text, true, update
 from sqlalchemy.orm import Session
 
 from forms import Definition
-from survey.models import AnalysisRun, Response, Wave, wave_version
+from survey.models import AnalysisRun, Response, Wave
 from survey.signing import sign, unsign
 
 SPEEDER_FLOOR_S = 30.0
@@ -103,22 +103,27 @@ def ip_hash(address: str | None, salt: str | None) -> str | None:
     return hmac.new(bytes.fromhex(salt), address.encode(), hashlib.sha256).hexdigest()[:40]
 
 
-def mark_wave(session: Session, wave_id: int, since: dict | None = None, settled=None) -> dict:
-    """Set the speeder and repeated-device flags of a wave's responses; return counts per flag.
+def mark_wave(session: Session, wave_id: int, since: dict | None = None, settled=None, count: bool = True) -> dict:
+    """Set the speeder and repeated-device flags of a wave's responses; return counts per flag
+    (:func:`flag_counts`; without ``count`` only the ``marked`` entry, for a caller that counts them itself).
 
     Only the flags that change are written (the speeder threshold moves a little with every new
     response; rewriting every row of a wave would cost as much as the analysis), and the stored
     statistics move the responses whose flag state changed (``survey/aggregates.py``).
 
-    Speeders are judged again on the whole wave (the median moves with every response). The
-    repeated-device flag of a response changes only when a response of the same device comes
-    in, so with ``since`` (the ``marked`` entry these counts carried at the previous pass, kept in
-    the run's summary) only the devices of responses after its ``upto`` id are ranked again;
-    without it (``flask analyze --full``, the first run) the whole wave is. ``upto`` only moves to
-    an id read when no transaction then open is still open (``survey/aggregates.py``, "late
-    commits"), so a response committed after a pass always has a higher id and is seen by the
-    next. Responses are never deleted by the app; a deletion or an edit of devices or times by
-    hand must be followed by ``flask analyze --full``.
+    Speeders are judged against the whole wave's median (it moves with every response). With
+    ``since`` (the ``marked`` entry these counts carried at the previous pass, kept in the run's
+    summary) only the responses whose flag can have changed are looked at: those after its
+    ``upto`` id, and those with a duration between a version's threshold then (``thresholds``)
+    and now, found by the duration index; the median's count adds the durations after ``upto`` to
+    the previous pass's count up to it (``timed``). The repeated-device flag of a response changes only
+    when a response of the same device comes in, so with ``since`` only the devices of responses
+    after its ``upto`` id are ranked again. Without it (``flask analyze --full``, the first run)
+    the whole wave is judged (its devices seen more than once ranked, stale repeat flags cleared). ``upto`` only moves to an id read when no transaction then open is
+    still open (``survey/aggregates.py``, "late commits"), checked before any flag is written, so
+    this pass sees every response up to it and a response committed after a pass always has a
+    higher id and is seen by the next. Responses are never deleted by the app; a deletion or an
+    edit of devices, times or flags by hand must be followed by ``flask analyze --full``.
     """
     from survey.aggregates import oldest_open_transaction, settled_at
 
@@ -126,22 +131,25 @@ def mark_wave(session: Session, wave_id: int, since: dict | None = None, settled
     # The mark this pass can promise, read before any flag is written (see the docstring).
     highest = session.scalar(select(func.coalesce(func.max(Response.id), 0)).where(Response.wave_id == wave_id))
     read_at = _server_time(session)
-    # One pass over the wave for every version: each version's own threshold (none: no speeders).
+    candidates = [(datetime.fromisoformat(t), int(w)) for t, w in (since or {}).get("pending", [])]
+    candidates.append((read_at, int(highest)))
+    oldest_open = oldest_open_transaction(session)
+    safe = [w for t, w in candidates if settled(session, t, oldest_open)]
+    upto = max([int((since or {}).get("upto", 0)), *safe])
+    timed, timed_upto = _timed_counts(session, wave_id, since, upto)
+    # Each version's own threshold (none: no speeders).
     thresholds = {version_id: max(0.5 * float(median), SPEEDER_FLOOR_S)
-                  for version_id, median in _median_durations(session, wave_id) if median is not None}
+                  for version_id, median in _median_durations(session, wave_id, timed) if median is not None}
     speeder = literal(False)
     if thresholds:
         speeder = case(*[(Response.questionnaire_version_id == version_id,
                           func.coalesce(Response.duration_s < threshold, False))
                          for version_id, threshold in sorted(thresholds.items())], else_=literal(False))
     session.execute(
-        update(Response).where(Response.wave_id == wave_id, Response.flag_speeder != speeder)
+        update(Response).where(Response.wave_id == wave_id, Response.flag_speeder != speeder,
+                               _speeder_scope(since, thresholds))
         .values(flag_speeder=~Response.flag_speeder).execution_options(synchronize_session=False)
     )
-    candidates = [(datetime.fromisoformat(t), int(w)) for t, w in (since or {}).get("pending", [])]
-    candidates.append((read_at, int(highest)))
-    oldest_open = oldest_open_transaction(session)
-    safe = [w for t, w in candidates if settled(session, t, oldest_open)]
     # A later response (by submission time, then id) from a device already seen for the version.
     scope = Response.wave_id == wave_id
     if since is not None:
@@ -153,6 +161,10 @@ def mark_wave(session: Session, wave_id: int, since: dict | None = None, settled
             update(Response).where(Response.wave_id == wave_id, Response.device_id.is_(None), Response.flag_repeat_device)
             .values(flag_repeat_device=False).execution_options(synchronize_session=False)
         )
+    else:  # the whole wave: only devices seen more than once can be repeats, and flagged ones may be cleared
+        again = (select(Response.device_id).where(Response.wave_id == wave_id, Response.device_id.is_not(None))
+                 .group_by(Response.device_id).having(func.count() > 1))
+        scope = scope & (Response.flag_repeat_device | Response.device_id.in_(again))
     order = func.row_number().over(partition_by=(Response.questionnaire_version_id, Response.device_id),
                                    order_by=(Response.submitted_at, Response.id))
     ranked = select(Response.id, Response.device_id, Response.flag_repeat_device, order.label("k")).where(scope).subquery()
@@ -162,42 +174,90 @@ def mark_wave(session: Session, wave_id: int, since: dict | None = None, settled
         update(Response).where(Response.id.in_(changed)).values(flag_repeat_device=~Response.flag_repeat_device)
         .execution_options(synchronize_session=False)
     )
-    upto = max([int((since or {}).get("upto", 0)), *safe])
     pending = [[t.isoformat(), w] for t, w in candidates if w > upto][-PENDING_KEPT:]
-    return flag_counts(session, wave_id) | {"marked": {"upto": upto, "pending": pending}}
+    marked = {"marked": {"upto": upto, "pending": pending,
+                         "thresholds": {str(version): value for version, value in sorted(thresholds.items())},
+                         "timed": {str(version): count for version, count in sorted(timed_upto.items())}}}
+    return flag_counts(session, wave_id) | marked if count else marked
 
 
-def _median_durations(session: Session, wave_id: int) -> list[tuple[int, float | None]]:
+def _speeder_scope(since: dict | None, thresholds: dict[int, float]):
+    """Return the responses whose speeder flag can differ from the previous pass's (all, without its thresholds).
+
+    The previous pass left every response up to its ``upto`` flagged by its thresholds, so a flag
+    can change only for a later response or for a duration between a version's old and new threshold.
+    """
+    previous = (since or {}).get("thresholds")
+    if previous is None:
+        return true()
+    scope = [Response.id > int(since["upto"])]
+    for version_id in sorted(set(thresholds) | {int(v) for v in previous}):
+        old, new = previous.get(str(version_id)), thresholds.get(version_id)
+        if old is None or new is None:  # a threshold now and none before, or the other way round: the whole version
+            scope.append(Response.questionnaire_version_id == version_id)
+        elif old != new:
+            scope.append((Response.questionnaire_version_id == version_id)
+                         & (Response.duration_s >= min(old, new)) & (Response.duration_s < max(old, new)))
+    return or_(*scope)
+
+
+def _timed_counts(session: Session, wave_id: int, since: dict | None, upto: int) -> tuple[dict[int, int], dict[int, int]]:
+    """Return the durations each version of the wave has now, and those of its responses up to ``upto``.
+
+    With the previous pass's counts up to its ``upto`` (``timed``), only the responses after it are
+    counted (by id); without them, the whole wave. One statement, so both counts see the same responses.
+    """
+    above = Response.id > upto
+    query = (select(Response.questionnaire_version_id, func.count(Response.duration_s),
+                    func.count(Response.duration_s).filter(above))
+             .where(Response.wave_id == wave_id).group_by(Response.questionnaire_version_id))
+    before = (since or {}).get("timed")
+    base: dict[int, int] = {}
+    if before is not None:
+        query = query.where(Response.id > int(since["upto"]))
+        base = {int(version): int(count) for version, count in before.items()}
+    now, at_upto = dict(base), dict(base)
+    for version_id, count, later in session.execute(query):
+        now[version_id] = now.get(version_id, 0) + int(count)
+        at_upto[version_id] = at_upto.get(version_id, 0) + int(count) - int(later)
+    return now, at_upto
+
+
+def _median_durations(session: Session, wave_id: int, timed: dict[int, int] | None = None,
+                      ) -> list[tuple[int, float | None]]:
     """Return each questionnaire version of the wave's responses with its median duration, as numpy's
-    median (the mean of the two middle values of an even count; None: no durations)."""
-    if session.get_bind().dialect.name == "postgresql":
-        # One pass per version of the wave: the two middle values in one sort (a GROUP BY would sort the
-        # wave by version first). percentile_disc(f) is the value at position ceil(f n): f = 0.5 gives the
-        # lower middle, 0.5 + 1e-9 the upper one (n < 10^9).
-        versions = session.scalars(select(wave_version.c.questionnaire_version_id)
-                                   .where(wave_version.c.wave_id == wave_id)).all()
-        out = []
-        for version_id in sorted(versions):
-            timed, middle = session.execute(text(
+    median (the mean of the two middle values of an even count; None: no durations).
+
+    ``timed``: how many durations each version has (counted here without it); a version without
+    any is not read. PostgreSQL: the two middle values in one sort of the version's durations,
+    read in table order (not through the duration index, whose entries each cost a heap visit on
+    pages that flag updates took out of the visibility map, until the next vacuum: 0.8 s, not 0.3).
+    SQLite: walked to the middle on the (wave, version, duration) index (migration 0012).
+    """
+    out = []
+    counts = timed if timed is not None else dict(session.execute(
+        select(Response.questionnaire_version_id, func.count(Response.duration_s))
+        .where(Response.wave_id == wave_id).group_by(Response.questionnaire_version_id)
+    ).all())
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for version_id, count in sorted(counts.items()):
+        if not count:
+            out.append((version_id, None))
+            continue
+        if postgres:  # percentile_disc(f) is the value at position ceil(f n): 0.5 the lower middle, 0.5 + 1e-9 the upper
+            session.execute(text("SET LOCAL enable_indexonlyscan = off"))
+            timed_now, middle = session.execute(text(
                 "SELECT count(duration_s), percentile_disc(ARRAY[0.5, 0.5 + 1e-9]) WITHIN GROUP (ORDER BY duration_s) "
                 "FROM response WHERE wave_id = :wave AND questionnaire_version_id = :version"),
                 {"wave": wave_id, "version": version_id}).one()
-            out.append((version_id, (middle[0] + middle[1]) / 2 if timed else None))
-        return out
-    out = []
-    versions = session.execute(
-        select(Response.questionnaire_version_id, func.count(Response.duration_s))
-        .where(Response.wave_id == wave_id).group_by(Response.questionnaire_version_id)
-    ).all()
-    for version_id, timed in versions:
-        if not timed:
-            out.append((version_id, None))
+            session.execute(text("SET LOCAL enable_indexonlyscan = on"))
+            out.append((version_id, (middle[0] + middle[1]) / 2 if timed_now else None))
             continue
         middle = session.scalars(
             select(Response.duration_s)
             .where(Response.wave_id == wave_id, Response.questionnaire_version_id == version_id,
                    Response.duration_s.is_not(None))
-            .order_by(Response.duration_s).offset((timed - 1) // 2).limit(2 - timed % 2)
+            .order_by(Response.duration_s).offset((count - 1) // 2).limit(2 - count % 2)
         ).all()
         out.append((version_id, (middle[0] + middle[1]) / 2 if len(middle) == 2 else middle[0]))
     return out

@@ -5,10 +5,11 @@ stores a new run (``flask analyze``, the background job and the office's 刷新 
 it). Each run's summary keeps
 
 * ``watermark``: the count and the highest id of the wave's responses to that questionnaire
-  when the run started, so a periodic check sees new responses by comparing two numbers
+  that the run analysed (the aggregation's stored count and its unsettled tail: nothing counts
+  the wave again), so a periodic check sees new responses by comparing two numbers
   (submissions write nothing extra and never wait for a refresh);
-* ``data_as_of``: when the watermark was read, shown as "数据截至" on every office page,
-  export and PDF;
+* ``data_as_of``: when the run started, before the aggregation read its responses, shown as
+  "数据截至" on every office page, export and PDF;
 * ``terms``: the most frequent complaint terms of each community's newest comments, so no page
   segments text (jieba loads in the worker, not in a request).
 
@@ -75,6 +76,25 @@ def watermark(session: Session, wave_id: int, questionnaire_code: str) -> dict[s
     return {"responses": int(count or 0), "max_id": int(highest or 0)}
 
 
+def highest_id(session: Session, wave_id: int, questionnaire_code: str) -> int:
+    """Return the highest response id of the wave's responses to the questionnaire (0: none); one index look-up."""
+    versions = select(QuestionnaireVersion.id).join(Questionnaire).where(Questionnaire.code == questionnaire_code)
+    return int(session.scalar(select(func.max(Response.id)).where(
+        Response.wave_id == wave_id, Response.questionnaire_version_id.in_(versions))) or 0)
+
+
+def seen_all(session: Session, run: AnalysisRun, wave_id: int, questionnaire_code: str) -> bool:
+    """Return whether the run saw every response of the wave to the questionnaire (its watermark is the current one).
+
+    A new response has a higher id: the highest id is compared first, and the responses are counted
+    (a deletion, a late commit) only when it is the same.
+    """
+    stored = (run.summary or {}).get("watermark")
+    if not stored or stored.get("max_id") != highest_id(session, wave_id, questionnaire_code):
+        return False
+    return stored == watermark(session, wave_id, questionnaire_code)
+
+
 def newest_run(session: Session, wave_id: int, questionnaire_code: str) -> AnalysisRun | None:
     return session.scalar(
         select(AnalysisRun).where(AnalysisRun.wave_id == wave_id, AnalysisRun.questionnaire_code == questionnaire_code)
@@ -139,13 +159,16 @@ def refresh(
             wave = session.get(Wave, wave_id)
             if wave is None:
                 return Outcome("fresh")
-            started = datetime.now(UTC)
-            mark = watermark(session, wave_id, questionnaire_code)  # before the aggregation: never claims too much
+            started = datetime.now(UTC)  # before the aggregation reads its responses: never claims too much
             latest = newest_run(session, wave_id, questionnaire_code)
-            if not force and latest is not None and latest.summary.get("watermark") == mark:
+            if not force and latest is not None and seen_all(session, latest, wave_id, questionnaire_code):
                 return Outcome("fresh", latest.id)
             run = run_analysis(session, wave, questionnaire_code, progress=progress, include_flagged=include_flagged,
                                full=full)
+            # The responses the aggregation analysed (its stored count and the unsettled tail): counting the
+            # wave's responses again would read all of them.
+            analysed = run.summary["aggregation"]
+            mark = {"responses": int(analysed["responses"]), "max_id": int(analysed["upto"])}
             extra = {"watermark": mark, "data_as_of": started.isoformat()}
             if questionnaire_code == "citizen":
                 before = latest.summary if latest is not None else {}

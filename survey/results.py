@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Integer, delete, func, insert, select, text
+from sqlalchemy import Integer, bindparam, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from analysis.errors import AnalysisError
@@ -249,16 +249,21 @@ def choice_counts(
     return pd.DataFrame(rows, columns=[plan.unit, *plan.attributes, "version_id", "item", "choice", "n"])
 
 
-def item_cells_from_choices(choices: pd.DataFrame, definitions: dict[int, Definition], keys: list[str]) -> pd.DataFrame:
-    """Turn choice counts into per-cell item statistics: each item type says what a choice is worth
-    (a score for ratings, 1/0 for yes-type; None leaves the answer out)."""
+def choice_values(definitions: dict[int, Definition]) -> dict[tuple[int, str, str], float]:
+    """Return what each choice is worth, by (version id, item, choice): each item type says (a score for
+    ratings, 1/0 for yes-type; a choice it gives None is left out)."""
     values = {}
     for version_id, definition in definitions.items():
         for item in definition.items:
             for choice in item.choices:
                 if (value := item.handler.value(choice)) is not None:
                     values[(version_id, item.code, choice.code)] = value
-    return choice_cells(choices, values, keys)
+    return values
+
+
+def item_cells_from_choices(choices: pd.DataFrame, definitions: dict[int, Definition], keys: list[str]) -> pd.DataFrame:
+    """Turn choice counts into per-cell item statistics (see :func:`choice_values`)."""
+    return choice_cells(choices, choice_values(definitions), keys)
 
 
 def run_analysis(
@@ -283,10 +288,13 @@ def run_analysis(
     definitions = {v.id: definition_of(v) for v in versions}
     plan = plan_for(definitions.values(), questionnaire_code, margin_variables(session, questionnaire_code))
     since = None if full else last_mark(session, wave.id)  # the flags the last run left are right up to there
-    quality = mark_wave(session, wave.id, since) | {"included": include_flagged, "purged": purge_device_data(session)}
+    marked = mark_wave(session, wave.id, since, count=False)
+    purged = purge_device_data(session)
+    tallies = response_tallies(session, wave.id)  # after the flags and the purge: what the run's summary counts
+    quality = tallied_flags(tallies) | marked | {"included": include_flagged, "purged": purged}
     say(f"{quality['flagged']} of {quality['responses']} responses have a data-quality flag")
-    cells, choices, aggregation = aggregated_frames(session, wave.id, questionnaire_code, list(definitions), plan,
-                                                    include_flagged, full)
+    cells, item_cells, aggregation = aggregated_frames(session, wave.id, questionnaire_code, list(definitions), plan,
+                                                       include_flagged, full, values=choice_values(definitions))
     if cells.empty:
         raise AnalysisError(f"wave {wave.name} has no scored {questionnaire_code} responses yet")
     say(f"aggregated {int(cells['n'].sum()):,} responses into {len(cells):,} cells ({aggregation.mode})")
@@ -295,7 +303,7 @@ def run_analysis(
     unit = plan.unit
     cells = cells.join(hierarchy, on=unit)
     margins, left_out = restrict_margins(margins_frame(session, questionnaire_code), unit, set(cells[unit]))
-    item_cells = item_cells_from_choices(choices, definitions, [unit, *plan.attributes]).join(hierarchy, on=unit)
+    item_cells = item_cells.join(hierarchy, on=unit)
     attributes = hierarchy.set_index(hierarchy.index.rename("domain"))
     quota_by = "district" if "district" in plan.upper else None
     rates = sorted({i.code for d in definitions.values() for i in d.rate_items})  # 0/1: logit interval
@@ -304,7 +312,7 @@ def run_analysis(
     say(f"raked in {result.rake.iterations} iterations; {len(result.domains)} areas estimated")
 
     run = AnalysisRun(wave=wave, questionnaire_code=questionnaire_code, respondents=int(cells["n"].sum()),
-                      summary=_summary(session, wave, versions, result, left_out, areas)
+                      summary=_summary(session, wave, versions, result, left_out, areas, tallies)
                       | {"quality": quality, "aggregation": aggregation.as_dict()})
     session.add(run)
     session.flush()
@@ -321,7 +329,9 @@ def run_analysis(
         for table in (result.domains, *upper.values()) for row in table.itertuples() if _number(row.answers_needed) is not None
     }
     run.summary = run.summary | {"by_channel": channel_estimates(result, cells, plan.upper), "answers_needed": needed}
+    stored_items = 0
     for items in item_levels(result, item_cells, cells, hierarchy, unit, plan.upper, rates, plan.model_by).values():
+        stored_items += len(items)
         _insert_rows(session, ItemResult, [
             dict(run_id=run.id, area_id=areas[row.domain].id, item_code=row.item, n=int(row.n),
                  estimate=float(row.estimate), se=float(row.se), ci_low=_number(row.ci_low),
@@ -329,12 +339,31 @@ def run_analysis(
             for row in items.itertuples()
         ])
     session.flush()
-    if session.get_bind().dialect.name == "postgresql":
-        # The planner's row counts of the results tables, brought up to date with the new run's rows: the
-        # pages' queries (a run's problem list, its flagged communities) otherwise get plans made for empty tables.
-        session.execute(text("ANALYZE area_result, item_result"))
+    _analyze_if_grown(session, {AreaResult: len(result.domains) + sum(len(t) for t in upper.values()),
+                                ItemResult: stored_items})
     say(f"stored run {run.id}")
     return run
+
+
+GROWN = 0.1  # autovacuum analyses a table after changes to 10% of its rows (autovacuum_analyze_scale_factor)
+
+
+def _analyze_if_grown(session: Session, added: dict) -> None:
+    """ANALYZE the results tables (PostgreSQL) whose planner row count a run's rows changed by more than ``GROWN``.
+
+    The pages' queries (a run's problem list, its flagged communities) otherwise get plans made for
+    nearly empty tables. Once a table holds many runs, a new one changes it by less than autovacuum
+    waits for, and sampling it at every refresh cost a tenth of a second.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    names = [model.__tablename__ for model, rows in added.items() if rows]
+    known = dict(session.execute(text("SELECT relname, reltuples FROM pg_class WHERE relname IN :names AND relkind = 'r'")
+                                 .bindparams(bindparam("names", expanding=True)), {"names": names}).all())
+    stale = [model.__tablename__ for model, rows in added.items()
+             if rows and rows > GROWN * max(float(known.get(model.__tablename__, -1)), 0.0)]
+    if stale:
+        session.execute(text(f"ANALYZE {', '.join(stale)}"))
 
 
 def _insert_rows(session: Session, model, rows: list[dict]) -> None:
@@ -397,16 +426,38 @@ def _area_fields(row) -> dict:
     }
 
 
-def channel_counts(session: Session, wave: Wave, versions: list[QuestionnaireVersion], areas: dict[str, Area]) -> dict[str, dict[str, int]]:
+def response_tallies(session: Session, wave_id: int) -> list[tuple]:
+    """Return the wave's responses counted per area x version x channel: (area id, version id, channel,
+    responses, speeders, straight-liners, repeated devices, any flag).
+
+    One pass over the wave's responses for what the run's summary counts (responses by channel,
+    quality counts by area, the flag totals), instead of one pass each.
+    """
+    flags = [getattr(Response, f) for f in QUALITY_FLAGS]
+    return [tuple(row) for row in session.execute(
+        select(Response.area_id, Response.questionnaire_version_id, Response.channel, func.count(),
+               *(func.sum(f.cast(Integer)) for f in flags), func.sum((flags[0] | flags[1] | flags[2]).cast(Integer)))
+        .where(Response.wave_id == wave_id)
+        .group_by(Response.area_id, Response.questionnaire_version_id, Response.channel)
+    )]
+
+
+def tallied_flags(tallies: list[tuple]) -> dict[str, int]:
+    """Return the flag totals of :func:`response_tallies` as :func:`survey.quality.flag_counts` gives them."""
+    totals = [sum(int(row[i] or 0) for row in tallies) for i in range(3, 8)]
+    return dict(zip(("responses", *QUALITY_FLAGS, "flagged"), totals, strict=True))
+
+
+def channel_counts(session: Session, wave: Wave, versions: list[QuestionnaireVersion], areas: dict[str, Area],
+                   tallies: list[tuple] | None = None) -> dict[str, dict[str, int]]:
     """Return response counts by channel for every area code (communities summed upwards)."""
-    rows = session.execute(
-        select(Response.area_id, Response.channel, func.count())
-        .where(Response.wave_id == wave.id, Response.questionnaire_version_id.in_([v.id for v in versions]))
-        .group_by(Response.area_id, Response.channel)
-    ).all()
+    tallies = response_tallies(session, wave.id) if tallies is None else tallies
+    chosen = {v.id for v in versions}
     by_id = {a.id: a for a in areas.values()}
     out: dict[str, dict[str, int]] = {}
-    for area_id, channel, count in rows:
+    for area_id, version_id, channel, count, *_ in tallies:
+        if version_id not in chosen:
+            continue
         node = by_id.get(area_id)
         while node is not None:
             counts = out.setdefault(node.code, {})
@@ -418,24 +469,19 @@ def channel_counts(session: Session, wave: Wave, versions: list[QuestionnaireVer
 QUALITY_FLAGS = ("flag_speeder", "flag_straightline", "flag_repeat_device")
 
 
-def quality_counts(session: Session, wave: Wave, areas: dict[str, Area]) -> dict[str, list[int]]:
+def quality_counts(session: Session, wave: Wave, areas: dict[str, Area], tallies: list[tuple] | None = None,
+                   ) -> dict[str, list[int]]:
     """Return, for every area above the communities, [responses, speeders, straight-liners, repeated devices,
     any flag] of the wave.
 
-    One GROUP BY over the wave's responses at analysis time, so that a page reads the counts from
+    Counted at analysis time (:func:`response_tallies`), so that a page reads the counts from
     the run (``survey.office.dashboard.quality``) instead of counting a million responses. Communities
     are left out (their pages do not show them; the run's summary stays small).
     """
-    flags = [getattr(Response, f) for f in QUALITY_FLAGS]
-    rows = session.execute(
-        select(Response.area_id, func.count(), *(func.sum(f.cast(Integer)) for f in flags),
-               func.sum((flags[0] | flags[1] | flags[2]).cast(Integer)))
-        .where(Response.wave_id == wave.id)
-        .group_by(Response.area_id)
-    ).all()
+    tallies = response_tallies(session, wave.id) if tallies is None else tallies
     by_id = {a.id: a for a in areas.values()}
     out: dict[str, list[int]] = {}
-    for area_id, *counts in rows:
+    for area_id, _version, _channel, *counts in tallies:
         node = by_id.get(area_id)
         while node is not None:
             if node.level != "community":
@@ -447,8 +493,8 @@ def quality_counts(session: Session, wave: Wave, areas: dict[str, Area]) -> dict
 
 
 def _summary(session: Session, wave: Wave, versions: list[QuestionnaireVersion], result, left_out: list[str],
-             areas: dict[str, Area]) -> dict:
-    channels = channel_counts(session, wave, versions, areas)
+             areas: dict[str, Area], tallies: list[tuple]) -> dict:
+    channels = channel_counts(session, wave, versions, areas, tallies)
     city_code = next((code for code, a in areas.items() if a.level == "city"), None)
     return {
         "city": {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in result.city.items()},
@@ -462,6 +508,6 @@ def _summary(session: Session, wave: Wave, versions: list[QuestionnaireVersion],
         "communities_without_responses": left_out,
         "responses_by_channel": channels.get(city_code, {}),
         "channels_by_area": channels,
-        "quality_by_area": quality_counts(session, wave, areas),
+        "quality_by_area": quality_counts(session, wave, areas, tallies),
         "timings": result.timings,
     }

@@ -6,13 +6,20 @@ import uuid
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import create_engine, delete, func, select, text, update
+from sqlalchemy import String, cast, create_engine, delete, func, literal, select, text, update
 
 from survey import db, refresh
 from survey.aggregates import aggregated_frames
 from survey.models import AggregateFlagged, AggregateState, AnalysisRun, Area, AreaResult, ItemResult, Response, Wave
 from survey.questionnaires import definition_of
-from survey.results import _plan_of_versions, choice_counts, import_margins, score_cells
+from survey.results import (
+    _plan_of_versions,
+    choice_counts,
+    choice_values,
+    import_margins,
+    item_cells_from_choices,
+    score_cells,
+)
 from survey.submissions import store_response
 from tests.conftest import build_once
 
@@ -102,7 +109,18 @@ def aggregate(app, include_flagged: bool = False, full: bool = False, settled=No
                                                     full, settled)
         if check:
             assert_same(cells, score_cells(session, wave_id, versions, include_flagged, plan))
-            assert_same(choices, choice_counts(session, wave_id, versions, include_flagged, plan))
+            want = choice_counts(session, wave_id, versions, include_flagged, plan)
+            assert_same(choices, want)
+            # The item cells worked out on the stored cell ids: those choice_cells makes, row for row.
+            definitions = {v.id: definition_of(v) for v in session.scalars(select(Wave)).one().versions
+                           if v.id in versions}
+            _, items, _ = aggregated_frames(session, wave_id, "citizen", versions, plan, include_flagged,
+                                            settled=settled, values=choice_values(definitions))
+            expected = item_cells_from_choices(want, definitions, [plan.unit, *plan.attributes])
+            assert len(expected) > 0 and list(items.columns) == list(expected.columns)
+            pd.testing.assert_frame_equal(items.reset_index(drop=True).astype({"n": "int64"}),
+                                          expected.reset_index(drop=True).astype({"n": "int64"}),
+                                          check_exact=False, rtol=1e-12)
         return outcome.as_dict()
 
 
@@ -159,6 +177,10 @@ def test_a_watermark_that_is_not_settled_counts_the_tail_and_a_late_lower_id_is_
     add_responses(demo, 1, response_id=top + 10, seed=4)
     done = aggregate(demo, settled=never_settled)  # e.g. a submission still open when the watermark was read
     assert done["watermark"] == before and done["tail"] == 1 and done["added"] == 0
+    with demo.app_context():  # what was analysed (the refresh's watermark): the stored ones and the tail
+        _, versions = citizen_versions(db.session())
+        citizen = db.session().scalar(select(func.count(Response.id)).where(Response.questionnaire_version_id.in_(versions)))
+        assert (done["upto"], done["responses"]) == (top + 10, citizen)
     add_responses(demo, 1, response_id=top + 5, seed=5)  # took its id earlier, committed only now
     done = aggregate(demo)  # the earlier watermark (top + 10) has settled now: both are stored
     assert done["mode"] == "incremental" and done["added"] == 2 and done["tail"] == 0
@@ -254,9 +276,10 @@ def test_flask_analyze_full_rebuilds(demo):
         wave_id, versions = citizen_versions(session)
         responses = session.scalar(select(func.count()).select_from(Response)
                                    .where(Response.questionnaire_version_id.in_(versions)))
+        highest = session.scalar(select(func.max(Response.id)).where(Response.questionnaire_version_id.in_(versions)))
         assert run.summary["aggregation"] == {"mode": "full", "reason": "asked for", "added": responses, "moved": 0,
-                                              "tail": 0, "watermark": session.scalar(select(func.max(Response.id))
-                                                                                 .where(Response.questionnaire_version_id.in_(versions)))}
+                                              "tail": 0, "watermark": highest, "upto": highest, "responses": responses}
+        assert run.summary["watermark"] == {"responses": responses, "max_id": highest}  # what the refresh analysed
 
 
 def _flags(session) -> dict[int, tuple[bool, bool, bool]]:
@@ -312,3 +335,63 @@ def test_the_refresh_flags_new_devices_as_a_whole_wave_pass_does(demo):
     assert {k: v for k, v in summary["quality"].items() if k.startswith("flag")} == \
         {k: v for k, v in counts.items() if k.startswith("flag")}
     assert summary["quality"]["marked"]["upto"] == max(new)
+
+
+def test_the_refresh_judges_speeders_as_a_whole_wave_pass_does(demo):
+    """A refresh rewrites only the speeder flags of new responses and of durations between the old and
+    the new threshold; as the median moves down and up, old responses stop and start being speeders
+    exactly as judging the whole wave again says, and the statistics move them."""
+    from survey.quality import mark_wave
+
+    with demo.app_context(), db.write_transaction() as session:
+        wave_id, versions = citizen_versions(session)
+        rows = session.scalars(select(Response.id).where(Response.wave_id == wave_id).order_by(Response.id)).all()
+        for number, rid in enumerate(rows):  # 40 s .. 439 s, spread over the wave
+            session.execute(update(Response).where(Response.id == rid).values(duration_s=40.0 + (number * 7) % 400))
+    speeders = []
+    for count, duration in ((0, None), (60, 31.0), (150, 900.0)):  # the median first down, then up
+        if count:
+            add_responses(demo, count, duration=duration, seed=count)
+        with demo.app_context():
+            db.session().rollback()
+            run = refresh.refresh(wave_id, force=True, wait=True, full=not speeders)
+            session = db.session()
+            summary = session.get(AnalysisRun, run.run_id).summary
+            assert summary["aggregation"]["mode"] == ("incremental" if speeders else "full")
+            marked = summary["quality"]["marked"]
+            assert {str(v) for v in versions} <= set(marked["thresholds"])
+            # The median's count carried to the next pass: the durations up to the mark, counted afresh here.
+            timed = session.execute(select(Response.questionnaire_version_id, func.count(Response.duration_s))
+                                    .where(Response.wave_id == wave_id, Response.id <= marked["upto"])
+                                    .group_by(Response.questionnaire_version_id)).all()
+            assert marked["timed"] == {str(v): n for v, n in timed}
+            refreshed = _flags(session)
+            session.rollback()
+        with demo.app_context(), db.write_transaction() as session:
+            mark_wave(session, wave_id)  # the whole wave judged again
+            assert _flags(session) == refreshed
+        speeders.append({rid for rid in rows if refreshed[rid][0]})
+    assert speeders[1] < speeders[0] < speeders[2]  # old responses left the speeders, then more joined
+    aggregate(demo)  # the statistics moved them: equal to the GROUP BY over all responses
+
+
+def test_a_whole_wave_pass_ranks_devices_seen_twice_and_clears_stale_repeats(demo):
+    """The whole-wave pass ranks only devices seen more than once, and still clears a repeat flag that
+    no longer holds (a device seen once, or none)."""
+    from survey.quality import mark_wave
+
+    with demo.app_context(), db.write_transaction() as session:
+        wave_id, _ = citizen_versions(session)
+        first, second, single, blank = session.scalars(
+            select(Response.id).where(Response.wave_id == wave_id).order_by(Response.id).limit(4)).all()
+        session.execute(update(Response).where(Response.wave_id == wave_id)
+                        .values(device_id=literal("own-") + cast(Response.id, String), flag_repeat_device=False))
+        session.execute(update(Response).where(Response.id.in_([first, second])).values(device_id="shared"))
+        session.execute(update(Response).where(Response.id.in_([single, blank]))
+                        .values(flag_repeat_device=True))  # wrong: set by hand, or left by an older pass
+        session.execute(update(Response).where(Response.id == blank).values(device_id=None))
+    with demo.app_context(), db.write_transaction() as session:
+        counts = mark_wave(session, wave_id)
+        flags = {rid: repeat for rid, (_, repeat, _) in _flags(session).items()}
+    assert counts["flag_repeat_device"] == 1
+    assert [flags[first], flags[second], flags[single], flags[blank]] == [False, True, False, False]
