@@ -62,7 +62,6 @@ class Response(Base):
 class Answer(Base):
     __tablename__ = "answer"
     __table_args__ = (
-        Index("ix_answer_item", "item_code", "choice_code"),
         # Only the answers with text (migration 0011): a community's newest comments without reading every answer.
         Index("ix_answer_text_response", "response_id", postgresql_where=sql_text("text IS NOT NULL"),
               sqlite_where=sql_text("text IS NOT NULL")),
