@@ -276,6 +276,19 @@ def proportion_interval(
     return low, high
 
 
+def _dense(matrix) -> np.ndarray:
+    return matrix.toarray() if sparse.issparse(matrix) else np.asarray(matrix)
+
+
+def _scale_columns(table, factors: np.ndarray):
+    """Return ``table`` with each column multiplied by its factor (dense or sparse)."""
+    if sparse.issparse(table):
+        return table @ sparse.diags(factors)
+    if table.ndim == 1:
+        return np.diag(table * factors)
+    return table * factors
+
+
 class _CalibrationOperator:
     """Precomputed cross-tabulations of the margins that R's residual sweeps need."""
 
@@ -345,31 +358,42 @@ class _CalibrationOperator:
         return coef * table if isinstance(table, np.ndarray) and table.ndim == 1 else coef @ table
 
     def coefficients(self, dom, cell, u0_sum, n_domains: int) -> list[np.ndarray]:
-        """Return each margin's per-category coefficients after R's ten sweeps, per domain."""
+        """Return each margin's per-category coefficients after R's ten sweeps, per domain.
+
+        Each sweep updates the margins in order (Gauss-Seidel), margin m by
+        ``coef_m += (start_m - sum_k coef_k x cross_km) / counts_m``. The first margin's own table is
+        diagonal, so its update sets ``coef_0 = (start_0 - sum_{k>0} coef_k x cross_k0) / counts_0`` from
+        the other margins' coefficients as the sweep begins. That is folded into the other margins'
+        updates: ``coef_0 x cross_0m = start_0 / counts_0 x cross_0m - sum_k coef_k x (cross_k0 / counts_0 x cross_0m)``,
+        with the products of the cross tables made once. The sweeps then work on the other, small margins
+        only and ``coef_0`` (typically the communities: domains x 1,000) is made once, after the last one,
+        instead of in every sweep: the same numbers up to rounding (a few units in the last digit).
+        """
         margins = range(len(self.codes))
         start = [
             sparse.coo_matrix((u0_sum, (dom, self.codes[m][cell])), shape=(n_domains, self.levels[m])).toarray()
             for m in margins
         ]
+        first = 1.0 / self.category_counts[0]
+        others = range(1, len(self.codes))
+        # margin 0's part of each other margin's update: from its start, and through each margin k's coefficients
+        from_first = {m: _dense(sparse.csr_matrix(start[0] * first) @ self.cross[0][m]) for m in others}
+        through_first = {(k, m): _dense(_scale_columns(self.cross[k][0], first) @ self.cross[0][m])
+                         for k in others for m in others}
         coef = [np.zeros((n_domains, L)) for L in self.levels]
-        # The same operations as ``current = start - sum_k coef_k x cross_km; coef_m += current / counts_m``,
-        # written into arrays made once: a fresh array of a chunk per operation costs more than the arithmetic.
-        current = [np.empty((n_domains, L)) for L in self.levels]
-        product = [np.empty((n_domains, L)) for L in self.levels]
         for _ in range(CALIBRATION_SWEEPS):
-            for m in margins:
-                for k in margins:
-                    table = self.cross[k][m]
-                    if isinstance(table, np.ndarray) and table.ndim == 1:
-                        np.multiply(coef[k], table, out=product[m])
-                    elif isinstance(table, np.ndarray):
-                        np.matmul(coef[k], table, out=product[m])
-                    else:
-                        product[m][...] = coef[k] @ table
-                    # start - first product, then minus the others: no copy of start per margin and sweep
-                    np.subtract(start[m] if k == 0 else current[m], product[m], out=current[m])
-                current[m] /= self.category_counts[m]
-                coef[m] += current[m]
+            at_first = [None] + [coef[k].copy() for k in others]  # what margin 0's update of this sweep sees
+            for m in others:
+                current = start[m] - from_first[m]
+                for k in others:
+                    current += at_first[k] @ through_first[k, m]
+                    current -= self._times(coef[k], self.cross[k][m])
+                current /= self.category_counts[m]
+                coef[m] += current
+        coef[0] = start[0].copy()
+        for k in others:
+            coef[0] -= _dense(at_first[k] @ self.cross[k][0])
+        coef[0] *= first
         return coef
 
     def variance(self, dom, cell, u0_sum, u0_sq, n_domains: int, n_total: float) -> np.ndarray:
