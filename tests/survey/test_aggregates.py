@@ -264,7 +264,12 @@ def test_the_refresh_job_analyses_incrementally_with_the_same_results_as_a_full_
     assert summaries[full.run_id]["aggregation"]["mode"] == "full"
     for got, want in zip(_results(demo, incremental.run_id), _results(demo, full.run_id), strict=True):
         assert len(got) > 0
-        pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-9)
+        direct = [c for c in got.columns if c != "eb_estimate"]
+        pd.testing.assert_frame_equal(got[direct], want[direct], check_exact=False, rtol=1e-9)
+        if "eb_estimate" in got:
+            # The shrunk estimate comes from a REML optimum (a bounded minimiser): found to about the square
+            # root of the machine epsilon, so sums added in another order may move it by ~1e-9 relative.
+            pd.testing.assert_series_equal(got["eb_estimate"], want["eb_estimate"], check_exact=False, rtol=1e-7)
 
 
 def test_flask_analyze_full_rebuilds(demo):
