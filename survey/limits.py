@@ -41,7 +41,6 @@ PROBE_TIMEOUT_S = 0.2
 RETRY_STORAGE_S = 30  # after a storage failure, count in memory this long before trying it again
 
 log = logging.getLogger(__name__)
-_PUBLIC_VIEWS: set[str] = set()  # qualified names of the views public_limits counts
 
 
 class PublicCounter:
@@ -102,7 +101,7 @@ def public_limits(get_limit: str, post_limit: str) -> Callable:
                     abort(429)
             return view(*args, **kwargs)
 
-        _PUBLIC_VIEWS.add(f"{view.__module__}.{view.__qualname__}")
+        dispatch.counted_by_public_limits = True
         return dispatch
 
     return decorate
@@ -110,8 +109,7 @@ def public_limits(get_limit: str, post_limit: str) -> Callable:
 
 @limiter.request_filter
 def _counted_by_public_limits() -> bool:
-    view = current_app.view_functions.get(request.endpoint or "")
-    return view is not None and f"{view.__module__}.{view.__qualname__}" in _PUBLIC_VIEWS
+    return getattr(current_app.view_functions.get(request.endpoint or ""), "counted_by_public_limits", False)
 
 
 def _skip_middleware_on_public_views(app: Flask) -> None:
