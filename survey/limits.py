@@ -56,12 +56,17 @@ class PublicCounter:
         self.lock = threading.Lock()
 
     def hit(self, items: list[RateLimitItem], *identifiers: str) -> bool:
-        """Count one hit against each limit; return False when one of them is used up."""
+        """Count one hit against each limit in turn; return False at the first one used up.
+
+        The limits after a refusing one are not counted (as Flask-Limiter's fail_on_first_breach):
+        a burst refused by the minute's limit must not use up the hour's and lock an address out
+        for an hour.
+        """
         counter = self.primary
         if self.failed_at is not None and time.monotonic() - self.failed_at < RETRY_STORAGE_S:
             counter = self.fallback
         try:
-            allowed = all([counter.hit(item, self.prefix, *identifiers) for item in items])
+            allowed = all(counter.hit(item, self.prefix, *identifiers) for item in items)
         except Exception:  # Redis went away: count in this process's memory rather than fail every answer
             if counter is self.fallback:
                 raise
@@ -69,7 +74,7 @@ class PublicCounter:
                 if self.failed_at is None or time.monotonic() - self.failed_at >= RETRY_STORAGE_S:
                     log.warning("Rate-limit storage unreachable: counting the public form in memory for %s s", RETRY_STORAGE_S)
                 self.failed_at = time.monotonic()
-            return all([self.fallback.hit(item, self.prefix, *identifiers) for item in items])
+            return all(self.fallback.hit(item, self.prefix, *identifiers) for item in items)
         if counter is self.primary and self.failed_at is not None:
             self.failed_at = None
         return allowed

@@ -160,17 +160,19 @@ def _database_unavailable(_exc):
 def _too_many(_exc):
     """Too many submissions from this address: show the form again with every answer kept."""
     message = render_template("public/message.html", title="访问太频繁", message="访问太频繁了，请稍等一分钟后再试。")
+    wait = {"Retry-After": "60"}
     if request.method != "POST":
-        return message, 429
+        return message, 429, wait
     token = request.view_args.get("token", "") if request.view_args else ""
     try:
         target = resolve(db.session(), token, datetime.now(UTC))
     except LinkUnavailable:
-        return message, 429
+        return message, 429, wait
     definition = definition_by_id(db.session(), target.version_id)
     notice = "提交太频繁了，请稍等一分钟后再点“提交问卷”。您的回答都已保留。"
+    picked = _picked_community(db.session(), target)[0] if target.picks_community else None
     return _page(definition, target, definition.submitted_values(request.form), {}, request.form.get("submission_key", ""),
-                 notice), 429
+                 notice, picked), 429, wait
 
 
 @bp.route("/s/<token>", methods=["GET", "POST"])

@@ -237,3 +237,16 @@ def test_demo_info_prints_the_list_links_command_for_its_port(app, runner, monke
     assert any("(网格员/录入员：" in line for line in logins) and any("(责任单位：" in line for line in logins)
     listed = runner.invoke(args=["list-links", "--base-url", "http://127.0.0.1:8123"]).output
     assert listed and all("\thttp://127.0.0.1:8123/s/" in line for line in listed.splitlines())
+
+
+def test_a_burst_refused_by_the_minute_limit_leaves_the_hour_limit_alone():
+    """Counting every limit on each refused request let a 4-second burst use up the hour's 2000."""
+    from limits import parse_many
+
+    from survey.limits import PublicCounter
+
+    counter = PublicCounter(_bare(RATELIMIT_STORAGE_URI="memory://", RATELIMIT_KEY_PREFIX="t"))
+    minute, hour = items = parse_many("2 per minute; 3 per hour")
+    assert [counter.hit(items, "10.0.0.9") for _ in range(6)] == [True, True, False, False, False, False]
+    assert counter.primary.get_window_stats(hour, "t", "10.0.0.9").remaining == 1
+    assert counter.primary.get_window_stats(minute, "t", "10.0.0.9").remaining == 0

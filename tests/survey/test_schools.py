@@ -153,3 +153,18 @@ def test_minors_are_weighted_to_enrolment_by_grade_band(app, runner, schools):
 
         rows = db.session().execute(select(Area.code, AreaResult.estimate, AreaResult.n).join(Area, Area.id == AreaResult.area_id)).all()
     assert {code: round(estimate, 6) for code, estimate, _ in rows} == {"D1": round(expected, 6), "C": round(expected, 6)}
+
+
+def test_a_parent_refused_for_posting_too_often_keeps_the_chosen_community(app, schools):
+    from survey.limits import PUBLIC_POST_LIMIT
+
+    token = schools[("三年级1班", "parent")]
+    phone = app.test_client()
+    phone.environ_base["REMOTE_ADDR"] = "10.30.40.50"
+    fields = form_fields(phone.get(f"/s/{token}").get_data(as_text=True))
+    for _ in range(int(PUBLIC_POST_LIMIT.split()[0])):
+        assert phone.post(f"/s/{token}", data=fields | full_answers()).status_code == 422  # no community yet
+    refused = phone.post(f"/s/{token}", data=fields | full_answers(q03="2") | {"community": "B1"})
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "60"
+    assert re.search(r'<option value="B1"[^>]*selected', html) and 'name="q03" value="2" checked' in html
