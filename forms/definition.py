@@ -220,6 +220,11 @@ class Section:
         """Return the section's questions (its notes left out; worked out once: a submission asks often)."""
         return tuple(item for item in self.elements if item.is_question)
 
+    @cached_property
+    def scored_items(self) -> tuple[Item, ...]:
+        """Return the section's questions whose type gives a score (worked out once)."""
+        return tuple(item for item in self.items if item.handler.scored)
+
 
 @dataclass(frozen=True)
 class Definition:
@@ -319,12 +324,21 @@ class Definition:
     @property
     def attributes(self) -> dict[str, str]:
         """Return {respondent attribute name: item code} for the items marked as weighting attributes."""
-        return {i.attribute: i.code for i in self.items if i.attribute}
+        return dict(self.attribute_pairs)
+
+    @cached_property
+    def attribute_pairs(self) -> tuple[tuple[str, str], ...]:
+        """Return (respondent attribute name, item code) pairs, worked out once (read by every submission)."""
+        return tuple((i.attribute, i.code) for i in self.items if i.attribute)
 
     @property
     def scored_items(self) -> list[Item]:
         """Return the questions whose type gives a score (the respondent's mean, the heatmap's columns)."""
-        return [i for i in self.items if i.handler.scored]
+        return list(self._scored)
+
+    @cached_property
+    def _scored(self) -> tuple[Item, ...]:
+        return tuple(i for i in self.items if i.handler.scored)
 
     @property
     def rate_items(self) -> list[Item]:
@@ -371,7 +385,7 @@ class Definition:
         """Return the mean score over scored items answered with a scored choice, and how many."""
         scores = [
             choice.score
-            for item in self.scored_items
+            for item in self._scored
             if (choice := item.choice(answers.get(item.code) or "")) is not None and choice.score is not None
         ]
         return (sum(scores) / len(scores) if scores else None), len(scores)

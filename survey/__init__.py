@@ -164,7 +164,14 @@ def _trust_proxies(app: Flask) -> None:
 
 
 class _SessionInterface(SecureCookieSessionInterface):
-    """Flask's signed-cookie sessions, with the signing serializer made once per app, not per request."""
+    """Flask's signed-cookie sessions, with the signing serializer made once per app, not per request,
+    and nothing worked out at the end of a request that never touched its (empty) session: every
+    resident's request."""
+
+    def save_session(self, app: Flask, session, response: Response) -> None:
+        if not session and not session.modified and not session.accessed:
+            return  # what Flask's own would end up doing, after reading seven settings
+        super().save_session(app, session, response)
 
     def get_signing_serializer(self, app: Flask):
         serializer = app.extensions.get("session_serializer")

@@ -1,6 +1,8 @@
 """Database engine and per-request sessions (plain SQLAlchemy 2.x, no Flask extension)."""
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+POOL_SIZE, MAX_OVERFLOW = 10, 20
 
 
 def database_url(app: Flask) -> str:
@@ -31,7 +34,7 @@ def make_engine(url: str) -> Engine:
         # connection that died (database restarted) fails once with an OperationalError, which
         # answers 503 with the answers kept; SQLAlchemy then drops every pooled connection made
         # before, so the phone's retry and the following requests get fresh ones.
-        return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
+        return create_engine(url, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW, pool_recycle=1800)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
@@ -73,6 +76,11 @@ def session() -> Session:
     return g.db_session
 
 
+def has_session() -> bool:
+    """Return whether this request has made its session (a view that may not need one asks)."""
+    return "db_session" in g
+
+
 def _close_session(_exc: BaseException | None) -> None:
     s = g.pop("db_session", None)
     if s is not None:
@@ -101,3 +109,61 @@ def write_transaction(existing: Session | None = None) -> Iterator[Session]:
     finally:
         if owned:
             s.close()
+
+
+class WriterConnections:
+    """Driver connections in autocommit mode for one-statement writes (a resident's answers), LIFO.
+
+    Storing a questionnaire is one statement, so it needs no transaction around it: these
+    connections stay in autocommit mode, and taking one is a ``list.pop`` instead of a checkout
+    from SQLAlchemy's pool (events, reset on return and two switches of autocommit mode, about a
+    tenth of a POST's CPU). At most ``keep`` idle ones are kept (the busiest moment's count, up
+    to the pool's size); a connection that failed is closed, and a lost server closes them all
+    (see :func:`survey.submissions.store_response`). They are closed with the engine's dispose.
+    """
+
+    def __init__(self, engine: Engine, keep: int) -> None:
+        # The engine's connection arguments, not the engine: the engine's registry below holds
+        # these weakly keyed by the engine, which must be free to go.
+        self._connect = engine.dialect.loaded_dbapi.connect
+        self._args = engine.dialect.create_connect_args(engine.url)
+        self.keep = keep
+        self._idle: list = []
+
+    def take(self):
+        try:
+            return self._idle.pop()  # atomic under the GIL
+        except IndexError:
+            cargs, cparams = self._args
+            connection = self._connect(*cargs, **cparams)
+            connection.autocommit = True
+            return connection
+
+    def give_back(self, connection) -> None:
+        if connection.closed or connection.pgconn.transaction_status != 0 or len(self._idle) >= self.keep:
+            connection.close()  # failed, left in a transaction (never by design), or one too many
+        else:
+            self._idle.append(connection)
+
+    def close_all(self) -> None:
+        while True:
+            try:
+                self._idle.pop().close()
+            except IndexError:
+                return
+
+
+_writers: weakref.WeakKeyDictionary[Engine, WriterConnections] = weakref.WeakKeyDictionary()
+_writers_lock = threading.Lock()
+
+
+def writer_connections(engine: Engine) -> WriterConnections:
+    """Return the engine's :class:`WriterConnections` (PostgreSQL only), made on first use."""
+    writers = _writers.get(engine)
+    if writers is None:
+        with _writers_lock:
+            writers = _writers.get(engine)
+            if writers is None:
+                writers = _writers[engine] = WriterConnections(engine, keep=POOL_SIZE + MAX_OVERFLOW)
+                event.listen(engine, "engine_disposed", lambda _engine: writers.close_all())
+    return writers

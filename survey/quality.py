@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from datetime import UTC, datetime
 
 from flask import Request, current_app
@@ -26,6 +27,7 @@ from flask import Response as HttpResponse
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import Integer, case, func, literal, or_, select, text, true, update
 from sqlalchemy.orm import Session
+from werkzeug.http import http_date
 
 from forms import Definition
 from survey.models import AnalysisRun, Response, Wave
@@ -41,7 +43,7 @@ FLAG_NAMES = {"flag_speeder": "答题过快", "flag_straightline": "全部同一
 def is_straightline(definition: Definition, answers: dict[str, str | None]) -> bool:
     """Return True when every scored item of some block of 8 or more got the same choice."""
     for section in definition.sections:
-        scored = [i for i in section.items if i.handler.scored]
+        scored = section.scored_items
         if len(scored) >= STRAIGHTLINE_BLOCK:
             chosen = [answers.get(i.code) for i in scored]
             if all(chosen) and len(set(chosen)) == 1:
@@ -81,10 +83,29 @@ def device_id(request: Request, wave_id: int) -> tuple[str, bool]:
 
 
 def set_device_cookie(response: HttpResponse, wave_id: int, value: str) -> None:
-    response.set_cookie(
-        _cookie_name(wave_id), sign(f"device-{wave_id}", value), max_age=DEVICE_COOKIE_DAYS * 24 * 3600, httponly=True,
-        samesite="Lax", secure=current_app.config.get("SESSION_COOKIE_SECURE", False),
-    )
+    """Set the wave's device cookie (signed, HttpOnly, SameSite=Lax; Secure when sessions are).
+
+    Written out here rather than by ``Response.set_cookie``: it goes with every first GET and
+    POST of a resident, and the signed value needs no quoting (``[A-Za-z0-9._-]`` only).
+    """
+    max_age = DEVICE_COOKIE_DAYS * 24 * 3600
+    secure = " Secure;" if current_app.config.get("SESSION_COOKIE_SECURE", False) else ""
+    response.headers.add("Set-Cookie", f"{_cookie_name(wave_id)}={sign(f'device-{wave_id}', value)}; "
+                                       f"Expires={_expires(max_age)}; Max-Age={max_age};{secure} HttpOnly; Path=/; SameSite=Lax")
+
+
+_expires_cache: tuple[int, int, str] = (0, 0, "")
+
+
+def _expires(max_age: int) -> str:
+    """Return the HTTP date ``max_age`` seconds from now (made once a second)."""
+    global _expires_cache
+    now = int(time.time())
+    second, age, text_ = _expires_cache
+    if second != now or age != max_age:
+        text_ = http_date(now + max_age)
+        _expires_cache = (now, max_age, text_)
+    return text_
 
 
 def new_ip_salt() -> str:

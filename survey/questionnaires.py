@@ -13,7 +13,7 @@ from pathlib import Path
 from threading import Lock
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from forms import Definition, parse_definition
@@ -71,16 +71,21 @@ def definition_by_id(session: Session, version_id: int) -> Definition:
 
     Stored versions never change (a new wording is a new version), so the cache needs no expiry.
     """
-    key = (session.get_bind(), version_id)  # the engine itself: rendering its URL costs more
-    with _lock:
-        cached = _by_id.get(key)
+    engine = session.get_bind()
+    cached = cached_definition(engine, version_id)
     if cached is not None:
         return cached
     version = session.get(QuestionnaireVersion, version_id)
     definition = definition_of(version)
     with _lock:
-        _by_id[key] = definition
+        _by_id[(engine, version_id)] = definition  # the engine itself: rendering its URL costs more
     return definition
+
+
+def cached_definition(engine: Engine, version_id: int) -> Definition | None:
+    """Return the definition :func:`definition_by_id` has loaded for this database, if it has."""
+    with _lock:
+        return _by_id.get((engine, version_id))
 
 
 def definition_of(version: QuestionnaireVersion) -> Definition:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from forms import Definition
+from survey.db import writer_connections
 from survey.models import Answer, Response
 from survey.quality import is_straightline
 from survey.signing import sign, unsign
@@ -132,7 +133,7 @@ def response_rows(
 ) -> tuple[dict, list[dict]]:
     """Return the response row (with score, attributes, flags) and its answer rows."""
     score, scored = definition.respondent_score(answers)
-    attributes = {name: answers[code] for name, code in definition.attributes.items() if answers.get(code)}
+    attributes = {name: answers[code] for name, code in definition.attribute_pairs if answers.get(code)}
     row = {
         "wave_id": wave_id,
         "questionnaire_version_id": version_id,
@@ -169,24 +170,28 @@ def build_response(definition: Definition, answers: dict[str, str | None], **met
 
 
 def store_response(
-    session: Session, definition: Definition, answers: dict[str, str | None], *, key: str, **meta
+    bind: Session | Engine, definition: Definition, answers: dict[str, str | None], *, key: str, **meta
 ) -> Stored:
     """Write the response and its answers in one transaction; a repeated key stores nothing.
 
-    ``session`` is the request's session (its read transaction is ended first). ``meta`` are
-    the other arguments of :func:`response_rows` (``submitted_at`` defaults to now). Two
-    statements: the response (returning its id) and all its answers in one multi-row insert.
+    ``bind`` is the request's session (its read transaction is ended first, so that a request
+    holds one connection at a time) or the engine, for a view that has made no session. ``meta``
+    are the other arguments of :func:`response_rows` (``submitted_at`` defaults to now).
     Returns the stored response's id and whether this call created it.
     """
     meta.setdefault("submitted_at", datetime.now(UTC))
     row, answer_rows = response_rows(definition, answers, key=key, **meta)
-    if session.in_transaction():
-        session.commit()  # end the request's read transaction: one connection at a time
-    engine = session.get_bind()
+    if isinstance(bind, Session):
+        if bind.in_transaction():
+            bind.commit()
+        engine = bind.get_bind()
+    else:
+        engine = bind
     try:
         if engine.dialect.name == "postgresql":
             return Stored(_store_on_postgresql(engine, row, answer_rows), True)
-        # A Core connection of the session's engine, without the ORM's unit of work.
+        # A Core connection of the engine, without the ORM's unit of work: the response (returning
+        # its id) and all its answers in one multi-row insert.
         with engine.connect().execution_options(write=True) as connection, connection.begin():
             response_id = connection.execute(_INSERT_RESPONSE, row).scalar_one()
             if answer_rows:
@@ -194,43 +199,41 @@ def store_response(
         return Stored(response_id, True)
     except IntegrityError:
         # Another request stored this key first (a double tap racing itself).
-        existing = session.scalar(select(Response.id).where(Response.submission_key == key))
-        session.rollback()
+        with engine.connect() as connection:
+            existing = connection.scalar(select(Response.id).where(Response.submission_key == key))
         if existing is None:
             raise
         return Stored(existing, False)
 
 
-def _store_on_postgresql(engine: Engine, row: dict, answer_rows: list[dict]) -> int:
-    """Insert a response and its answers with one prepared statement on a pooled connection; return its id.
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
-    This runs on the driver's connection directly: SQLAlchemy's statement machinery cost more CPU
-    than the insert itself, on the hot path of every answer. Its error handling is kept: a
-    failed statement raises SQLAlchemy's exception (``IntegrityError`` for a repeated key,
-    ``OperationalError`` for a lost server, which the view answers with 503 and the answers
-    kept), and a dropped connection is thrown away together with the rest of the pool, so
-    that the phone's retry gets a fresh one, as SQLAlchemy does after a disconnect.
+
+def _store_on_postgresql(engine: Engine, row: dict, answer_rows: list[dict]) -> int:
+    """Insert a response and its answers with one prepared statement; return its id.
+
+    This runs on an autocommit driver connection of :func:`survey.db.writer_connections`, one
+    round trip: SQLAlchemy's statement machinery and pool checkout cost more CPU than the insert
+    itself, on the hot path of every answer. Its error handling is kept: a failed statement
+    raises SQLAlchemy's exception (``IntegrityError`` for a repeated key, ``OperationalError``
+    for a lost server, which the view answers with 503 and the answers kept), and a dropped
+    connection is thrown away together with every other connection of the engine, so that the
+    phone's retry gets a fresh one, as SQLAlchemy does after a disconnect.
     """
     import psycopg
 
-    params = row | {"attributes": json.dumps(row["attributes"], ensure_ascii=False),
-                    "answers": json.dumps(answer_rows, ensure_ascii=False)}
+    params = row | {"attributes": _JSON.encode(row["attributes"]), "answers": _JSON.encode(answer_rows)}
     statement = _pg_insert(tuple(row))
-    pooled = engine.raw_connection()
-    driver = pooled.driver_connection
+    writers = writer_connections(engine)
+    driver = writers.take()
     try:
-        driver.autocommit = True  # one round trip: no BEGIN and COMMIT around the statement
-        try:
-            return driver.execute(statement, params, prepare=True).fetchone()[0]
-        finally:
-            if not driver.closed:
-                driver.autocommit = False  # as the pool hands connections to sessions
+        return driver.execute(statement, params, prepare=True).fetchone()[0]
     except psycopg.Error as exc:
         if engine.dialect.is_disconnect(exc, driver, None) or driver.closed:
-            pooled.invalidate(exc)
-            engine.dispose()  # the others are as dead as this one after a server restart
+            driver.close()
+            engine.dispose()  # the others are as dead as this one after a server restart (writers too)
         error = sa_exc.IntegrityError if isinstance(exc, psycopg.IntegrityError) else (
             sa_exc.OperationalError if isinstance(exc, psycopg.OperationalError) else sa_exc.DBAPIError)
         raise error(statement, None, exc) from exc
     finally:
-        pooled.close()
+        writers.give_back(driver)

@@ -1,9 +1,11 @@
 """Public questionnaire pages at /s/<token>: no login, no JavaScript and no session cookie needed.
 
-This is the hot path of every answer, so it stays lean. A GET serves the link's blank page,
-rendered once per link (kept ``BLANK_PAGE_SECONDS``, default 60, so communities imported later
-reach the parents' picker) with the one-time key filled in. A POST is checked by the item types
-themselves (``Definition.parse_submission``) and stored with two INSERTs in one transaction.
+This is the hot path of every answer, so it stays lean. A GET serves the blank page rendered once
+per questionnaire version and wave (kept ``BLANK_PAGE_SECONDS``, default 60, so communities
+imported later reach the parents' picker) with the link's address and place and a one-time key
+filled in; the link itself is looked up at most every ``LINK_CACHE_SECONDS`` (survey/links.py),
+and no ORM session is made unless something is not cached. A POST is checked by the item types
+themselves (``Definition.parse_submission``) and stored in one statement (survey/submissions.py).
 
 Skip rules work without JavaScript: every follow-up question is on the page with a line saying
 when to answer it ("（第3题选“是”的请回答）"), and the server requires it only when its rule holds
@@ -18,10 +20,14 @@ refused, so a third-party page cannot make its visitors' browsers answer; the de
 """
 from __future__ import annotations
 
+import re
+import secrets
+from dataclasses import replace
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, current_app, make_response, render_template, request
+from markupsafe import escape
 from sqlalchemy import exists, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
@@ -34,7 +40,7 @@ from survey.limits import PUBLIC_GET_LIMIT, PUBLIC_POST_LIMIT, public_limits
 from survey.links import LinkUnavailable, OpenLink, resolve
 from survey.models import Area, Response
 from survey.quality import device_id, ip_hash, set_device_cookie
-from survey.questionnaires import definition_by_id
+from survey.questionnaires import cached_definition, definition_by_id
 from survey.schools import community_choices
 from survey.security import csrf
 from survey.submissions import issue_key, read_key, store_response
@@ -42,7 +48,6 @@ from survey.submissions import issue_key, read_key, store_response
 bp = Blueprint("public", __name__, template_folder="templates")
 csrf.exempt(bp)  # see the module docstring: one-time keys and an Origin check instead
 
-_KEY_SLOT, _NOTICE_SLOT = "\x00key\x00", "\x00notice\x00"
 ALREADY_SENT = "这台手机（电脑）已经提交过这份问卷，感谢参与！不需要再次填写。"
 FOREIGN_POST = "请在本问卷的页面上提交。您的回答都已保留，请检查后点“提交问卷”。"
 
@@ -63,22 +68,59 @@ def _page(definition: Definition, target: OpenLink, answers: dict[str, str | Non
     )
 
 
-def _blank_page(definition: Definition, target: OpenLink, notice: str | None = None) -> str:
-    """Return the link's blank questionnaire with a fresh one-time key (and a notice, if any)."""
+def _blank_page(definition: Definition, target: OpenLink, notice: str | None = None) -> bytes:
+    """Return the link's blank questionnaire with a fresh one-time key (and a notice, if any), as UTF-8.
+
+    The page is rendered once per questionnaire version, wave and kind of link, not per link: a
+    city has a link per community, and most GETs would otherwise render the whole questionnaire.
+    It is kept encoded and cut at its slots (the link's address and place, the key, the notice),
+    which each GET fills by joining a few byte strings.
+    """
     pages = app_cache("blank_pages", "BLANK_PAGE_SECONDS", 60, 2048)
-    cache_key = (target.version_id, target.token, target.place, target.wave_id)
-    parts = pages.get(cache_key)
-    if parts is None:
-        page = _page(definition, target, _known_answers(definition, target), {}, _KEY_SLOT, notice=_NOTICE_SLOT)
-        # Kept cut at the two slots, so that filling them joins three strings instead of searching
-        # the whole page twice on every GET.
-        head, found, rest = page.partition(f'<div class="alert" role="alert">{_NOTICE_SLOT}</div>')
-        parts = (head, *rest.split(_KEY_SLOT))
-        if not found or len(parts) < 3:
-            raise RuntimeError("the questionnaire template lost its notice or key slot")
-        pages.put(cache_key, parts)
-    notice_html = f'<div class="success" role="status">{notice}</div>' if notice else ""
-    return parts[0] + notice_html + issue_key(target.link_id, target.wave_id).join(parts[1:])
+    known = _known_answers(definition, target)
+    cache_key = (target.version_id, target.wave_id, target.picks_community, tuple(known.items()))
+    pieces = pages.get(cache_key)
+    if pieces is None:
+        slotted = replace(target, token=_TOKEN_SLOT, place=_PLACE_SLOT)
+        pieces = _cut(_page(definition, slotted, known, {}, _KEY_SLOT, notice=_NOTICE_SLOT))
+        pages.put(cache_key, pieces)
+    place = f'<p class="place">{escape(target.place)}</p>'.encode() if target.place else b""
+    values = {
+        "key": issue_key(target.link_id, target.wave_id).encode(),
+        "notice": f'<div class="success" role="status">{notice}</div>'.encode() if notice else b"",
+        "token": quote(target.token, safe="").encode(), "place": place,
+    }
+    return b"".join(piece if piece.__class__ is bytes else values[piece] for piece in pieces)
+
+
+_KEY_SLOT, _NOTICE_SLOT, _PLACE_SLOT = "\x00key\x00", "\x00notice\x00", "\x00place\x00"
+_TOKEN_SLOT = f"token-slot-{secrets.token_hex(8)}"  # a path segment url_for leaves as it is
+_SLOTS = {
+    "key": _KEY_SLOT,
+    "notice": f'<div class="alert" role="alert">{_NOTICE_SLOT}</div>',
+    "token": _TOKEN_SLOT,
+    "place": f'<p class="place">{_PLACE_SLOT}</p>',
+}
+_SLOT_PATTERN = re.compile("|".join(re.escape(text) for text in _SLOTS.values()))
+_SLOT_NAMES = {text: name for name, text in _SLOTS.items()}
+
+
+def _cut(page: str) -> tuple[bytes | str, ...]:
+    """Return the page as encoded literal pieces and slot names, in order."""
+    pieces: list[bytes | str] = []
+    at = 0
+    for found in _SLOT_PATTERN.finditer(page):
+        pieces += [page[at:found.start()].encode(), _SLOT_NAMES[found.group()]]
+        at = found.end()
+    pieces.append(page[at:].encode())
+    if not {"key", "notice", "token", "place"} <= set(pieces):
+        raise RuntimeError("the questionnaire template lost one of its slots (key, notice, token, place)")
+    return tuple(pieces)
+
+
+def _definition(target: OpenLink) -> Definition:
+    """Return the link's questionnaire version, without making a database session once it is known."""
+    return cached_definition(db.engine(), target.version_id) or definition_by_id(db.session(), target.version_id)
 
 
 def _thanks(definition: Definition, version_id: int, repeated: bool) -> str:
@@ -165,10 +207,10 @@ def _too_many(_exc):
         return message, 429, wait
     token = request.view_args.get("token", "") if request.view_args else ""
     try:
-        target = resolve(db.session(), token, datetime.now(UTC))
+        target = resolve(db.engine(), token, datetime.now(UTC))
     except LinkUnavailable:
         return message, 429, wait
-    definition = definition_by_id(db.session(), target.version_id)
+    definition = _definition(target)
     notice = "提交太频繁了，请稍等一分钟后再点“提交问卷”。您的回答都已保留。"
     picked = _picked_community(db.session(), target)[0] if target.picks_community else None
     return _page(definition, target, definition.submitted_values(request.form), {}, request.form.get("submission_key", ""),
@@ -180,12 +222,12 @@ def _too_many(_exc):
 def questionnaire(token: str):
     """Show the questionnaire of a link, or store a submitted one and thank the respondent."""
     now = datetime.now(UTC)
-    session = db.session()
-    target = resolve(session, token, now)
-    definition = definition_by_id(session, target.version_id)
+    engine = db.engine()
+    target = resolve(engine, token, now)
+    definition = _definition(target)
     device, new_device = device_id(request, target.wave_id)
     if request.method == "GET":
-        notice = ALREADY_SENT if not new_device and _answered_before(session, target, device) else None
+        notice = ALREADY_SENT if not new_device and _answered_before(db.session(), target, device) else None
         page = make_response(_blank_page(definition, target, notice))
         if new_device:
             set_device_cookie(page, target.wave_id, device)
@@ -194,7 +236,7 @@ def questionnaire(token: str):
     # Answers come from the form fields only: a file part named like a question is not an answer.
     answers, errors = definition.parse_submission(request.form)
     picked, area_id, picker_error = (
-        _picked_community(session, target) if target.picks_community
+        _picked_community(db.session(), target) if target.picks_community
         else (None, target.area_id or target.school_district_id, None)
     )
 
@@ -219,7 +261,7 @@ def questionnaire(token: str):
         return again(422, key=request.form["submission_key"], shown=errors)
     try:
         stored = store_response(
-            session,
+            db.session() if db.has_session() else engine,  # a session made for this request ends its reading first
             definition,
             answers,
             key=key.key,

@@ -93,7 +93,13 @@ def test_aggregated_cells_give_the_same_analysis_as_respondents(small):
     attributes = r.groupby("community")[["district"]].first()
     from_cells = analyze_aggregates(cells, margins, by="community", item_cells=item_cells, attributes=attributes,
                                     quota_by="district", model_by="district", simulations=300)
-    pd.testing.assert_frame_equal(from_rows.domains, from_cells.domains, rtol=1e-9)
+    # The shrinkage model's variance is where a bounded minimiser stops on a flat REML curve: exact to
+    # about sqrt(machine eps), so the two summation orders move it by ~1e-8 relative (3e-8 seen on one
+    # machine, none on another). The columns made from it are held to 1e-6; everything else to 1e-9.
+    fitted = ["shrinkage", "eb_estimate", "eb_mse", "eb_ci_low", "eb_ci_high", "prob_below_80",
+              "points_at_stake", "share_of_lost"]
+    pd.testing.assert_frame_equal(from_rows.domains.drop(columns=fitted), from_cells.domains.drop(columns=fitted), rtol=1e-9)
+    pd.testing.assert_frame_equal(from_rows.domains[fitted], from_cells.domains[fitted], rtol=1e-6)
     key = ["item", "domain"]
     pd.testing.assert_frame_equal(
         from_rows.items.sort_values(key).reset_index(drop=True),

@@ -39,6 +39,36 @@ def test_form_renders_in_chinese_with_privacy_note_and_community(client, city):
     assert set(fields) == {"submission_key"}
 
 
+def test_links_share_one_rendering_of_the_form_each_with_its_own_address_place_and_key(app, client, city):
+    """The blank form is rendered once per version and wave; each link's page still says its own place and address."""
+    from flask import template_rendered
+
+    from survey.models import Area
+
+    with app.app_context(), db.write_transaction() as session:
+        session.scalars(select(Area).where(Area.code == "B1")).one().name = '丙<社区> & "新村"'
+    rendered = []
+
+    def record(_sender, template, context, **_extra):
+        rendered.append(template.name)
+
+    template_rendered.connect(record, app)
+    try:
+        pages = {code: open_form(client, city[code]) for code in ("A1", "A2", "B1", "A1")}
+    finally:
+        template_rendered.disconnect(record, app)
+    assert rendered.count("public/questionnaire.html") == 1
+    for code, html in pages.items():
+        assert f'action="/s/{city[code]}"' in html
+        assert "token-slot" not in html and "\x00" not in html
+    assert '<p class="place">甲社区</p>' in pages["A1"] and "乙社区" not in pages["A1"]
+    assert '<p class="place">丙&lt;社区&gt; &amp; &#34;新村&#34;</p>' in pages["B1"]
+    assert len({form_fields(html)["submission_key"] for html in pages.values()}) == 3
+    # A key belongs to the link whose page issued it: A1's key does not store an answer through A2.
+    refused = client.post(f"/s/{city['A2']}", data=form_fields(pages["A1"]) | full_answers())
+    assert refused.status_code == 400 and count_responses(app) == 0
+
+
 def test_submission_is_stored_with_scores_attributes_and_timing(app, client, city):
     fields = form_fields(open_form(client, city["A2"]))
     answers = full_answers(q01="5", q02="0", comment="  楼道灯坏了  ")
@@ -306,8 +336,11 @@ def test_a_dropped_database_connection_at_submit_gets_503_and_the_retry_stores_o
     from sqlalchemy import create_engine, text
 
     app.config["LINK_CACHE_SECONDS"] = 60  # as served: the link is known, so the insert is what meets the dead connection
+    # A first resident's answers: the app now holds a pooled connection for reading and one for storing.
+    first = client.post(f"/s/{city['A1']}", data=form_fields(open_form(client, city["A1"])) | full_answers())
+    assert first.status_code == 200
     fields = form_fields(open_form(client, city["A1"]))
-    assert app.extensions["db_engine"].pool.checkedin() >= 1  # the app holds pooled connections
+    assert app.extensions["db_engine"].pool.checkedin() >= 1
     # End every connection of the app from outside, as a server restart would.
     outside = create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1))
     with outside.connect() as conn:
@@ -322,7 +355,7 @@ def test_a_dropped_database_connection_at_submit_gets_503_and_the_retry_stores_o
     retry = form_fields(html)
     assert client.post(f"/s/{city['A1']}", data=retry | full_answers(comment="灯坏了")).status_code == 200
     assert client.post(f"/s/{city['A1']}", data=retry | full_answers(comment="灯坏了")).status_code == 200
-    assert count_responses(app) == 1
+    assert count_responses(app) == 2
 
 
 def test_a_database_outage_before_the_answers_are_checked_keeps_them_on_a_resubmit_page(app, client, city, monkeypatch):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from survey import db
@@ -30,6 +31,25 @@ def test_same_choice_on_every_satisfaction_item_is_flagged_at_submit(app, client
     submit(other, city["A1"], **varied)
     first, second = responses(app)
     assert first.flag_straightline and not second.flag_straightline
+
+
+@pytest.mark.parametrize("secure", [False, True])
+def test_the_device_cookie_is_written_as_werkzeug_would_write_it(app, secure, monkeypatch):
+    """set_device_cookie writes its header itself (hot path); it must say what Response.set_cookie would."""
+    from flask import Response as FlaskResponse
+
+    from survey.quality import DEVICE_COOKIE_DAYS, set_device_cookie
+    from survey.signing import sign
+
+    app.config["SESSION_COOKIE_SECURE"] = secure
+    monkeypatch.setattr("survey.quality.time.time", lambda: 1_800_000_000.25)
+    max_age = DEVICE_COOKIE_DAYS * 24 * 3600
+    with app.test_request_context("/"):
+        ours, theirs = FlaskResponse(), FlaskResponse()
+        set_device_cookie(ours, 3, "0123456789abcdef")
+        theirs.set_cookie("sv_dev_3", sign("device-3", "0123456789abcdef"), max_age=max_age,
+                          expires=1_800_000_000 + max_age, httponly=True, samesite="Lax", secure=secure)
+        assert ours.headers.getlist("Set-Cookie") == theirs.headers.getlist("Set-Cookie")
 
 
 def test_device_cookie_and_ip_hash_never_the_address(app, client, city):

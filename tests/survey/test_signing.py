@@ -27,6 +27,21 @@ def test_a_signed_value_opens_only_with_its_purpose_and_untouched(app):
         assert unsign("device-1", "v2.") is None
 
 
+def test_a_tag_is_hmac_sha256_of_the_payload_under_the_purpose_key_cut_to_128_bits(app):
+    """The tag made from copied hash states is exactly HMAC-SHA256 (so values signed before still open)."""
+    import base64
+    import hashlib
+    import hmac
+
+    app.config["SECRET_KEY"] = "a secret"
+    with app.app_context():
+        key = hmac.digest(b"a secret", b"survey-signing:device-7", hashlib.sha256)
+        for payload in ("", "abc.def", "k" * 300, "社区.1"):
+            tag = base64.urlsafe_b64encode(hmac.digest(key, payload.encode(), hashlib.sha256)[:16]).rstrip(b"=").decode()
+            assert sign("device-7", payload) == f"v2.{payload}.{tag}"
+            assert unsign("device-7", f"v2.{payload}.{tag}") == payload
+
+
 def test_a_signed_value_does_not_open_under_another_secret(app):
     with app.app_context():
         signed = sign("submission-key", "k.1.1.0")
