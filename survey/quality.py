@@ -31,7 +31,7 @@ from werkzeug.http import http_date
 
 from forms import Definition
 from survey.models import AnalysisRun, Response, Wave
-from survey.signing import sign, unsign
+from survey.signing import random_hex, sign, unsign
 
 SPEEDER_FLOOR_S = 30.0
 STRAIGHTLINE_BLOCK = 8
@@ -79,7 +79,7 @@ def device_id(request: Request, wave_id: int) -> tuple[str, bool]:
                     return value, False
             except BadSignature:
                 pass
-    return secrets.token_hex(16), True
+    return random_hex(16), True
 
 
 def set_device_cookie(response: HttpResponse, wave_id: int, value: str) -> None:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
+import threading
 
 from flask import Flask, current_app
 
@@ -58,3 +60,46 @@ def unsign(purpose: str, signed: str, app: Flask | None = None) -> str | None:
         return None
     expected = _tag(_key(app or current_app._get_current_object(), purpose), payload)
     return payload if hmac.compare_digest(expected, tag) else None
+
+
+class _RandomBytes:
+    """``os.urandom`` bytes, fetched 4 KiB at a time and handed out in pieces never given twice.
+
+    The public form makes two random values per GET (the one-time key, a new device's id).
+    ``os.urandom`` is a system call during which Python lets another thread run; with a worker's
+    threads busy, each such call costs two thread switches (about ten per GET and POST were
+    measured). The bytes are the kernel's either way; a child process after a fork starts with
+    none, so no two processes hand out the same ones.
+    """
+
+    _SIZE = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._buffer, self._at = b"", 0
+        self._lock = threading.Lock()  # a lock held by another thread at the fork stays held in the child
+
+    def take(self, n: int) -> bytes:
+        with self._lock:
+            if self._at + n > len(self._buffer):
+                self._buffer, self._at = os.urandom(max(self._SIZE, n)), 0
+            piece = self._buffer[self._at:self._at + n]
+            self._at += n
+        return piece
+
+
+_random = _RandomBytes()
+
+
+def random_hex(n: int) -> str:
+    """Return ``n`` random bytes as hex (as ``secrets.token_hex``)."""
+    return _random.take(n).hex()
+
+
+def random_urlsafe(n: int) -> str:
+    """Return ``n`` random bytes as unpadded base64url (as ``secrets.token_urlsafe``)."""
+    return base64.urlsafe_b64encode(_random.take(n)).rstrip(b"=").decode()

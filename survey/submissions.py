@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +17,7 @@ from forms import Definition
 from survey.db import writer_connections
 from survey.models import Answer, Response
 from survey.quality import is_straightline
-from survey.signing import sign, unsign
+from survey.signing import random_urlsafe, sign, unsign
 
 KEY_MAX_AGE_S = 14 * 24 * 3600
 
@@ -37,7 +36,7 @@ def issue_key(link_id: int, wave_id: int) -> str:
 
     ``v2.<random key>.<link>.<wave>.<unix seconds>.<tag>`` (see ``survey/signing.py``).
     """
-    return sign("submission-key", f"{secrets.token_urlsafe(16)}.{link_id}.{wave_id}.{int(time.time())}")
+    return sign("submission-key", f"{random_urlsafe(16)}.{link_id}.{wave_id}.{int(time.time())}")
 
 
 @dataclass(frozen=True)

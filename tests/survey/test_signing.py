@@ -105,3 +105,23 @@ def test_a_device_cookie_of_another_wave_is_not_taken(app, client, city):
     assert client.post(f"/s/{city['A1']}", data=fields | full_answers()).status_code == 200
     with app.app_context():
         assert db.session().scalar(select(Response.device_id)) != "0123456789abcdef0123456789abcdef"
+
+
+def test_random_values_are_never_handed_out_twice_not_even_by_a_forked_worker():
+    """Keys and device ids come from buffered urandom bytes: distinct pieces, and a fresh buffer after a fork."""
+    import os
+
+    from survey.signing import random_hex, random_urlsafe
+
+    values = {random_hex(16) for _ in range(5000)} | {random_urlsafe(16) for _ in range(5000)}
+    assert len(values) == 10000
+    assert all(len(v) in (22, 32) for v in values)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # a gunicorn worker forked from a master that had already made values
+        os.write(write, random_hex(16).encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert os.read(read, 64).decode() != random_hex(16)  # without the reset both would take the same piece
+    os.close(read)
+    os.close(write)
