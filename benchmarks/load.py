@@ -1,13 +1,15 @@
 """Load benchmark: the app against the bare-Flask ceiling, same gunicorn settings, same client.
 
-    python -m benchmarks.load --seconds 20 --concurrency 32 [--rounds 2] [--json]
+    python -m benchmarks.load --seconds 20 --concurrency 32 [--rounds 3] [--json]
 
 Each virtual phone loops: GET a community's questionnaire, read the one-time key, POST a
 complete answer, check for the thank-you page. The client runs in its own process. One run
 measures, in turn, a bare Flask hello-world (a GET of a 20 kB page and a POST) and the survey app
 on PostgreSQL, ``--rounds`` times each, alternating, so both see the same machine; it prints each
-round, the best round of each, and their ratio against the target (>= 0.45 of the ceiling with
-p99 <= 250 ms at 32 concurrent phones, acked = stored). Rates and latencies cover the timed
+round, each round's ratio (its app against the ceiling measured just before), and the median
+round against the target (>= 0.45 of the ceiling with p99 <= 250 ms at 32 concurrent phones,
+acked = stored). The ratio of the best round of each is printed too; on a machine whose speed
+drifts between rounds it pairs figures from different moments. Rates and latencies cover the timed
 window after a few seconds of warm-up; acked counts every thank-you page, warm-up included, and
 stored counts the rows in the database afterwards. ``--hello`` or ``--app-only`` measure one side.
 
@@ -292,11 +294,35 @@ def measure_app(args, tokens: list[str]) -> dict:
     return figures | {"stored": count_stored(args.url) - before, "app": "survey"}
 
 
+def summarise(ceiling: list[dict], app: list[dict], concurrency: int) -> tuple[dict, dict, dict]:
+    """Return the run's summary and the median round's ceiling and app figures."""
+    # Each round's app against the ceiling measured just before it: the machine's own speed drifts
+    # (seen here: the ceiling at 584 and 775/s in one run), so a round's two figures are compared
+    # with each other, and the median round is reported. The best of each, from different
+    # moments, is printed beside it.
+    round_ratios = [a["submissions_per_s"] / c["submissions_per_s"] for c, a in zip(ceiling, app)]
+    median = sorted(range(len(app)), key=lambda i: round_ratios[i])[(len(app) - 1) // 2]  # the lower one of two
+    best_ceiling, best_app = ceiling[median], app[median]
+    ratio = round_ratios[median]
+    best_of_each = max(f["submissions_per_s"] for f in app) / max(f["submissions_per_s"] for f in ceiling)
+    summary = {
+        "app_submissions_per_s": best_app["submissions_per_s"], "app_p50_ms": best_app["p50_ms"],
+        "app_p99_ms": best_app["p99_ms"], "ceiling_submissions_per_s": best_ceiling["submissions_per_s"],
+        "ratio": round(ratio, 3), "round_ratios": [round(r, 3) for r in round_ratios],
+        "ratio_best_of_each": round(best_of_each, 3),
+        "acked": sum(f["acked"] for f in app), "stored": sum(f["stored"] for f in app),
+        "errors": sum(f["errors"] for f in app), "concurrency": concurrency,
+        "meets_target": ratio >= TARGET_RATIO and best_app["p99_ms"] <= TARGET_P99_MS
+        and sum(f["acked"] for f in app) == sum(f["stored"] for f in app),
+    }
+    return summary, best_ceiling, best_app
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of ceiling and app")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of ceiling and app")
     parser.add_argument("--url", default=DEFAULT_URL)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
@@ -320,26 +346,17 @@ def main() -> None:
         say(f"round {round_} ceiling: {json.dumps(ceiling[-1])}")
         app.append(measure_app(args, tokens))
         say(f"round {round_} app:     {json.dumps(app[-1])}")
-    best_ceiling = max(ceiling, key=lambda f: f["submissions_per_s"])
-    best_app = max(app, key=lambda f: f["submissions_per_s"])
-    ratio = best_app["submissions_per_s"] / best_ceiling["submissions_per_s"]
-    summary = {
-        "app_submissions_per_s": best_app["submissions_per_s"], "app_p50_ms": best_app["p50_ms"],
-        "app_p99_ms": best_app["p99_ms"], "ceiling_submissions_per_s": best_ceiling["submissions_per_s"],
-        "ratio": round(ratio, 3), "acked": sum(f["acked"] for f in app), "stored": sum(f["stored"] for f in app),
-        "errors": sum(f["errors"] for f in app), "concurrency": args.concurrency,
-        "meets_target": ratio >= TARGET_RATIO and best_app["p99_ms"] <= TARGET_P99_MS
-        and sum(f["acked"] for f in app) == sum(f["stored"] for f in app),
-    }
+    summary, best_ceiling, best_app = summarise(ceiling, app, args.concurrency)
     app_cpu, ceiling_cpu = best_app.get("cpu_ms_per_submission"), best_ceiling.get("cpu_ms_per_submission")
     if app_cpu and ceiling_cpu:
         summary["cpu_ms_per_submission"] = {"app": app_cpu, "ceiling": ceiling_cpu}
         say(f"CPU per submission (GET + POST), 2 cores = {2000 / best_ceiling['submissions_per_s']:.2f} ms of machine time "
             f"per ceiling submission: app server {app_cpu['server']} ms vs bare Flask {ceiling_cpu['server']} ms, "
             f"PostgreSQL {app_cpu['database']} ms, client {app_cpu['client']} ms vs {ceiling_cpu['client']} ms")
-    say(f"app {summary['app_submissions_per_s']}/s (p99 {summary['app_p99_ms']} ms) vs ceiling "
+    say(f"median round: app {summary['app_submissions_per_s']}/s (p99 {summary['app_p99_ms']} ms) vs ceiling "
         f"{summary['ceiling_submissions_per_s']}/s: ratio {summary['ratio']} (target >= {TARGET_RATIO}, "
-        f"p99 <= {TARGET_P99_MS:.0f} ms); acked {summary['acked']} = stored {summary['stored']}")
+        f"p99 <= {TARGET_P99_MS:.0f} ms); rounds {summary['round_ratios']}, best of each {summary['ratio_best_of_each']}; "
+        f"acked {summary['acked']} {'=' if summary['acked'] == summary['stored'] else '!='} stored {summary['stored']}")
     print(json.dumps(summary))
 
 

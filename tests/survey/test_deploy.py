@@ -186,3 +186,23 @@ def test_the_two_server_benchmark_reads_the_login_and_public_forms_hidden_fields
     login = dict(FIELDS.findall(client.get("/office/login").get_data(as_text=True)))
     public = dict(FIELDS.findall(client.get(f"/s/{city['A1']}").get_data(as_text=True)))
     assert set(login) == {"csrf_token"} and set(public) == {"submission_key"}
+
+
+def test_the_load_benchmark_compares_each_round_with_its_own_ceiling():
+    """A machine that speeds up between rounds must not pair one round's ceiling with another's app."""
+    from benchmarks.load import summarise
+
+    def figures(rate, p99=100.0, acked=10, stored=10):
+        return {"submissions_per_s": rate, "p50_ms": 50.0, "p99_ms": p99, "errors": 0, "acked": acked, "stored": stored}
+
+    ceiling = [figures(775), figures(584), figures(605)]
+    app = [figures(205, p99=330), figures(296), figures(296, p99=240)]
+    summary, median_ceiling, median_app = summarise(ceiling, app, 32)
+    assert summary["round_ratios"] == [0.265, 0.507, 0.489]
+    assert summary["ratio"] == 0.489 and (median_ceiling, median_app) == (ceiling[2], app[2])
+    assert summary["ratio_best_of_each"] == round(296 / 775, 3)
+    assert summary["meets_target"] and summary["app_p99_ms"] == 240
+    # Two rounds: the lower ratio; a lost answer fails the run whatever the ratio.
+    assert summarise(ceiling[1:], app[1:], 32)[0]["ratio"] == 0.489
+    app[2]["stored"] = 9
+    assert not summarise(ceiling, app, 32)[0]["meets_target"]
