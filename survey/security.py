@@ -33,6 +33,18 @@ CHECKS_OWN_FIELDS = {"public.questionnaire", "entry.page"}
 STAFF_BLUEPRINTS = {"office", "entry", "school"}
 
 
+def allow_upload(limit: int) -> None:
+    """Let this request's body be up to ``limit`` bytes, files included (call before the body is read).
+
+    Both limits are raised: a served app reads a multipart body from the socket in network-sized
+    pieces, and Werkzeug's parser refuses a piece over ``max_form_memory_size`` even inside a file
+    part (the app's 64 KiB default refused every phone photo with 413; the test client, which hands
+    over the whole body at once, never met it). Text fields keep their own length checks in the forms.
+    """
+    request.max_content_length = limit
+    request.max_form_memory_size = limit
+
+
 def refuse_control_characters() -> None:
     """Answer 404 for a control character in the path and 400 for one in any other value.
 

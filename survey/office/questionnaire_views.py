@@ -39,6 +39,7 @@ from survey.questionnaires import (
     same_as_latest,
     save_pending,
 )
+from survey.security import allow_upload
 from survey.waves import WaveChangeRefused, field_version
 
 bp = Blueprint("questionnaires", __name__, url_prefix="/office/questionnaires")
@@ -71,10 +72,7 @@ def _folder() -> Path:
 def _upload_size(endpoint: str | None, _values) -> None:
     """Allow an upload's body up to the file limit (runs before the CSRF check reads the body)."""
     if endpoint == "questionnaires.upload":
-        request.max_content_length = MAX_UPLOAD_BYTES + 64 * 1024
-        # The multipart parser holds up to one network read of the file in memory: with the app's
-        # small form limit (MAX_FORM_MEMORY_SIZE) a real server refused files over 64 KiB with 413.
-        request.max_form_memory_size = MAX_UPLOAD_BYTES + 64 * 1024
+        allow_upload(MAX_UPLOAD_BYTES + 64 * 1024)
 
 
 @bp.after_request

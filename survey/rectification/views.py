@@ -47,6 +47,7 @@ from survey.rectification.tasks import (
 )
 from survey.rectification.units import UnitError, save_unit, split_codes, unit_of, units_by_community, visible_units
 from survey.scope import scoped_area, within
+from survey.security import allow_upload
 
 bp = Blueprint("rectification", __name__, url_prefix="/rectification", template_folder="templates", cli_group=None)
 staff_required = role_required(*OFFICE_ROLES, "unit")
@@ -85,7 +86,7 @@ class NoteForm(FlaskForm):
 def _upload_size(endpoint: str | None, values) -> None:
     """Allow a report's photos in the body (runs before the CSRF check reads it)."""
     if endpoint == "rectification.act" and (values or {}).get("action") == "report":
-        request.max_content_length = photos.MAX_PHOTOS * photos.MAX_BYTES + 256 * 1024
+        allow_upload(photos.MAX_PHOTOS * photos.MAX_BYTES + 256 * 1024)
 
 
 @bp.after_request
