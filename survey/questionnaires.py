@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import secrets
 import time
@@ -20,6 +19,7 @@ from forms import Definition, parse_definition
 from forms.definition import bundled_raw
 from forms.xlsform import Located, XLSFormError, definition_to_xlsx, read_xlsform
 from survey.models import Questionnaire, QuestionnaireVersion, Wave, wave_version
+from survey.private_files import private_folder, write_private
 
 _parsed: dict[int, tuple[dict, Definition]] = {}
 _by_id: dict[tuple[object, int], Definition] = {}
@@ -271,14 +271,12 @@ def save_pending(folder: Path, user_id: int, checked: Checked, filename: str) ->
     The definition is kept as the dict that was read (never the file itself), in
     ``folder/<random id>.json``; expired uploads are removed whenever one is saved.
     """
-    folder.mkdir(parents=True, exist_ok=True)
+    private_folder(folder)
     sweep_pending(folder)
     upload_id = secrets.token_urlsafe(16)
     record = {"user_id": user_id, "created": time.time(), "filename": filename[:200], "raw": checked.raw,
               "warnings": _located(checked.warnings)}
-    partial = folder / f"{upload_id}.part"
-    partial.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
-    os.replace(partial, folder / f"{upload_id}.json")
+    write_private(folder / f"{upload_id}.json", json.dumps(record, ensure_ascii=False).encode())
     return upload_id
 
 

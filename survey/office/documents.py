@@ -12,9 +12,7 @@ with the run.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from sqlalchemy import func, select
 
 from survey import db
 from survey.models import AnalysisRun, Area
+from survey.private_files import write_private
 
 CACHE_FOLDER = "pdf-cache"
 
@@ -48,11 +47,7 @@ def cached(app: Flask, run: AnalysisRun | None, kind: str, area_code: str, build
     except FileNotFoundError:
         pass
     body = build()
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=folder, suffix=".part")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(body)
-    os.replace(temporary, path)  # whole or not at all, also with two requests at once
+    write_private(path, body)  # whole or not at all, also with two requests at once
     return body, False
 
 

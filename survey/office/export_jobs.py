@@ -25,6 +25,7 @@ from pathlib import Path
 from flask import Flask
 
 from survey.office.exports import Table, write
+from survey.private_files import private_folder
 
 KEEP_SECONDS = 24 * 3600
 JOB_ID = re.compile(r"[A-Za-z0-9_-]{22}")
@@ -68,7 +69,7 @@ class ExportJobs:
 
         ``build`` returns the table and a function to call when done (closing the session).
         """
-        self.folder.mkdir(parents=True, exist_ok=True)
+        private_folder(self.folder)
         self.sweep()
         job = JobState(secrets.token_urlsafe(16), user_id, what, fmt, labels, filename, area_id, wave_id, total,
                        created=time.time())

@@ -5,7 +5,7 @@ carry a script), a PDF or anything else Pillow cannot open as one of the three f
 refused; so are files over MAX_BYTES and images over MAX_PIXELS (checked from the header before
 any pixel is decoded: a small file can unpack to gigabytes, a "decompression bomb"). What is
 stored is a new JPEG made from the pixels (turned upright by its EXIF orientation, then saved
-without EXIF, GPS or any other metadata, at most MAX_SIDE pixels a side) under
+without EXIF, GPS, comments, XMP or any other metadata, at most MAX_SIDE pixels a side) under
 instance/rectification_photos/ with a random name; it is only ever sent by a view that checks
 the viewer may see the task.
 """
@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from survey.private_files import private_folder
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # a 48-megapixel phone photo is refused; 40 MP covers every usual camera setting
@@ -41,9 +43,7 @@ class StoredPhoto:
 
 
 def folder(instance_path: str) -> Path:
-    path = Path(instance_path) / FOLDER
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return path
+    return private_folder(Path(instance_path) / FOLDER)
 
 
 def reencode(data: bytes, filename: str = "") -> tuple[bytes, int, int]:
@@ -70,6 +70,9 @@ def reencode(data: bytes, filename: str = "") -> tuple[bytes, int, int]:
                 else:
                     upright = upright.convert("RGB")
                 upright.thumbnail((MAX_SIDE, MAX_SIDE))
+                # Pillow writes what the image's info still holds (a JPEG's COM comment, XMP) into the
+                # new file: clear it, so only pixels travel.
+                upright.info.clear()
                 out = io.BytesIO()
                 upright.save(out, "JPEG", quality=85, optimize=True)
                 return out.getvalue(), upright.width, upright.height
