@@ -392,8 +392,9 @@ def _spreadsheet_rows(table: Table, labels: bool, progress: Progress | None) -> 
 
 
 def _header_rows(table: Table) -> list[list[str]]:
-    labels = [c.label for c in table.columns]
-    return [[c.name for c in table.columns], labels] if table.code_row else [labels]
+    """Return the CSV/XLSX header rows, neutralised as every other cell (a question's label is the city's text)."""
+    labels = [safe_cell(c.label) for c in table.columns]
+    return [[safe_cell(c.name) for c in table.columns], labels] if table.code_row else [labels]
 
 
 def csv_chunks(table: Table, labels: bool = False, progress: Progress | None = None, rows_per_chunk: int = 2000) -> Iterator[bytes]:

@@ -443,3 +443,24 @@ def test_writing_to_a_file_path_in_every_format(demo, tmp_path):
             assert (tmp_path / f"r.{fmt}").stat().st_size > 1000
         with pytest.raises(ValueError, match="unknown export format"):
             write(table_for(session, "responses", city, session.scalar(select(Wave.id)), "citizen"), "pdf", tmp_path / "r.pdf")
+
+
+HOSTILE_LABELS = ["=HYPERLINK(\"http://evil.example\",\"点此\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(1,1)", "\t=1"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_question_labels_in_the_header_never_become_formulas(tmp_path, fmt):
+    from survey.office.exports import Column, Table
+
+    columns = [Column(f"q{i}", label) for i, label in enumerate(HOSTILE_LABELS)]
+    table = Table("responses", "答卷", columns, 1, lambda: iter([tuple("=1+1" for _ in columns)]))
+    path = tmp_path / f"out.{fmt}"
+    write(table, fmt, path)
+    if fmt == "csv":
+        rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    else:
+        sheet = load_workbook(path).active
+        assert all(cell.data_type != "f" for row in sheet.iter_rows() for cell in row)
+        rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    assert rows[1] == ["'" + label for label in HOSTILE_LABELS]
+    assert rows[2] == ["'=1+1"] * len(HOSTILE_LABELS)
