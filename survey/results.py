@@ -8,8 +8,6 @@ imported margins name.
 """
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
@@ -25,6 +23,7 @@ from analysis.raking import restrict_margins
 from analysis.scoring import choice_cells
 from forms import Definition
 from survey.aggregates import aggregated_frames
+from survey.csv_files import csv_reader
 from survey.models import (
     GRADE_BANDS,
     AnalysisRun,
@@ -59,7 +58,7 @@ def import_margins(session: Session, text: str, questionnaire_code: str = "citiz
         raise MarginsError(f"there is no questionnaire {questionnaire_code!r}")
     levels = base_plan(questionnaire_code).levels
     attributes = list(dict.fromkeys(a for d in definitions for a in d.attributes))
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    reader = csv_reader(text, MarginsError)
     if [c.strip() for c in reader.fieldnames or []][:3] != ["variable", "category", "total"]:
         raise MarginsError("line 1: the columns must be variable,category,total")
     rows = []

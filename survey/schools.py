@@ -1,12 +1,10 @@
 """Schools' "small hand pulls big hand" campaigns: classes, class links and their progress."""
 from __future__ import annotations
 
-import csv
-import io
-
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from survey.csv_files import csv_reader
 from survey.links import new_token
 from survey.models import Area, Link, Questionnaire, Response, School, SchoolClass
 from survey.scope import within
@@ -25,7 +23,7 @@ def import_schools(session: Session, text: str) -> tuple[int, int]:
 
     ``district`` is a district's code or name. Returns (schools, classes) read. All or nothing.
     """
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    reader = csv_reader(text, SchoolImportError)
     missing = [c for c in SCHOOL_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise SchoolImportError(f"line 1: missing column(s) {', '.join(missing)}; expected {','.join(SCHOOL_COLUMNS)}")

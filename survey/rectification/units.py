@@ -1,13 +1,12 @@
 """Responsible units (帮包单位/责任单位): import from CSV, edit, and which units an account may see."""
 from __future__ import annotations
 
-import csv
-import io
 import re
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from survey.csv_files import csv_reader
 from survey.models import Area, Unit, User, unit_account, unit_community
 from survey.scope import within
 
@@ -63,7 +62,7 @@ def import_units(session: Session, text: str) -> int:
     ``communities`` lists community codes (``D01S1C1;D01S1C2``); an updated unit's list is
     replaced. The whole file is applied or nothing is (the caller's transaction).
     """
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    reader = csv_reader(text, UnitError)
     fields = [f.strip() for f in reader.fieldnames or []]
     reader.fieldnames = fields
     missing = [c for c in ("name", "communities") if c not in fields]
