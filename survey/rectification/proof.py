@@ -18,6 +18,7 @@ from survey.models import Area, AreaResult, Task, Unit, User
 from survey.office import dashboard, wave_changes
 from survey.office.wave_changes import Change
 from survey.rectification.rates import RateRow, tally
+from survey.rectification.tasks import visible
 from survey.rectification.units import visible_units
 from survey.scope import in_scope
 
@@ -80,7 +81,7 @@ class LeagueRow:
 def league(session: Session, user: User, now: datetime) -> tuple[list[LeagueRow], str | None, str | None]:
     """Return every unit the office sees, lowest mean satisfaction of its communities first; and the waves compared.
 
-    A unit's 整改率 counts all its tasks due by now (closed ÷ due).
+    A unit's 整改率 counts its tasks due by now that the viewer may see (closed ÷ due; an office: those in its area).
     """
     analysed = dashboard.analysed_questionnaires(session)
     runs = dashboard.runs_by_wave(session, next(iter(analysed), "citizen"))
@@ -93,8 +94,8 @@ def league(session: Session, user: User, now: datetime) -> tuple[list[LeagueRow]
     rows = []
     units = visible_units(session, user, with_communities=True)
     due_by_unit: dict[int, list[Task]] = {}
-    for task in session.scalars(select(Task).where(Task.unit_id.in_([u.id for u in units]), Task.deadline <= now)
-                                .order_by(Task.id)):
+    for task in session.scalars(visible(session, user).where(Task.unit_id.in_([u.id for u in units]),
+                                                             Task.deadline <= now).order_by(Task.id)):
         due_by_unit.setdefault(task.unit_id, []).append(task)
     for unit in units:
         lines = [CommunityLine(a, results.get(a.id), comparison.area(a) if comparison else None)

@@ -102,14 +102,16 @@ def unit_of(session: Session, user: User) -> Unit | None:
 
 
 def visible_units(session: Session, user: User, with_communities: bool = False) -> list[Unit]:
-    """Return the units an office may see and assign tasks to: the city all, others those with a community in its area.
+    """Return the units an account may see: the city all, other offices those with a community in their area, a unit itself.
 
     ``with_communities`` loads each unit's communities in the same round (one more query, not one per unit).
     """
     query = select(Unit).order_by(Unit.name)
     if with_communities:
         query = query.options(selectinload(Unit.communities))
-    if user.role != "city":
+    if user.role == "unit":
+        query = query.join(unit_account, unit_account.c.unit_id == Unit.id).where(unit_account.c.user_id == user.id)
+    elif user.role != "city":
         helped = (select(unit_community.c.unit_id).join(Area, Area.id == unit_community.c.area_id)
                   .where(within(user.area)))
         query = query.where(Unit.id.in_(helped))

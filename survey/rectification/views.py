@@ -46,7 +46,7 @@ from survey.rectification.tasks import (
     visible,
 )
 from survey.rectification.units import UnitError, save_unit, split_codes, unit_of, units_by_community, visible_units
-from survey.scope import scoped_area, within
+from survey.scope import in_scope, scoped_area, within
 from survey.security import allow_upload
 
 bp = Blueprint("rectification", __name__, url_prefix="/rectification", template_folder="templates", cli_group=None)
@@ -372,9 +372,12 @@ def units():
     session = db.session()
     user = current_user()
     found = visible_units(session, user, with_communities=True)
-    open_counts = dict(session.execute(select(Task.unit_id, func.count(Task.id)).where(Task.status.in_(OPEN))
-                                       .group_by(Task.unit_id)).all())
-    return render_template("rectification/units.html", units=found, open_counts=open_counts,
+    # What an office below the city sees of a unit stops at its own area: the communities there, the open tasks there.
+    scoped = visible(session, user).subquery()
+    open_counts = dict(session.execute(select(scoped.c.unit_id, func.count()).where(scoped.c.status.in_(OPEN))
+                                       .group_by(scoped.c.unit_id)).all())
+    communities = {u.id: [a for a in u.communities if user.role == "unit" or in_scope(user, a)] for u in found}
+    return render_template("rectification/units.html", units=found, open_counts=open_counts, communities=communities,
                            can_edit=user.role == "city")
 
 

@@ -16,7 +16,8 @@ from survey import db
 from survey.auth import create_user, set_password
 from survey.models import TASK_STATUSES, Area, Task, TaskEvent, TaskPhoto, Unit, User
 from survey.rectification import photos
-from survey.rectification.tasks import ACTIONS, Pick, TaskError, create_tasks, transition
+from survey.rectification.tasks import ACTIONS, OPEN, Pick, TaskError, create_tasks, transition
+from survey.rectification.units import visible_units
 from tests.conftest import BACKENDS, PASSWORD, client_from_own_address, dispose, make_app
 from tests.conftest import logged_in as login
 
@@ -347,3 +348,27 @@ def test_import_units_reads_utf8_with_a_bom_and_names_the_bad_line(demo, tmp_pat
 
         unit = session.scalars(select(Unit).where(Unit.name == "市教育局")).one()
         save_unit(session, unit, unit.name, unit.contact, unit.phone, ["D01S1C2", "D01S3C3", "D02S2C4", "D03S1C1"])
+
+
+def test_the_units_page_shows_an_office_only_its_own_area_and_a_unit_only_itself(demo, client):
+    with demo.app_context():
+        session = db.session()
+        unit = session.scalars(select(Unit).where(Unit.name == OWN_UNIT)).one()
+        inside = [a.name for a in unit.communities if a.code.startswith("D01")]
+        outside = [a.name for a in unit.communities if not a.code.startswith("D01")]
+        open_in_d01 = session.scalar(select(func.count(Task.id)).join(Area, Area.id == Task.area_id).where(
+            Task.unit_id == unit.id, Task.status.in_(OPEN), Area.code.startswith("D01")))
+        open_all = session.scalar(select(func.count(Task.id)).where(
+            Task.unit_id == unit.id, Task.status.in_(OPEN)))
+    assert inside and outside and open_all > open_in_d01
+    login(client, "d1")
+    html = client.get("/rectification/units").get_data(as_text=True)
+    row = re.search(rf"<tr><td><a[^>]*>{OWN_UNIT}</a>.*?</tr>", html, re.S).group(0)
+    assert all(name in row for name in inside) and not any(name in row for name in outside)
+    assert f"另有{len(outside)}个社区在本辖区外" in row
+    assert re.findall(r'<td class="num">(\d+)</td>', row) == [str(open_in_d01)]
+    login(client, "minzheng")
+    assert client.get("/rectification/units").status_code == 403  # a unit has its own landing page
+    with demo.app_context():
+        session = db.session()
+        assert [u.name for u in visible_units(session, user(session, "minzheng"))] == [OTHER_UNIT]
