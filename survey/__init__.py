@@ -15,6 +15,8 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_compress import Compress
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from survey.ids import IdConverter
+
 # Responses are compressed by the app itself (zstd, brotli or gzip, as the browser accepts), so an
 # office page stays light on a phone even without a reverse proxy. Flask-Compress only touches the
 # text types of COMPRESS_MIMETYPES (HTML, CSS, JS, JSON, SVG...): PDFs, XLSX and CSV downloads pass as they are.
@@ -107,6 +109,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from survey.rectification.views import bp as rectification_bp
     from survey.school import views as school_board
 
+    app.url_map.converters["int"] = IdConverter  # before any route is added: every <int:id> is a database id
     localtime.init_app(app)
     _trust_proxies(app)
     db.init_app(app)

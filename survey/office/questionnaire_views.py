@@ -22,6 +22,7 @@ from wtforms.validators import Length, Optional, Regexp
 
 from survey import db
 from survey.auth import current_user, login_required, role_required
+from survey.ids import query_id
 from survey.links import make_community_links
 from survey.models import ExportLog, Link, Questionnaire, QuestionnaireVersion, Wave
 from survey.questionnaires import (
@@ -110,7 +111,7 @@ def _list_page(notice: str | None = None, error: str | None = None, upload: Uplo
 @login_required
 def index():
     notice = None
-    published = request.args.get("published", type=int)
+    published = request.args.get("published", type=query_id)
     if published:
         version = db.session().get(QuestionnaireVersion, published)
         if version is not None:

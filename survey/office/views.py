@@ -39,6 +39,7 @@ from survey.auth import (
     login_required,
     record_login,
 )
+from survey.ids import query_id
 from survey.limits import LOGIN_LIMIT, limiter
 from survey.localtime import format_local
 from survey.models import OFFICE_ROLES, AnalysisRun, Area, ExportLog
@@ -195,7 +196,7 @@ def _questionnaire(session) -> str:
 def _run(session) -> AnalysisRun | None:
     """Return the run of the page's questionnaire chosen by ?wave=<id>, else its newest one."""
     runs = dashboard.runs_by_wave(session, _questionnaire(session))
-    wave_id = request.args.get("wave", type=int)
+    wave_id = request.args.get("wave", type=query_id)
     chosen = [r for r in runs if r.wave_id == wave_id] if wave_id else runs[-1:]
     if wave_id and not chosen:
         abort(404)
@@ -205,13 +206,13 @@ def _run(session) -> AnalysisRun | None:
 def _link(area: Area) -> str:
     endpoint = "office.community" if area.level == "community" else "office.area"
     # The waves as numbers, never the raw query text: nothing a link carries is echoed into the page.
-    chosen = {key: value for key in ("wave", "compare") if (value := request.args.get(key, type=int))}
+    chosen = {key: value for key in ("wave", "compare") if (value := request.args.get(key, type=query_id))}
     return url_for(endpoint, code=area.code, **chosen)
 
 
 def _changes(session, run: AnalysisRun):
     """Return the run's changes since the previous wave, or ?compare=<wave id> (404 if that has no run)."""
-    compare_wave = request.args.get("compare", type=int)
+    compare_wave = request.args.get("compare", type=query_id)
     found = wave_changes.comparison(session, run, compare_wave)
     if compare_wave and found is None:
         abort(404)
@@ -434,7 +435,7 @@ def _export(session, place: Area, run: AnalysisRun, what: str, fmt: str, labels:
     """
     if what not in WHATS or fmt not in FORMATS:
         abort(404)
-    compare = request.args.get("compare", type=int) if what == "estimates" else None
+    compare = request.args.get("compare", type=query_id) if what == "estimates" else None
     if compare is not None and wave_changes.previous_run(session, run, compare) is None:
         abort(404)
     own = current_app.extensions["db_sessionmaker"]()

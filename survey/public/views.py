@@ -179,7 +179,10 @@ def _foreign_post() -> bool:
     base = current_app.config.get("PUBLIC_BASE_URL")
     if base:
         allowed.add(urlsplit(base).netloc)
-    return urlsplit(source).netloc not in allowed
+    try:
+        return urlsplit(source).netloc not in allowed
+    except ValueError:  # not an address at all ("http://[::1"): no browser sends that for its own page
+        return True
 
 
 @bp.errorhandler(OperationalError)

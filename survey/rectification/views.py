@@ -18,6 +18,7 @@ from wtforms.validators import InputRequired, Length
 
 from survey import db
 from survey.auth import current_user, login_required, role_required
+from survey.ids import query_id
 from survey.localtime import format_local, now_local, parse_local, to_local
 from survey.models import OFFICE_ROLES, PRIORITIES, AnalysisRun, Area, ItemResult, Task, TaskPhoto, Unit
 from survey.office import dashboard, wave_changes
@@ -165,7 +166,7 @@ def tasks():
     user = current_user()
     session = db.session()
     status = request.args.get("status")
-    unit_id = request.args.get("unit", type=int)
+    unit_id = request.args.get("unit", type=query_id)
     overdue = request.args.get("overdue") == "1"
     now = datetime.now(UTC)
     page = dashboard.Page.of(request.args.get("page"), TASK_PAGE_ROWS, task_count(session, user, status, unit_id, overdue, now))
@@ -283,7 +284,7 @@ def _picks(session, place: Area) -> tuple[list[Pick], AnalysisRun | None]:
     if code and code not in analysed:
         abort(404)
     runs = dashboard.runs_by_wave(session, code or next(iter(analysed), "citizen"))
-    wave_id = request.args.get("wave", type=int)
+    wave_id = request.args.get("wave", type=query_id)
     chosen = [r for r in runs if r.wave_id == wave_id] if wave_id else runs[-1:]
     run = chosen[0] if chosen else None
     definition = dashboard.run_definition(run) if run else None

@@ -176,6 +176,8 @@ def test_residents_get_no_session_cookie(client, city):
     [
         ({"Origin": "https://evil.example"}, 403),
         ({"Origin": "null"}, 403),
+        ({"Origin": "http://[::1"}, 403),  # not an address: refused with the answers kept, never a 500
+        ({"Referer": "http://[survey.test/s/x"}, 403),
         ({"Referer": "https://evil.example/page"}, 403),
         ({"Origin": "http://survey.test"}, 200),
         ({"Referer": "http://survey.test/s/x"}, 200),
