@@ -43,6 +43,7 @@ from pathlib import Path
 
 from flask import Flask, current_app, has_app_context
 from sqlalchemy import func, inspect, select
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
 from survey import db
@@ -53,6 +54,8 @@ RECENTLY_CLOSED = timedelta(days=7)  # paper questionnaires are still keyed in a
 COMMENTS_PER_COMMUNITY = 200  # the community page lists (and counts terms of) this many newest comments
 LATE_COMMIT = timedelta(minutes=10)  # a response's id is taken before it commits: look this far back too
 LOCK_NAMESPACE = 0x5EF5  # first key of the PostgreSQL advisory locks taken here
+# A job RQ marks started is taken as running for this long before its lock is looked for.
+STARTING_GRACE_S = 5
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,7 @@ def refresh(
                 # Big scans and sorts (the median duration, the statistics): in memory, and not JIT-compiled
                 # (compiling costs more than it saves on queries of a second or less).
                 session.execute(select(func.set_config("work_mem", "64MB", True), func.set_config("jit", "off", True)))
-                key = zlib.crc32(f"{wave_id}:{questionnaire_code}".encode()) & 0x7FFFFFFF
+                key = _lock_key(wave_id, questionnaire_code)
                 if wait:
                     session.execute(select(func.pg_advisory_xact_lock(LOCK_NAMESPACE, key)))
                 elif not session.scalar(select(func.pg_try_advisory_xact_lock(LOCK_NAMESPACE, key))):
@@ -187,9 +190,9 @@ def _lock(wave_id: int, questionnaire_code: str, wait: bool) -> Iterator[bool]:
     if db.engine().dialect.name == "postgresql":
         yield True
         return
-    folder = Path(current_app.instance_path) / "locks"
-    folder.mkdir(exist_ok=True)
-    with open(folder / f"refresh-{database_tag(current_app)}-{wave_id}-{questionnaire_code}.lock", "a+b") as handle:
+    path = _lock_path(current_app, wave_id, questionnaire_code)
+    path.parent.mkdir(exist_ok=True)
+    with open(path, "a+b") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -199,6 +202,16 @@ def _lock(wave_id: int, questionnaire_code: str, wait: bool) -> Iterator[bool]:
             yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _lock_key(wave_id: int, questionnaire_code: str) -> int:
+    """The second key of the wave and questionnaire's PostgreSQL advisory lock (the first is LOCK_NAMESPACE)."""
+    return zlib.crc32(f"{wave_id}:{questionnaire_code}".encode()) & 0x7FFFFFFF
+
+
+def _lock_path(app: Flask, wave_id: int, questionnaire_code: str) -> Path:
+    """The file SQLite's refresh lock of the wave and questionnaire is taken on."""
+    return Path(app.instance_path) / "locks" / f"refresh-{database_tag(app)}-{wave_id}-{questionnaire_code}.lock"
 
 
 def database_tag(app: Flask) -> str:
@@ -341,14 +354,51 @@ def pending(app: Flask, wave_id: int, codes: list[str] | None = None) -> bool:
 
         for code in codes if codes is not None else _codes(app, wave_id):
             try:
-                status = Job.fetch(_job_id(app, wave_id, code), connection=redis_client(app)).get_status()
+                job = Job.fetch(_job_id(app, wave_id, code), connection=redis_client(app))
+                status = job.get_status()
             except NoSuchJobError:
                 continue
-            if status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED):
+            if status in (JobStatus.QUEUED, JobStatus.SCHEDULED):
+                return True
+            if status == JobStatus.STARTED and _alive(app, wave_id, code, job):
                 return True
         return False
     worker = app.extensions.get("refresh_worker")
     return worker is not None and worker.has(wave_id)
+
+
+def _alive(app: Flask, wave_id: int, code: str, job) -> bool:
+    """Return whether a job RQ says has started is really running: it holds the refresh's lock.
+
+    A worker killed mid-job leaves its job "started" until RQ notices the missing heartbeat
+    (minutes); the lock goes with the process at once (PostgreSQL ends the session's advisory
+    lock, the kernel the file lock). A job in its first seconds may not have taken the lock yet.
+    """
+    started = job.started_at
+    if started is not None and (datetime.now(UTC) - started.replace(tzinfo=UTC)).total_seconds() < STARTING_GRACE_S:
+        return True
+    with app.app_context():
+        return lock_held(wave_id, code)
+
+
+def lock_held(wave_id: int, questionnaire_code: str) -> bool:
+    """Return whether some process holds the refresh lock of the wave and questionnaire (needs an app context)."""
+    if db.engine().dialect.name == "postgresql":
+        with db.engine().connect() as conn:
+            return bool(conn.scalar(sql_text(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid::bigint = :space "
+                "AND objid::bigint = :key AND objsubid = 2 AND database = (SELECT oid FROM pg_database "
+                "WHERE datname = current_database()))"), {"space": LOCK_NAMESPACE, "key": _lock_key(wave_id, questionnaire_code)}))
+    path = _lock_path(current_app, wave_id, questionnaire_code)
+    if not path.exists():
+        return False
+    with open(path, "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)  # shares nothing a refresh needs: it asks LOCK_EX
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
 
 
 def run_job(wave_id: int, questionnaire_code: str = "citizen", force: bool = False) -> dict:

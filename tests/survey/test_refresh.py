@@ -11,7 +11,7 @@ import textwrap
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -408,3 +408,46 @@ def test_the_worker_unit_runs_flask_worker():
     unit = (ROOT / "deploy" / "systemd" / "survey-worker.service").read_text(encoding="utf-8")
     assert "ExecStart=/opt/survey/.venv/bin/flask worker" in unit and "EnvironmentFile=/etc/survey/survey.env" in unit
     assert worker_command.name == "worker"
+
+
+def test_a_job_whose_worker_was_killed_stops_showing_as_running_at_once(demo):
+    """RQ keeps a killed worker's job "started" for minutes; pending() asks whether its lock is still held."""
+    redis = pytest.importorskip("redis")
+    from rq.job import Job, JobStatus
+
+    client = redis.Redis.from_url(REDIS_TEST_URL)
+    name = f"test-dead-{uuid.uuid4().hex[:8]}"
+    demo.config.update(REDIS_URL=REDIS_TEST_URL, REFRESH_QUEUE=name)
+    wave = wave_id(demo)
+    try:
+        refresh.enqueue(demo, wave, "citizen")
+        job = Job.fetch(refresh._job_id(demo, wave, "citizen"), connection=refresh.redis_client(demo))
+        job.set_status(JobStatus.STARTED)
+        job.started_at = datetime.now(UTC)
+        job.save()
+        assert refresh.pending(demo, wave, ["citizen"])  # just started: its lock may not be taken yet
+        job.started_at = datetime.now(UTC) - timedelta(seconds=refresh.STARTING_GRACE_S + 1)
+        job.save()
+        holder = hold_the_lock(demo, wave, 600)  # the worker, inside the analysis
+        try:
+            assert refresh.pending(demo, wave, ["citizen"])
+            with demo.app_context():
+                assert refresh.lock_held(wave, "citizen") and not refresh.lock_held(wave, "minor")
+            holder.send_signal(signal.SIGKILL)
+            holder.wait(10)
+            deadline = time.monotonic() + 5  # PostgreSQL ends the killed session's lock within a moment
+            while refresh.pending(demo, wave, ["citizen"]) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not refresh.pending(demo, wave, ["citizen"])
+            assert Job.fetch(job.id, connection=refresh.redis_client(demo)).get_status() == JobStatus.STARTED  # RQ: still
+        finally:
+            holder.kill()
+            holder.wait(10)
+            holder.stdout.close()
+    finally:
+        demo.config.update(REDIS_URL=None)
+        for key in client.scan_iter(f"*{name}*"):
+            client.delete(key)
+        client.close()
+        refresh.redis_client(demo).close()
+        demo.extensions.pop("refresh_redis", None)
