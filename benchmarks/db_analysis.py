@@ -18,7 +18,8 @@ from sqlalchemy import create_engine, text
 from analysis.pipeline import analyze_aggregates
 from analysis.raking import restrict_margins
 from survey import create_app, db
-from survey.results import margins_frame, plan_for, questionnaire_definitions, score_cells
+from survey.plans import plan_for, questionnaire_definitions, score_cells
+from survey.results import margins_frame
 
 AREAS_SQL = """
 INSERT INTO area (code, name, level, parent_id, adult_population, path)

@@ -16,7 +16,7 @@ counts, of every response with an id up to the state's **watermark**. A refresh
    watermark there;
 4. counts the responses after that (not settled yet) on the fly, without storing them;
 5. reads the statistics back (flagged ones left out unless ``include_flagged``) as the frames
-   :func:`survey.results.score_cells` and :func:`survey.results.choice_counts` return (or, given
+   :func:`survey.plans.score_cells` and :func:`survey.plans.choice_counts` return (or, given
    the choices' values, the item cells :func:`analysis.scoring.choice_cells` makes of the latter).
 
 On PostgreSQL the tables are UNLOGGED (migration 0012): derived data, emptied all together, state
@@ -52,7 +52,9 @@ from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from analysis.scoring import choice_cells
+from survey.db import oldest_open_transaction, settled_at
 from survey.models import AggregateChoice, AggregateFlagged, AggregateState, Area, Response
+from survey.plans import choice_counts, score_cells
 
 STATE_ROWS = (AggregateChoice, AggregateFlagged)  # a state's rows without a foreign key to it (migration 0012)
 PENDING_KEPT = 20  # earlier refreshes' watermarks remembered while not yet settled
@@ -444,24 +446,6 @@ class Aggregator:
         return pd.DataFrame(columns | {c: raw[c] for c in rest}, columns=[*keys, *rest])
 
 
-def oldest_open_transaction(session: Session) -> datetime | None:
-    """Return when the oldest open transaction of another connection to the database started (PostgreSQL)."""
-    if not _postgres(session):
-        return None
-    session.execute(text("SELECT pg_stat_clear_snapshot()"))  # the activity is read once per transaction otherwise
-    return session.execute(text(
-        "SELECT min(xact_start) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL "
-        "AND backend_type = 'client backend'"  # not autovacuum, which inserts no response
-    )).scalar()
-
-
-def settled_at(session: Session, read_at: datetime, oldest_open: datetime | None) -> bool:
-    """Return whether a watermark read at ``read_at`` is settled: no other transaction that started
-    by then is still open (always on SQLite, where one writer at a time takes the next id)."""
-    return oldest_open is None or oldest_open > read_at
-
-
 def combine(stored: pd.DataFrame, tail: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Return the sum of two statistics frames by ``keys`` (missing attribute values are a key too)."""
     if tail.empty:
@@ -481,8 +465,6 @@ def aggregated_frames(session: Session, wave_id: int, questionnaire_code: str, v
     With ``values`` ((version id, item, choice) -> value), item cells instead of choice counts
     (:func:`analysis.scoring.choice_cells` of them: the same rows, in the same order).
     """
-    from survey.results import choice_counts, score_cells
-
     aggregator = Aggregator(session, wave_id, questionnaire_code, version_ids, plan, settled)
     outcome = aggregator.update(full)
     areas = {a.id: a for a in session.scalars(select(Area))}

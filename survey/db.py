@@ -5,10 +5,11 @@ import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -167,3 +168,24 @@ def writer_connections(engine: Engine) -> WriterConnections:
                 writers = _writers[engine] = WriterConnections(engine, keep=POOL_SIZE + MAX_OVERFLOW)
                 event.listen(engine, "engine_disposed", lambda _engine: writers.close_all())
     return writers
+
+
+# --- watermarks: which ids no open transaction can still add below --------------------------------
+
+
+def oldest_open_transaction(session: Session) -> datetime | None:
+    """Return when the oldest open transaction of another connection to the database started (PostgreSQL)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    session.execute(text("SELECT pg_stat_clear_snapshot()"))  # the activity is read once per transaction otherwise
+    return session.execute(text(
+        "SELECT min(xact_start) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL "
+        "AND backend_type = 'client backend'"  # not autovacuum, which inserts no response
+    )).scalar()
+
+
+def settled_at(session: Session, read_at: datetime, oldest_open: datetime | None) -> bool:
+    """Return whether a watermark read at ``read_at`` is settled: no other transaction that started
+    by then is still open (always on SQLite, where one writer at a time takes the next id)."""
+    return oldest_open is None or oldest_open > read_at

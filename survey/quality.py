@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from werkzeug.http import http_date
 
 from forms import Definition
+from survey.db import oldest_open_transaction, settled_at
 from survey.models import AnalysisRun, Response, Wave
 from survey.signing import random_hex, sign, unsign
 
@@ -146,7 +147,6 @@ def mark_wave(session: Session, wave_id: int, since: dict | None = None, settled
     higher id and is seen by the next. Responses are never deleted by the app; a deletion or an
     edit of devices, times or flags by hand must be followed by ``flask analyze --full``.
     """
-    from survey.aggregates import oldest_open_transaction, settled_at
 
     settled = settled or settled_at
     # The mark this pass can promise, read before any flag is written (see the docstring).

@@ -1,7 +1,7 @@
 """The fieldwork monitor for offices: where to send grid workers during a wave, and to find whom.
 
 :func:`fieldwork_plan` counts the current wave's scored answers per community and weighting
-cell (``survey.results.score_cells``, the analysis's own aggregation), takes estimates and
+cell (``survey.plans.score_cells``, the analysis's own aggregation), takes estimates and
 standard errors from the wave's newest stored analysis where there is one (else the answers'
 plain mean and variance), and hands them to :mod:`analysis.fieldwork`. The numbers are computed
 for the whole city (a community's priority is about the city's estimate) and then cut to the
@@ -28,8 +28,9 @@ from survey.auth import current_user, login_required
 from survey.caching import app_cache
 from survey.models import AnalysisRun, Area, AreaResult, ExportLog, Wave
 from survey.office.exports import Column, Table, csv_chunks
+from survey.plans import base_plan, margin_variables, plan_for, score_cells
 from survey.questionnaires import definition_of
-from survey.results import MarginsError, base_plan, margin_variables, margins_frame, plan_for, score_cells
+from survey.results import MarginsError, margins_frame
 from survey.scope import breadcrumbs, scoped_area, within
 
 SORTS = {"priority": "优先次序", "decide": "判定还需", "precision": "精度还需", "answers": "答卷最少", "name": "社区名称"}

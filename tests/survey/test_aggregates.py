@@ -11,15 +11,9 @@ from sqlalchemy import String, cast, create_engine, delete, func, literal, selec
 from survey import db, refresh
 from survey.aggregates import aggregated_frames
 from survey.models import AggregateFlagged, AggregateState, AnalysisRun, Area, AreaResult, ItemResult, Response, Wave
+from survey.plans import choice_counts, plan_of_versions, score_cells
 from survey.questionnaires import definition_of
-from survey.results import (
-    _plan_of_versions,
-    choice_counts,
-    choice_values,
-    import_margins,
-    item_cells_from_choices,
-    score_cells,
-)
+from survey.results import choice_values, import_margins, item_cells_from_choices
 from survey.submissions import store_response
 from tests.conftest import build_once
 
@@ -104,7 +98,7 @@ def aggregate(app, include_flagged: bool = False, full: bool = False, settled=No
     with app.app_context(), db.write_transaction() as session:
         wave_id, versions = citizen_versions(session)
         mark_wave(session, wave_id)
-        plan = _plan_of_versions(session, versions)
+        plan = plan_of_versions(session, versions)
         cells, choices, outcome = aggregated_frames(session, wave_id, "citizen", versions, plan, include_flagged,
                                                     full, settled)
         if check:

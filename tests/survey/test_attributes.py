@@ -17,8 +17,9 @@ from survey.areas import import_areas
 from survey.links import make_community_links
 from survey.migrate import alembic_config, current_revision, upgrade
 from survey.models import AnalysisRun, Answer, Area, AreaResult, Questionnaire, QuestionnaireVersion, Response, Wave
+from survey.plans import score_cells
 from survey.questionnaires import install_bundled
-from survey.results import import_margins, run_analysis, score_cells
+from survey.results import import_margins, run_analysis
 from survey.waves import create_wave
 from tests.conftest import BACKENDS, POSTGRES_URL, SMALL_CITY, _reset_postgres, dispose, form_fields
 from tests.forms.workbooks import city_form, workbook
