@@ -135,7 +135,7 @@ def rectification(app, tasks: int = 500) -> int:
     from sqlalchemy import select
 
     from survey.models import Area, User
-    from survey.office import dashboard
+    from survey.reading import dashboard
     from survey.rectification.tasks import Pick, create_tasks
     from survey.rectification.units import save_unit
 

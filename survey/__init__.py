@@ -106,6 +106,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from survey.office import views as office
     from survey.office.questionnaire_views import bp as questionnaires_bp
     from survey.public import views as public
+    from survey.reading import documents
     from survey.rectification.views import bp as rectification_bp
     from survey.school import views as school_board
 
@@ -115,6 +116,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     db.init_app(app)
     housekeeping.init_app(app)
     refresh.init_app(app)
+    documents.init_app(app)  # the refresh's hooks: cached PDFs dropped and rendered ahead
     security.init_app(app)
     compress.init_app(app)
     app.after_request(_close_wrapped_stream)  # runs before Flask-Compress's hook (registered later, runs first)

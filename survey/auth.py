@@ -16,7 +16,18 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from survey import db
-from survey.models import OFFICE_ROLES, ROLES, Area, KnownAddress, LoginFailure, School, StaffSession, User
+from survey.models import (
+    OFFICE_ROLES,
+    ROLES,
+    Area,
+    KnownAddress,
+    LoginFailure,
+    School,
+    StaffSession,
+    Unit,
+    User,
+    unit_account,
+)
 
 ROLE_LEVEL = {"city": "city", "district": "district", "street": "street", "community": "community",
               "school": "district", "grid": "community", "unit": "city"}
@@ -80,8 +91,6 @@ def create_user(
             raise AccountError(f"{area.name} 没有名为 {school_name!r} 的学校（先导入学校）")
     unit = None
     if role == "unit":
-        from survey.models import Unit, unit_account
-
         unit = session.scalar(select(Unit).where(Unit.name == (unit_name or "").strip()))
         if unit is None:
             raise AccountError(f"没有名为 {unit_name!r} 的责任单位（先导入单位）")

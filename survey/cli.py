@@ -278,7 +278,7 @@ def _area_or_city(session, area_code: str | None) -> Area:
 
 
 def _area_and_run(area_code: str | None, wave_name: str | None):
-    from survey.office.dashboard import runs_by_wave
+    from survey.reading.dashboard import runs_by_wave
 
     session = db.session()
     area = _area_or_city(session, area_code)
@@ -297,7 +297,7 @@ def _area_and_run(area_code: str | None, wave_name: str | None):
 def report_command(area_code: str | None, wave_name: str | None, out: Path) -> None:
     """Write the PDF report of an area and wave."""
     from reports.pdf import ReportError
-    from survey.office.reporting import area_report
+    from survey.reading.reporting import area_report
 
     session, area, run = _area_and_run(area_code, wave_name)
     with click.progressbar(length=1, label=f"Rendering {area.name} report") as bar:
@@ -318,7 +318,7 @@ def report_command(area_code: str | None, wave_name: str | None, out: Path) -> N
 def qr_sheet_command(area_code: str | None, out: Path, base_url: str | None) -> None:
     """Write an A4 PDF of QR codes for every community link in an area."""
     from reports.pdf import ReportError
-    from survey.office.reporting import qr_sheet
+    from survey.reading.reporting import qr_sheet
 
     session = db.session()
     area = _area_or_city(session, area_code)
@@ -434,8 +434,8 @@ def export_command(what: str, fmt: str, wave_name: str | None, area_code: str | 
                    out: Path) -> None:
     """Write responses, estimates or the problem list as CSV, XLSX, SPSS .sav or Stata .dta (the office pages' code)."""
     from survey.models import Wave
-    from survey.office.dashboard import runs_by_wave
-    from survey.office.exports import table_for, write
+    from survey.reading.dashboard import runs_by_wave
+    from survey.reading.exports import table_for, write
     from survey.waves import latest_wave
 
     session = db.session()
@@ -519,8 +519,7 @@ def worker_command(burst: bool) -> None:
 
     from survey import refresh
 
-    app = current_app._get_current_object()
-    refresh.use_app(app)
+    app = current_app._get_current_object()  # RQ's SimpleWorker runs each job here, in this app's context
     refresh.warm_up()
     interval = float(app.config.get("REFRESH_INTERVAL_S", 60)) or 60.0
     stop = threading.Event()

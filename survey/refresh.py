@@ -41,14 +41,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from flask import Flask, current_app, has_app_context
+from flask import Flask, current_app
 from sqlalchemy import func, inspect, select
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
+from analysis.errors import AnalysisError
 from survey import db
 from survey.localtime import format_local
 from survey.models import AnalysisRun, Answer, Area, Questionnaire, QuestionnaireVersion, Response, Wave, wave_version
+from survey.results import MarginsError, run_analysis
 
 RECENTLY_CLOSED = timedelta(days=7)  # paper questionnaires are still keyed in after a wave closes
 COMMENTS_PER_COMMUNITY = 200  # the community page lists (and counts terms of) this many newest comments
@@ -142,8 +144,6 @@ def refresh(
     updated with the responses since the last refresh (``full``: rebuilt from all). Needs an app
     context; raises the analysis's own errors (AnalysisError, MarginsError).
     """
-    from survey.results import run_analysis
-
     with _lock(wave_id, questionnaire_code, wait) as got:
         if not got:
             return Outcome("busy")
@@ -180,7 +180,7 @@ def refresh(
             run.summary = run.summary | extra
             session.flush()
             run_id = run.id
-    _after_refresh(current_app._get_current_object())
+    _call_hooks(current_app._get_current_object(), "stored", run_id)
     return Outcome("done", run_id)
 
 
@@ -262,16 +262,6 @@ def stored_terms(run: AnalysisRun, area: Area) -> list[tuple[str, int]] | None:
     return [(word, int(count)) for word, count in terms.get(area.code, [])]
 
 
-def _after_refresh(app: Flask) -> None:
-    """Drop the cached PDFs of runs that are no longer the newest (a new run means new documents)."""
-    from survey.office import documents
-
-    try:
-        documents.keep_only_newest(app)
-    except OSError:
-        app.logger.exception("could not clear old cached PDFs")
-
-
 # --- what is stale ----------------------------------------------------------------------------
 
 
@@ -339,7 +329,7 @@ def enqueue(app: Flask, wave_id: int, questionnaire_code: str = "citizen", force
                 return
         except NoSuchJobError:
             pass
-        job_queue(app).enqueue_call(run_job, args=(wave_id, questionnaire_code, force), job_id=job_id,
+        job_queue(app).enqueue_call(JOB_FUNCTION, args=(wave_id, questionnaire_code, force), job_id=job_id,
                                  timeout=int(app.config.get("REFRESH_LOCK_TIMEOUT_S", 600)), result_ttl=3600,
                                  failure_ttl=24 * 3600)
         return
@@ -402,13 +392,10 @@ def lock_held(wave_id: int, questionnaire_code: str) -> bool:
 
 
 def run_job(wave_id: int, questionnaire_code: str = "citizen", force: bool = False) -> dict:
-    """The job: refresh, then render the PDFs of the levels in ``REFRESH_PRERENDER``; never raises
-    for an analysis that cannot run yet (it is remembered, and retried when new responses come)."""
-    app = current_app._get_current_object() if has_app_context() else worker_app()
+    """The job (in an app context): refresh, then what the ``job`` hooks do (the PDFs of ``REFRESH_PRERENDER``);
+    never raises for an analysis that cannot run yet (it is remembered, and retried when new responses come)."""
+    app = current_app._get_current_object()
     with app.app_context():
-        from analysis.errors import AnalysisError
-        from survey.results import MarginsError
-
         try:
             outcome = refresh(wave_id, questionnaire_code, force=force)
         except (AnalysisError, MarginsError) as exc:
@@ -419,27 +406,34 @@ def run_job(wave_id: int, questionnaire_code: str = "citizen", force: bool = Fal
             return {"state": "failed", "error": str(exc)}
         if outcome.state == "done":
             app.logger.info("refreshed wave %s (%s): run %s", wave_id, questionnaire_code, outcome.run_id)
-            _prerender(app, outcome.run_id)
+            _call_hooks(app, "job", outcome.run_id)
         return {"state": outcome.state, "run_id": outcome.run_id}
 
 
-_app: Flask | None = None
+HOOK_MOMENTS = ("stored", "job")
+# What an RQ worker calls, by name: survey.jobs makes the worker's app (top level, beside create_app).
+JOB_FUNCTION = "survey.jobs.refresh_job"
 
 
-def worker_app() -> Flask:
-    """Return the app RQ jobs run in: the one ``flask worker`` set, else one made from the environment."""
-    global _app
-    if _app is None:
-        from survey import create_app
+def add_hook(app: Flask, moment: str, hook: Callable[[Flask, int], None]) -> None:
+    """Call ``hook(app, run_id)`` after every stored run (``stored``) or after a background job's (``job``).
 
-        _app = create_app()
-    return _app
+    Layers above the core register what a new run means for them (survey.reading.documents: drop
+    the old runs' cached PDFs, render the new ones ahead) without the refresh importing them.
+    """
+    if moment not in HOOK_MOMENTS:
+        raise ValueError(f"unknown moment {moment!r} (known: {', '.join(HOOK_MOMENTS)})")
+    app.extensions.setdefault("refresh_hooks", []).append((moment, hook))
 
 
-def use_app(app: Flask | None) -> None:
-    """Make ``app`` the one RQ jobs of this process run in (``flask worker`` and tests)."""
-    global _app
-    _app = app
+def _call_hooks(app: Flask, moment: str, run_id: int | None) -> None:
+    for when, hook in app.extensions.get("refresh_hooks", []):
+        if when != moment or run_id is None:
+            continue
+        try:
+            hook(app, run_id)
+        except Exception:  # a missing font must not fail the refresh; the request renders (and says why)
+            app.logger.exception("%s after run %s failed", getattr(hook, "__name__", hook), run_id)
 
 
 def warm_up() -> None:
@@ -447,18 +441,6 @@ def warm_up() -> None:
     from analysis.text import load_dictionary
 
     load_dictionary()
-
-
-def _prerender(app: Flask, run_id: int | None) -> None:
-    levels = [level.strip() for level in str(app.config.get("REFRESH_PRERENDER", "")).split(",") if level.strip()]
-    if not levels or run_id is None:
-        return
-    from survey.office import documents
-
-    try:
-        documents.prerender(app, run_id, levels)
-    except Exception:  # a missing font must not fail the refresh; the request renders (and says why)
-        app.logger.exception("could not render the PDFs of run %s ahead", run_id)
 
 
 def redis_client(app: Flask):

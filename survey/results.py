@@ -360,7 +360,7 @@ def quality_counts(session: Session, wave: Wave, areas: dict[str, Area], tallies
     any flag] of the wave.
 
     Counted at analysis time (:func:`response_tallies`), so that a page reads the counts from
-    the run (``survey.office.dashboard.quality``) instead of counting a million responses. Communities
+    the run (``survey.reading.dashboard.quality``) instead of counting a million responses. Communities
     are left out (their pages do not show them; the run's summary stays small).
     """
     tallies = response_tallies(session, wave.id) if tallies is None else tallies

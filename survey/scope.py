@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from flask import abort
 from sqlalchemy import ColumnElement, select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session, object_session, selectinload
 
-from survey.models import Area, User, unit_account, unit_community
+from survey.models import Area, Unit, User, unit_account, unit_community
 
 
 def unit_community_ids(session: Session, user: User) -> set[int]:
@@ -50,3 +50,20 @@ def breadcrumbs(user: User, area: Area) -> list[Area]:
             break
         node = node.parent
     return chain[::-1]
+
+
+def visible_units(session: Session, user: User, with_communities: bool = False) -> list[Unit]:
+    """Return the units an account may see: the city all, other offices those with a community in their area, a unit itself.
+
+    ``with_communities`` loads each unit's communities in the same round (one more query, not one per unit).
+    """
+    query = select(Unit).order_by(Unit.name)
+    if with_communities:
+        query = query.options(selectinload(Unit.communities))
+    if user.role == "unit":
+        query = query.join(unit_account, unit_account.c.unit_id == Unit.id).where(unit_account.c.user_id == user.id)
+    elif user.role != "city":
+        helped = (select(unit_community.c.unit_id).join(Area, Area.id == unit_community.c.area_id)
+                  .where(within(user.area)))
+        query = query.where(Unit.id.in_(helped))
+    return list(session.scalars(query))

@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import configure_mappers
 
 # Modules that views import inside functions (so that app creation stays light).
-LAZY_MODULES = ("survey.schools", "survey.waves", "survey.paper", "reports.pdf", "survey.office.fieldwork")
+LAZY_MODULES = ("survey.schools", "survey.waves", "survey.paper", "reports.pdf", "survey.reading.fieldwork")
 
 
 def warm_up(app: Flask, notify=None) -> dict[str, float]:
@@ -74,7 +74,7 @@ def _connect(app: Flask) -> None:
 def _run_data(app: Flask) -> None:
     """Compute what the office pages keep per analysis run for each analysed questionnaire's newest run."""
     from survey import db
-    from survey.office import dashboard, fieldwork, wave_changes
+    from survey.reading import dashboard, fieldwork, wave_changes
 
     with app.app_context():
         session = db.session()
@@ -91,7 +91,7 @@ def _queries(app: Flask) -> None:
 
     from survey import db
     from survey.models import Area
-    from survey.office import dashboard
+    from survey.reading import dashboard
 
     with app.app_context():
         session = db.session()

@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from survey.models import Questionnaire, QuestionnaireVersion, Wave
+from survey.models import PaperBatch, Questionnaire, QuestionnaireVersion, Response, Wave
 from survey.quality import new_ip_salt
 
 
@@ -49,8 +49,6 @@ def field_version(session: Session, wave: Wave, version: QuestionnaireVersion, n
     so another version of the same questionnaire is replaced, but only while no answer was
     stored with it. A closed wave is never changed.
     """
-    from survey.models import PaperBatch, Response
-
     if wave.closes_at <= now:
         raise WaveChangeRefused(f"{wave.name}已经结束，不能再更改它使用的问卷。")
     if version in wave.versions:

@@ -34,7 +34,7 @@ from survey.auth import (
 from survey.models import OFFICE_ROLES, Area, ExportLog, KnownAddress, School, StaffSession, User
 from survey.models.areas import LEVELS
 from survey.models.users import ROLE_NAMES
-from survey.scope import in_scope, within
+from survey.scope import in_scope, visible_units, within
 
 # Roles that may open the accounts page: every office, each for its own area and below.
 MANAGER_ROLES = OFFICE_ROLES
@@ -166,8 +166,6 @@ def _page(viewer: User, form: CreateForm | None = None, error: str | None = None
                               .order_by(School.name).limit(PAGE_ROWS)).all()
     units = []
     if "unit" in dict(form.role.choices):
-        from survey.rectification.units import visible_units
-
         units = visible_units(session, viewer)
     response = make_response(render_template(
         "office/accounts.html", rows=accounts_in_scope(session, viewer), form=form, reset_form=ResetForm,
@@ -200,8 +198,6 @@ def create():
     code = (form.area.data or "").strip()
     unit_name = None
     if role == "unit":  # the unit's own account: in the city's area, seeing its unit's communities only
-        from survey.rectification.units import visible_units
-
         area, unit_name = viewer.area, (form.unit.data or "").strip()
         if unit_name not in {u.name for u in visible_units(session, viewer)}:
             return _page(viewer, form, error=f"没有名为“{unit_name}”的责任单位：请先在整改任务的单位页添加。", status=400)

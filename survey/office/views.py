@@ -42,19 +42,19 @@ from survey.auth import (
 from survey.ids import query_id
 from survey.limits import LOGIN_LIMIT, limiter
 from survey.localtime import format_local
-from survey.models import OFFICE_ROLES, AnalysisRun, Area, ExportLog
+from survey.models import OFFICE_ROLES, AnalysisRun, Area, ExportLog, Wave
 from survey.models.areas import LEVEL_NAMES
 from survey.models.users import ROLE_NAMES
-from survey.office import dashboard, documents, export_jobs, wave_changes
 from survey.office.accounts import MANAGER_ROLES as ACCOUNT_MANAGERS
 from survey.office.accounts import register as register_accounts
-from survey.office.exports import FORMATS, WHATS, csv_chunks, export_filename, table_for, write
-from survey.office.fieldwork import register as register_fieldwork
-from survey.office.reporting import STATUS_NAMES
+from survey.office.fieldwork_views import register as register_fieldwork
+from survey.reading import dashboard, documents, export_jobs, wave_changes
+from survey.reading.dashboard import STATUS_NAMES
+from survey.reading.exports import FORMATS, WHATS, csv_chunks, export_filename, table_for, write
 from survey.scope import breadcrumbs, scoped_area
 
 bp = Blueprint("office", __name__, url_prefix="/office", template_folder="templates")
-register_fieldwork(bp)  # /office/fieldwork and /office/fieldwork.csv: the fieldwork monitor (survey/office/fieldwork.py)
+register_fieldwork(bp)  # /office/fieldwork and /office/fieldwork.csv: the fieldwork monitor (survey/office/fieldwork_views.py)
 register_accounts(bp)  # /office/accounts: staff accounts of the viewer's area and below (survey/office/accounts.py)
 PAGE_ROWS = 200  # longer lists are shown a page at a time (?page=N); the exports have every row
 DASHBOARD_FLAGGED = 50  # the dashboard lists the communities that cost most; 查看全部 opens the flagged list
@@ -93,8 +93,6 @@ def _refresh_pending(run: AnalysisRun) -> bool:
 @login_required
 def refresh_wave(wave_id: int):
     """The city office's 刷新: queue a refresh of every questionnaire of the wave now, then go back."""
-    from survey.models import Wave
-
     user = current_user()
     if user.role != "city":
         abort(403)

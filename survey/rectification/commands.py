@@ -9,6 +9,9 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from survey import db
+from survey.auth import AccountError, create_user
+from survey.models import Area
+from survey.rectification.units import UnitError, import_units
 
 
 def register(bp: Blueprint) -> None:
@@ -22,8 +25,6 @@ def register(bp: Blueprint) -> None:
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_units_command(csv_file: Path) -> None:
     """Import responsible units from CSV: name,contact,phone,communities,grids (UTF-8, with or without BOM)."""
-    from survey.rectification.units import UnitError, import_units
-
     try:
         text = csv_file.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -43,9 +44,6 @@ def import_units_command(csv_file: Path) -> None:
 @click.password_option(help="asked for when not given; or set STAFF_PASSWORD", envvar="STAFF_PASSWORD")
 def create_unit_account_command(username: str, unit_name: str, password: str) -> None:
     """Create a unit account: it sees its unit's communities and tasks, nothing else."""
-    from survey.auth import AccountError, create_user
-    from survey.models import Area
-
     try:
         with db.write_transaction() as session:
             city = session.scalar(select(Area).where(Area.level == "city").order_by(Area.id).limit(1))

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forms import Definition
+from survey.auth import create_user
 from survey.models import AnalysisRun, Area, ItemResult, TaskPhoto, Unit, User
 from survey.rectification import photos
 from survey.rectification.tasks import Pick, create_tasks, transition
@@ -26,8 +27,6 @@ PLAN = [
 
 
 def _account(session: Session, username: str, role: str, code: str, unit_name: str | None = None) -> User:
-    from survey.auth import create_user
-
     user = session.scalar(select(User).where(User.username == username))
     return user or create_user(session, username, "Demo" + secrets.token_hex(6), role, code, unit_name=unit_name)
 

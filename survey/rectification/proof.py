@@ -1,6 +1,6 @@
 """Proof in the next wave: did a task's community x topic improve, and the unit league table (帮包单位排名).
 
-The statistics are survey.office.wave_changes / analysis.changes: the wave in which the problem was found
+The statistics are survey.reading.wave_changes / analysis.changes: the wave in which the problem was found
 against the next wave (independent samples, SE of the difference = sqrt(se1² + se2²), 95% interval,
 Benjamini-Hochberg marks over the whole city); a community with fewer than 30 answers in either
 wave is compared on its shrunk (EB) estimates and their MSE, a small topic cell on a smoothed
@@ -15,12 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from survey.models import Area, AreaResult, Task, Unit, User
-from survey.office import dashboard, wave_changes
-from survey.office.wave_changes import Change
+from survey.reading import dashboard, wave_changes
+from survey.reading.wave_changes import Change
 from survey.rectification.rates import RateRow, tally
 from survey.rectification.tasks import visible
-from survey.rectification.units import visible_units
-from survey.scope import in_scope
+from survey.scope import in_scope, visible_units
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,7 @@ from sqlalchemy.orm import Session
 from survey.models import Area, Task, User
 from survey.models.areas import LEVELS
 from survey.rectification.tasks import OPEN, visible
-from survey.rectification.units import visible_units
-from survey.scope import within
+from survey.scope import visible_units, within
 
 GROUPINGS = {"unit": "责任单位", "district": "区/县", "street": "街道/乡镇", "community": "社区/村"}
 

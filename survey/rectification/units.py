@@ -4,11 +4,10 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from survey.csv_files import csv_reader
 from survey.models import Area, Unit, User, unit_account, unit_community
-from survey.scope import within
 
 UNIT_COLUMNS = ("name", "contact", "phone", "communities", "grids")
 # Community codes in one cell: separated by semicolons (half or full width), 、, commas or spaces.
@@ -99,23 +98,6 @@ def unit_of(session: Session, user: User) -> Unit | None:
         return None
     return session.scalar(select(Unit).join(unit_account, unit_account.c.unit_id == Unit.id)
                           .where(unit_account.c.user_id == user.id))
-
-
-def visible_units(session: Session, user: User, with_communities: bool = False) -> list[Unit]:
-    """Return the units an account may see: the city all, other offices those with a community in their area, a unit itself.
-
-    ``with_communities`` loads each unit's communities in the same round (one more query, not one per unit).
-    """
-    query = select(Unit).order_by(Unit.name)
-    if with_communities:
-        query = query.options(selectinload(Unit.communities))
-    if user.role == "unit":
-        query = query.join(unit_account, unit_account.c.unit_id == Unit.id).where(unit_account.c.user_id == user.id)
-    elif user.role != "city":
-        helped = (select(unit_community.c.unit_id).join(Area, Area.id == unit_community.c.area_id)
-                  .where(within(user.area)))
-        query = query.where(Unit.id.in_(helped))
-    return list(session.scalars(query))
 
 
 def units_by_community(session: Session, area_ids: list[int]) -> dict[int, list[Unit]]:

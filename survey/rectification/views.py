@@ -21,8 +21,8 @@ from survey.auth import current_user, login_required, role_required
 from survey.ids import query_id
 from survey.localtime import format_local, now_local, parse_local, to_local
 from survey.models import OFFICE_ROLES, PRIORITIES, AnalysisRun, Area, ItemResult, Task, TaskPhoto, Unit
-from survey.office import dashboard, wave_changes
-from survey.office.exports import FORMATS, Column, Table, csv_chunks, write_xlsx
+from survey.reading import dashboard, wave_changes
+from survey.reading.exports import FORMATS, Column, Table, csv_chunks, write_xlsx
 from survey.rectification import photos
 from survey.rectification.commands import register as register_commands
 from survey.rectification.proof import league
@@ -46,8 +46,8 @@ from survey.rectification.tasks import (
     transition,
     visible,
 )
-from survey.rectification.units import UnitError, save_unit, split_codes, unit_of, units_by_community, visible_units
-from survey.scope import in_scope, scoped_area, within
+from survey.rectification.units import UnitError, save_unit, split_codes, unit_of, units_by_community
+from survey.scope import in_scope, scoped_area, visible_units, within
 from survey.security import allow_upload
 
 bp = Blueprint("rectification", __name__, url_prefix="/rectification", template_folder="templates", cli_group=None)

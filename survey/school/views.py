@@ -9,7 +9,7 @@ from survey import db
 from survey.auth import current_user, role_required
 from survey.links import public_url
 from survey.models import Link, SchoolClass
-from survey.office import documents
+from survey.reading import documents
 from survey.schools import AUDIENCE_NAMES, class_progress
 from survey.waves import latest_wave
 

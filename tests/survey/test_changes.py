@@ -98,7 +98,7 @@ def _ids(session) -> dict[str, Area]:
 
 
 def test_the_changed_community_is_significant_the_stable_one_not_the_small_one_on_shrunk_estimates(waves):
-    from survey.office.wave_changes import comparison, previous_run
+    from survey.reading.wave_changes import comparison, previous_run
 
     app, ids = waves
     with app.app_context():
@@ -228,7 +228,7 @@ def test_pdf_area_report_gives_the_change(waves):
 
 def test_the_newest_run_of_the_previous_wave_of_the_same_questionnaire_is_compared(waves):
     """The newest run of a wave is the one compared, and a wave without a citizen run is skipped."""
-    from survey.office.wave_changes import previous_run
+    from survey.reading.wave_changes import previous_run
 
     app, ids = waves
     with app.app_context():

@@ -26,8 +26,8 @@ from survey import db
 from survey.auth import create_user
 from survey.localtime import format_local
 from survey.models import Answer, Area, ExportLog, Questionnaire, QuestionnaireVersion, Response, User, Wave
-from survey.office.export_jobs import KEEP_SECONDS, jobs
-from survey.office.exports import CHANNEL_NAMES, table_for, variable_name, write, write_csv
+from survey.reading.export_jobs import KEEP_SECONDS, jobs
+from survey.reading.exports import CHANNEL_NAMES, table_for, variable_name, write, write_csv
 from tests.conftest import BACKENDS, PASSWORD, dispose, logged_in, make_app
 
 CITIZEN = bundled_definitions()[("citizen", 1)]
@@ -450,7 +450,7 @@ HOSTILE_LABELS = ["=HYPERLINK(\"http://evil.example\",\"点此\")", "+1+cmd|' /C
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
 def test_question_labels_in_the_header_never_become_formulas(tmp_path, fmt):
-    from survey.office.exports import Column, Table
+    from survey.reading.exports import Column, Table
 
     columns = [Column(f"q{i}", label) for i, label in enumerate(HOSTILE_LABELS)]
     table = Table("responses", "答卷", columns, 1, lambda: iter([tuple("=1+1" for _ in columns)]))

@@ -1,4 +1,4 @@
-"""The responses export written by PostgreSQL (COPY, survey.office.exports_pg) gives the cells of the
+"""The responses export written by PostgreSQL (COPY, survey.reading.exports_pg) gives the cells of the
 generic path on the same data: CSV byte for byte, and the DataFrame behind .sav/.dta value for value,
 with codes or labels, for the city and a district, for each wave. On SQLite the generic path runs."""
 from __future__ import annotations
@@ -13,7 +13,7 @@ from sqlalchemy import delete, select, text, update
 
 from survey import db
 from survey.models import Answer, Area, Questionnaire, QuestionnaireVersion, Response, Wave
-from survey.office.exports import csv_chunks, round_score, table_for, to_frame, write
+from survey.reading.exports import csv_chunks, round_score, table_for, to_frame, write
 from tests.conftest import BACKENDS, dispose, make_app
 
 # Answers a CSV writer and a spreadsheet must get right: separators, quotes, line breaks, formulas, Chinese.

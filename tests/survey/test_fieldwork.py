@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from survey import db
 from survey.auth import create_user
 from survey.models import AnalysisRun, Area, AreaResult, ExportLog, Response
-from survey.office.fieldwork import fieldwork_plan
+from survey.reading.fieldwork import fieldwork_plan
 from tests.conftest import BACKENDS, PASSWORD, client_from_own_address, dispose, make_app
 from tests.conftest import logged_in as login
 

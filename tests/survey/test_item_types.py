@@ -28,9 +28,9 @@ from forms.xlsform import XLSFormError, definition_to_xlsx, read_xlsform
 from survey import db
 from survey.links import make_community_links
 from survey.models import Answer, Area, Response, Wave
-from survey.office.exports import response_columns
 from survey.paper import paper_form
 from survey.questionnaires import definition_by_id, publish
+from survey.reading.exports import response_columns
 from survey.waves import field_version
 from tests.conftest import form_fields
 from tests.forms.workbooks import city_form, workbook

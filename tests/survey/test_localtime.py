@@ -17,7 +17,7 @@ from survey import create_app, db
 from survey.auth import create_user
 from survey.localtime import format_local, parse_local
 from survey.models import AnalysisRun, Area, Response, Wave
-from survey.office.reporting import area_report
+from survey.reading.reporting import area_report
 from tests.conftest import PASSWORD, dispose, form_fields, full_answers
 from tests.conftest import office_login as login
 

@@ -12,7 +12,8 @@ from sqlalchemy import event, func, select
 from survey import db
 from survey.auth import create_user
 from survey.models import Area, Response
-from survey.office import dashboard, fieldwork, views, wave_changes
+from survey.office import views
+from survey.reading import dashboard, fieldwork, wave_changes
 from survey.rectification import views as rectification_views
 from survey.warmup import warm_up
 from tests.conftest import BACKENDS, PASSWORD, client_from_own_address, dispose, logged_in, make_app

@@ -8,9 +8,9 @@ import stat
 import pytest
 from PIL import Image, PngImagePlugin
 
-from survey.office.documents import cache_root, cached
 from survey.private_files import private_folder, write_private
 from survey.questionnaires import check_xlsform, load_pending, save_pending
+from survey.reading.documents import cache_root, cached
 from survey.rectification import photos
 from tests.forms.workbooks import city_form, workbook
 

@@ -17,7 +17,7 @@ from survey.auth import create_user, set_password
 from survey.models import TASK_STATUSES, Area, Task, TaskEvent, TaskPhoto, Unit, User
 from survey.rectification import photos
 from survey.rectification.tasks import ACTIONS, OPEN, Pick, TaskError, create_tasks, transition
-from survey.rectification.units import visible_units
+from survey.scope import visible_units
 from tests.conftest import BACKENDS, PASSWORD, client_from_own_address, dispose, make_app
 from tests.conftest import logged_in as login
 

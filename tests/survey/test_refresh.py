@@ -18,12 +18,12 @@ from urllib.parse import unquote
 import pytest
 from sqlalchemy import func, select
 
-from survey import db, refresh
+from survey import db, jobs, refresh
 from survey.auth import create_user
 from survey.localtime import format_local
 from survey.models import AnalysisRun, Area, AreaResult, Link, Wave
-from survey.office import documents
 from survey.questionnaires import definition_of
+from survey.reading import documents
 from survey.submissions import store_response
 from tests.conftest import PASSWORD, POSTGRESQL_ONLY, build_once
 from tests.conftest import logged_in as login
@@ -134,7 +134,7 @@ def test_a_new_response_is_in_the_numbers_after_the_job_and_terms_are_counted_th
     try:
         result = demo.test_cli_runner().invoke(args=["worker", "--burst"])
     finally:
-        refresh.use_app(None)
+        jobs.use_app(None)
     assert result.exit_code == 0, result.output
     assert "queued 2 refresh(es)" in result.output
     assert newest(demo).respondents == first.respondents + 2 and newest(demo, "minor").respondents > 0
@@ -160,9 +160,8 @@ def test_the_in_process_worker_refreshes_by_itself_with_a_short_interval(demo):
 
 
 def test_two_refreshes_at_once_one_runs_the_other_returns_busy(demo, monkeypatch):
-    import survey.results
 
-    real = survey.results.run_analysis
+    real = refresh.run_analysis
     inside, release = threading.Event(), threading.Event()
 
     def slow(*args, **kwargs):
@@ -170,7 +169,7 @@ def test_two_refreshes_at_once_one_runs_the_other_returns_busy(demo, monkeypatch
         assert release.wait(30)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(survey.results, "run_analysis", slow)
+    monkeypatch.setattr(refresh, "run_analysis", slow)
     wave, before, outcomes = wave_id(demo), runs(demo), []
 
     def first():
@@ -192,7 +191,6 @@ def test_two_refreshes_at_once_one_runs_the_other_returns_busy(demo, monkeypatch
 
 LOCK_HOLDER = """
 import sys, time
-import survey.results
 from survey import create_app, refresh
 
 app = create_app({"TESTING": True, "DATABASE_URL": sys.argv[1], "SECRET_KEY": "x", "REFRESH_INTERVAL_S": 0,
@@ -203,7 +201,7 @@ def hang(*args, **kwargs):
     while True:
         time.sleep(60)
 
-survey.results.run_analysis = hang
+refresh.run_analysis = hang
 with app.app_context():
     refresh.refresh(int(sys.argv[2]), force=True)
 """
@@ -282,7 +280,7 @@ def test_the_rq_path_with_a_real_redis(demo):
         assert refresh.pending(demo, first.wave_id)
         refresh.enqueue(demo, first.wave_id, "citizen")  # waiting already: not queued twice
         assert refresh.job_queue(demo).count == 2
-        refresh.use_app(demo)
+        jobs.use_app(demo)
         assert SimpleWorker([refresh.job_queue(demo)], connection=refresh.redis_client(demo)).work(burst=True)
         second = newest(demo)
         assert second.respondents == first.respondents + 1 and newest(demo, "minor").respondents > 0
@@ -297,7 +295,7 @@ def test_the_rq_path_with_a_real_redis(demo):
     finally:
         for number, handler in handlers.items():
             signal.signal(number, handler)
-        refresh.use_app(None)
+        jobs.use_app(None)
         for key in client.scan_iter(f"*{name}*"):
             client.delete(key)
         client.close()
@@ -350,11 +348,11 @@ def test_a_page_shown_while_a_refresh_runs_reloads_itself(demo, monkeypatch):
 
 
 def test_pdfs_are_cached_until_the_next_refresh(demo, monkeypatch):
-    import survey.office.reporting
+    import survey.reading.reporting
 
     rendered = []
-    real = survey.office.reporting.area_report
-    monkeypatch.setattr(survey.office.reporting, "area_report", lambda *a, **k: rendered.append(1) or real(*a, **k))
+    real = survey.reading.reporting.area_report
+    monkeypatch.setattr(survey.reading.reporting, "area_report", lambda *a, **k: rendered.append(1) or real(*a, **k))
     client = login(demo.test_client(), "city")
     one = client.get("/office/area/D01/report.pdf")
     two = client.get("/office/area/D01/report.pdf")

@@ -48,7 +48,7 @@ def test_everyone_at_80_is_stored_as_80_not_below_and_rates_at_0_and_1_get_a_bou
 
 def test_rates_from_a_run_stored_before_the_logit_interval_are_shown_within_0_and_100_percent(app, runner, city):
     from survey.models import AnalysisRun
-    from survey.office.dashboard import rates, run_definition
+    from survey.reading.dashboard import rates, run_definition
 
     for sex, age in PEOPLE:
         client = app.test_client()

@@ -16,8 +16,8 @@ from forms.xlsform import load_xlsform
 from reports.paper import paper_questionnaires_pdf
 from survey import db
 from survey.models import Area, Response, Wave
-from survey.office.dashboard import heatmap_rows
 from survey.paper import numbered_items, paper_form
+from survey.reading.dashboard import heatmap_rows
 from tests.conftest import form_fields
 from tests.forms.workbooks import workbook
 from tests.survey.skip_form import install_skip_form, open_skip_wave, skip_form_sheets, skip_links

@@ -22,6 +22,8 @@ from survey.questionnaires import definition_of, find_version
 from survey.scope import within
 
 CHILD_LEVEL = {"city": "district", "district": "street", "street": "community", "community": None}
+# A community's flag: under 80, at risk of it, clear of it, or too few answers to say.
+STATUS_NAMES = {"below": "低于80分", "at_risk": "有风险", "ok": "达标", "undecided": "数据不足"}
 
 
 def runs_by_wave(session: Session, questionnaire_code: str = "citizen") -> list[AnalysisRun]:

@@ -19,16 +19,19 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import func, select
 
-from survey import db
+from reports.pdf import qr_sheet_pdf
+from survey import db, refresh
 from survey.models import AnalysisRun, Area
 from survey.private_files import write_private
+from survey.reading import reporting
+from survey.reading.dashboard import minor_summary
+from survey.reading.wave_changes import previous_run
+from survey.refresh import database_tag
 
 CACHE_FOLDER = "pdf-cache"
 
 
 def cache_root(app: Flask) -> Path:
-    from survey.refresh import database_tag
-
     return Path(app.instance_path) / CACHE_FOLDER / database_tag(app)
 
 
@@ -86,34 +89,24 @@ def area_report(app: Flask, session, run: AnalysisRun, area: Area,
     The minors' newest run and the compared run are part of the key: a re-analysis of the earlier
     wave, or another ``?compare`` wave, is another file.
     """
-    from survey.office.dashboard import minor_summary
-    from survey.office.reporting import area_report as render
-    from survey.office.wave_changes import previous_run
-
     if previous is True:
         previous = previous_run(session, run)
     minors = minor_summary(session, run.wave_id, area)
     key = (f"m{minors.run.id}" if minors is not None else "") + (f"vs{previous.id}" if previous else "")
     compare_wave_id = previous.wave_id if previous else None
-    return cached(app, run, "report", area.code, lambda: render(session, run, area, compare_wave_id=compare_wave_id), key)
+    return cached(app, run, "report", area.code, lambda: reporting.area_report(session, run, area, compare_wave_id=compare_wave_id), key)
 
 
 def qr_sheet(app: Flask, session, area: Area) -> tuple[bytes, bool]:
     """Return the area's QR sheet, cached by what it prints under the newest run."""
-    from reports.pdf import qr_sheet_pdf
-    from survey.office.reporting import qr_entries, qr_title
-
-    title, entries = qr_title(area), qr_entries(session, area)
+    title, entries = reporting.qr_title(area), reporting.qr_entries(session, area)
     newest = next(iter(newest_runs(session)), None)
     return cached(app, newest, "qr", area.code, lambda: qr_sheet_pdf(title, entries), content_key(title, entries))
 
 
 def school_qr_sheet(app: Flask, session, school) -> tuple[bytes, bool]:
     """Return a school's class QR sheet, cached by what it prints under the newest run."""
-    from reports.pdf import qr_sheet_pdf
-    from survey.office.reporting import school_qr_entries, school_qr_title
-
-    title, entries = school_qr_title(school), school_qr_entries(session, school)
+    title, entries = reporting.school_qr_title(school), reporting.school_qr_entries(session, school)
     newest = next(iter(newest_runs(session)), None)
     return cached(app, newest, "school-qr", str(school.id), lambda: qr_sheet_pdf(title, entries),
                   content_key(title, entries))
@@ -131,3 +124,21 @@ def prerender(app: Flask, run_id: int, levels: list[str]) -> int:
             _, hit = area_report(app, session, run, area)
             made += not hit
     return made
+
+
+def _drop_old_documents(app: Flask, _run_id: int) -> None:
+    """A new run means new documents: the cached PDFs of older runs go."""
+    keep_only_newest(app)
+
+
+def _render_ahead(app: Flask, run_id: int) -> None:
+    """Render the area reports of the levels in ``REFRESH_PRERENDER`` (e.g. city,district) for a job's new run."""
+    levels = [level.strip() for level in str(app.config.get("REFRESH_PRERENDER", "")).split(",") if level.strip()]
+    if levels:
+        prerender(app, run_id, levels)
+
+
+def init_app(app: Flask) -> None:
+    """Hook the cached documents to the refresh: drop old runs' PDFs after each run, render ahead after a job's."""
+    refresh.add_hook(app, "stored", _drop_old_documents)
+    refresh.add_hook(app, "job", _render_ahead)

@@ -12,12 +12,11 @@ from survey.links import public_url
 from survey.localtime import format_local
 from survey.models import AnalysisRun, Area, Link, School, SchoolClass
 from survey.models.areas import LEVEL_NAMES
-from survey.office import dashboard, wave_changes
-from survey.office.exports import CHANNEL_NAMES
+from survey.reading import dashboard, wave_changes
+from survey.reading.dashboard import STATUS_NAMES
+from survey.reading.exports import CHANNEL_NAMES
 from survey.refresh import data_time_text
 from survey.scope import within
-
-STATUS_NAMES = {"below": "低于80分", "at_risk": "有风险", "ok": "达标", "undecided": "数据不足"}
 
 
 def build_area_report(session: Session, run: AnalysisRun, area: Area, link_for=lambda a: None,

@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 from analysis.changes import FDR, compare
 from survey.caching import app_cache
 from survey.models import AnalysisRun, Area, AreaResult, ItemResult
+from survey.reading.dashboard import CHILD_LEVEL, run_definition, runs_by_wave
+from survey.scope import within
 
 BASIS_NAMES = {"direct": "直接估计", "direct_smoothed": "直接估计（样本少，方差平滑）", "eb": "修正估计（样本少，收缩后）"}
 FDR_NOTE = (f"“显著”按Benjamini–Hochberg方法控制错误发现率（FDR）在{FDR:.0%}：全市所有社区（或所有社区×分项）同时比较时，"
@@ -115,8 +117,6 @@ class Comparison:
 
 
 def newest_runs(session: Session, questionnaire_code: str) -> list[AnalysisRun]:
-    from survey.office.dashboard import runs_by_wave
-
     return runs_by_wave(session, questionnaire_code)
 
 
@@ -151,8 +151,6 @@ def comparison(session: Session, run: AnalysisRun, compare_wave_id: int | None =
 
 def compare_runs(session: Session, run: AnalysisRun, previous: AnalysisRun) -> Comparison:
     """Compute every area's and every area x topic's change from ``previous`` to ``run``."""
-    from survey.office.dashboard import run_definition
-
     area_frames = [_area_frame(session, r.id) for r in (previous, run)]
     areas: dict[int, Change] = {}
     if not any(f.empty for f in area_frames):
@@ -207,8 +205,6 @@ def _changes(table: pd.DataFrame) -> list[Change]:
 
 def child_changes(session: Session, found: Comparison, area: Area) -> list[tuple[Area, Change | None]]:
     """Return each child area of ``area`` (the dashboard's rows) with its change, in code order."""
-    from survey.office.dashboard import CHILD_LEVEL
-
     level = CHILD_LEVEL.get(area.level)
     if level is None:
         return []
@@ -218,8 +214,6 @@ def child_changes(session: Session, found: Comparison, area: Area) -> list[tuple
 
 def significant_communities(session: Session, found: Comparison, area: Area) -> list[tuple[Area, Change]]:
     """Return the communities in the area whose change is marked significant, largest drop first."""
-    from survey.scope import within
-
     ids = [i for i, c in found.areas.items() if c.significant]
     if not ids:
         return []

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from flask import Flask
 
-from survey.office.exports import Table, write
 from survey.private_files import private_folder
+from survey.reading.exports import Table, write
 
 KEEP_SECONDS = 24 * 3600
 JOB_ID = re.compile(r"[A-Za-z0-9_-]{22}")

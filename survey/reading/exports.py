@@ -34,15 +34,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from forms import Definition
-from forms.definition import Choice
 from survey.localtime import zone
-from survey.models import Answer, AreaResult, ItemResult, Response
+from survey.models import AnalysisRun, Answer, AreaResult, ItemResult, Response, Wave
 from survey.models.areas import LEVEL_NAMES, Area
-from survey.office.exports_pg import ResponseCopy
 from survey.quality import FLAG_NAMES
+from survey.questionnaires import definition_of
+from survey.reading.dashboard import STATUS_NAMES
+from survey.reading.exports_pg import ResponseCopy
+from survey.reading.tables import RESPONSE_META, Column, Progress, safe_cell
+from survey.reading.wave_changes import comparison
 from survey.scope import within
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CHANNEL_NAMES = {"qr": "扫码", "school": "学校", "paper": "纸质"}
 FORMATS = {
     "csv": "text/csv",  # Werkzeug adds "; charset=utf-8" to text types
@@ -60,19 +62,6 @@ RESERVED = {"all", "and", "by", "eq", "ge", "gt", "le", "lt", "ne", "not", "or",
             "_coef", "_cons", "double", "float", "if", "in", "int", "long", "_n", "_N", "_pi", "_pred", "_rc",
             "_skip", "strl", "using"}
 POSITION_NOTE = "取值为选项编码；编码不是数字的题目（{items}）按问卷中的选项顺序编为1..k，见值标签。"
-
-Progress = Callable[[int], None]
-
-
-def safe_cell(value):
-    """Return a value a spreadsheet shows as text, never runs as a formula.
-
-    >>> safe_cell("=HYPERLINK(1)"), safe_cell("-3"), safe_cell(-3), safe_cell("好")
-    ("'=HYPERLINK(1)", "'-3", -3, '好')
-    """
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 def round_score(value: float) -> float:
@@ -104,27 +93,6 @@ def variable_name(code: str, taken: set[str] | None = None) -> str:
     return name
 
 
-@dataclass(frozen=True)
-class Column:
-    """A variable: its name (ASCII), its Chinese label, its type, and the choices of an item."""
-
-    name: str
-    label: str
-    type: str = "text"  # text, int, float, time, choice
-    choices: tuple[Choice, ...] = ()
-
-    @property
-    def numeric_codes(self) -> bool:
-        """Return True when every choice code is a whole number, so .sav/.dta keep the codes as values."""
-        return all(re.fullmatch(r"-?\d{1,9}", c.code) for c in self.choices)
-
-    def value_numbers(self) -> dict[str, int]:
-        """Return the number written for each choice code in .sav/.dta: the code itself, or 1..k."""
-        if self.numeric_codes:
-            return {c.code: int(c.code) for c in self.choices}
-        return {c.code: n for n, c in enumerate(self.choices, start=1)}
-
-
 @dataclass
 class Table:
     """What an export writes: columns, how many rows (known up front, for progress), and the rows."""
@@ -146,17 +114,7 @@ class Table:
 
 # --- Tables -------------------------------------------------------------------------------------
 
-RESPONSE_META = [
-    Column("id", "编号", "int"),
-    Column("community_code", "社区编码"),
-    Column("community", "社区"),
-    Column("street", "街道"),
-    Column("channel", "渠道"),
-    Column("submitted_at", "提交时间", "time"),
-    Column("duration_s", "用时(秒)", "int"),
-    Column("score", "满意度得分", "float"),
-    Column("quality_flags", "数据质量标记"),
-]
+
 
 
 def response_columns(definitions: Sequence[Definition]) -> tuple[list[Column], list[str]]:
@@ -191,7 +149,7 @@ def response_table(
 
     The rows are those stored when this is called (up to the highest response id then), so the
     count shown as progress stays right while new answers arrive. On PostgreSQL (unless ``copy`` is
-    False) CSV, .sav and .dta read them with COPY (:mod:`survey.office.exports_pg`), XLSX from ``rows``.
+    False) CSV, .sav and .dta read them with COPY (:mod:`survey.reading.exports_pg`), XLSX from ``rows``.
     """
     columns, codes = response_columns(definitions)
     scope = (Response.wave_id == wave_id, Response.questionnaire_version_id.in_(version_ids), within(area))
@@ -274,7 +232,7 @@ ESTIMATE_COLUMNS = [
 ]
 
 
-# The change since an earlier wave (survey.office.wave_changes); empty when there is no earlier run.
+# The change since an earlier wave (survey.reading.wave_changes); empty when there is no earlier run.
 CHANGE_COLUMNS = [
     Column("compare_wave", "对比轮次"), Column("change_basis", "变化比较依据"),
     Column("estimate_before", "对比轮估计", "float"), Column("estimate_after", "本轮估计（比较用）", "float"),
@@ -305,11 +263,9 @@ def _finite(value: float) -> float | None:
 def estimate_table(session: Session, run_id: int, area: Area, chunk: int = CHUNK, changes=None) -> Table:
     """Return every community of the area with its estimate and its change, most points at stake first.
 
-    ``changes`` is the :class:`survey.office.wave_changes.Comparison` whose community changes fill the
+    ``changes`` is the :class:`survey.reading.wave_changes.Comparison` whose community changes fill the
     change columns (empty when None).
     """
-    from survey.office.reporting import STATUS_NAMES
-
     scope = (AreaResult.run_id == run_id, AreaResult.level == "community", within(area))
     total = session.scalar(select(func.count()).select_from(AreaResult).join(Area, Area.id == AreaResult.area_id).where(*scope))
     query = (
@@ -576,9 +532,6 @@ def table_for(session: Session, what: str, area: Area, wave_id: int, questionnai
     Estimates carry the change since the previous wave, or since ``compare_wave_id``. ``copy=False``
     keeps the responses off PostgreSQL's COPY path (the generic path, for comparing the two).
     """
-    from survey.models import Wave
-    from survey.questionnaires import definition_of
-
     wave = session.get(Wave, wave_id)
     versions = sorted((v for v in wave.versions if v.questionnaire.code == questionnaire_code),
                       key=lambda v: v.version, reverse=True)
@@ -590,9 +543,6 @@ def table_for(session: Session, what: str, area: Area, wave_id: int, questionnai
     if run_id is None:
         raise LookupError(f"no analysis of wave {wave.name!r} yet")
     if what == "estimates":
-        from survey.models import AnalysisRun
-        from survey.office.wave_changes import comparison
-
         changes = comparison(session, session.get(AnalysisRun, run_id), compare_wave_id)
         return estimate_table(session, run_id, area, chunk, changes)
     if what == "problems":

@@ -1,6 +1,6 @@
 """The responses export on PostgreSQL, written by the database: ``COPY (SELECT ...) TO STDOUT WITH CSV``.
 
-The generic path (:func:`survey.office.exports.response_table`) turns every response into a Python
+The generic path (:func:`survey.reading.exports.response_table`) turns every response into a Python
 tuple and every cell into a CSV field or an array element; at a million responses that is most of
 the time. Here PostgreSQL does it: one aggregate with a ``FILTER`` per item over each response's
 answers pivots them into columns, ``CASE`` maps choice codes to numbers or labels, times and
@@ -23,17 +23,14 @@ import io
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from survey.quality import FLAG_NAMES
-
-if TYPE_CHECKING:
-    from survey.office.exports import Column, Progress
+from survey.reading.tables import RESPONSE_META, Column, Progress, safe_cell
 
 ROWS_PER_CHUNK = 2000  # lines joined into one write / one progress report
-FORMULA_FIRST = "(61, 43, 45, 64, 9, 13)"  # exports.FORMULA_STARTS: = + - @ tab CR
+FORMULA_FIRST = "(61, 43, 45, 64, 9, 13)"  # tables.FORMULA_STARTS: = + - @ tab CR
 
 
 def _like_prefix(text: str) -> str:
@@ -84,8 +81,6 @@ class ResponseCopy:
         formulas neutralised, times as text); otherwise as :func:`exports.to_frame` holds them
         (choice codes as their numbers, times as seconds since 1970 in local time).
         """
-        from survey.office.exports import RESPONSE_META, safe_cell
-
         p = _Params()
 
         def safe(e: str) -> str:
@@ -195,8 +190,6 @@ class ResponseCopy:
         """Return the rows as the DataFrame :func:`exports.to_frame` builds (its columns, dtypes and values)."""
         import numpy as np
         import pandas as pd
-
-        from survey.office.exports import RESPONSE_META
 
         names = [c.name for c in self.columns]
         numeric = {c.name for c in self.columns if c.type in ("int", "float") or (c.type == "choice" and not labels)}
