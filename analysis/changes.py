@@ -38,9 +38,9 @@ import pandas as pd
 from scipy.stats import norm
 
 from analysis.estimates import Z95
+from analysis.rules import MIN_N  # fewer answers and a community's shown estimate is the shrunk one
 
 FDR = 0.05
-MIN_N = 30  # as analysis.pipeline.Settings.min_n: fewer answers and a community's shown estimate is the shrunk one
 BASES = ("direct", "direct_smoothed", "eb")
 
 

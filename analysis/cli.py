@@ -37,6 +37,7 @@ from analysis.errors import AnalysisError
 from analysis.fieldwork import TARGET_HALF_WIDTH, plan_fieldwork
 from analysis.pipeline import analyze, output_table
 from analysis.raking import restrict_margins
+from analysis.rules import MIN_N
 
 SCALES = {"0-100": (0.0, 100.0), "1-5": (1.0, 5.0)}
 ENCODINGS = {"utf-8": "utf-8-sig", "gbk": "gb18030", "gb18030": "gb18030"}  # GB18030 reads every GBK file
@@ -287,7 +288,7 @@ def _common_arguments(est: argparse.ArgumentParser) -> None:
     est.add_argument("--tol", type=float, default=1e-10, help="raking tolerance (relative weight change)")
     est.add_argument("--max-iter", type=int, default=100, help="raking iteration limit")
     est.add_argument("--trim", help="bound weights to LOW,HIGH times the mean weight")
-    est.add_argument("--min-n", type=int, default=30, help="below this n, smooth the sampling variance")
+    est.add_argument("--min-n", type=int, default=MIN_N, help="below this n, smooth the sampling variance")
     est.add_argument(
         "--strata", default=None,
         help="sampling strata column: variance within strata, as R's svydesign(strata=~COL) then rake. "

@@ -52,6 +52,7 @@ import pandas as pd
 from analysis.errors import AnalysisError
 from analysis.estimates import Z95
 from analysis.points import answers_needed, prob_below, status
+from analysis.rules import MIN_N
 from analysis.smallarea import smooth_sampling_variances
 
 TARGET_HALF_WIDTH = 3.0
@@ -248,7 +249,7 @@ def plan_fieldwork(
     *,
     by: str = "community",
     half_width: float = TARGET_HALF_WIDTH,
-    min_n: int = 30,
+    min_n: int = MIN_N,
     default_unit_variance: float | None = None,
 ) -> FieldworkPlan:
     """Plan the rest of a wave's fieldwork, community by community.

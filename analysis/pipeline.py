@@ -36,6 +36,7 @@ from analysis.errors import AnalysisError
 from analysis.estimates import Z95, DomainStats, domain_means, proportion_interval, stats_from_frame
 from analysis.points import assess_communities, city_points, simulate_third_party
 from analysis.raking import RakeResult, rake
+from analysis.rules import MIN_N
 from analysis.smallarea import fay_herriot, smooth_sampling_variances
 
 ALL = "ALL"
@@ -139,7 +140,7 @@ class Settings:
     tol: float = 1e-10
     max_iter: int = 100
     trim: tuple[float, float] | None = None
-    min_n: int = 30
+    min_n: int = MIN_N
     third_party_respondents: int = 1000
     simulations: int = 2000
     seed: int | None = 0
@@ -332,7 +333,7 @@ def _complete(
     return WaveAnalysis(table, item_table, city, result, timings)
 
 
-def shrink(table: pd.DataFrame, min_n: int = 30, groups: np.ndarray | None = None) -> tuple[pd.DataFrame, float]:
+def shrink(table: pd.DataFrame, min_n: int = MIN_N, groups: np.ndarray | None = None) -> tuple[pd.DataFrame, float]:
     """Add sampling_variance, shrinkage, eb_estimate and eb_mse columns to a domain table.
 
     Fay-Herriot with group means when ``groups`` is given; fewer than three domains (or no

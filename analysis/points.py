@@ -52,9 +52,8 @@ from scipy.stats import norm
 
 from analysis.errors import AnalysisError
 from analysis.estimates import Z95
+from analysis.rules import PASS_LINE, TOTAL_POINTS
 
-TOTAL_POINTS = 20.0
-PASS_LINE = 80.0
 BELOW_PROBABILITY = 0.90
 FLAG_PROBABILITY = 0.50
 OK_PROBABILITY = 0.20

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.pipeline import analyze
+from analysis.rules import MIN_N, PASS_LINE
 
 SEXES = np.array(["M", "F"])
 AGES = np.array(["18-29", "30-44", "45-59", "60+"])
@@ -106,7 +107,7 @@ def draw_sample(city: City, rng: np.random.Generator, mean_rate: float = 0.04) -
     return sample.reset_index(drop=True)
 
 
-def evaluate(communities: int = 300, replicates: int = 20, seed: int = 1, small: int = 30) -> dict[str, float]:
+def evaluate(communities: int = 300, replicates: int = 20, seed: int = 1, small: int = MIN_N) -> dict[str, float]:
     """Return coverage of direct 95% CIs and RMSE of direct and EB estimates for n < ``small``."""
     city = make_city(communities, seed=seed)
     rng = np.random.default_rng(seed + 1)
@@ -180,7 +181,7 @@ def flag_rates(outcomes: pd.DataFrame, bands=N_BANDS) -> pd.DataFrame:
     """
     rows = []
     flagged = outcomes["status"].isin(["below", "at_risk"])
-    above = outcomes["truth"] >= 80
+    above = outcomes["truth"] >= PASS_LINE
     for low, high in bands:
         band = outcomes["n"].between(low, high)
         good, bad = band & above, band & ~above

@@ -19,6 +19,7 @@ import numpy as np
 from scipy import optimize
 
 from analysis.errors import AnalysisError
+from analysis.rules import MIN_N, PASS_LINE
 
 
 @dataclass(frozen=True)
@@ -33,14 +34,14 @@ class FayHerriotResult:
     between_variance: float
     beta: np.ndarray
 
-    def prob_below(self, threshold: float = 80.0) -> np.ndarray:
+    def prob_below(self, threshold: float = PASS_LINE) -> np.ndarray:
         """Return the probability that each area's true value is under ``threshold`` (``analysis.points`` rule)."""
         from analysis.points import prob_below
 
         return prob_below(self.estimate, np.sqrt(self.mse), threshold)
 
 
-def smooth_sampling_variances(se: np.ndarray, n: np.ndarray, n_eff: np.ndarray, min_n: int = 30) -> np.ndarray:
+def smooth_sampling_variances(se: np.ndarray, n: np.ndarray, n_eff: np.ndarray, min_n: int = MIN_N) -> np.ndarray:
     """Return sampling variances: direct se^2 from ``min_n`` respondents up, else kappa / n_eff.
 
     >>> smooth_sampling_variances(np.array([1.0, 0.0]), np.array([100, 3]), np.array([100.0, 3.0]))

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
-from analysis.points import PASS_LINE
+from analysis.rules import PASS_LINE
 
 FONT = "'Noto Sans CJK SC', 'PingFang SC', 'Microsoft YaHei', system-ui, sans-serif"
 WIDTH = 360

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import math
 
-LOW, CENTER, HIGH = 60.0, 80.0, 95.0
+from analysis.rules import PASS_LINE
+
+LOW, CENTER, HIGH = 60.0, PASS_LINE, 95.0
 _RED, _WHITE, _BLUE = (178, 24, 43), (247, 247, 247), (33, 102, 172)
 
 

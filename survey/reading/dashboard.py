@@ -12,6 +12,7 @@ from flask import g, has_request_context
 from sqlalchemy import Integer, func, select
 from sqlalchemy.orm import Session, aliased, defer, joinedload
 
+from analysis.rules import PASS_LINE
 from analysis.text import top_terms
 from forms import Definition
 from forms.definition import KIND_NAMES
@@ -280,7 +281,7 @@ def _problems_query(run: AnalysisRun, area: Area, definition: Definition, parent
         .join(Area, Area.id == ItemResult.area_id)
         .outerjoin(parent, parent.id == Area.parent_id)
         .where(ItemResult.run_id == run.id, Area.level == "community", within(area),
-               ItemResult.item_code.in_([i.code for i in definition.scored_items]), ItemResult.estimate < 80)
+               ItemResult.item_code.in_([i.code for i in definition.scored_items]), ItemResult.estimate < PASS_LINE)
     )
 
 

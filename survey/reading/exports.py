@@ -33,6 +33,7 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
+from analysis.rules import PASS_LINE
 from forms import Definition
 from survey.localtime import zone
 from survey.models import AnalysisRun, Answer, AreaResult, ItemResult, Response, Wave
@@ -299,7 +300,7 @@ def problem_table(session: Session, run_id: int, area: Area, definition: Definit
     labels = {i.code: i.short_label for i in definition.scored_items}
     street = aliased(Area)
     scope = (ItemResult.run_id == run_id, Area.level == "community", within(area),
-             ItemResult.item_code.in_(list(labels)), ItemResult.estimate < 80)
+             ItemResult.item_code.in_(list(labels)), ItemResult.estimate < PASS_LINE)
     total = session.scalar(select(func.count()).select_from(ItemResult).join(Area, Area.id == ItemResult.area_id).where(*scope))
     query = (
         select(Area.code, Area.name, street.name, ItemResult.item_code, ItemResult.estimate, ItemResult.ci_low,
