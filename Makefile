@@ -6,13 +6,13 @@ PORT ?= 5000
 export FLASK_APP := survey
 export TEST_DATABASE_URL
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench constraints clean
 
-$(BIN)/.installed: setup.cfg pyproject.toml
+$(BIN)/.installed: setup.cfg pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
 	@touch $@
 
 demo: $(BIN)/.installed
@@ -33,6 +33,14 @@ lint: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.analysis_speed
+
+# Move the pinned versions on: the newest releases setup.cfg allows, into constraints.txt (then run make test).
+constraints:
+	rm -rf .venv-constraints
+	$(PYTHON) -m venv .venv-constraints
+	.venv-constraints/bin/pip install -q --disable-pip-version-check -e '.[test]'
+	.venv-constraints/bin/pip freeze --exclude-editable --disable-pip-version-check | grep -v '^pip==' > constraints.txt
+	rm -rf .venv-constraints
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis
