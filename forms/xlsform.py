@@ -1,11 +1,12 @@
 """XLSForm (the spreadsheet format of KoboToolbox and ODK) in and out: ``.xlsx`` <-> definition dict.
 
-Why openpyxl and our own mapping rather than pyxform's workbook reader: openpyxl is already a
-dependency; we need every message located by sheet, Excel row and column, in plain Chinese for
-office staff, all of them at once (pyxform stops at the first error and speaks English); we
-support a deliberately small subset and must refuse the rest rather than convert it to XForm
-XML; and our own columns (``score``, ``yes``, ``kind``, ``topic``, ``attribute``, the ``topics``
-sheet) map straight to the definition dict. Reading a workbook is the easy part; the rules are ours.
+Why our own mapping rather than pyxform's workbook reader: we need every message located by
+sheet, Excel row and column, in plain Chinese for office staff, all of them at once (pyxform
+stops at the first error and speaks English); we support a deliberately small subset and must
+refuse the rest rather than convert it to XForm XML; and our own columns (``score``, ``yes``,
+``kind``, ``topic``, ``attribute``, the ``topics`` sheet) map straight to the definition dict.
+Workbooks are read by :mod:`forms.xlsx_reader` (only the cells of our four sheets, with bounded
+work: an upload is untrusted) and written by openpyxl.
 
 Supported (anything else in a meaningful column is an error naming sheet, row and column):
 
@@ -40,7 +41,6 @@ from __future__ import annotations
 
 import io
 import re
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -48,11 +48,16 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+from defusedxml import DefusedXmlException
 
 from forms.conditions import Condition, ExpressionError, join, parse_expression
 from forms.definition import ATTRIBUTE_NAME, ITEM_TYPES, KINDS, Definition, DefinitionError, parse_definition
+from forms.xlsx_reader import TooLarge, XlsxReader
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
+SHEETS = ("survey", "choices", "settings", "topics")
+ENTITIES = ("文件中含有 XML 实体或文档类型声明（DTD），Excel 和 WPS 保存的文件不会有这些内容，已拒绝。"
+            "请用 Excel 或 WPS 重新保存为 .xlsx 后再上传。")
 SELECT_ONE = re.compile(r"select_one\s+(\S+)(\s+or_other)?\Z")
 YES = {"yes", "true", "1", "true()"}
 NO = {"no", "false", "0", "false()", ""}
@@ -144,34 +149,51 @@ def _column_key(header: str) -> str:
 
 
 def _read_workbook(source: bytes | str | Path, errors: list[Located]) -> dict[str, _Sheet]:
+    """Return the workbook's sheets by name (lower case); only ours are read, the others are left empty.
+
+    Raises XLSFormError when the file is past one of the reader's limits.
+    """
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # openpyxl warns about styles and extensions it skips
-            book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001 - a damaged or foreign file can raise almost anything inside openpyxl
+        with XlsxReader(data) as book:
+            sheets: dict[str, _Sheet] = {}
+            for title in book.sheet_names:
+                name = title.strip().lower()
+                sheets[name] = _read_sheet(book, title, name, errors) if name in SHEETS else _Sheet(name, [], [])
+            return sheets
+    except XLSFormError:
+        raise
+    except TooLarge as exc:
+        raise XLSFormError([Located((exc.sheet or "").strip().lower(), exc.row, None, str(exc))]) from None
+    except DefusedXmlException:
+        raise XLSFormError([Located("", None, None, ENTITIES)]) from None
+    except Exception as exc:  # noqa: BLE001 - a damaged or foreign file can fail in zipfile, expat or a cell's value
         errors.append(Located("", None, None, f"无法读取这个文件：请上传 Excel 的 .xlsx 文件（{type(exc).__name__}）"))
         return {}
-    sheets: dict[str, _Sheet] = {}
-    try:
-        for sheet in book.worksheets:
-            rows = list(sheet.iter_rows(values_only=True))
-            header = [_column_key(_text(v)) for v in (rows[0] if rows else ())]
-            out = []
-            for number, values in enumerate(rows[1:], start=2):
-                cells = {header[i]: _text(v) for i, v in enumerate(values) if i < len(header) and header[i] and _text(v)}
-                if cells:
-                    out.append((number, cells))
-            name = sheet.title.strip().lower()
+
+
+def _read_sheet(book: XlsxReader, title: str, name: str, errors: list[Located]) -> _Sheet:
+    """Read one of our sheets: its header (row 1) and the rows below with a value under a named column."""
+    header: dict[int, str] = {}  # column number -> column name
+    columns: list[str] = []
+    rows: list[tuple[int, dict[str, str]]] = []
+    for number, values in book.rows(title):
+        if number <= 1:  # the header (a row listed again as row 1, or as row 0, is not read)
+            if header or columns:
+                continue
             seen: set[str] = set()
-            for column in header:
-                if column and column in seen:
-                    errors.append(Located(name, 1, column, "列名重复"))
-                seen.add(column)
-            sheets[name] = _Sheet(name, [c for c in header if c], out)
-    finally:
-        book.close()
-    return sheets
+            for column, value in sorted(values.items()):
+                if key := _column_key(_text(value)):
+                    if key in seen:
+                        errors.append(Located(name, 1, key, "列名重复"))
+                    seen.add(key)
+                    header[column] = key
+                    columns.append(key)
+            continue
+        cells = {header[column]: text for column, value in sorted(values.items()) if column in header and (text := _text(value))}
+        if cells:
+            rows.append((number, cells))
+    return _Sheet(name, columns, rows)
 
 
 class _Importer:
@@ -568,7 +590,7 @@ def read_xlsform(source: bytes | str | Path, *, code: str | None = None, version
         raise XLSFormError(errors or [Located("", None, None, "工作簿是空的")])
     importer = _Importer(sheets, errors)
     for sheet in sheets:
-        if sheet not in ("survey", "choices", "settings", "topics"):
+        if sheet not in SHEETS:
             importer.warn(sheet, None, None, "本平台不使用这个工作表，已忽略")
     settings = importer.settings()
     importer.find_languages(settings)

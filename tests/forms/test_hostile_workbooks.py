@@ -1,14 +1,103 @@
 """Hostile input to the XLSForm importer: each is refused (or read) with bounded work and a plain message.
 
-Each test here took minutes, gigabytes or a crash before the importer bounded its work; none of
-them measures time (benchmarks/hostile_workbooks.py prints the figures).
+Before the importer bounded its work these files took minutes, gigabytes or a crash, or were
+accepted whatever they held; no test measures time (benchmarks/hostile_workbooks.py prints the
+figures, and the builders are its own).
 """
 from __future__ import annotations
 
+import openpyxl
 import pytest
 
+from benchmarks.hostile_workbooks import (
+    attribute_bomb,
+    declared_dimension,
+    entity_bomb,
+    far_right_cells,
+    formatted_empty_rows,
+    in_sheet,
+    many_sheets,
+    small_form,
+    ucl_biomass,
+    workbook,
+)
+from forms import xlsform, xlsx_reader
 from forms.conditions import MAX_NESTING, ExpressionError, parse_expression
 from forms.definition import DefinitionError, parse_definition
+from forms.xlsform import XLSFormError, read_xlsform
+
+
+def refused(data: bytes) -> list[str]:
+    """Return the errors that reading the workbook gives (it must be refused)."""
+    with pytest.raises(XLSFormError) as caught:
+        read_xlsform(data)
+    return [str(e) for e in caught.value.errors]
+
+
+# Reading ---------------------------------------------------------------------------------------
+
+
+def test_the_declared_dimension_is_not_read():
+    # A 6 KB form declaring A1:XFD1048576: every row was read 16,384 cells wide (46 minutes).
+    imported = read_xlsform(declared_dimension())
+    assert [i.code for i in imported.definition.items] == ["q1", "q2"] and imported.warnings == []
+
+
+def test_a_real_form_declaring_a_million_rows_is_refused_for_what_it_holds():
+    # LibreOffice wrote it: 1,048,576 rows x 1,024 columns declared, formatted empty rows down to the
+    # last. Before: 85 s of CPU. Now only its 91 rows with a value are kept, and every error is
+    # located in them.
+    with pytest.raises(XLSFormError) as caught:
+        read_xlsform(ucl_biomass(), name="UCL_Biomass_Plot_Form.xlsx")
+    errors = [str(e) for e in caught.value.errors]
+    assert 'survey 第16行 type 列: 不支持的题型 "select_one_from_file"（支持 select_one、text、note、begin group/end group）' in errors
+    assert "survey 第17行 choice_filter 列: 不支持选项筛选（choice_filter）" in errors
+    assert max(e.row or 0 for e in caught.value.errors + caught.value.warnings) == 91
+
+
+def test_a_value_far_right_of_the_named_columns_is_ignored():
+    # Each row was read up to column XFD, the stray value's.
+    imported = read_xlsform(far_right_cells(rows=50))
+    assert len(imported.definition.items) == 50 and imported.warnings == []
+
+
+@pytest.mark.parametrize("data", [
+    entity_bomb(),  # 10**9 "lol"s: expat's own limit stopped it with a message that said nothing
+    entity_bomb(levels=6, copies=100, padding=12 * 1024 * 1024),  # 300 MB, under that limit: was accepted
+    in_sheet(workbook(small_form()), "survey", lambda xml: b"<!DOCTYPE worksheet>" + xml),  # no entity at all
+])
+def test_xml_entities_and_any_dtd_are_refused_with_a_plain_message(data):
+    assert refused(data) == [xlsform.ENTITIES]
+    assert openpyxl.DEFUSEDXML  # installed, defusedxml guards openpyxl's own reading too
+
+
+def test_a_workbook_listing_thousands_of_sheets_is_refused():
+    # Each entry was a sheet to read again, every row of it.
+    assert refused(many_sheets(5_000)) == [xlsx_reader.TOO_MANY_SHEETS]
+
+
+def test_formatted_empty_rows_past_the_budget_are_refused(monkeypatch):
+    monkeypatch.setattr(xlsx_reader, "MAX_ELEMENTS", 20_000)  # the same as 700,000 rows against 200,000
+    assert refused(formatted_empty_rows(30_000)) == [f"survey 表: {xlsx_reader.TOO_MANY_ELEMENTS}"]
+    assert [i.code for i in read_xlsform(formatted_empty_rows(15_000)).definition.items] == ["q1", "q2"]
+
+
+def test_a_cell_with_a_quarter_million_attributes_is_refused():
+    # expat's time on one tag's attributes grows faster than their number: 600,000 took 1.5 s.
+    assert refused(attribute_bomb(250_000)) == [f"survey 表: {xlsx_reader.TOO_LONG_TOKEN}"]
+
+
+def test_a_text_longer_than_excel_allows_is_refused():
+    longer = in_sheet(workbook(small_form()), "survey",
+                      lambda xml: xml.replace("您对第1项满意吗？".encode(), ("很长" * 20_000).encode()))
+    assert refused(longer) == [f"survey 第3行: {xlsx_reader.TOO_LONG_TEXT}"]
+
+
+def test_xml_that_unpacks_past_the_limit_is_refused():
+    padded = in_sheet(workbook(small_form()), "survey",
+                      lambda xml: xml.replace(b"</worksheet>", b" " * xlsx_reader.MAX_BYTES + b"</worksheet>"))
+    assert len(padded) < 100_000 and refused(padded) == [f"survey 表: {xlsx_reader.TOO_MANY_BYTES}"]
+
 
 # Skip rules ------------------------------------------------------------------------------------
 
