@@ -8,6 +8,11 @@ refuse the rest rather than convert it to XForm XML; and our own columns (``scor
 Workbooks are read by :mod:`forms.xlsx_reader` (only the cells of our four sheets, with bounded
 work: an upload is untrusted) and written by openpyxl.
 
+Whatever a file declares, the work is bounded: at most ``MAX_ROWS`` rows with a value in a sheet
+(``MAX_CHOICES`` in ``choices``, which is also the most choices all questions together may offer,
+a list counting once for each question using it), ``MAX_COLUMNS`` named columns and skip rules
+of ``MAX_EXPRESSION`` characters; past a reading limit nothing else is checked.
+
 Supported (anything else in a meaningful column is an error naming sheet, row and column):
 
 - ``survey``: ``type`` = ``select_one LIST`` | ``text`` | ``note`` | ``begin group`` / ``end group``
@@ -56,6 +61,12 @@ from forms.xlsx_reader import TooLarge, XlsxReader
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
 SHEETS = ("survey", "choices", "settings", "topics")
+# Far above any questionnaire fielded on a phone, and what keeps the checks of an upload short
+# whatever the file holds. Rows are those with a value.
+MAX_ROWS = 2_000  # in each sheet but choices
+MAX_CHOICES = 5_000  # rows of the choices sheet; also the choices of all questions together
+MAX_COLUMNS = 100  # named columns of a sheet
+MAX_EXPRESSION = 1_000  # characters of a relevant expression
 ENTITIES = ("文件中含有 XML 实体或文档类型声明（DTD），Excel 和 WPS 保存的文件不会有这些内容，已拒绝。"
             "请用 Excel 或 WPS 重新保存为 .xlsx 后再上传。")
 SELECT_ONE = re.compile(r"select_one\s+(\S+)(\s+or_other)?\Z")
@@ -76,7 +87,7 @@ SETTINGS_COLUMNS = {"form_title", "form_id", "version", "default_language", "int
 TOPICS_COLUMNS = {"name", "label"}
 TRANSLATED = {"label", "hint", "form_title", "intro", "privacy"}
 # ODK metadata that the phone records by itself: asks nothing, so ignoring it changes nothing.
-PIPED = re.compile(r"\$\{[^}]*\}")
+PIPED = re.compile(r"\$\{[^${}]*\}")  # as conditions.TOKEN: linear on a text of repeated "${"
 METADATA = {"start", "end", "today", "deviceid", "username", "phonenumber", "simserial", "subscriberid", "email", "audit"}
 UNSUPPORTED_TYPES = {
     "begin repeat": "不支持重复组（begin repeat）", "begin_repeat": "不支持重复组（begin repeat）",
@@ -151,7 +162,7 @@ def _column_key(header: str) -> str:
 def _read_workbook(source: bytes | str | Path, errors: list[Located]) -> dict[str, _Sheet]:
     """Return the workbook's sheets by name (lower case); only ours are read, the others are left empty.
 
-    Raises XLSFormError when the file is past one of the reader's limits.
+    Raises XLSFormError when the file is past a limit (what was read so far is not checked).
     """
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
     try:
@@ -177,6 +188,7 @@ def _read_sheet(book: XlsxReader, title: str, name: str, errors: list[Located]) 
     header: dict[int, str] = {}  # column number -> column name
     columns: list[str] = []
     rows: list[tuple[int, dict[str, str]]] = []
+    limit = MAX_CHOICES if name == "choices" else MAX_ROWS
     for number, values in book.rows(title):
         if number <= 1:  # the header (a row listed again as row 1, or as row 0, is not read)
             if header or columns:
@@ -189,10 +201,16 @@ def _read_sheet(book: XlsxReader, title: str, name: str, errors: list[Located]) 
                     seen.add(key)
                     header[column] = key
                     columns.append(key)
+            if len(columns) > MAX_COLUMNS:
+                raise XLSFormError([Located(name, 1, None, f"列名（第一行）最多 {MAX_COLUMNS} 个，这个工作表有 {len(columns)} 个：请删除多余的列")])
             continue
         cells = {header[column]: text for column, value in sorted(values.items()) if column in header and (text := _text(value))}
-        if cells:
-            rows.append((number, cells))
+        if not cells:
+            continue
+        if len(rows) == limit:
+            what = f"choices 表最多 {MAX_CHOICES} 个选项" if name == "choices" else f"{name} 表最多 {MAX_ROWS} 行"
+            raise XLSFormError([Located(name, number, None, f"{what}（空行不算），从这一行起超出上限：请删除多余的行")])
+        rows.append((number, cells))
     return _Sheet(name, columns, rows)
 
 
@@ -203,6 +221,8 @@ class _Importer:
         self.warnings: list[Located] = []
         self.languages: list[str] = []
         self.default_language = "中文"
+        self.choices_used = 0  # by the questions so far, each counting its whole list
+        self.codes: dict[str, set[str]] = {}  # choice codes of the questions that skip rules name
 
     def error(self, sheet: str, row: int | None, column: str | None, message: str) -> None:
         self.errors.append(Located(sheet, row, column, message))
@@ -300,11 +320,11 @@ class _Importer:
             if not list_name:
                 self.error("choices", number, "list_name", "缺少选项列表名（list_name）")
                 continue
-            entry = lists.setdefault(list_name, {"choices": [], "rows": [], "scores": False, "yes": False})
+            entry = lists.setdefault(list_name, {"choices": [], "rows": [], "scores": False, "yes": False, "codes": set()})
             if not name:
                 self.error("choices", number, "name", "缺少选项名称（name）")
                 continue
-            if any(c["code"] == name for c in entry["choices"]):
+            if name in entry["codes"]:
                 self.error("choices", number, "name", f"选项列表 \"{list_name}\" 中选项 \"{name}\" 重复")
                 continue
             if re.search(r"\s", name):
@@ -335,6 +355,7 @@ class _Importer:
             if score_text and yes_text:
                 self.error("choices", number, "yes", "同一选项列表不能既有 score 又有 yes")
             entry["choices"].append(choice)
+            entry["codes"].add(name)
             entry["rows"].append(number)
         for list_name, entry in lists.items():
             if entry["scores"] and entry["yes"]:
@@ -466,6 +487,13 @@ class _Importer:
             item["type"] = "choice"
             return
         used.add(list_name)
+        self.choices_used += len(entry["choices"])
+        if self.choices_used > MAX_CHOICES:
+            # Each question gets its own copy of its list: a long list used by many questions would
+            # make a definition of millions of choices. What was found so far is said, then stop.
+            self.error("survey", number, "type", f"各题的选项合计超过 {MAX_CHOICES} 个（一个选项列表每被一道题使用就计算一次）："
+                                                 "请减少题目或选项")
+            raise XLSFormError(self.errors, self.warnings)
         choices = [dict(c) for c in entry["choices"]]
         kind = cells.get("kind", "")
         if entry["scores"] and not entry["yes"]:
@@ -537,6 +565,9 @@ class _Importer:
 
     def rule(self, number: int, cells: dict[str, str], questions: dict[str, dict[str, Any]]) -> Condition | None:
         text = cells["relevant"]
+        if len(text) > MAX_EXPRESSION:
+            self.error("survey", number, "relevant", f"条件太长（{len(text)} 个字符）：最多 {MAX_EXPRESSION} 个字符，请简化这条条件")
+            return None
         try:
             condition = parse_expression(text)
         except ExpressionError as exc:
@@ -548,7 +579,7 @@ class _Importer:
             if target is None:
                 self.error("survey", number, "relevant", f"条件引用的题目 ${{{leaf.item}}} 不存在或不在本题之前")
                 ok = False
-            elif "choices" in target and not any(c["code"] == leaf.value for c in target["choices"]):
+            elif "choices" in target and leaf.value not in self.choice_codes(leaf.item, target):
                 self.error("survey", number, "relevant", f"题目 {leaf.item} 没有名为 \"{leaf.value}\" 的选项")
                 ok = False
             elif leaf.op == "selected" and "choices" not in target:
@@ -558,6 +589,12 @@ class _Importer:
                 self.error("survey", number, "relevant", "选项名称不能同时含单引号和双引号")
                 ok = False
         return condition if ok else None
+
+    def choice_codes(self, name: str, question: dict[str, Any]) -> set[str]:
+        """Return the codes of a question's choices (worked out once per question)."""
+        if name not in self.codes:
+            self.codes[name] = {c["code"] for c in question["choices"]}
+        return self.codes[name]
 
 
 def _translations(others: dict[str, str], key: str) -> dict[str, Any]:

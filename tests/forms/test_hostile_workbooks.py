@@ -16,15 +16,19 @@ from benchmarks.hostile_workbooks import (
     far_right_cells,
     formatted_empty_rows,
     in_sheet,
+    long_relevant,
+    many_choices,
+    many_rows,
     many_sheets,
     small_form,
     ucl_biomass,
+    wide_sheet,
     workbook,
 )
 from forms import xlsform, xlsx_reader
 from forms.conditions import MAX_NESTING, ExpressionError, parse_expression
 from forms.definition import DefinitionError, parse_definition
-from forms.xlsform import XLSFormError, read_xlsform
+from forms.xlsform import MAX_CHOICES, MAX_COLUMNS, MAX_EXPRESSION, MAX_ROWS, XLSFormError, read_xlsform
 
 
 def refused(data: bytes) -> list[str]:
@@ -97,6 +101,63 @@ def test_xml_that_unpacks_past_the_limit_is_refused():
     padded = in_sheet(workbook(small_form()), "survey",
                       lambda xml: xml.replace(b"</worksheet>", b" " * xlsx_reader.MAX_BYTES + b"</worksheet>"))
     assert len(padded) < 100_000 and refused(padded) == [f"survey 表: {xlsx_reader.TOO_MANY_BYTES}"]
+
+
+# Limits of a questionnaire ---------------------------------------------------------------------
+
+
+def test_twenty_thousand_choices_are_refused_where_the_limit_is_passed():
+    # 59 s to upload before, and 16 s for each view of the preview.
+    assert refused(many_choices(20_000)) == [
+        f"choices 第{MAX_CHOICES + 2}行: choices 表最多 {MAX_CHOICES} 个选项（空行不算），从这一行起超出上限：请删除多余的行"]
+
+
+def test_thousands_of_questions_are_refused_where_the_limit_is_passed():
+    assert refused(many_rows(3_000)) == [
+        f"survey 第{MAX_ROWS + 2}行: survey 表最多 {MAX_ROWS} 行（空行不算），从这一行起超出上限：请删除多余的行"]
+
+
+@pytest.mark.parametrize(("sheet", "limit", "questions", "more", "what"), [
+    ("survey", "MAX_ROWS", 2, ["note", "thanks", "谢谢！"], "survey 表最多 4 行"),  # begin group, 2 questions, end group
+    ("choices", "MAX_CHOICES", 1, ["spare", "x", "备用"], "choices 表最多 4 个选项"),  # 4 choices, asked once
+])
+def test_rows_up_to_the_limit_are_read_and_empty_rows_do_not_count(monkeypatch, sheet, limit, questions, more, what):
+    monkeypatch.setattr(xlsform, limit, 4)
+    sheets = small_form(questions)
+    sheets[sheet][1:1] = [[], [None, None]]
+    assert len(read_xlsform(workbook(sheets)).definition.items) == questions
+    sheets[sheet].append(more)
+    assert refused(workbook(sheets)) == [f"{sheet} 第8行: {what}（空行不算），从这一行起超出上限：请删除多余的行"]
+
+
+def test_a_list_used_by_many_questions_counts_once_for_each():
+    sheets = small_form(2)
+    sheets["choices"] += [["sat", f"c{n}", f"选项{n}", 50] for n in range(MAX_CHOICES // 2)]
+    assert refused(workbook(sheets)) == [
+        f"survey 第4行 type 列: 各题的选项合计超过 {MAX_CHOICES} 个（一个选项列表每被一道题使用就计算一次）：请减少题目或选项"]
+
+
+def test_a_sheet_wider_than_the_limit_is_refused():
+    # 16,384 named columns: each of the 200 rows was read that wide.
+    assert refused(wide_sheet(16_384, rows=200)) == [
+        f"survey 第1行: 列名（第一行）最多 {MAX_COLUMNS} 个，这个工作表有 16384 个：请删除多余的列"]
+    assert read_xlsform(wide_sheet(MAX_COLUMNS, rows=2)).warnings == []
+
+
+def test_long_relevant_expressions_are_refused_before_they_are_parsed():
+    # Four cells of Excel's longest text of "${": 25.6 s in the tokenizer.
+    assert refused(long_relevant(4, 32_767)) == [
+        f"survey 第{row}行 relevant 列: 条件太长（32767 个字符）：最多 {MAX_EXPRESSION} 个字符，请简化这条条件" for row in (4, 5, 6, 7)]
+    sheets = small_form(2)
+    rule = " or ".join(f"${{q1}} = '{code}'" for code in ("5", "3", "1", "0") * 30)
+    sheets["survey"][3][4] = rule[:MAX_EXPRESSION].rsplit(" or ", 1)[0]
+    assert read_xlsform(workbook(sheets)).definition.item("q2").relevant is not None
+
+
+def test_labels_of_repeated_references_are_searched_in_linear_time():
+    sheets = small_form(2)
+    sheets["survey"][2][2] = "${" * 16_383  # quoted answers were searched from every "${" to the end
+    assert read_xlsform(workbook(sheets)).definition.item("q1").label == "${" * 16_383
 
 
 # Skip rules ------------------------------------------------------------------------------------
