@@ -11,7 +11,8 @@ work: an upload is untrusted) and written by openpyxl.
 Whatever a file declares, the work is bounded: at most ``MAX_ROWS`` rows with a value in a sheet
 (``MAX_CHOICES`` in ``choices``, which is also the most choices all questions together may offer,
 a list counting once for each question using it), ``MAX_COLUMNS`` named columns and skip rules
-of ``MAX_EXPRESSION`` characters; past a reading limit nothing else is checked.
+of ``MAX_EXPRESSION`` characters; past a reading limit nothing else is checked, and at most
+``MAX_MESSAGES`` errors and warnings are listed.
 
 Supported (anything else in a meaningful column is an error naming sheet, row and column):
 
@@ -61,12 +62,13 @@ from forms.xlsx_reader import TooLarge, XlsxReader
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
 SHEETS = ("survey", "choices", "settings", "topics")
-# Far above any questionnaire fielded on a phone, and what keeps the checks of an upload short
-# whatever the file holds. Rows are those with a value.
+# Far above any questionnaire fielded on a phone, and what keeps the checks of an upload (and the
+# page listing its messages) short whatever the file holds. Rows are those with a value.
 MAX_ROWS = 2_000  # in each sheet but choices
 MAX_CHOICES = 5_000  # rows of the choices sheet; also the choices of all questions together
 MAX_COLUMNS = 100  # named columns of a sheet
 MAX_EXPRESSION = 1_000  # characters of a relevant expression
+MAX_MESSAGES = 200  # errors (and warnings) listed; the others are counted in one last line
 ENTITIES = ("文件中含有 XML 实体或文档类型声明（DTD），Excel 和 WPS 保存的文件不会有这些内容，已拒绝。"
             "请用 Excel 或 WPS 重新保存为 .xlsx 后再上传。")
 SELECT_ONE = re.compile(r"select_one\s+(\S+)(\s+or_other)?\Z")
@@ -219,16 +221,35 @@ class _Importer:
         self.sheets = sheets
         self.errors = errors
         self.warnings: list[Located] = []
+        self.unlisted = {"errors": 0, "warnings": 0}  # past MAX_MESSAGES of each
         self.languages: list[str] = []
         self.default_language = "中文"
         self.choices_used = 0  # by the questions so far, each counting its whole list
         self.codes: dict[str, set[str]] = {}  # choice codes of the questions that skip rules name
 
     def error(self, sheet: str, row: int | None, column: str | None, message: str) -> None:
-        self.errors.append(Located(sheet, row, column, message))
+        if len(self.errors) < MAX_MESSAGES:
+            self.errors.append(Located(sheet, row, column, message))
+        else:
+            self.unlisted["errors"] += 1
 
     def warn(self, sheet: str, row: int | None, column: str | None, message: str) -> None:
-        self.warnings.append(Located(sheet, row, column, message))
+        if len(self.warnings) < MAX_MESSAGES:
+            self.warnings.append(Located(sheet, row, column, message))
+        else:
+            self.unlisted["warnings"] += 1
+
+    def failed(self) -> XLSFormError:
+        """Return the error listing what was found (at most ``MAX_MESSAGES`` of each kind, then how many more)."""
+        return XLSFormError(self.listed("errors", "处错误没有列出：请先改正上面的错误，再上传一次"), self.listed_warnings())
+
+    def listed_warnings(self) -> list[Located]:
+        return self.listed("warnings", "条提示没有列出")
+
+    def listed(self, kind: str, what: str) -> list[Located]:
+        messages = getattr(self, kind)
+        more = self.unlisted[kind]
+        return messages + [Located("", None, None, f"……另有 {more} {what}")] if more else list(messages)
 
     # languages -------------------------------------------------------------------------------
     def find_languages(self, settings: dict[str, str]) -> None:
@@ -493,7 +514,7 @@ class _Importer:
             # make a definition of millions of choices. What was found so far is said, then stop.
             self.error("survey", number, "type", f"各题的选项合计超过 {MAX_CHOICES} 个（一个选项列表每被一道题使用就计算一次）："
                                                  "请减少题目或选项")
-            raise XLSFormError(self.errors, self.warnings)
+            raise self.failed()
         choices = [dict(c) for c in entry["choices"]]
         kind = cells.get("kind", "")
         if entry["scores"] and not entry["yes"]:
@@ -674,13 +695,13 @@ def read_xlsform(source: bytes | str | Path, *, code: str | None = None, version
     if sections and not any(ITEM_TYPES[i["type"]].scored for s in sections for i in s["items"]):
         importer.error("survey", None, None, "问卷中没有计分题（选项带 score 的 select_one）")
     if errors:
-        raise XLSFormError(errors, importer.warnings)
+        raise importer.failed()
     source_name = name or (Path(source).name if not isinstance(source, bytes) else f"{raw['code']}-v{raw['version']}.xlsx")
     try:
         definition = parse_definition(raw, source_name)
     except DefinitionError as exc:  # a rule the importer should have located: still say what it is
-        raise XLSFormError([Located("survey", None, None, str(exc))], importer.warnings) from None
-    return Imported(definition, raw, importer.warnings)
+        raise XLSFormError([Located("survey", None, None, str(exc))], importer.listed_warnings()) from None
+    return Imported(definition, raw, importer.listed_warnings())
 
 
 def load_xlsform(source: bytes | str | Path, **options: Any) -> Definition:

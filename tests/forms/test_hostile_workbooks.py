@@ -160,6 +160,19 @@ def test_labels_of_repeated_references_are_searched_in_linear_time():
     assert read_xlsform(workbook(sheets)).definition.item("q1").label == "${" * 16_383
 
 
+def test_only_the_first_messages_are_listed(monkeypatch):
+    monkeypatch.setattr(xlsform, "MAX_MESSAGES", 3)
+    sheets = small_form(5)
+    sheets["survey"][0].append("appearance")
+    for row in sheets["survey"][2:-1]:
+        row += [None] * (6 - len(row)) + ["likert"]
+    imported = read_xlsform(workbook(sheets))
+    assert [str(w) for w in imported.warnings][2:] == ["survey 第5行 appearance 列: 此列不影响本平台的问卷，已忽略", "……另有 2 条提示没有列出"]
+    for row in sheets["survey"][2:-1]:
+        row[0] = "integer"
+    errors = refused(workbook(sheets))
+    assert len(errors) == 4 and errors[-1] == "……另有 4 处错误没有列出：请先改正上面的错误，再上传一次"
+
 # Skip rules ------------------------------------------------------------------------------------
 
 
