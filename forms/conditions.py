@@ -19,9 +19,13 @@ from typing import Any
 COMPARISONS = ("=", "!=", "selected")
 JOINS = ("and", "or")
 HELP = "只支持 ${题目} = '选项'、${题目} != '选项'、selected(${题目}, '选项')，可用 and / or 和括号连接"
+# Parentheses nest at most this deep: the parser recurses once per level.
+MAX_NESTING = 10
+# A reference's name stops at the next "$", "{" or "}": a failed match then scans only to there,
+# so a text of repeated "${" is tokenized in linear time (with [^}]* each "${" scanned to the end).
 TOKEN = re.compile(
     r"""\s*(?:
-        (?P<ref>\$\{(?P<name>[^}]*)\})
+        (?P<ref>\$\{(?P<name>[^${}]*)\})
       | (?P<string>'[^']*'|"[^"]*")
       | (?P<op>!=|=)
       | (?P<open>\()
@@ -159,6 +163,8 @@ def parse_expression(text: str) -> Condition:
     Traceback (most recent call last):
     ...
     forms.conditions.ExpressionError: 不支持的条件 "${age} > 18"（不支持 ">"）：只支持 ${题目} = '选项'、${题目} != '选项'、selected(${题目}, '选项')，可用 and / or 和括号连接
+
+    Linear in the text's length; parentheses nest at most ``MAX_NESTING`` deep.
     """
     tokens = _tokens(text)
     parser = _Parser(text, tokens)
@@ -186,6 +192,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 class _Parser:
     def __init__(self, text: str, tokens: list[tuple[str, str]]) -> None:
         self.text, self.tokens, self.position = text, tokens, 0
+        self.depth = 0  # parentheses open around the current position
 
     def fail(self, token: tuple[str, str] | None = None) -> ExpressionError:
         detail = f"（不支持 \"{token[1]}\"）" if token and token[0] in ("other", "word", "number") else ""
@@ -218,9 +225,13 @@ class _Parser:
     def atom(self) -> Condition:
         token = self.peek()
         if token == ("open", "("):
+            if self.depth == MAX_NESTING:
+                raise ExpressionError(f"不支持的条件 \"{self.text.strip()}\"：括号最多嵌套 {MAX_NESTING} 层")
             self.position += 1
+            self.depth += 1
             inner = self.expression()
             self.take("close")
+            self.depth -= 1
             return inner
         if token == ("word", "selected"):
             self.position += 1

@@ -32,6 +32,7 @@ import copy
 import functools
 import json
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -270,7 +271,13 @@ class Definition:
         return tuple(item for section in self.sections for item in section.elements)
 
     def item(self, code: str) -> Item:
-        return next(i for i in self.elements if i.code == code)
+        """Return the item (question or note) of this code; KeyError when there is none."""
+        return self._elements_by_code[code]
+
+    @cached_property
+    def _elements_by_code(self) -> dict[str, Item]:
+        # Looked up for every leaf of every skip rule a page describes: a dict, not a walk of the items.
+        return {item.code: item for item in self.elements}
 
     def number_of(self, code: str) -> int:
         """Return the item's question number as shown to respondents (from 1)."""
@@ -318,7 +325,7 @@ class Definition:
         ['学校生活（第2题）', '学校生活（第3题）', '家庭（第4题）']
         """
         names = {item.code: item.short_label for item in self.scored_items}
-        shared = {name for name in names.values() if list(names.values()).count(name) > 1}
+        shared = {name for name, count in Counter(names.values()).items() if count > 1}
         return {code: f"{name}（第{self.number_of(code)}题）" if name in shared else name for code, name in names.items()}
 
     @property
@@ -441,13 +448,16 @@ class ItemType:
             choices = raw.get("choices")
             if not isinstance(choices, list) or not choices:
                 raise DefinitionError(f"{where}: empty choice list")
-            codes = [c.get("code") if isinstance(c, dict) else None for c in choices]
+            seen: set[str] = set()
+            duplicated: set[str] = set()
             for c in choices:
                 if not isinstance(c, dict) or not str(c.get("code", "")).strip() or not str(c.get("label", "")).strip():
                     raise DefinitionError(f"{where}: every choice needs a code and a label")
-            duplicated = {c for c in codes if codes.count(c) > 1}
+                # A set, not codes.count(code) per choice: that was quadratic (4 s for 20,000 choices).
+                code = str(c["code"])  # what the Choice keeps
+                (duplicated if code in seen else seen).add(code)
             if duplicated:
-                raise DefinitionError(f"{where}: duplicate choice code {sorted(map(str, duplicated))[0]!r}")
+                raise DefinitionError(f"{where}: duplicate choice code {sorted(duplicated)[0]!r}")
 
     def answer(self, item: Item, value: str | None) -> tuple[str | None, float | None, str | None]:
         if not value:

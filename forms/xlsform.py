@@ -1,11 +1,18 @@
 """XLSForm (the spreadsheet format of KoboToolbox and ODK) in and out: ``.xlsx`` <-> definition dict.
 
-Why openpyxl and our own mapping rather than pyxform's workbook reader: openpyxl is already a
-dependency; we need every message located by sheet, Excel row and column, in plain Chinese for
-office staff, all of them at once (pyxform stops at the first error and speaks English); we
-support a deliberately small subset and must refuse the rest rather than convert it to XForm
-XML; and our own columns (``score``, ``yes``, ``kind``, ``topic``, ``attribute``, the ``topics``
-sheet) map straight to the definition dict. Reading a workbook is the easy part; the rules are ours.
+Why our own mapping rather than pyxform's workbook reader: we need every message located by
+sheet, Excel row and column, in plain Chinese for office staff, all of them at once (pyxform
+stops at the first error and speaks English); we support a deliberately small subset and must
+refuse the rest rather than convert it to XForm XML; and our own columns (``score``, ``yes``,
+``kind``, ``topic``, ``attribute``, the ``topics`` sheet) map straight to the definition dict.
+Workbooks are read by :mod:`forms.xlsx_reader` (only the cells of our four sheets, with bounded
+work: an upload is untrusted) and written by openpyxl.
+
+Whatever a file declares, the work is bounded: at most ``MAX_ROWS`` rows with a value in a sheet
+(``MAX_CHOICES`` in ``choices``, which is also the most choices all questions together may offer,
+a list counting once for each question using it), ``MAX_COLUMNS`` named columns and skip rules
+of ``MAX_EXPRESSION`` characters; past a reading limit nothing else is checked, and at most
+``MAX_MESSAGES`` errors and warnings are listed.
 
 Supported (anything else in a meaningful column is an error naming sheet, row and column):
 
@@ -40,7 +47,6 @@ from __future__ import annotations
 
 import io
 import re
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -48,11 +54,23 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+from defusedxml import DefusedXmlException
 
 from forms.conditions import Condition, ExpressionError, join, parse_expression
 from forms.definition import ATTRIBUTE_NAME, ITEM_TYPES, KINDS, Definition, DefinitionError, parse_definition
+from forms.xlsx_reader import TooLarge, XlsxReader
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
+SHEETS = ("survey", "choices", "settings", "topics")
+# Far above any questionnaire fielded on a phone, and what keeps the checks of an upload (and the
+# page listing its messages) short whatever the file holds. Rows are those with a value.
+MAX_ROWS = 2_000  # in each sheet but choices
+MAX_CHOICES = 5_000  # rows of the choices sheet; also the choices of all questions together
+MAX_COLUMNS = 100  # named columns of a sheet
+MAX_EXPRESSION = 1_000  # characters of a relevant expression
+MAX_MESSAGES = 200  # errors (and warnings) listed; the others are counted in one last line
+ENTITIES = ("文件中含有 XML 实体或文档类型声明（DTD），Excel 和 WPS 保存的文件不会有这些内容，已拒绝。"
+            "请用 Excel 或 WPS 重新保存为 .xlsx 后再上传。")
 SELECT_ONE = re.compile(r"select_one\s+(\S+)(\s+or_other)?\Z")
 YES = {"yes", "true", "1", "true()"}
 NO = {"no", "false", "0", "false()", ""}
@@ -71,7 +89,7 @@ SETTINGS_COLUMNS = {"form_title", "form_id", "version", "default_language", "int
 TOPICS_COLUMNS = {"name", "label"}
 TRANSLATED = {"label", "hint", "form_title", "intro", "privacy"}
 # ODK metadata that the phone records by itself: asks nothing, so ignoring it changes nothing.
-PIPED = re.compile(r"\$\{[^}]*\}")
+PIPED = re.compile(r"\$\{[^${}]*\}")  # as conditions.TOKEN: linear on a text of repeated "${"
 METADATA = {"start", "end", "today", "deviceid", "username", "phonenumber", "simserial", "subscriberid", "email", "audit"}
 UNSUPPORTED_TYPES = {
     "begin repeat": "不支持重复组（begin repeat）", "begin_repeat": "不支持重复组（begin repeat）",
@@ -144,34 +162,58 @@ def _column_key(header: str) -> str:
 
 
 def _read_workbook(source: bytes | str | Path, errors: list[Located]) -> dict[str, _Sheet]:
+    """Return the workbook's sheets by name (lower case); only ours are read, the others are left empty.
+
+    Raises XLSFormError when the file is past a limit (what was read so far is not checked).
+    """
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # openpyxl warns about styles and extensions it skips
-            book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001 - a damaged or foreign file can raise almost anything inside openpyxl
+        with XlsxReader(data) as book:
+            sheets: dict[str, _Sheet] = {}
+            for title in book.sheet_names:
+                name = title.strip().lower()
+                sheets[name] = _read_sheet(book, title, name, errors) if name in SHEETS else _Sheet(name, [], [])
+            return sheets
+    except XLSFormError:
+        raise
+    except TooLarge as exc:
+        raise XLSFormError([Located((exc.sheet or "").strip().lower(), exc.row, None, str(exc))]) from None
+    except DefusedXmlException:
+        raise XLSFormError([Located("", None, None, ENTITIES)]) from None
+    except Exception as exc:  # noqa: BLE001 - a damaged or foreign file can fail in zipfile, expat or a cell's value
         errors.append(Located("", None, None, f"无法读取这个文件：请上传 Excel 的 .xlsx 文件（{type(exc).__name__}）"))
         return {}
-    sheets: dict[str, _Sheet] = {}
-    try:
-        for sheet in book.worksheets:
-            rows = list(sheet.iter_rows(values_only=True))
-            header = [_column_key(_text(v)) for v in (rows[0] if rows else ())]
-            out = []
-            for number, values in enumerate(rows[1:], start=2):
-                cells = {header[i]: _text(v) for i, v in enumerate(values) if i < len(header) and header[i] and _text(v)}
-                if cells:
-                    out.append((number, cells))
-            name = sheet.title.strip().lower()
+
+
+def _read_sheet(book: XlsxReader, title: str, name: str, errors: list[Located]) -> _Sheet:
+    """Read one of our sheets: its header (row 1) and the rows below with a value under a named column."""
+    header: dict[int, str] = {}  # column number -> column name
+    columns: list[str] = []
+    rows: list[tuple[int, dict[str, str]]] = []
+    limit = MAX_CHOICES if name == "choices" else MAX_ROWS
+    for number, values in book.rows(title):
+        if number <= 1:  # the header (a row listed again as row 1, or as row 0, is not read)
+            if header or columns:
+                continue
             seen: set[str] = set()
-            for column in header:
-                if column and column in seen:
-                    errors.append(Located(name, 1, column, "列名重复"))
-                seen.add(column)
-            sheets[name] = _Sheet(name, [c for c in header if c], out)
-    finally:
-        book.close()
-    return sheets
+            for column, value in sorted(values.items()):
+                if key := _column_key(_text(value)):
+                    if key in seen:
+                        errors.append(Located(name, 1, key, "列名重复"))
+                    seen.add(key)
+                    header[column] = key
+                    columns.append(key)
+            if len(columns) > MAX_COLUMNS:
+                raise XLSFormError([Located(name, 1, None, f"列名（第一行）最多 {MAX_COLUMNS} 个，这个工作表有 {len(columns)} 个：请删除多余的列")])
+            continue
+        cells = {header[column]: text for column, value in sorted(values.items()) if column in header and (text := _text(value))}
+        if not cells:
+            continue
+        if len(rows) == limit:
+            what = f"choices 表最多 {MAX_CHOICES} 个选项" if name == "choices" else f"{name} 表最多 {MAX_ROWS} 行"
+            raise XLSFormError([Located(name, number, None, f"{what}（空行不算），从这一行起超出上限：请删除多余的行")])
+        rows.append((number, cells))
+    return _Sheet(name, columns, rows)
 
 
 class _Importer:
@@ -179,14 +221,35 @@ class _Importer:
         self.sheets = sheets
         self.errors = errors
         self.warnings: list[Located] = []
+        self.unlisted = {"errors": 0, "warnings": 0}  # past MAX_MESSAGES of each
         self.languages: list[str] = []
         self.default_language = "中文"
+        self.choices_used = 0  # by the questions so far, each counting its whole list
+        self.codes: dict[str, set[str]] = {}  # choice codes of the questions that skip rules name
 
     def error(self, sheet: str, row: int | None, column: str | None, message: str) -> None:
-        self.errors.append(Located(sheet, row, column, message))
+        if len(self.errors) < MAX_MESSAGES:
+            self.errors.append(Located(sheet, row, column, message))
+        else:
+            self.unlisted["errors"] += 1
 
     def warn(self, sheet: str, row: int | None, column: str | None, message: str) -> None:
-        self.warnings.append(Located(sheet, row, column, message))
+        if len(self.warnings) < MAX_MESSAGES:
+            self.warnings.append(Located(sheet, row, column, message))
+        else:
+            self.unlisted["warnings"] += 1
+
+    def failed(self) -> XLSFormError:
+        """Return the error listing what was found (at most ``MAX_MESSAGES`` of each kind, then how many more)."""
+        return XLSFormError(self.listed("errors", "处错误没有列出：请先改正上面的错误，再上传一次"), self.listed_warnings())
+
+    def listed_warnings(self) -> list[Located]:
+        return self.listed("warnings", "条提示没有列出")
+
+    def listed(self, kind: str, what: str) -> list[Located]:
+        messages = getattr(self, kind)
+        more = self.unlisted[kind]
+        return messages + [Located("", None, None, f"……另有 {more} {what}")] if more else list(messages)
 
     # languages -------------------------------------------------------------------------------
     def find_languages(self, settings: dict[str, str]) -> None:
@@ -278,11 +341,11 @@ class _Importer:
             if not list_name:
                 self.error("choices", number, "list_name", "缺少选项列表名（list_name）")
                 continue
-            entry = lists.setdefault(list_name, {"choices": [], "rows": [], "scores": False, "yes": False})
+            entry = lists.setdefault(list_name, {"choices": [], "rows": [], "scores": False, "yes": False, "codes": set()})
             if not name:
                 self.error("choices", number, "name", "缺少选项名称（name）")
                 continue
-            if any(c["code"] == name for c in entry["choices"]):
+            if name in entry["codes"]:
                 self.error("choices", number, "name", f"选项列表 \"{list_name}\" 中选项 \"{name}\" 重复")
                 continue
             if re.search(r"\s", name):
@@ -313,6 +376,7 @@ class _Importer:
             if score_text and yes_text:
                 self.error("choices", number, "yes", "同一选项列表不能既有 score 又有 yes")
             entry["choices"].append(choice)
+            entry["codes"].add(name)
             entry["rows"].append(number)
         for list_name, entry in lists.items():
             if entry["scores"] and entry["yes"]:
@@ -444,6 +508,13 @@ class _Importer:
             item["type"] = "choice"
             return
         used.add(list_name)
+        self.choices_used += len(entry["choices"])
+        if self.choices_used > MAX_CHOICES:
+            # Each question gets its own copy of its list: a long list used by many questions would
+            # make a definition of millions of choices. What was found so far is said, then stop.
+            self.error("survey", number, "type", f"各题的选项合计超过 {MAX_CHOICES} 个（一个选项列表每被一道题使用就计算一次）："
+                                                 "请减少题目或选项")
+            raise self.failed()
         choices = [dict(c) for c in entry["choices"]]
         kind = cells.get("kind", "")
         if entry["scores"] and not entry["yes"]:
@@ -515,6 +586,9 @@ class _Importer:
 
     def rule(self, number: int, cells: dict[str, str], questions: dict[str, dict[str, Any]]) -> Condition | None:
         text = cells["relevant"]
+        if len(text) > MAX_EXPRESSION:
+            self.error("survey", number, "relevant", f"条件太长（{len(text)} 个字符）：最多 {MAX_EXPRESSION} 个字符，请简化这条条件")
+            return None
         try:
             condition = parse_expression(text)
         except ExpressionError as exc:
@@ -526,7 +600,7 @@ class _Importer:
             if target is None:
                 self.error("survey", number, "relevant", f"条件引用的题目 ${{{leaf.item}}} 不存在或不在本题之前")
                 ok = False
-            elif "choices" in target and not any(c["code"] == leaf.value for c in target["choices"]):
+            elif "choices" in target and leaf.value not in self.choice_codes(leaf.item, target):
                 self.error("survey", number, "relevant", f"题目 {leaf.item} 没有名为 \"{leaf.value}\" 的选项")
                 ok = False
             elif leaf.op == "selected" and "choices" not in target:
@@ -536,6 +610,12 @@ class _Importer:
                 self.error("survey", number, "relevant", "选项名称不能同时含单引号和双引号")
                 ok = False
         return condition if ok else None
+
+    def choice_codes(self, name: str, question: dict[str, Any]) -> set[str]:
+        """Return the codes of a question's choices (worked out once per question)."""
+        if name not in self.codes:
+            self.codes[name] = {c["code"] for c in question["choices"]}
+        return self.codes[name]
 
 
 def _translations(others: dict[str, str], key: str) -> dict[str, Any]:
@@ -568,7 +648,7 @@ def read_xlsform(source: bytes | str | Path, *, code: str | None = None, version
         raise XLSFormError(errors or [Located("", None, None, "工作簿是空的")])
     importer = _Importer(sheets, errors)
     for sheet in sheets:
-        if sheet not in ("survey", "choices", "settings", "topics"):
+        if sheet not in SHEETS:
             importer.warn(sheet, None, None, "本平台不使用这个工作表，已忽略")
     settings = importer.settings()
     importer.find_languages(settings)
@@ -615,13 +695,13 @@ def read_xlsform(source: bytes | str | Path, *, code: str | None = None, version
     if sections and not any(ITEM_TYPES[i["type"]].scored for s in sections for i in s["items"]):
         importer.error("survey", None, None, "问卷中没有计分题（选项带 score 的 select_one）")
     if errors:
-        raise XLSFormError(errors, importer.warnings)
+        raise importer.failed()
     source_name = name or (Path(source).name if not isinstance(source, bytes) else f"{raw['code']}-v{raw['version']}.xlsx")
     try:
         definition = parse_definition(raw, source_name)
     except DefinitionError as exc:  # a rule the importer should have located: still say what it is
-        raise XLSFormError([Located("survey", None, None, str(exc))], importer.warnings) from None
-    return Imported(definition, raw, importer.warnings)
+        raise XLSFormError([Located("survey", None, None, str(exc))], importer.listed_warnings()) from None
+    return Imported(definition, raw, importer.listed_warnings())
 
 
 def load_xlsform(source: bytes | str | Path, **options: Any) -> Definition:

@@ -135,12 +135,13 @@ class Publication:
 
 
 def check_upload(data: bytes, filename: str | None = None) -> None:
-    """Refuse a file that is not a plain .xlsx of reasonable size before openpyxl opens it.
+    """Refuse a file that is not a plain .xlsx of reasonable size before it is read.
 
     An .xlsx is a zip archive: its members' declared uncompressed sizes are added up and a file
     that would unpack to more than ``MAX_UNPACKED_BYTES`` is refused (a "zip bomb"). Python's
     zipfile never returns more bytes for a member than its declared size (and then fails the CRC
-    check), so a forged small size cannot unpack to more either.
+    check), so a forged small size cannot unpack to more either. Reading then bounds its own work
+    (forms.xlsx_reader: elements, bytes, sheets and texts counted, no DTD).
     """
     if filename is not None and not filename.lower().endswith(".xlsx"):
         raise UploadRefused(REFUSED_TYPE)
@@ -169,7 +170,7 @@ def check_xlsform(data: bytes, filename: str | None = None, code: str | None = N
         return Checked(None, [Located("", None, None, str(exc))])
     except XLSFormError as exc:
         return Checked(None, exc.errors, exc.warnings)
-    except Exception as exc:  # noqa: BLE001 - a damaged workbook can fail deep inside openpyxl: say so, never crash
+    except Exception as exc:  # noqa: BLE001 - a damaged workbook can fail anywhere in reading or checking: say so, never crash
         return Checked(None, [Located("", None, None, f"无法读取这个文件（{type(exc).__name__}）：请用 Excel 或 WPS 重新保存为 .xlsx 后再上传。")])
     return Checked(imported.raw, [], imported.warnings)
 
