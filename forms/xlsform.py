@@ -17,7 +17,7 @@ of ``MAX_EXPRESSION`` characters; past a reading limit nothing else is checked, 
 Supported (anything else in a meaningful column is an error naming sheet, row and column):
 
 - ``survey``: ``type`` = ``select_one LIST`` | ``text`` | ``note`` | ``begin group`` / ``end group``
-  (and the ``xlsform_type`` of any other item type registered in ``forms.definition.ITEM_TYPES``)
+  (and the ``xlsform_type`` of any other item type registered in ``forms.items.ITEM_TYPES``)
   (also ``begin_group`` / ``end_group``; one level: a group is a section; questions outside a group
   form a section of their own); ``name``; ``label`` / ``label::<language>`` (any number of
   languages); ``hint`` / ``hint::<language>``; ``required`` (yes/true/1, no/false/0/blank);
@@ -56,8 +56,10 @@ from typing import Any
 import openpyxl
 from defusedxml import DefusedXmlException
 
+from forms.common import DefinitionError
 from forms.conditions import Condition, ExpressionError, join, parse_expression
-from forms.definition import ATTRIBUTE_NAME, ITEM_TYPES, KINDS, Definition, DefinitionError, parse_definition
+from forms.definition import ATTRIBUTE_NAME, KINDS, Definition, parse_definition
+from forms.items import ITEM_TYPES
 from forms.xlsx_reader import TooLarge, XlsxReader
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")

@@ -67,7 +67,7 @@ class XlsxReader:
     Opening reads the workbook, its relationships, the number formats and the shared strings;
     each sheet is read when its rows are asked for.
 
-    >>> from forms.definition import DEFINITIONS
+    >>> from forms.bundled import DEFINITIONS
     >>> with XlsxReader((DEFINITIONS / "citizen-v1.xlsx").read_bytes()) as book:
     ...     book.sheet_names, next(book.rows("survey"))[1][1]
     (['survey', 'choices', 'settings', 'topics'], 'type')

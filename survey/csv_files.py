@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import io
 
-from forms.definition import CONTROL_CHARACTERS
+from forms.common import CONTROL_CHARACTERS
 
 
 def csv_reader(text: str, error: type[Exception]) -> csv.DictReader:

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from forms import Definition, parse_definition
-from forms.definition import bundled_raw
+from forms.bundled import bundled_raw
 from forms.xlsform import Located, XLSFormError, definition_to_xlsx, read_xlsform
 from survey.models import Questionnaire, QuestionnaireVersion, Wave, wave_version
 from survey.private_files import private_folder, write_private

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Flask, Response, abort, request
 from flask_wtf.csrf import CSRFProtect
 
-from forms.definition import has_control_characters
+from forms.common import has_control_characters
 
 csrf = CSRFProtect()
 

@@ -33,7 +33,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from forms import Definition
-from forms.definition import has_control_characters
+from forms.common import has_control_characters
 from survey import db
 from survey.caching import app_cache
 from survey.limits import PUBLIC_GET_LIMIT, PUBLIC_POST_LIMIT, public_limits

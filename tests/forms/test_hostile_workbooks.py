@@ -26,8 +26,9 @@ from benchmarks.hostile_workbooks import (
     workbook,
 )
 from forms import xlsform, xlsx_reader
+from forms.common import DefinitionError
 from forms.conditions import MAX_NESTING, ExpressionError, parse_expression
-from forms.definition import DefinitionError, parse_definition
+from forms.definition import parse_definition
 from forms.xlsform import MAX_CHOICES, MAX_COLUMNS, MAX_EXPRESSION, MAX_ROWS, XLSFormError, read_xlsform
 
 

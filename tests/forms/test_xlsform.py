@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from forms import load_definition, parse_definition
+from forms.bundled import DEFINITIONS, bundled_definitions, bundled_raw
 from forms.conditions import ExpressionError, parse_expression
-from forms.definition import DEFINITIONS, bundled_definitions, bundled_raw
 from forms.xlsform import XLSFormError, definition_to_xlsx, load_xlsform, read_xlsform
 from tests.conftest import examples
 from tests.forms.workbooks import CITY_FORM, HOUSEHOLD_FORM, city_form, workbook

@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 
 from benchmarks.hostile_workbooks import MAIN, workbook
-from forms.definition import DEFINITIONS
+from forms.bundled import DEFINITIONS
 from forms.xlsx_reader import XlsxReader
 
 DATA = Path(__file__).parent / "data"

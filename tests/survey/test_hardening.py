@@ -43,7 +43,7 @@ def paper(client, serial: str, **override: str):
 # 1a. Paper entry with Unicode digits.
 @pytest.mark.parametrize(("typed", "number"), [("４", 4), ("2", 2), (" ６ ", 6)])
 def test_paper_entry_takes_full_width_digits(app, city, typed, number):
-    from forms.definition import bundled_definitions
+    from forms.bundled import bundled_definitions
 
     client = grid_client(app, "grid1", "A1", "10.20.0.1")
     assert paper(client, "P-1", q01=typed).status_code == 200
@@ -231,7 +231,7 @@ def pupil_link(app, city):
 
 
 def minor_answers(**override: str) -> dict[str, str]:
-    from forms.definition import bundled_definitions
+    from forms.bundled import bundled_definitions
 
     definition = bundled_definitions()[("minor", 1)]
     answers = {item.code: item.choices[0].code for item in definition.items if item.choices}

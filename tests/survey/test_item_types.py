@@ -15,15 +15,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from forms.definition import (
-    FULLWIDTH_DIGITS,
-    ITEM_TYPES,
-    DefinitionError,
-    Item,
-    ItemType,
-    parse_definition,
-    register,
-)
+from forms.common import FULLWIDTH_DIGITS, DefinitionError
+from forms.definition import Item, parse_definition
+from forms.items import ITEM_TYPES, ItemType, register
 from forms.xlsform import XLSFormError, definition_to_xlsx, read_xlsform
 from survey import db
 from survey.links import make_community_links

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import delete, select
 
 from forms import bundled_definitions
-from forms.definition import bundled_raw
+from forms.bundled import bundled_raw
 from survey import db
 from survey.models import Link, Questionnaire, QuestionnaireVersion, Wave
 from survey.questionnaires import PublishedVersionChanged, install_bundled
