@@ -179,6 +179,23 @@ def test_nginx_compresses_serves_static_files_and_refuses_big_bodies(behind_ngin
     assert status == 200 and "提交成功" in page.decode()
 
 
+def test_nginx_lets_a_units_report_with_phone_photos_through_and_nothing_bigger(behind_nginx):
+    _, port = behind_nginx
+    unit = Phone(port, "127.0.0.81")
+    photos = 5 * 2 * 1024 * 1024  # five photos of 2 MiB
+    boundary = "x" * 20
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"photos\"; filename=\"a.jpg\"\r\n"
+            f"Content-Type: image/jpeg\r\n\r\n").encode() + b"\xff" * photos + f"\r\n--{boundary}--\r\n".encode()
+    content_type = f"multipart/form-data; boundary={boundary}"
+    status, headers, reply = unit.request("POST", "/rectification/tasks/1/report", body, Content_Type=content_type)
+    assert status == 302 and "/office/login" in headers["Location"]  # reached the app: not signed in
+    status, _, refused = unit.request("POST", "/rectification/tasks/1/report", b"\xff" * (33 * 1024 * 1024),
+                                      Content_Type=content_type)
+    assert status == 413 and "nginx" in refused.decode()
+    status, _, refused = unit.request("POST", "/rectification/tasks/1/start", body, Content_Type=content_type)
+    assert status == 413 and "nginx" in refused.decode()  # only the report takes photos
+
+
 def test_the_two_server_benchmark_reads_the_login_and_public_forms_hidden_fields(app, client, city):
     """Its login part sent no CSRF token (the public form's field pattern) and measured 400s, not the limit."""
     from benchmarks.two_servers import FIELDS
