@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import os
 import secrets
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,17 @@ MAX_BYTES = 5 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # a 48-megapixel phone photo is refused; 40 MP covers every usual camera setting
 MAX_SIDE = 2000
 MAX_PHOTOS = 6
+# What decoding may cost: a progressive JPEG is decoded once per scan (cameras write about 10; a
+# crafted 250 KB file held 1,900 and took 10 s), and a small file may unpack to many pixels (a 5 KB
+# palette PNG of 40 MP). JPEGs are decoded at the smallest scale still MAX_SIDE wide; the peak memory
+# of a decode and re-encode, per decoded pixel, was measured here (Pillow 13): JPEG about 6 bytes,
+# PNG 8-12, WebP 19 (a 40 MP WebP peaked at 770 MB). A photo whose estimate is over the limit is refused.
+MAX_SCANS = 64
+MAX_DECODE_MEMORY = 300 * 1024 * 1024
+PEAK_BYTES_PER_PIXEL = {"JPEG": 6, "PNG": 9, "WEBP": 20}
+PEAK_BYTES_PER_PIXEL_ALPHA = 12  # a PNG with transparency or a palette, made RGBA before it is flattened
+# One photo decoded at a time in a process: six reports at once never hold six decoded photos.
+_decoding = threading.BoundedSemaphore(1)
 FORMATS = {"JPEG", "PNG", "WEBP"}
 FOLDER = "rectification_photos"
 
@@ -53,6 +65,13 @@ def reencode(data: bytes, filename: str = "") -> tuple[bytes, int, int]:
         raise PhotoError(f"{label}超过{MAX_BYTES // (1024 * 1024)}MB，请压缩后再传")
     if not data:
         raise PhotoError(f"{label}是空的")
+    if data.startswith(b"\xff\xd8") and data.count(b"\xff\xda") > MAX_SCANS:  # SOS markers: one per scan
+        raise PhotoError(f"{label}的编码异常（扫描遍数过多），请在手机相册里另存或截图后再传")
+    with _decoding:
+        return _reencode(data, label)
+
+
+def _reencode(data: bytes, label: str) -> tuple[bytes, int, int]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -60,8 +79,18 @@ def reencode(data: bytes, filename: str = "") -> tuple[bytes, int, int]:
                 width, height = image.size
                 if width * height > MAX_PIXELS or width <= 0 or height <= 0:
                     raise PhotoError(f"{label}像素过多（{width}×{height}），请缩小后再传")
+                if image.format == "JPEG":
+                    image.draft("RGB", (MAX_SIDE, MAX_SIDE))  # decode at 1/2, 1/4 or 1/8 scale when that is enough
+                per_pixel = PEAK_BYTES_PER_PIXEL[image.format]
+                if image.format == "PNG" and image.mode in ("RGBA", "LA", "P", "PA"):
+                    per_pixel = PEAK_BYTES_PER_PIXEL_ALPHA
+                if image.size[0] * image.size[1] * per_pixel > MAX_DECODE_MEMORY:
+                    raise PhotoError(f"{label}像素过多（{width}×{height}），请缩小后再传")
                 image.load()
-                upright = ImageOps.exif_transpose(image)
+                try:
+                    upright = ImageOps.exif_transpose(image)
+                except Exception:  # a damaged EXIF block (Pillow raises TypeError, struct.error...): keep it as taken
+                    upright = image
                 if upright.mode in ("RGBA", "LA", "P", "PA"):
                     rgba = upright.convert("RGBA")
                     flat = Image.new("RGB", rgba.size, (255, 255, 255))
@@ -82,7 +111,7 @@ def reencode(data: bytes, filename: str = "") -> tuple[bytes, int, int]:
         raise PhotoError(f"{label}像素过多，请缩小后再传") from None
     except UnidentifiedImageError:
         raise PhotoError(f"{label}不是照片：只收 JPEG、PNG 或 WebP 图片") from None
-    except (OSError, ValueError, SyntaxError, EOFError):
+    except Exception:  # any other failure of a decoder on crafted bytes: the file is refused, never a 500
         raise PhotoError(f"{label}已损坏，无法读取") from None
 
 

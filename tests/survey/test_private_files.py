@@ -4,9 +4,10 @@ from __future__ import annotations
 import io
 import os
 import stat
+from pathlib import Path
 
 import pytest
-from PIL import Image, PngImagePlugin
+from PIL import Image, ImageOps, PngImagePlugin
 
 from survey.private_files import private_folder, write_private
 from survey.questionnaires import check_xlsform, load_pending, save_pending
@@ -70,3 +71,53 @@ def test_cached_pdfs_and_report_photos_are_private(app, tmp_path):
     assert len(files) == 1 and mode(files[0]) == 0o600 and mode(files[0].parent) == 0o700
     stored = photos.store(str(tmp_path), jpeg_with_comment(), "a.jpg")
     assert mode(tmp_path / photos.FOLDER) == 0o700 and mode(tmp_path / photos.FOLDER / stored.name) == 0o600
+
+
+def progressive_jpeg_with_scans(scans: int) -> bytes:
+    """A small progressive JPEG whose last scan is repeated: each copy is decoded again."""
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), (90, 90, 90)).save(out, "JPEG", progressive=True)
+    data = out.getvalue()
+    last = data.rindex(b"\xff\xda")
+    return data[:last] + data[last:-2] * (scans - data.count(b"\xff\xda") + 1) + b"\xff\xd9"
+
+
+def broken_exif_jpeg() -> bytes:
+    """A 3.8 KB JPEG from the attack session's fuzzing: its EXIF block makes Pillow's exif_transpose raise TypeError."""
+    return (Path(__file__).parent / "data" / "broken_exif.jpg").read_bytes()
+
+
+def test_a_jpeg_of_thousands_of_scans_is_refused_before_it_is_decoded():
+    assert photos.reencode(progressive_jpeg_with_scans(20))[1:] == (64, 64)  # a camera's few scans pass
+    with pytest.raises(photos.PhotoError, match="扫描遍数过多"):
+        photos.reencode(progressive_jpeg_with_scans(1900))
+
+
+def test_a_damaged_exif_block_keeps_the_photo_as_taken_not_a_500():
+    with Image.open(io.BytesIO(broken_exif_jpeg())) as image, pytest.raises(TypeError):
+        ImageOps.exif_transpose(image)  # what gave the 500
+    body, _width, _height = photos.reencode(broken_exif_jpeg())
+    assert body.startswith(b"\xff\xd8")
+
+
+def test_a_small_palette_png_that_would_unpack_to_hundreds_of_mb_is_refused():
+    out = io.BytesIO()
+    Image.new("P", (6324, 6324)).save(out, "PNG")
+    assert len(out.getvalue()) < 200_000
+    with pytest.raises(photos.PhotoError, match="像素过多"):
+        photos.reencode(out.getvalue())
+
+
+def test_a_large_phone_jpeg_is_decoded_at_a_reduced_scale(monkeypatch):
+    out = io.BytesIO()
+    Image.new("RGB", (6000, 4500), (10, 120, 200)).save(out, "JPEG", quality=60)
+    decoded = []
+    real_load = Image.Image.load
+
+    def load(image):
+        decoded.append(image.size)
+        return real_load(image)
+
+    monkeypatch.setattr(Image.Image, "load", load)
+    _body, width, height = photos.reencode(out.getvalue())
+    assert (width, height) == (2000, 1500) and decoded[0] == (3000, 2250)  # 1/2 scale: still over 2000 wide
