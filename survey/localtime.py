@@ -15,6 +15,8 @@ from flask import Flask, current_app, has_app_context
 DEFAULT_ZONE = "Asia/Shanghai"
 DEFAULT_FORMAT = "%Y-%m-%d %H:%M"
 
+YEARS = (2000, 2099)  # the years a typed date may name
+
 
 def load_zone(name: str) -> ZoneInfo:
     """Return the time zone called ``name``; raise ValueError with a clear message for an unknown one.
@@ -82,11 +84,19 @@ def parse_local(text: str, tz: tzinfo | None = None) -> datetime:
     '2026-10-01T00:00:00+00:00'
     >>> parse_local("2026-10-01T08:00Z", shanghai).isoformat()
     '2026-10-01T08:00:00+00:00'
+    >>> parse_local("9999-12-31", shanghai)
+    Traceback (most recent call last):
+    ...
+    ValueError: '9999-12-31' is outside the years 2000 to 2099
     """
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:
         raise ValueError(f"{text!r} is not a date like 2026-10-01 or a time like 2026-10-01T08:00") from None
+    # A survey's dates lie in these years; outside them, a time-zone shift could leave datetime's range
+    # (9999-12-31 in Shanghai is past its end in UTC) and every page showing that date would fail.
+    if not YEARS[0] <= parsed.year <= YEARS[1]:
+        raise ValueError(f"{text.strip()!r} is outside the years {YEARS[0]} to {YEARS[1]}")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz or zone())
     return parsed.astimezone(UTC)

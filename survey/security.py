@@ -1,6 +1,8 @@
 """CSRF protection, security headers, and refusing control characters in what people send."""
 from __future__ import annotations
 
+import re
+
 from flask import Flask, Response, abort, request
 from flask_wtf.csrf import CSRFProtect
 
@@ -33,16 +35,21 @@ CHECKS_OWN_FIELDS = {"public.questionnaire", "entry.page"}
 STAFF_BLUEPRINTS = {"office", "entry", "school"}
 
 
+UPLOAD_FIELD_MEMORY = 1024 * 1024
+
+
 def allow_upload(limit: int) -> None:
     """Let this request's body be up to ``limit`` bytes, files included (call before the body is read).
 
-    Both limits are raised: a served app reads a multipart body from the socket in network-sized
-    pieces, and Werkzeug's parser refuses a piece over ``max_form_memory_size`` even inside a file
-    part (the app's 64 KiB default refused every phone photo with 413; the test client, which hands
-    over the whole body at once, never met it). Text fields keep their own length checks in the forms.
+    Werkzeug's multipart parser holds what it has read but not yet split into parts, and refuses
+    more than ``max_form_memory_size`` of it even inside a file part: a served app reads the body
+    from the socket in network-sized pieces, and with the app's 64 KiB form limit every phone photo
+    got 413 (the test client, which hands over the whole body at once, never met it). That buffer and
+    any one text field may take UPLOAD_FIELD_MEMORY, not the whole upload: a 30 MB text field is
+    still refused before it is held in memory.
     """
     request.max_content_length = limit
-    request.max_form_memory_size = limit
+    request.max_form_memory_size = UPLOAD_FIELD_MEMORY
 
 
 def refuse_control_characters() -> None:
@@ -61,7 +68,24 @@ def refuse_control_characters() -> None:
                 abort(400)
 
 
+HOST = re.compile(r"(?:[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.?|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?\Z")
+
+
+def refuse_malformed_requests() -> None:
+    """Answer 400 for what no browser sends and the libraries below would fail on with a 500.
+
+    A Host that is not a host name (a label over 63 characters fails IDNA encoding wherever a URL
+    is built), and a multipart part without a name (Flask-WTF's CSRF check reads every key as text).
+    """
+    if len(request.host) > 260 or not HOST.match(request.host):
+        abort(400)
+    if request.method == "POST" and request.mimetype == "multipart/form-data" and (
+            None in request.form or None in request.files):
+        abort(400)
+
+
 def init_app(app: Flask) -> None:
+    app.before_request(refuse_malformed_requests)  # before the CSRF check, which fails on a nameless part
     csrf.init_app(app)
     app.before_request(refuse_control_characters)
 

@@ -182,6 +182,11 @@ def _keep_questionnaire(endpoint: str, values: dict) -> None:
         values.setdefault("q", code)
 
 
+def _page_args() -> dict[str, str]:
+    """The query arguments a result page reads, carried to the page it redirects to (no other name reaches url_for)."""
+    return {key: value for key in ("q", "wave", "compare") if (value := request.args.get(key))}
+
+
 def _questionnaire(session) -> str:
     """Return the questionnaire whose results a page shows: ?q=<code>, else citizen, else the first analysed."""
     code = request.args.get("q")
@@ -223,7 +228,7 @@ def area(code: str):
     session = db.session()
     place = scoped_area(session, current_user(), code)
     if place.level == "community":
-        return redirect(url_for("office.community", code=code, **request.args))
+        return redirect(url_for("office.community", code=code, **_page_args()))
     run = _run(session)
     if run is None:
         return render_template("office/no_run.html", area=place)
@@ -256,7 +261,7 @@ def community(code: str):
     session = db.session()
     place = scoped_area(session, current_user(), code)
     if place.level != "community":
-        return redirect(url_for("office.area", code=code, **request.args))
+        return redirect(url_for("office.area", code=code, **_page_args()))
     run = _run(session)
     if run is None:
         return render_template("office/no_run.html", area=place)

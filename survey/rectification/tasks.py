@@ -12,7 +12,7 @@ tasks of communities in its area.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import abort
 from sqlalchemy import Select, case, func, select
@@ -33,6 +33,7 @@ ACTIONS = {
     "return": ("done", "doing", "office", True),
 }
 OPEN = ("todo", "doing")  # what a unit still has to do: overdue once the deadline has passed
+MAX_TERM = timedelta(days=5 * 365)  # the furthest deadline a task may be given
 MAX_TITLE = 200
 MAX_NOTE = 4000
 
@@ -73,6 +74,8 @@ def create_tasks(session: Session, user: User, picks: list[tuple[Pick, Unit]], d
     now = now or datetime.now(UTC)
     if deadline <= now:
         raise TaskError("整改期限必须晚于现在")
+    if deadline > now + MAX_TERM:
+        raise TaskError(f"整改期限最多{MAX_TERM.days // 365}年")
     tasks = []
     for pick, unit in picks:
         if pick.area.level != "community" or not in_scope(user, pick.area):

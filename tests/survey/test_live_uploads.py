@@ -114,3 +114,11 @@ def test_a_questionnaire_workbook_over_64_kib_uploads_through_gunicorn(served):
                                    content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
     reply = browser.post("/office/questionnaires/upload", fields)
     assert reply.status in (302, 303), reply.text[:800]
+
+
+def test_a_text_field_over_a_mib_in_a_report_is_refused_not_held_in_memory(served):
+    _app, url = served
+    browser = Browser(url)  # not even signed in: the limit applies before anything else
+    # 1.08 MB: over the 1 MiB a field may hold, and little enough that the whole body is sent before the 413
+    reply = browser.post("/rectification/tasks/1/report", MultiDict({"note": "字" * 360_000}))
+    assert reply.status == 413
