@@ -4,6 +4,7 @@ photo, the office closes it (销号). Writes a phone-sized screenshot of the uni
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from PIL import Image
@@ -48,7 +49,7 @@ def test_problem_to_task_to_report_with_photo_to_closed(app, live_server, phone,
     title = page.locator('input[name="title_0"]').input_value()
     unit = page.locator('select[name="unit_0"] option', has_text="市教育局").first.get_attribute("value")
     page.locator('select[name="unit_0"]').select_option(unit)
-    page.get_by_label("整改期限").fill("2099-12-31")
+    page.get_by_label("整改期限").fill((datetime.now(UTC) + timedelta(days=60)).date().isoformat())
     page.get_by_role("button", name="交办 1 项任务").click()
     assert "已交办 1 项整改任务" in page.content()
     page.get_by_role("button", name="退出").click()

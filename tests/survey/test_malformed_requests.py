@@ -10,7 +10,7 @@ from survey import db
 from survey.auth import create_user
 from survey.models import Area, Unit
 from survey.rectification.tasks import Pick, TaskError, create_tasks
-from tests.conftest import PASSWORD, client_from_own_address, csrf_token, logged_in
+from tests.conftest import PASSWORD, client_from_own_address, logged_in
 
 NAMELESS_PART = (b"--b\r\nContent-Disposition: form-data\r\n\r\nx\r\n"
                  b"--b\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nx\r\n--b--\r\n")

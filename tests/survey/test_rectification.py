@@ -154,8 +154,9 @@ def test_the_office_turns_checked_problems_into_tasks_for_units(demo, client):
     assert page.status_code == 200 and "交办 2 项任务" in form and "低于80分" in form
     units = re.findall(r'<select name="unit_0"[^>]*>.*?<option value="(\d+)" selected', form, re.S)
     assert units, "the community's own unit is chosen by default"
+    due = (datetime.now(UTC) + timedelta(days=60)).date()
     reply = client.post(f"/rectification/area/C/new?pick={picks[0]}&pick={picks[1]}", data={
-        "csrf_token": token(form), "deadline": "2099-12-31", "priority": "high", "detail": "限期整改",
+        "csrf_token": token(form), "deadline": due.isoformat(), "priority": "high", "detail": "限期整改",
         "unit_0": units[0], "unit_1": units[0], "title_0": "任务甲", "title_1": "任务乙"})
     assert reply.status_code == 303
     with demo.app_context():
@@ -163,7 +164,7 @@ def test_the_office_turns_checked_problems_into_tasks_for_units(demo, client):
         assert len(made) == 2 and all(t.status == "todo" and t.priority == "high" for t in made)
         assert all(t.score_before is not None and t.score_before < 80 and t.wave_id for t in made)
         # The date typed is the whole day in Beijing time: the deadline is midnight after it, 16:00 UTC.
-        assert made[0].deadline == datetime(2099, 12, 31, 16, 0, tzinfo=UTC)
+        assert made[0].deadline == datetime(due.year, due.month, due.day, 16, 0, tzinfo=UTC)
     again = client.get("/office/area/C/problems").get_data(as_text=True)
     assert ">待整改</a>" in again
     # Without the CSRF token nothing is created.
