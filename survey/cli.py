@@ -17,6 +17,7 @@ from survey.localtime import format_local, parse_local, zone_name
 from survey.migrate import upgrade
 from survey.models import Area, Link, Questionnaire
 from survey.questionnaires import install_bundled
+from survey.reading import documents
 from survey.waves import create_wave
 
 
@@ -77,6 +78,7 @@ def import_areas_command(csv_file: Path) -> None:
             count = import_areas(session, text)
     except AreaImportError as exc:
         raise click.ClickException(f"{csv_file}: {exc}; nothing was imported") from None
+    documents.forget_all(current_app)  # a cached report lists the communities of its area as they were
     click.echo(f"Imported {count} areas from {csv_file}")
 
 

@@ -33,3 +33,11 @@ def write_private(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def private_file(path: Path) -> Path:
+    """Create ``path`` empty and readable by its owner only, for a writer that opens it by name (it keeps the mode)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode under O_CREAT
+    os.close(fd)
+    return path

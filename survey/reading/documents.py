@@ -82,6 +82,11 @@ def keep_only_newest(app: Flask) -> int:
     return gone
 
 
+def forget_all(app: Flask) -> None:
+    """Delete every cached PDF of this database (the areas changed: a report lists its communities)."""
+    shutil.rmtree(cache_root(app), ignore_errors=True)
+
+
 def area_report(app: Flask, session, run: AnalysisRun, area: Area,
                 previous: AnalysisRun | None | bool = True) -> tuple[bytes, bool]:
     """Return the area report PDF of the run against ``previous`` (default: the previous wave's newest run).

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from survey.private_files import private_folder
+from survey.private_files import private_file, private_folder, write_private
 from survey.reading.exports import Table, write
 
 KEEP_SECONDS = 24 * 3600
@@ -93,7 +93,7 @@ class ExportJobs:
             try:
                 table, close = build()
                 job.total = table.total
-                write(table, job.fmt, part, job.labels, progress)
+                write(table, job.fmt, private_file(part), job.labels, progress)
                 part.replace(self.folder / f"{job.id}.{job.fmt}")
                 job.state = "done"
             except Exception:
@@ -108,9 +108,7 @@ class ExportJobs:
                 self.futures.pop(job.id, None)
 
     def _save(self, job: JobState) -> None:
-        temporary = self.folder / f"{job.id}.json.tmp-{os.getpid()}"
-        temporary.write_text(json.dumps(asdict(job)), encoding="utf-8")
-        temporary.replace(self.folder / f"{job.id}.json")
+        write_private(self.folder / f"{job.id}.json", json.dumps(asdict(job)).encode())
 
     def state(self, job_id: str, user_id: int) -> JobState | None:
         """Return the job if it exists, belongs to ``user_id`` and has not expired; else None."""

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from survey import db
 from survey.auth import create_user
 from survey.models import Area, Task, Unit, User
+from survey.reading import documents
 from survey.rectification.tasks import Pick, create_tasks
 from tests.conftest import PASSWORD, client_from_own_address, logged_in
 
@@ -44,10 +45,14 @@ def test_a_street_moved_to_another_district_takes_its_communities_tasks_and_user
     old, new, street = (client_from_own_address(app) for _ in range(3))
     logged_in(old, "old_district"), logged_in(new, "new_district"), logged_in(street, "moved_street")
     assert (pages(old, moved_city), pages(new, moved_city)) == ([200] * 3, [404] * 3)
+    cached_report = documents.cache_root(app) / "run-1-x" / "report-D03.pdf"  # lists the street's communities
+    cached_report.parent.mkdir(parents=True)
+    cached_report.write_bytes(b"%PDF-1.7")
     csv_file = tmp_path / "move.csv"
     csv_file.write_text(f"code,name,level,parent_code\n{MOVED},{moved_city['street']},street,D02\n", encoding="utf-8")
     result = app.test_cli_runner().invoke(args=["import-areas", str(csv_file)])
     assert result.exit_code == 0, result.output
+    assert not cached_report.exists()
     assert (pages(old, moved_city), pages(new, moved_city), pages(street, moved_city)) == ([404] * 3, [200] * 3, [200] * 3)
     with app.app_context():
         session = db.session()

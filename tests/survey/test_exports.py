@@ -264,6 +264,8 @@ def test_a_large_export_runs_in_the_background_for_its_user_only(demo, district,
     page_url = started.headers["Location"]
     job_id = page_url.rsplit("/", 1)[1]
     jobs(demo).wait(job_id, timeout=120)
+    files = list(jobs(demo).folder.glob(f"{job_id}.*"))
+    assert {f.suffix for f in files} == {".sav", ".json"} and all(f.stat().st_mode & 0o777 == 0o600 for f in files)
     state = district.get(f"/office/exports/{job_id}/state").get_json()
     expected = len(stored(demo, "D01"))
     assert state == {"state": "done", "done": expected, "total": expected}
