@@ -75,7 +75,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         REFRESH_INTERVAL_S=float(os.environ.get("REFRESH_INTERVAL_S", "60")),
         REFRESH_MIN_AGE_S=float(os.environ.get("REFRESH_MIN_AGE_S", "180")),
         REFRESH_LOCK_TIMEOUT_S=int(os.environ.get("REFRESH_LOCK_TIMEOUT_S", "600")),
-        REFRESH_QUEUE=os.environ.get("REFRESH_QUEUE", "survey-refresh"),
+        REFRESH_QUEUE=os.environ.get("REFRESH_QUEUE"),  # default: one per database (refresh.queue_name)
         REFRESH_PRERENDER=os.environ.get("REFRESH_PRERENDER", "city,district"),
         # WARM_UP=1: create_app() prepares the process for its first request (survey/warmup.py);
         # gunicorn does it in post_worker_init (deploy/gunicorn.conf.py) whatever this says.

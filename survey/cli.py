@@ -515,7 +515,7 @@ def worker_command(burst: bool) -> None:
     It loads jieba's dictionary first (no job and no page waits for it), checks for new responses
     every REFRESH_INTERVAL_S seconds and runs the refreshes queued by it, the app servers and the
     city office's 刷新 button. With REDIS_URL: ``flask --app survey worker`` on one or more machines
-    (deploy/systemd/survey-worker.service); ``rq worker -w rq.SimpleWorker survey-refresh`` works too.
+    (deploy/systemd/survey-worker.service); ``rq worker -w rq.SimpleWorker <queue>`` works too (this command prints the queue's name).
     """
     import threading
 
@@ -529,7 +529,7 @@ def worker_command(burst: bool) -> None:
         from rq import SimpleWorker
 
         queued = refresh.check(app)
-        click.echo(f"Refresh worker on queue {app.config['REFRESH_QUEUE']}; queued now: {len(queued)}")
+        click.echo(f"Refresh worker on queue {refresh.queue_name(app)}; queued now: {len(queued)}")
         if not burst:
             threading.Thread(target=refresh.checker_loop, args=(app, interval, stop), daemon=True,
                              name="survey-refresh-check").start()

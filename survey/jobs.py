@@ -26,8 +26,17 @@ def use_app(app: Flask | None) -> None:
     _app = app
 
 
-def refresh_job(wave_id: int, questionnaire_code: str = "citizen", force: bool = False) -> dict:
-    """Refresh the wave's stored results in this process's app (see :func:`survey.refresh.run_job`)."""
+def refresh_job(wave_id: int, questionnaire_code: str = "citizen", force: bool = False,
+                database: str | None = None) -> dict:
+    """Refresh the wave's stored results in this process's app (see :func:`survey.refresh.run_job`).
+
+    ``database`` is the tag of the database the job was queued for: a worker of another database
+    (two sites given one REFRESH_QUEUE on a shared Redis) leaves it alone instead of analysing its own.
+    """
     app = current_app._get_current_object() if has_app_context() else worker_app()
+    if database is not None and database != refresh.database_tag(app):
+        app.logger.error("refresh job of database %s reached a worker of database %s: not run",
+                         database, refresh.database_tag(app))
+        return {"state": "other database", "run_id": None}
     with app.app_context():
         return refresh.run_job(wave_id, questionnaire_code, force)

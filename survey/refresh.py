@@ -329,7 +329,8 @@ def enqueue(app: Flask, wave_id: int, questionnaire_code: str = "citizen", force
                 return
         except NoSuchJobError:
             pass
-        job_queue(app).enqueue_call(JOB_FUNCTION, args=(wave_id, questionnaire_code, force), job_id=job_id,
+        job_queue(app).enqueue_call(JOB_FUNCTION, args=(wave_id, questionnaire_code, force, database_tag(app)),
+                                    job_id=job_id,
                                  timeout=int(app.config.get("REFRESH_LOCK_TIMEOUT_S", 600)), result_ttl=3600,
                                  failure_ttl=24 * 3600)
         return
@@ -455,11 +456,20 @@ def redis_client(app: Flask):
 def job_queue(app: Flask):
     from rq import Queue
 
-    return Queue(app.config.get("REFRESH_QUEUE", "survey-refresh"), connection=redis_client(app))
+    return Queue(queue_name(app), connection=redis_client(app))
+
+
+def queue_name(app: Flask) -> str:
+    """Return the RQ queue of this site's refresh jobs: ``REFRESH_QUEUE``, else one of its own database.
+
+    Sites sharing a Redis never share a queue unless told to: the default names the key prefix and
+    the database (a worker of another city took every job and ran it on its own data).
+    """
+    return app.config.get("REFRESH_QUEUE") or f"{app.config.get('RATELIMIT_KEY_PREFIX') or 'survey'}-refresh-{database_tag(app)}"
 
 
 def _job_id(app: Flask, wave_id: int, questionnaire_code: str) -> str:
-    return f"{app.config.get('REFRESH_QUEUE', 'survey-refresh')}-{wave_id}-{questionnaire_code}"
+    return f"{queue_name(app)}-{wave_id}-{questionnaire_code}"
 
 
 def _codes(app: Flask, wave_id: int) -> list[str]:

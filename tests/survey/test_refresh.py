@@ -18,14 +18,14 @@ from urllib.parse import unquote
 import pytest
 from sqlalchemy import func, select
 
-from survey import db, jobs, refresh
+from survey import create_app, db, jobs, refresh
 from survey.auth import create_user
 from survey.localtime import format_local
 from survey.models import AnalysisRun, Area, AreaResult, Link, Wave
 from survey.questionnaires import definition_of
 from survey.reading import documents
 from survey.submissions import store_response
-from tests.conftest import PASSWORD, POSTGRESQL_ONLY, build_once
+from tests.conftest import PASSWORD, POSTGRESQL_ONLY, build_once, dispose
 from tests.conftest import logged_in as login
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -449,3 +449,19 @@ def test_a_job_whose_worker_was_killed_stops_showing_as_running_at_once(demo):
         client.close()
         refresh.redis_client(demo).close()
         demo.extensions.pop("refresh_redis", None)
+
+
+def test_sites_sharing_a_redis_queue_their_refreshes_apart(demo, tmp_path):
+    """Found by the outside attack session: city B's worker took city A's jobs and ran them on its own data."""
+    other = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'b.sqlite'}", "SECRET_KEY": "b",
+                        "RATELIMIT_KEY_PREFIX": "cityB"})
+    assert refresh.queue_name(demo) != refresh.queue_name(other)
+    assert refresh.queue_name(other).startswith("cityB-refresh-")
+    other.config["REFRESH_QUEUE"] = demo.config["REFRESH_QUEUE"] = "shared"  # told to share one queue
+    try:
+        with demo.app_context():
+            assert jobs.refresh_job(wave_id(demo), "citizen", False, refresh.database_tag(other)) == {
+                "state": "other database", "run_id": None}
+    finally:
+        demo.config["REFRESH_QUEUE"] = None
+        dispose(other)
