@@ -139,16 +139,16 @@ def describe(entry: ExportLog) -> str:
 
 
 class CreateForm(FlaskForm):
-    username = StringField("用户名", validators=[InputRequired("请填写用户名"), Length(max=64)])
+    username = StringField("用户名", validators=[InputRequired("请填写用户名"), Length(max=64, message="最多64个字")])
     role = SelectField("角色", validate_choice=False)
-    area = StringField("区域编码（责任单位账号不填）", validators=[Optional(), Length(max=64)])
-    school = StringField("学校名称（学校账号填写）", validators=[Optional(), Length(max=200)])
-    unit = StringField("责任单位名称（责任单位账号填写）", validators=[Optional(), Length(max=200)])
-    password = PasswordField("初始密码（留空则自动生成）", validators=[Optional(), Length(max=200)])
+    area = StringField("区域编码（责任单位账号不填）", validators=[Optional(), Length(max=64, message="最多64个字")])
+    school = StringField("学校名称（学校账号填写）", validators=[Optional(), Length(max=200, message="最多200个字")])
+    unit = StringField("责任单位名称（责任单位账号填写）", validators=[Optional(), Length(max=200, message="最多200个字")])
+    password = PasswordField("初始密码（留空则自动生成）", validators=[Optional(), Length(max=200, message="最多200个字")])
 
 
 class ResetForm(FlaskForm):
-    password = PasswordField("新密码（留空则自动生成）", validators=[Optional(), Length(max=200)])
+    password = PasswordField("新密码（留空则自动生成）", validators=[Optional(), Length(max=200, message="最多200个字")])
 
 
 class ActiveForm(FlaskForm):

@@ -61,8 +61,8 @@ DASHBOARD_FLAGGED = 50  # the dashboard lists the communities that cost most; �
 
 
 class LoginForm(FlaskForm):
-    username = StringField("用户名", validators=[InputRequired("请输入用户名"), Length(max=64)])
-    password = PasswordField("密码", validators=[InputRequired("请输入密码"), Length(max=200)])
+    username = StringField("用户名", validators=[InputRequired("请输入用户名"), Length(max=64, message="最多64个字")])
+    password = PasswordField("密码", validators=[InputRequired("请输入密码"), Length(max=200, message="最多200个字")])
 
 
 class PrintForm(FlaskForm):

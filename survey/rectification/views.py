@@ -60,27 +60,27 @@ MAX_TERM = 50
 
 
 class UnitForm(FlaskForm):
-    name = StringField("单位名称", validators=[InputRequired("请填写单位名称"), Length(max=200)])
-    contact = StringField("联系人", validators=[Length(max=100)])
-    phone = StringField("联系电话", validators=[Length(max=40)])
-    communities = TextAreaField("帮包社区（社区编码，用分号、顿号或空格隔开）", validators=[Length(max=4000)])
-    grids = TextAreaField("包保网格/楼栋（可不填）", validators=[Length(max=1000)])
+    name = StringField("单位名称", validators=[InputRequired("请填写单位名称"), Length(max=200, message="最多200个字")])
+    contact = StringField("联系人", validators=[Length(max=100, message="最多100个字")])
+    phone = StringField("联系电话", validators=[Length(max=40, message="最多40个字")])
+    communities = TextAreaField("帮包社区（社区编码，用分号、顿号或空格隔开）", validators=[Length(max=4000, message="最多4000个字")])
+    grids = TextAreaField("包保网格/楼栋（可不填）", validators=[Length(max=1000, message="最多1000个字")])
 
 
 class NewTasksForm(FlaskForm):
     deadline = StringField("整改期限（日期，如 2026-12-31，当天24点前）", validators=[InputRequired("请填写整改期限")])
     priority = SelectField("优先级", choices=[SelectChoice(p, PRIORITY_NAMES[p]) for p in PRIORITIES], default="normal")
-    detail = TextAreaField("整改要求（可不填）", validators=[Length(max=4000)])
+    detail = TextAreaField("整改要求（可不填）", validators=[Length(max=4000, message="最多4000个字")])
 
 
 class ReportForm(FlaskForm):
-    note = TextAreaField("整改情况", validators=[InputRequired("请写明整改情况"), Length(max=4000)])
+    note = TextAreaField("整改情况", validators=[InputRequired("请写明整改情况"), Length(max=4000, message="最多4000个字")])
     photos = MultipleFileField(f"整改照片（JPEG、PNG 或 WebP，每张不超过{photos.MAX_BYTES // (1024 * 1024)}MB，"
                                f"最多{photos.MAX_PHOTOS}张）")
 
 
 class NoteForm(FlaskForm):
-    note = TextAreaField("说明", validators=[Length(max=4000)])
+    note = TextAreaField("说明", validators=[Length(max=4000, message="最多4000个字")])
 
 
 @bp.url_value_preprocessor
