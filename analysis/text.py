@@ -20,7 +20,10 @@ TERM_FREQUENCY = 20_000  # high enough that a listed term wins over the pieces j
 STOPWORDS = frozenset(
     "的 了 和 是 就 都 而 及 与 着 或 一个 没有 我们 你们 他们 这个 那个 希望 感觉 觉得 比较 非常 有点 一些 还是 "
     "不 没 很 太 也 在 有 要 会 能 对 把 被 让 给 从 到 这 那 就是 但是 因为 所以 如果 可以 已经 还 又 再 多 少 "
-    "没人 问题 建议 情况 什么 怎么 时候 现在 一下 以后 社区 小区 经常 总是 一直 好久 严重 有些 特别".split()
+    "没人 问题 建议 情况 什么 怎么 时候 现在 一下 以后 社区 小区 经常 总是 一直 好久 严重 有些 特别 "
+    # verbs of direction and other function words that say nothing of the problem (出来, 出门 came top)
+    "出来 出去 出门 起来 下来 上来 过来 回来 进去 一样 这样 那样 这里 那里 哪里 大家 自己 其实 然后 而且 "
+    "虽然 只是 真的 比如 东西 地方 感到 看到 知道 需要 应该".split()
 )
 # Words that negate the next one; the pair is counted as one term ("没有" + "路灯" -> "没有路灯").
 NEGATIONS = frozenset("不 没 没有 未 无 不太 不够 不再".split())

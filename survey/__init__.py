@@ -130,6 +130,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(rectification_bp)
     cli.init_app(app)
     app.add_url_rule("/", "index", lambda: redirect(url_for("office.login")))
+    # Browsers ask for /favicon.ico on every site whatever the page says: answer instead of a 404 each time.
+    app.add_url_rule("/favicon.ico", "favicon",
+                     lambda: app.send_static_file("favicon.ico"))
     if app.config.get("WARM_UP"):
         from survey.warmup import freeze_heap, warm_up
 

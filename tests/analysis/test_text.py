@@ -52,3 +52,10 @@ def test_text_analysis_stays_free_of_flask_and_the_database():
 def test_pasted_markup_gives_no_terms():
     comments = ['<img src=x onerror="alert(1)"><script>alert(2)</script>', "路灯不亮 <b>路灯</b>"]
     assert top_terms(comments) == [("不亮", 1), ("路灯", 1)]
+
+
+def test_words_of_direction_and_function_are_no_terms():
+    comments = ["晚上出门路灯不亮，走出来很黑", "出门就是垃圾，看到垃圾桶满出来", "出来散步路灯坏了"] * 3
+    found = [term for term, _ in top_terms(comments)]
+    assert "路灯" in found or "路灯不亮" in found
+    assert not {"出来", "出门", "看到"} & set(found)

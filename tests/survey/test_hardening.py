@@ -274,3 +274,8 @@ def test_staff_pages_are_not_cached(app, city):
     client = grid_client(app, "grid1", "A1", "10.22.0.1")
     for path in ("/entry/", "/office/login"):
         assert "no-store" in client.get(path).headers.get("Cache-Control", ""), path
+
+
+def test_the_browser_s_favicon_request_is_answered(client):
+    reply = client.get("/favicon.ico")
+    assert reply.status_code == 200 and reply.data[:4] == b"\x00\x00\x01\x00"  # an ICO file
