@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from forms import Definition
 from survey import db
-from survey.auth import current_user, role_required
+from survey.auth import role_required, staff_user
 from survey.localtime import format_local
 from survey.models import Area, Questionnaire, QuestionnaireVersion, Response, User, Wave, wave_version
 from survey.paper import SERIAL, check_serial, numbered_items
@@ -100,7 +100,7 @@ def _counts(session, user: User, wave_id: int | None) -> tuple[int, list[tuple[s
 @role_required("grid")
 def page():
     session = db.session()
-    user = current_user()
+    user = staff_user()
     questionnaires = open_questionnaires(session)
     code = request.values.get("q") or next(iter(questionnaires), "citizen")
     if questionnaires and code not in questionnaires:

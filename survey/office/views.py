@@ -38,6 +38,7 @@ from survey.auth import (
     log_out,
     login_required,
     record_login,
+    staff_user,
 )
 from survey.ids import query_id
 from survey.limits import LOGIN_LIMIT, limiter
@@ -93,7 +94,7 @@ def _refresh_pending(run: AnalysisRun) -> bool:
 @login_required
 def refresh_wave(wave_id: int):
     """The city office's 刷新: queue a refresh of every questionnaire of the wave now, then go back."""
-    user = current_user()
+    user = staff_user()
     if user.role != "city":
         abort(403)
     if not ActionForm().validate_on_submit():
@@ -156,7 +157,7 @@ def schools(code: str):
     from survey.waves import latest_wave
 
     session = db.session()
-    place = scoped_area(session, current_user(), code)
+    place = scoped_area(session, staff_user(), code)
     wave = latest_wave(session)
     rows = participation_by_school(session, place, wave.id) if wave else []
     return render_template("office/schools.html", area=place, wave=wave, rows=rows, breadcrumbs=_breadcrumbs(place))
@@ -165,7 +166,7 @@ def schools(code: str):
 def _area_and_run(code: str) -> tuple:
     """Return the request's session, the user's area ``code`` (404 outside their scope) and the run."""
     session = db.session()
-    place = scoped_area(session, current_user(), code)
+    place = scoped_area(session, staff_user(), code)
     return session, place, _run(session) or abort(404)
 
 
@@ -221,7 +222,7 @@ def _changes(session, run: AnalysisRun):
 @login_required
 def area(code: str):
     session = db.session()
-    place = scoped_area(session, current_user(), code)
+    place = scoped_area(session, staff_user(), code)
     if place.level == "community":
         return redirect(url_for("office.community", code=code, **request.args))
     run = _run(session)
@@ -254,7 +255,7 @@ def area(code: str):
 @login_required
 def community(code: str):
     session = db.session()
-    place = scoped_area(session, current_user(), code)
+    place = scoped_area(session, staff_user(), code)
     if place.level != "community":
         return redirect(url_for("office.area", code=code, **request.args))
     run = _run(session)
@@ -286,7 +287,7 @@ def paper(code: str):
     from survey.paper import MAX_COPIES, PrintError, batches, print_questionnaires, printable_waves
 
     session = db.session()
-    place = scoped_area(session, current_user(), code)
+    place = scoped_area(session, staff_user(), code)
     if place.level != "community":
         abort(404)
     waves = printable_waves(session)
@@ -299,7 +300,7 @@ def paper(code: str):
         wave = next(w for w in waves if w.id == form.wave.data)
         try:
             printed = print_questionnaires(session, form.questionnaire.data, place, form.count.data, wave_name=wave.name,
-                                           user_id=current_user().id)
+                                           user_id=staff_user().id)
         except (PrintError, ReportError) as exc:
             error, status = str(exc), 422
         else:
@@ -358,7 +359,7 @@ def exports(code: str):
 @login_required
 def export_job(job_id: str):
     """A background export: 正在导出… N/M (refresh, or the page's script polls), then the download link."""
-    job = export_jobs.jobs(current_app).state(job_id, current_user().id) or abort(404)
+    job = export_jobs.jobs(current_app).state(job_id, staff_user().id) or abort(404)
     expires = datetime.fromtimestamp(job.created + export_jobs.KEEP_SECONDS, UTC)
     return render_template("office/export_job.html", job=job, expires=expires, what_name=WHATS.get(job.what, job.what))
 
@@ -366,7 +367,7 @@ def export_job(job_id: str):
 @bp.get("/exports/<job_id>/state")
 @login_required
 def export_job_state(job_id: str):
-    job = export_jobs.jobs(current_app).state(job_id, current_user().id) or abort(404)
+    job = export_jobs.jobs(current_app).state(job_id, staff_user().id) or abort(404)
     return jsonify(state=job.state, done=job.done, total=job.total)
 
 
@@ -375,7 +376,7 @@ def export_job_state(job_id: str):
 def export_download(job_id: str):
     """Hand the finished file to the user who asked for it (404 for anyone else, or after a day); log it."""
     jobs = export_jobs.jobs(current_app)
-    job = jobs.state(job_id, current_user().id) or abort(404)
+    job = jobs.state(job_id, staff_user().id) or abort(404)
     path = jobs.file(job) or abort(404)
     _log_export(db.session(), job.what, job.area_id, job.wave_id, job.fmt, job.total)
     response = send_file(path, mimetype=FORMATS[job.fmt], as_attachment=True, download_name=job.filename)
@@ -398,7 +399,7 @@ def report(code: str):
 @login_required
 def qr(code: str):
     session = db.session()
-    place = scoped_area(session, current_user(), code)
+    place = scoped_area(session, staff_user(), code)
     pdf, _ = documents.qr_sheet(current_app._get_current_object(), session, place)
     return _file(pdf, "application/pdf", f"二维码-{place.name}.pdf")
 
@@ -408,7 +409,7 @@ def _round(value, digits: int = 2):
 
 
 def _breadcrumbs(area: Area) -> list[Area]:
-    return breadcrumbs(current_user(), area)
+    return breadcrumbs(staff_user(), area)
 
 
 class ExportForm(FlaskForm):
@@ -450,7 +451,7 @@ def _export(session, place: Area, run: AnalysisRun, what: str, fmt: str, labels:
         if not background:
             form = ExportForm(formdata=None, what=what, fmt=fmt, labels=labels)
             return _export_page(place, run, form, f"共 {table.total} 行，数据较多，请点击“导出”在后台生成文件，完成后在此下载。")
-        user = current_user()
+        user = staff_user()
         job = export_jobs.jobs(current_app).start(
             user.id, what, fmt, labels, filename, place.id, run.wave_id, table.total,
             _job_builder(current_app._get_current_object(), what, place.id, run.wave_id, run.questionnaire_code, run.id,
@@ -489,7 +490,7 @@ def _job_builder(app, what: str, area_id: int, wave_id: int, questionnaire_code:
 
 def _log_export(session, what: str, area_id: int, wave_id: int | None, fmt: str, rows: int) -> None:
     with db.write_transaction(session):
-        session.add(ExportLog(user_id=current_user().id, what=what, area_id=area_id, wave_id=wave_id,
+        session.add(ExportLog(user_id=staff_user().id, what=what, area_id=area_id, wave_id=wave_id,
                               file_format=fmt, rows=rows, created_at=datetime.now(UTC)))
 
 

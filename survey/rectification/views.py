@@ -17,7 +17,7 @@ from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
 from survey import db
-from survey.auth import current_user, login_required, role_required
+from survey.auth import login_required, role_required, staff_user
 from survey.ids import query_id
 from survey.localtime import format_local, now_local, parse_local, to_local
 from survey.models import OFFICE_ROLES, PRIORITIES, AnalysisRun, Area, ItemResult, Task, TaskPhoto, Unit
@@ -139,7 +139,7 @@ def _problem_tasks(problems) -> dict[tuple[int, str], Task]:
 @staff_required
 def home():
     """A unit's landing page (what is due, its communities); an office's task list."""
-    user = current_user()
+    user = staff_user()
     session = db.session()
     if user.role != "unit":
         return redirect(url_for("rectification.tasks"))
@@ -163,7 +163,7 @@ def _community_scores(session, communities: list[Area]) -> list[tuple[Area, obje
 @login_required
 def tasks():
     """The office's tasks: filters by status, unit and overdue; counts per status."""
-    user = current_user()
+    user = staff_user()
     session = db.session()
     status = request.args.get("status")
     unit_id = request.args.get("unit", type=query_id)
@@ -184,14 +184,14 @@ def tasks():
 @staff_required
 def task(task_id: int):
     session = db.session()
-    user = current_user()
+    user = staff_user()
     found = task_for(session, user, task_id)
     return _task_page(found)
 
 
 def _task_page(found: Task, error: str | None = None, status: int = 200, report: ReportForm | None = None):
     session = db.session()
-    user = current_user()
+    user = staff_user()
     allowed = [a for a in ACTIONS if may_act(session, user, found, a)]
     return render_template("rectification/task.html", task=found, allowed=allowed, error=error, now=datetime.now(UTC),
                            proof=next_wave_proof(session, found),
@@ -206,7 +206,7 @@ def act(task_id: int, action: str):
     if action not in ACTIONS:
         abort(404)
     session = db.session()
-    user = current_user()
+    user = staff_user()
     found = task_for(session, user, task_id)
     form = ReportForm() if action == "report" else NoteForm()
     if not form.validate_on_submit():
@@ -247,7 +247,7 @@ def photo(photo_id: int):
     """Send a report photo to an account that may see its task (404 for anyone else)."""
     session = db.session()
     found = session.get(TaskPhoto, photo_id) or abort(404)
-    task_for(session, current_user(), found.task_id)
+    task_for(session, staff_user(), found.task_id)
     path = photos.path_of(current_app.instance_path, found.stored_name)
     if not path.is_file():
         abort(404)
@@ -261,7 +261,7 @@ def photo(photo_id: int):
 def community(code: str):
     """A unit's helped community: its satisfaction and topics in the newest run (other communities: 404)."""
     session = db.session()
-    user = current_user()
+    user = staff_user()
     place = scoped_area(session, user, code)
     analysed = dashboard.analysed_questionnaires(session)
     runs = dashboard.runs_by_wave(session, next(iter(analysed), "citizen"))
@@ -278,7 +278,7 @@ def community(code: str):
 
 def _picks(session, place: Area) -> tuple[list[Pick], AnalysisRun | None]:
     """Read the chosen problems (?pick=item:<community>:<item>, or ?community=&term=) against the stored run."""
-    user = current_user()
+    user = staff_user()
     code = request.args.get("q")
     analysed = dashboard.analysed_questionnaires(session)
     if code and code not in analysed:
@@ -318,7 +318,7 @@ def _picks(session, place: Area) -> tuple[list[Pick], AnalysisRun | None]:
 def new_tasks(code: str):
     """Turn the chosen problems into tasks: one row per problem (name, unit), one deadline and priority for all."""
     session = db.session()
-    user = current_user()
+    user = staff_user()
     place = scoped_area(session, user, code)
     picks, run = _picks(session, place)
     units = visible_units(session, user)
@@ -371,7 +371,7 @@ def _deadline(text: str) -> datetime:
 @login_required
 def units():
     session = db.session()
-    user = current_user()
+    user = staff_user()
     found = visible_units(session, user, with_communities=True)
     # What an office below the city sees of a unit stops at its own area: the communities there, the open tasks there.
     scoped = visible(session, user).subquery()
@@ -451,7 +451,7 @@ def _rates_table(rows, total) -> Table:
 def rates_page(fmt: str | None):
     """整改率 and on-time rate by unit or by area level over a period, lowest first; CSV, XLSX and the PDF 通报."""
     session = db.session()
-    user = current_user()
+    user = staff_user()
     choices = groupings_for(user)
     by = request.args.get("by") or choices[0]
     if by not in choices or fmt not in (None, "csv", "xlsx", "pdf"):
@@ -502,6 +502,6 @@ def _download(body: bytes, mimetype: str, filename: str) -> Response:
 def league_page():
     """帮包单位排名: each unit's communities, their satisfaction and change since the last wave, points, 整改率."""
     session = db.session()
-    rows, wave, previous = league(session, current_user(), datetime.now(UTC))
+    rows, wave, previous = league(session, staff_user(), datetime.now(UTC))
     return render_template("rectification/league.html", rows=rows, wave=wave, previous=previous,
                            fdr_note=wave_changes.FDR_NOTE)
