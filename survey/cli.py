@@ -11,6 +11,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from survey import db
+from survey.appcontext import app_object
 from survey.areas import AreaImportError, import_areas
 from survey.links import make_community_links, public_url
 from survey.localtime import format_local, parse_local, zone_name
@@ -519,7 +520,7 @@ def worker_command(burst: bool) -> None:
 
     from survey import refresh
 
-    app = current_app._get_current_object()  # RQ's SimpleWorker runs each job here, in this app's context
+    app = app_object()  # RQ's SimpleWorker runs each job here, in this app's context
     refresh.warm_up()
     interval = float(app.config.get("REFRESH_INTERVAL_S", 60)) or 60.0
     stop = threading.Event()

@@ -5,9 +5,10 @@ queues its jobs by this module's function name, so the core never imports upward
 """
 from __future__ import annotations
 
-from flask import Flask, current_app, has_app_context
+from flask import Flask, has_app_context
 
 from survey import create_app, refresh
+from survey.appcontext import app_object
 
 _app: Flask | None = None
 
@@ -28,6 +29,6 @@ def use_app(app: Flask | None) -> None:
 
 def refresh_job(wave_id: int, questionnaire_code: str = "citizen", force: bool = False) -> dict:
     """Refresh the wave's stored results in this process's app (see :func:`survey.refresh.run_job`)."""
-    app = current_app._get_current_object() if has_app_context() else worker_app()
+    app = app_object() if has_app_context() else worker_app()
     with app.app_context():
         return refresh.run_job(wave_id, questionnaire_code, force)

@@ -48,6 +48,7 @@ from sqlalchemy.orm import Session
 
 from analysis.errors import AnalysisError
 from survey import db
+from survey.appcontext import app_object
 from survey.localtime import format_local
 from survey.models import AnalysisRun, Answer, Area, Questionnaire, QuestionnaireVersion, Response, Wave, wave_version
 from survey.results import MarginsError, run_analysis
@@ -180,7 +181,7 @@ def refresh(
             run.summary = run.summary | extra
             session.flush()
             run_id = run.id
-    _call_hooks(current_app._get_current_object(), "stored", run_id)
+    _call_hooks(app_object(), "stored", run_id)
     return Outcome("done", run_id)
 
 
@@ -394,7 +395,7 @@ def lock_held(wave_id: int, questionnaire_code: str) -> bool:
 def run_job(wave_id: int, questionnaire_code: str = "citizen", force: bool = False) -> dict:
     """The job (in an app context): refresh, then what the ``job`` hooks do (the PDFs of ``REFRESH_PRERENDER``);
     never raises for an analysis that cannot run yet (it is remembered, and retried when new responses come)."""
-    app = current_app._get_current_object()
+    app = app_object()
     with app.app_context():
         try:
             outcome = refresh(wave_id, questionnaire_code, force=force)

@@ -29,6 +29,7 @@ from wtforms.validators import InputRequired, Length
 from reports.charts import bar_chart_svg, line_chart_svg
 from reports.heatmap import heatmap_html
 from survey import db, refresh
+from survey.appcontext import app_object
 from survey.auth import (
     LOGIN_FAILED,
     check_credentials,
@@ -87,7 +88,7 @@ def _globals():
 
 def _refresh_pending(run: AnalysisRun) -> bool:
     codes = sorted({v.questionnaire.code for v in run.wave.versions})
-    return refresh.pending(current_app._get_current_object(), run.wave_id, codes)
+    return refresh.pending(app_object(), run.wave_id, codes)
 
 
 @bp.post("/refresh/<int:wave_id>")
@@ -101,7 +102,7 @@ def refresh_wave(wave_id: int):
         abort(400)
     session = db.session()
     wave = session.get(Wave, wave_id) or abort(404)
-    app = current_app._get_current_object()
+    app = app_object()
     for code in sorted({v.questionnaire.code for v in wave.versions}):
         refresh.enqueue(app, wave.id, code, force=True)
     target = request.form.get("next", "")
@@ -389,7 +390,7 @@ def export_download(job_id: str):
 def report(code: str):
     session, place, run = _area_and_run(code)
     changes = _changes(session, run)
-    pdf, _ = documents.area_report(current_app._get_current_object(), session, run, place,
+    pdf, _ = documents.area_report(app_object(), session, run, place,
                                    previous=changes.previous if changes else None)
     _log(session, "report", place, run, "pdf", 1)
     return _file(pdf, "application/pdf", f"满意度测评报告-{place.name}-{run.wave.name}.pdf")
@@ -400,7 +401,7 @@ def report(code: str):
 def qr(code: str):
     session = db.session()
     place = scoped_area(session, staff_user(), code)
-    pdf, _ = documents.qr_sheet(current_app._get_current_object(), session, place)
+    pdf, _ = documents.qr_sheet(app_object(), session, place)
     return _file(pdf, "application/pdf", f"二维码-{place.name}.pdf")
 
 
@@ -454,7 +455,7 @@ def _export(session, place: Area, run: AnalysisRun, what: str, fmt: str, labels:
         user = staff_user()
         job = export_jobs.jobs(current_app).start(
             user.id, what, fmt, labels, filename, place.id, run.wave_id, table.total,
-            _job_builder(current_app._get_current_object(), what, place.id, run.wave_id, run.questionnaire_code, run.id,
+            _job_builder(app_object(), what, place.id, run.wave_id, run.questionnaire_code, run.id,
                          compare))
         return redirect(url_for("office.export_job", job_id=job.id), 303)
     _log_export(session, what, place.id, run.wave_id, fmt, table.total)

@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from analysis.fieldwork import NO_DATA, TARGET_HALF_WIDTH, plan_fieldwork
 from survey import db
+from survey.appcontext import app_object
 from survey.caching import app_cache
 from survey.models import AnalysisRun, Area, AreaResult, Wave
 from survey.plans import base_plan, margin_variables, plan_for, score_cells
@@ -218,7 +218,7 @@ def cached_city_plan(session: Session, wave: Wave | None, questionnaire_code: st
     over all responses); a new analysis run is a new key, counted at once. ``survey.warmup`` counts
     the current wave's when a worker starts.
     """
-    app = current_app._get_current_object()
+    app = app_object()
     seconds = float(app.config.get("FIELDWORK_CACHE_SECONDS", CACHE_SECONDS))
     if wave is None or seconds <= 0:
         return city_plan(session, wave, questionnaire_code)

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, current_app, jsonify, render_template
+from flask import Blueprint, Response, abort, jsonify, render_template
 
 from survey import db
+from survey.appcontext import app_object
 from survey.auth import role_required, staff_user
 from survey.links import public_url
 from survey.models import Link, School, SchoolClass
@@ -62,7 +63,7 @@ def progress():
 def qr():
     """Return the printable QR codes of this school's classes (parents' and pupils' links) only."""
     school = _school()
-    pdf, _ = documents.school_qr_sheet(current_app._get_current_object(), db.session(), school)
+    pdf, _ = documents.school_qr_sheet(app_object(), db.session(), school)
     response = Response(pdf, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(f'二维码-{school.name}.pdf')}"
     response.headers["Cache-Control"] = "private, no-store"
