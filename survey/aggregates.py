@@ -52,7 +52,7 @@ from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from analysis.scoring import choice_cells
-from survey.db import oldest_open_transaction, settled_at
+from survey.db import driver_connection, oldest_open_transaction, settled_at
 from survey.models import AggregateChoice, AggregateFlagged, AggregateState, Area, Response
 from survey.plans import choice_counts, score_cells
 
@@ -427,7 +427,7 @@ class Aggregator:
         """
         if not _postgres(self.session):
             return [tuple(row) for row in self._exec(sql)]
-        cursor = self.session.connection().connection.driver_connection.cursor()
+        cursor = driver_connection(self.session).cursor()
         with cursor:
             return cursor.execute(sql.replace(":state", "%(state)s"), {"state": self.state.id}).fetchall()
 

@@ -23,6 +23,7 @@ from analysis.scoring import choice_cells
 from forms import Definition
 from survey.aggregates import aggregated_frames
 from survey.csv_files import csv_reader
+from survey.db import driver_connection
 from survey.models import (
     GRADE_BANDS,
     AnalysisRun,
@@ -261,7 +262,7 @@ def _insert_rows(session: Session, model, rows: list[dict]) -> None:
     columns = list(rows[0])
     table = model.__table__
     names = ", ".join(table.c[name].name for name in columns)
-    cursor = session.connection().connection.driver_connection.cursor()  # the session's own transaction
+    cursor = driver_connection(session).cursor()  # the session's own transaction
     with cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row([row[name] for name in columns])
