@@ -229,7 +229,7 @@ def log_out(db_session: Session) -> None:
 def end_sessions(db_session: Session, user: User) -> int:
     """End every session of ``user`` (password change, account disabled); return how many."""
     result = db_session.execute(delete(StaffSession).where(StaffSession.user_id == user.id))
-    return result.rowcount or 0
+    return db.rows_changed(result)
 
 
 def set_password(db_session: Session, user: User, password: str) -> None:

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -181,6 +181,15 @@ def driver_connection(session: Session) -> psycopg.Connection[TupleRow]:
     if driver is None:  # only a pool connection invalidated since has none, never the one just checked out
         raise RuntimeError("the session's connection has no driver connection")
     return driver
+
+
+def rows_changed(result: Result[Any]) -> int:
+    """Return how many rows an UPDATE or DELETE without RETURNING changed (0 when the driver does not say).
+
+    Session.execute is typed as returning a Result; for such a statement it is a CursorResult
+    (SQLAlchemy's changelog for 2.0.44 says to cast it for ``rowcount``).
+    """
+    return cast("CursorResult[Any]", result).rowcount or 0
 
 
 # --- watermarks: which ids no open transaction can still add below --------------------------------

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from werkzeug.http import http_date
 
 from forms import Definition
-from survey.db import oldest_open_transaction, settled_at
+from survey.db import oldest_open_transaction, rows_changed, settled_at
 from survey.models import AnalysisRun, Response, Wave
 from survey.signing import random_hex, sign, unsign
 
@@ -336,4 +336,4 @@ def purge_device_data(session: Session, now: datetime | None = None) -> int:
         update(Wave).where(Wave.closes_at <= now, Wave.device_data_cleared_at.is_(None))
         .values(ip_salt=None, device_data_cleared_at=now).execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return rows_changed(result)

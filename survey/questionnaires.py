@@ -71,7 +71,7 @@ def definition_by_id(session: Session, version_id: int) -> Definition:
 
     Stored versions never change (a new wording is a new version), so the cache needs no expiry.
     """
-    engine = session.get_bind()
+    engine = session.get_bind().engine  # (the bind is the engine itself: db_sessionmaker's)
     cached = cached_definition(engine, version_id)
     if cached is not None:
         return cached
