@@ -145,9 +145,9 @@ def _record_failure(session: Session, name: str, address: str, now: datetime) ->
 def _throttled(session: Session, name: str, address: str, user: User | None, now: datetime) -> bool:
     recent = select(func.coalesce(func.sum(LoginFailure.failures), 0)).where(
         LoginFailure.username == name, LoginFailure.last_at >= now - THROTTLE_WINDOW)
-    if session.scalar(recent.where(LoginFailure.address_hash == address)) >= FAILURES_PER_ADDRESS:
+    if session.execute(recent.where(LoginFailure.address_hash == address)).scalar_one() >= FAILURES_PER_ADDRESS:
         return True
-    if session.scalar(recent) < FAILURES_PER_ACCOUNT:
+    if session.execute(recent).scalar_one() < FAILURES_PER_ACCOUNT:
         return False
     known = user is not None and session.scalar(select(KnownAddress.id).where(
         KnownAddress.user_id == user.id, KnownAddress.address_hash == address,

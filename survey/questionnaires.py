@@ -76,6 +76,8 @@ def definition_by_id(session: Session, version_id: int) -> Definition:
     if cached is not None:
         return cached
     version = session.get(QuestionnaireVersion, version_id)
+    if version is None:
+        raise LookupError(f"no questionnaire version with id {version_id}")
     definition = definition_of(version)
     with _lock:
         _by_id[(engine, version_id)] = definition  # the engine itself: rendering its URL costs more

@@ -104,7 +104,8 @@ def margins_frame(session: Session, questionnaire_code: str = "citizen") -> pd.D
             select(Area.code, Area.adult_population).where(Area.level == "community", Area.adult_population.is_not(None))
         ).all()
         community_rows = pd.DataFrame(
-            [("community", code, float(pop)) for code, pop in communities], columns=["variable", "category", "total"]
+            [("community", code, float(pop)) for code, pop in communities if pop is not None],  # (none is: see the query)
+            columns=["variable", "category", "total"]
         )
         frame = pd.concat([community_rows, frame], ignore_index=True)
     if frame.empty:
@@ -244,7 +245,7 @@ def _analyze_if_grown(session: Session, added: dict) -> None:
     if session.get_bind().dialect.name != "postgresql":
         return
     names = [model.__tablename__ for model, rows in added.items() if rows]
-    known = dict(session.execute(text("SELECT relname, reltuples FROM pg_class WHERE relname IN :names AND relkind = 'r'")
+    known: dict[str, float] = dict(session.execute(text("SELECT relname, reltuples FROM pg_class WHERE relname IN :names AND relkind = 'r'")
                                  .bindparams(bindparam("names", expanding=True)), {"names": names}).all())
     stale = [model.__tablename__ for model, rows in added.items()
              if rows and rows > GROWN * max(float(known.get(model.__tablename__, -1)), 0.0)]
@@ -392,7 +393,7 @@ def _summary(session: Session, wave: Wave, versions: list[QuestionnaireVersion],
             "variables": list(result.rake.design.variables),
         },
         "communities_without_responses": left_out,
-        "responses_by_channel": channels.get(city_code, {}),
+        "responses_by_channel": channels.get(city_code, {}) if city_code is not None else {},
         "channels_by_area": channels,
         "quality_by_area": quality_counts(session, wave, areas, tallies),
         "timings": result.timings,
