@@ -108,7 +108,7 @@ def public_limits(get_limit: str, post_limit: str) -> Callable:
                     abort(429)
             return view(*args, **kwargs)
 
-        dispatch.counted_by_public_limits = True
+        dispatch.counted_by_public_limits = True  # type: ignore[attr-defined]  # mypy knows no attributes set on a function
         return dispatch
 
     return decorate

@@ -196,6 +196,7 @@ def create():
         return _page(viewer, form, error="您不能新建这种角色的账号：只能新建本级及以下的账号。", status=403)
     session = db.session()
     code = (form.area.data or "").strip()
+    area: Area | None
     unit_name = None
     if role == "unit":  # the unit's own account: in the city's area, seeing its unit's communities only
         area, unit_name = viewer.area, (form.unit.data or "").strip()

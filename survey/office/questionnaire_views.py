@@ -227,6 +227,8 @@ def field(code: str, number: int):
     try:
         with db.write_transaction(session):
             wave = session.get(Wave, form.wave.data)
+            if wave is None:  # the form offers only waves that exist
+                abort(404)
             replaced = field_version(session, wave, version, datetime.now(UTC))
             wave_name = wave.name
     except WaveChangeRefused as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -206,8 +207,13 @@ def _run(session) -> AnalysisRun | None:
 def _link(area: Area) -> str:
     endpoint = "office.community" if area.level == "community" else "office.area"
     # The waves as numbers, never the raw query text: nothing a link carries is echoed into the page.
-    chosen = {key: value for key in ("wave", "compare") if (value := request.args.get(key, type=query_id))}
+    chosen: dict[str, Any] = {key: value for key in ("wave", "compare") if (value := request.args.get(key, type=query_id))}
     return url_for(endpoint, code=area.code, **chosen)
+
+
+def _query() -> dict[str, Any]:
+    """The request's query arguments (the first value of each), for a redirect that keeps them."""
+    return request.args.to_dict()
 
 
 def _changes(session, run: AnalysisRun):
@@ -225,7 +231,7 @@ def area(code: str):
     session = db.session()
     place = scoped_area(session, staff_user(), code)
     if place.level == "community":
-        return redirect(url_for("office.community", code=code, **request.args))
+        return redirect(url_for("office.community", code=code, **_query()))
     run = _run(session)
     if run is None:
         return render_template("office/no_run.html", area=place)
@@ -258,7 +264,7 @@ def community(code: str):
     session = db.session()
     place = scoped_area(session, staff_user(), code)
     if place.level != "community":
-        return redirect(url_for("office.area", code=code, **request.args))
+        return redirect(url_for("office.area", code=code, **_query()))
     run = _run(session)
     if run is None:
         return render_template("office/no_run.html", area=place)

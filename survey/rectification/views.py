@@ -124,7 +124,7 @@ def _problem_units(problems) -> dict[int, str]:
     return {area_id: "、".join(u.name for u in units) for area_id, units in found.items()}
 
 
-def _problem_tasks(problems) -> dict[tuple[int, str], Task]:
+def _problem_tasks(problems) -> dict[tuple[int, str | None], Task]:
     """{(community id, item code): its newest task}, for the problem list's 整改 column."""
     ids = list({p.community.id for p in problems})
     if not ids:
@@ -226,7 +226,7 @@ def act(task_id: int, action: str):
             for upload in uploads:
                 stored.append(photos.store(instance, upload.stream.read(photos.MAX_BYTES + 1), upload.filename))
         with db.write_transaction(session):
-            found = session.get(Task, task_id)
+            found = session.get(Task, task_id) or abort(404)  # read again in the write (task_for found it)
             event = transition(session, user, found, action, note)
             for photo in stored:
                 session.add(TaskPhoto(task_id=found.id, event_id=event.id, stored_name=photo.name, width=photo.width,
@@ -234,7 +234,7 @@ def act(task_id: int, action: str):
     except (TaskError, photos.PhotoError) as exc:
         photos.remove(instance, [p.name for p in stored])
         session.rollback()
-        return _task_page(session.get(Task, task_id), str(exc), 422, form if action == "report" else None)
+        return _task_page(session.get(Task, task_id) or abort(404), str(exc), 422, form if action == "report" else None)
     except BaseException:
         photos.remove(instance, [p.name for p in stored])
         raise
@@ -301,7 +301,7 @@ def _picks(session, place: Area) -> tuple[list[Pick], AnalysisRun | None]:
         scoped_area(session, user, area.code)
         if kind == "term":
             picks.append(Pick(area, f"{area.name}：群众反映“{what}”问题整改", term=what, wave_id=run.wave_id if run else None))
-        elif kind == "item" and definition is not None and what in definition.column_names:
+        elif kind == "item" and run is not None and definition is not None and what in definition.column_names:
             topic = definition.column_names[what]
             result = session.scalar(select(ItemResult).where(ItemResult.run_id == run.id, ItemResult.area_id == area.id,
                                                              ItemResult.item_code == what))
@@ -375,7 +375,7 @@ def units():
     found = visible_units(session, user, with_communities=True)
     # What an office below the city sees of a unit stops at its own area: the communities there, the open tasks there.
     scoped = visible(session, user).subquery()
-    open_counts = dict(session.execute(select(scoped.c.unit_id, func.count()).where(scoped.c.status.in_(OPEN))
+    open_counts: dict[int, int] = dict(session.execute(select(scoped.c.unit_id, func.count()).where(scoped.c.status.in_(OPEN))
                                        .group_by(scoped.c.unit_id)).all())
     communities = {u.id: [a for a in u.communities if user.role == "unit" or in_scope(user, a)] for u in found}
     return render_template("rectification/units.html", units=found, open_counts=open_counts, communities=communities,
