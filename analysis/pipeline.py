@@ -387,10 +387,10 @@ def _group_matrix(groups: np.ndarray | None) -> np.ndarray | None:
     """Return group indicator covariates for the small-area model, or None for intercept only."""
     if groups is None:
         return None
-    groups = pd.Series(groups).astype(str)
-    if groups.nunique() < 2 or len(groups) <= groups.nunique() + 1:
+    names = pd.Series(groups).astype(str)
+    if names.nunique() < 2 or len(names) <= names.nunique() + 1:
         return None
-    return pd.get_dummies(groups).to_numpy(dtype=float)
+    return pd.get_dummies(names).to_numpy(dtype=float)
 
 
 def _two_level_stats(design, labels: np.ndarray, score: np.ndarray) -> DomainStats:

@@ -175,7 +175,7 @@ def parse_expression(text: str) -> Condition:
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
-    out = []
+    out: list[tuple[str, str]] = []
     position = 0
     while position < len(text):
         match = TOKEN.match(text, position)
@@ -183,6 +183,8 @@ def _tokens(text: str) -> list[tuple[str, str]]:
             break
         position = match.end()
         kind = match.lastgroup
+        if kind is None:  # never: every alternative of TOKEN is a named group
+            break
         if kind == "name":  # the inner group of a ${...} reference
             kind = "ref"
         out.append((kind, match.group("name") if kind == "ref" else match.group(kind).strip()))

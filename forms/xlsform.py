@@ -284,9 +284,9 @@ class _Importer:
         others = {lang: cells[f"{base}::{lang}"] for lang in self.languages[1:] if cells.get(f"{base}::{lang}")}
         for column, text in ((base, plain), (f"{base}::{self.default_language}", tagged),
                              *((f"{base}::{lang}", text) for lang, text in others.items())):
-            if PIPED.search(text):
+            if piped := PIPED.search(text):
                 # ODK shows the earlier answer here; we would show the raw ${...} to residents.
-                self.error(sheet, number, column, f"不支持在文字中引用答案（{PIPED.search(text).group(0)}），请改写这段文字")
+                self.error(sheet, number, column, f"不支持在文字中引用答案（{piped.group(0)}），请改写这段文字")
         return plain or tagged, others
 
     def column_of(self, sheet: str, base: str) -> str:
@@ -318,7 +318,9 @@ class _Importer:
     def topics(self) -> dict[str, dict[str, Any]]:
         sheet = self.sheets.get("topics")
         out: dict[str, dict[str, Any]] = {}
-        for number, cells in sheet.rows if sheet else ():
+        if sheet is None:
+            return out
+        for number, cells in sheet.rows:
             self.check_columns(sheet, TOPICS_COLUMNS, {}, number, cells)
             name = cells.get("name", "")
             if not name:
@@ -337,7 +339,9 @@ class _Importer:
         """Return {list name: {"choices": [...], "rows": [...], "scores": bool, "yes": bool}}."""
         sheet = self.sheets.get("choices")
         lists: dict[str, dict[str, Any]] = {}
-        for number, cells in sheet.rows if sheet else ():
+        if sheet is None:
+            return lists
+        for number, cells in sheet.rows:
             self.check_columns(sheet, CHOICES_COLUMNS, {}, number, cells)
             list_name, name = cells.get("list_name", ""), cells.get("name", "")
             if not list_name:
@@ -727,7 +731,7 @@ def _texts_columns(base: str, languages: tuple[str, ...]) -> list[str]:
     return [f"{base}::{lang}" for lang in languages]
 
 
-def _text_values(texts: tuple[tuple[str, str], ...]) -> list[str]:
+def _text_values(texts: tuple[tuple[str, str], ...]) -> list[str | None]:
     return [text or None for _, text in texts]
 
 

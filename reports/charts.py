@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TypeGuard
 
 from markupsafe import Markup, escape
 
@@ -43,7 +44,7 @@ def _fit(text: str, size: float, width: float) -> str:
     return text + "…"
 
 
-def _finite(value: float | None) -> bool:
+def _finite(value: float | None) -> TypeGuard[float]:
     return value is not None and math.isfinite(value)
 
 
@@ -58,7 +59,7 @@ def _svg(chart_id: str, height: float, title: str, desc: str, body: list[str]) -
     )
 
 
-def bar_chart_svg(labels: Sequence[str], values: Sequence[float], title: str, *, unit: str = "", digits: int = 2,
+def bar_chart_svg(labels: Sequence[str], values: Sequence[float | None], title: str, *, unit: str = "", digits: int = 2,
                   chart_id: str = "bar") -> Markup:
     """Return a horizontal bar chart, one bar per label in the given order, its value written after it.
 

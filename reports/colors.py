@@ -10,7 +10,8 @@ _RED, _WHITE, _BLUE = (178, 24, 43), (247, 247, 247), (33, 102, 172)
 
 
 def _mix(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> tuple[int, int, int]:
-    return tuple(round(x + (y - x) * t) for x, y in zip(a, b))
+    red, green, blue = (round(x + (y - x) * t) for x, y in zip(a, b))
+    return red, green, blue
 
 
 def score_color(score: float | None) -> str:

@@ -168,7 +168,8 @@ def _trust_proxies(app: Flask) -> None:
     if hops < 0:
         raise ValueError(f"TRUSTED_PROXIES {raw!r} is not a number of proxy hops (0, 1, 2, ...)")
     if hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]  # Flask's documented way to wrap its WSGI app
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)
 
 
 class _SessionInterface(SecureCookieSessionInterface):

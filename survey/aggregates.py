@@ -52,7 +52,7 @@ from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from analysis.scoring import choice_cells
-from survey.db import oldest_open_transaction, settled_at
+from survey.db import driver_connection, oldest_open_transaction, settled_at
 from survey.models import AggregateChoice, AggregateFlagged, AggregateState, Area, Response
 from survey.plans import choice_counts, score_cells
 
@@ -111,6 +111,13 @@ class Aggregator:
         self.state: AggregateState | None = None
         self.fresh = False  # the state was just made: its tables hold nothing yet
 
+    @property
+    def current(self) -> AggregateState:
+        """The state :meth:`update` found or made (every step and read below runs after it)."""
+        if self.state is None:
+            raise RuntimeError("no aggregate state yet: Aggregator.update() comes first")
+        return self.state
+
     # --- SQL pieces ---------------------------------------------------------------------------
 
     def _exec(self, sql: str, **params):
@@ -136,7 +143,7 @@ class Aggregator:
         """
         if self.fresh and _postgres(self.session) and self.session.execute(
                 text("SELECT has_schema_privilege(current_schema(), 'CREATE')")).scalar():
-            return "UNLOGGED", f"aggregate_scratch_{int(self.state.id)}"
+            return "UNLOGGED", f"aggregate_scratch_{int(self.current.id)}"
         return "TEMPORARY", "aggregate_scratch"
 
     def _add(self, where: str, flagged: str, sign: int, params: dict) -> None:
@@ -235,21 +242,22 @@ class Aggregator:
         ).one()
         return int(count), int(ids)
 
-    def _start_over(self) -> None:
+    def _start_over(self) -> AggregateState:
         old = select(AggregateState.id).where(AggregateState.wave_id == self.wave_id,
                                               AggregateState.questionnaire_code == self.code).scalar_subquery()
         for model in STATE_ROWS:  # no foreign key: deleted here, not by the state's cascade
             self.session.execute(delete(model).where(model.state_id == old).execution_options(synchronize_session=False))
         self.session.execute(delete(AggregateState).where(AggregateState.wave_id == self.wave_id,
                                                           AggregateState.questionnaire_code == self.code))
-        self.state = AggregateState(wave_id=self.wave_id, questionnaire_code=self.code, plan=self.plan_key,
-                                    watermark=0, responses=0, id_sum=0, pending=[])
-        self.session.add(self.state)
+        self.state = state = AggregateState(wave_id=self.wave_id, questionnaire_code=self.code, plan=self.plan_key,
+                                            watermark=0, responses=0, id_sum=0, pending=[])
+        self.session.add(state)
         self.session.flush()
         for model in STATE_ROWS:  # rows a state deleted by hand (a wave's cascade) left under an id now reused (SQLite)
-            self.session.execute(delete(model).where(model.state_id == self.state.id)
+            self.session.execute(delete(model).where(model.state_id == state.id)
                                  .execution_options(synchronize_session=False))
         self.fresh = True
+        return state
 
     def _move_changed_flags(self) -> int:
         """Move stored responses whose flag state changed since they were counted; return how many."""
@@ -257,7 +265,7 @@ class Aggregator:
         upto = "r.id <= :upto"
         newly = f"{upto} AND {FLAGGED_SQL} AND NOT {stored}"
         cleared = f"{upto} AND NOT {FLAGGED_SQL} AND {stored}"
-        params = {"upto": self.state.watermark}
+        params = {"upto": self.current.watermark}
         # Both read from the partial index of flagged responses (migration 0012) and the flagged list, not
         # from every response of the wave. A stored response still exists (the checksum said so).
         flagged_now = self._exec(f"SELECT count(*) FROM response r WHERE {self._base} AND {newly}", **params).scalar()
@@ -289,9 +297,10 @@ class Aggregator:
         count, ids = self._exec(
             "SELECT count(*), coalesce(sum(r.id), 0) FROM response r "
             f"WHERE r.wave_id = :wave AND r.questionnaire_version_id IN :versions AND {where}", **params).one()
-        self.state.watermark = upto
-        self.state.responses += int(count)
-        self.state.id_sum += int(ids)
+        state = self.current
+        state.watermark = upto
+        state.responses += int(count)
+        state.id_sum += int(ids)
         return int(count)
 
     def _read_mark(self) -> tuple[int, datetime]:
@@ -299,7 +308,7 @@ class Aggregator:
         highest = self._exec("SELECT coalesce(max(r.id), 0) FROM response r "
                              "WHERE r.wave_id = :wave AND r.questionnaire_version_id IN :versions").scalar()
         if _postgres(self.session):
-            now = self.session.execute(text("SELECT clock_timestamp()")).scalar()
+            now = self.session.execute(text("SELECT clock_timestamp()")).scalar_one()
         else:
             now = datetime.now(UTC)
         return int(highest), now
@@ -309,35 +318,36 @@ class Aggregator:
         if _postgres(self.session):  # hash the 10M answers of a full build in memory, not on disk
             self.session.execute(text("SET LOCAL work_mem = '64MB'"))
         highest, read_at = self._read_mark()
-        self.state = self.session.scalar(select(AggregateState).where(
+        self.state = stored = self.session.scalar(select(AggregateState).where(
             AggregateState.wave_id == self.wave_id, AggregateState.questionnaire_code == self.code))
         reason = ""
         if full:
             reason = "asked for"
-        elif self.state is None:
+        elif stored is None:
             reason = "no stored statistics yet"
-        elif self.state.plan != self.plan_key:
+        elif stored.plan != self.plan_key:
             reason = "the plan changed (margins, attributes or versions)"
-        elif self._checksum(self.state.watermark) != (self.state.responses, self.state.id_sum):
+        elif self._checksum(stored.watermark) != (stored.responses, stored.id_sum):
             reason = "responses up to the watermark changed (deleted, or committed late)"
         outcome = Outcome("full" if reason else "incremental", reason)
-        if reason:
-            self._start_over()
+        if reason or stored is None:  # (a missing state always comes with a reason)
+            state = self._start_over()
         else:
+            state = stored
             outcome.moved = self._move_changed_flags()
-        candidates = [(datetime.fromisoformat(t), int(w)) for t, w in self.state.pending] + [(read_at, highest)]
+        candidates = [(datetime.fromisoformat(t), int(w)) for t, w in state.pending] + [(read_at, highest)]
         oldest_open = oldest_open_transaction(self.session)
         safe = [w for t, w in candidates if self.settled(self.session, t, oldest_open)]
-        target = max([self.state.watermark, *safe])
-        if target > self.state.watermark:
-            outcome.added = self._store_range(self.state.watermark, target)
+        target = max([state.watermark, *safe])
+        if target > state.watermark:
+            outcome.added = self._store_range(state.watermark, target)
             if outcome.mode == "full" and _postgres(self.session):  # fresh tables: plan the reads on real counts
                 self.session.execute(text("ANALYZE aggregate_cell, aggregate_score, aggregate_choice, aggregate_flagged"))
         self.fresh = False
-        self.state.pending = [[t.isoformat(), w] for t, w in candidates if w > target][-PENDING_KEPT:]
-        self.state.updated_at = datetime.now(UTC)
+        state.pending = [[t.isoformat(), w] for t, w in candidates if w > target][-PENDING_KEPT:]
+        state.updated_at = datetime.now(UTC)
         self.session.flush()
-        outcome.watermark = self.state.watermark
+        outcome.watermark = state.watermark
         self.tail_upto = highest
         return outcome
 
@@ -427,9 +437,9 @@ class Aggregator:
         """
         if not _postgres(self.session):
             return [tuple(row) for row in self._exec(sql)]
-        cursor = self.session.connection().connection.driver_connection.cursor()
+        cursor = driver_connection(self.session).cursor()
         with cursor:
-            return cursor.execute(sql.replace(":state", "%(state)s"), {"state": self.state.id}).fetchall()
+            return cursor.execute(sql.replace(":state", "%(state)s"), {"state": self.current.id}).fetchall()
 
     def _frame(self, rows: list[tuple], cells: dict[int, tuple], rest: list[str]) -> pd.DataFrame:
         """Return rows (cell id, *rest) as a frame [unit, *attributes, *rest] of the cells of unit areas."""
@@ -486,5 +496,5 @@ def aggregated_frames(session: Session, wave_id: int, questionnaire_code: str, v
             choices = combine(choices, choice_cells(tail, values, keys), ["item", *keys])
             choices = choices.sort_values(["item", *keys], kind="stable").reset_index(drop=True)
     outcome.upto = max(upto, after)
-    outcome.responses = aggregator.state.responses + outcome.tail
+    outcome.responses = aggregator.current.responses + outcome.tail
     return cells, choices, outcome

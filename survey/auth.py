@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from survey import db
 from survey.models import (
@@ -144,9 +145,9 @@ def _record_failure(session: Session, name: str, address: str, now: datetime) ->
 def _throttled(session: Session, name: str, address: str, user: User | None, now: datetime) -> bool:
     recent = select(func.coalesce(func.sum(LoginFailure.failures), 0)).where(
         LoginFailure.username == name, LoginFailure.last_at >= now - THROTTLE_WINDOW)
-    if session.scalar(recent.where(LoginFailure.address_hash == address)) >= FAILURES_PER_ADDRESS:
+    if session.execute(recent.where(LoginFailure.address_hash == address)).scalar_one() >= FAILURES_PER_ADDRESS:
         return True
-    if session.scalar(recent) < FAILURES_PER_ACCOUNT:
+    if session.execute(recent).scalar_one() < FAILURES_PER_ACCOUNT:
         return False
     known = user is not None and session.scalar(select(KnownAddress.id).where(
         KnownAddress.user_id == user.id, KnownAddress.address_hash == address,
@@ -228,7 +229,7 @@ def log_out(db_session: Session) -> None:
 def end_sessions(db_session: Session, user: User) -> int:
     """End every session of ``user`` (password change, account disabled); return how many."""
     result = db_session.execute(delete(StaffSession).where(StaffSession.user_id == user.id))
-    return result.rowcount or 0
+    return db.rows_changed(result)
 
 
 def set_password(db_session: Session, user: User, password: str) -> None:
@@ -275,6 +276,22 @@ def _session_user(now: datetime) -> User | None:
     return user
 
 
+def staff_user() -> User:
+    """Return the logged-in staff user of a view behind :func:`role_required` (or ``login_required``).
+
+    The decorator has already sent an anonymous visitor to the login page; called anywhere else,
+    this does the same (aborts with that redirect), so it never returns None.
+    """
+    user = current_user()
+    if user is None:
+        abort(_to_login())
+    return user
+
+
+def _to_login() -> WerkzeugResponse:
+    return redirect(url_for("office.login", next=request.full_path.rstrip("?")))
+
+
 def role_required(*roles: str):
     """Send anonymous visitors to the login page; other roles get a 403."""
 
@@ -283,7 +300,7 @@ def role_required(*roles: str):
         def wrapped(*args, **kwargs):
             user = current_user()
             if user is None:
-                return redirect(url_for("office.login", next=request.full_path.rstrip("?")))
+                return _to_login()
             if user.role not in roles:
                 abort(403)
             return view(*args, **kwargs)

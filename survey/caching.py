@@ -7,7 +7,9 @@ from collections.abc import Callable, Hashable
 from threading import Lock
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
+
+from survey.appcontext import app_object
 
 
 class TimedCache:
@@ -50,7 +52,7 @@ class TimedCache:
 
 def app_cache(name: str, seconds_setting: str, default_seconds: float, size: int, app: Flask | None = None) -> TimedCache:
     """Return the app's cache called ``name``, made on first use with its expiry from the config."""
-    app = app or current_app._get_current_object()
+    app = app or app_object()
     caches = app.extensions.setdefault("timed_caches", {})
     cache = caches.get(name)
     if cache is None:

@@ -11,6 +11,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from survey import db
+from survey.appcontext import app_object
 from survey.areas import AreaImportError, import_areas
 from survey.links import make_community_links, public_url
 from survey.localtime import format_local, parse_local, zone_name
@@ -49,8 +50,8 @@ def _local(moment: datetime) -> str:
 
 def _base_url(base_url: str | None, port: int | None = None) -> str:
     """Return the address printed links start with: --base-url, PUBLIC_BASE_URL, or this machine at $PORT."""
-    port = port or os.environ.get("PORT") or 5000
-    return (base_url or current_app.config.get("PUBLIC_BASE_URL") or f"http://127.0.0.1:{port}").rstrip("/")
+    chosen = port or os.environ.get("PORT") or 5000
+    return (base_url or current_app.config.get("PUBLIC_BASE_URL") or f"http://127.0.0.1:{chosen}").rstrip("/")
 
 
 @click.command("init-db")
@@ -174,9 +175,10 @@ def demo_info(port: int | None) -> None:
     with db.write_transaction() as session:
         logins = reset_demo_logins(session)
     click.echo("")
-    click.echo(f"Survey link: {base}/s/{links[0].token}   ({links[0].area.name}, citizen questionnaire)")
+    first = links[0]  # a community's link (demo_links joins its area)
+    click.echo(f"Survey link: {base}/s/{first.token}   ({first.area.name if first.area else ''}, citizen questionnaire)")
     school_link = demo_school_link(db.session())
-    if school_link is not None:
+    if school_link is not None and school_link.school_class is not None:
         klass = school_link.school_class
         click.echo(f"School link: {base}/s/{school_link.token}   ({klass.school.name} {klass.name}, parents pick their community)")
     click.echo(f"All links: flask --app survey list-links --base-url {base}")
@@ -232,7 +234,9 @@ def analyze_command(wave_name: str | None, questionnaire: str, include_flagged: 
                               progress=lambda _message: bar.update(1))
     except (AnalysisError, MarginsError) as exc:
         raise click.ClickException(str(exc)) from None
-    run = session.get(AnalysisRun, outcome.run_id)
+    run = session.get(AnalysisRun, outcome.run_id) if outcome.run_id is not None else None
+    if run is None:  # the wave was deleted meanwhile
+        raise click.ClickException(f"{name}: no analysis was stored")
     city = run.summary["city"]
     run_id, respondents = run.id, run.respondents
     left_out = run.summary["communities_without_responses"]
@@ -473,7 +477,7 @@ def import_questionnaire_command(xlsx_file: Path, code: str | None) -> None:
     checked = check_xlsform(xlsx_file.read_bytes(), xlsx_file.name, code)
     for warning in checked.warnings:
         click.echo(f"warning: {warning}", err=True)
-    if not checked.ok:
+    if not checked.ok or checked.raw is None:  # (ok: a definition and no errors)
         for error in checked.errors:
             click.echo(f"error: {error}", err=True)
         raise click.ClickException(f"{xlsx_file}: {len(checked.errors)} error(s); nothing was published")
@@ -521,7 +525,7 @@ def worker_command(burst: bool) -> None:
 
     from survey import refresh
 
-    app = current_app._get_current_object()  # RQ's SimpleWorker runs each job here, in this app's context
+    app = app_object()  # RQ's SimpleWorker runs each job here, in this app's context
     refresh.warm_up()
     interval = float(app.config.get("REFRESH_INTERVAL_S", 60)) or 60.0
     stop = threading.Event()

@@ -7,11 +7,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg.rows import TupleRow
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 POOL_SIZE, MAX_OVERFLOW = 10, 20
@@ -168,6 +173,23 @@ def writer_connections(engine: Engine) -> WriterConnections:
                 writers = _writers[engine] = WriterConnections(engine, keep=POOL_SIZE + MAX_OVERFLOW)
                 event.listen(engine, "engine_disposed", lambda _engine: writers.close_all())
     return writers
+
+
+def driver_connection(session: Session) -> psycopg.Connection[TupleRow]:
+    """Return the driver's own connection under the session's, in its transaction (PostgreSQL: COPY, plain cursors)."""
+    driver = session.connection().connection.driver_connection
+    if driver is None:  # only a pool connection invalidated since has none, never the one just checked out
+        raise RuntimeError("the session's connection has no driver connection")
+    return driver
+
+
+def rows_changed(result: Result[Any]) -> int:
+    """Return how many rows an UPDATE or DELETE without RETURNING changed (0 when the driver does not say).
+
+    Session.execute is typed as returning a Result; for such a statement it is a CursorResult
+    (SQLAlchemy's changelog for 2.0.44 says to cast it for ``rowcount``).
+    """
+    return cast("CursorResult[Any]", result).rowcount or 0
 
 
 # --- watermarks: which ids no open transaction can still add below --------------------------------

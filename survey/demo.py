@@ -47,6 +47,8 @@ def _pupil_responses(session, definition: Definition, wave: Wave, version_id: in
     created = 0
     for link in links:
         klass = link.school_class
+        if klass is None:
+            raise ValueError(f"link {link.id} is not a class's link")
         school_mean = 84.0 if "小学" in klass.school.name else 79.0
         for _ in range(int(klass.pupils * rng.uniform(0.3, 0.7))):
             person = school_mean + rng.normal(0, 6)
@@ -229,7 +231,7 @@ def _responses(session, definition: Definition, wave: Wave, version_id: int, lin
             if person < 78 and rng.random() < 0.3:
                 answers["comment"] = COMPLAINTS[int(rng.integers(len(COMPLAINTS)))]
             submitted = now - timedelta(days=float(rng.uniform(0, 29)), minutes=float(rng.uniform(0, 600)))
-            started = submitted - timedelta(seconds=float(rng.lognormal(np.log(200), 0.35)))
+            started: datetime | None = submitted - timedelta(seconds=float(rng.lognormal(np.log(200), 0.35)))
             channel_draw = rng.random()
             via = {"link_id": link.id, "channel": "qr", "school_class_id": None}
             if channel_draw < 0.12 and parent_links:

@@ -28,13 +28,12 @@ def run_once(now: datetime | None = None) -> dict[str, int]:
     with db.write_transaction() as session:
         return {
             "responses_cleared": purge_device_data(session, now),
-            "sessions_ended": session.execute(
-                delete(StaffSession).where(StaffSession.last_seen_at < now - SESSION_IDLE)).rowcount or 0,
-            "login_failures_dropped": session.execute(
-                delete(LoginFailure).where(LoginFailure.last_at < now - THROTTLE_WINDOW)).rowcount or 0,
-            "known_addresses_dropped": session.execute(
-                delete(KnownAddress).where(KnownAddress.last_login_at < now - timedelta(days=KNOWN_ADDRESS_DAYS))
-            ).rowcount or 0,
+            "sessions_ended": db.rows_changed(session.execute(
+                delete(StaffSession).where(StaffSession.last_seen_at < now - SESSION_IDLE))),
+            "login_failures_dropped": db.rows_changed(session.execute(
+                delete(LoginFailure).where(LoginFailure.last_at < now - THROTTLE_WINDOW))),
+            "known_addresses_dropped": db.rows_changed(session.execute(
+                delete(KnownAddress).where(KnownAddress.last_login_at < now - timedelta(days=KNOWN_ADDRESS_DAYS)))),
         }
 
 

@@ -5,9 +5,10 @@ queues its jobs by this module's function name, so the core never imports upward
 """
 from __future__ import annotations
 
-from flask import Flask, current_app, has_app_context
+from flask import Flask, has_app_context
 
 from survey import create_app, refresh
+from survey.appcontext import app_object
 
 _app: Flask | None = None
 
@@ -33,7 +34,7 @@ def refresh_job(wave_id: int, questionnaire_code: str = "citizen", force: bool =
     ``database`` is the tag of the database the job was queued for: a worker of another database
     (two sites given one REFRESH_QUEUE on a shared Redis) leaves it alone instead of analysing its own.
     """
-    app = current_app._get_current_object() if has_app_context() else worker_app()
+    app = app_object() if has_app_context() else worker_app()
     if database is not None and database != refresh.database_tag(app):
         app.logger.error("refresh job of database %s reached a worker of database %s: not run",
                          database, refresh.database_tag(app))

@@ -26,6 +26,8 @@ from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import STRATEGIES, RateLimiter
 
+from survey.appcontext import app_object
+
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
 
 # Staff login: a person mistyping gets several tries; a password-guessing script does not.
@@ -98,7 +100,7 @@ def public_limits(get_limit: str, post_limit: str) -> Callable:
     def decorate(view: Callable) -> Callable:
         @functools.wraps(view)
         def dispatch(*args, **kwargs):
-            app = current_app._get_current_object()
+            app = app_object()
             chosen = items.get(request.method)
             if app.config["RATELIMIT_ENABLED"] and chosen:
                 if not _counter(app).hit(chosen, "public", request.endpoint or "", request.method,
@@ -106,7 +108,7 @@ def public_limits(get_limit: str, post_limit: str) -> Callable:
                     abort(429)
             return view(*args, **kwargs)
 
-        dispatch.counted_by_public_limits = True
+        dispatch.counted_by_public_limits = True  # type: ignore[attr-defined]  # mypy knows no attributes set on a function
         return dispatch
 
     return decorate

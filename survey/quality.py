@@ -25,12 +25,12 @@ from datetime import UTC, datetime
 from flask import Request, current_app
 from flask import Response as HttpResponse
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import Integer, case, func, literal, or_, select, text, true, update
+from sqlalchemy import ColumnElement, Integer, case, func, literal, or_, select, text, true, update
 from sqlalchemy.orm import Session
 from werkzeug.http import http_date
 
 from forms import Definition
-from survey.db import oldest_open_transaction, settled_at
+from survey.db import oldest_open_transaction, rows_changed, settled_at
 from survey.models import AnalysisRun, Response, Wave
 from survey.signing import random_hex, sign, unsign
 
@@ -150,7 +150,7 @@ def mark_wave(session: Session, wave_id: int, since: dict | None = None, settled
 
     settled = settled or settled_at
     # The mark this pass can promise, read before any flag is written (see the docstring).
-    highest = session.scalar(select(func.coalesce(func.max(Response.id), 0)).where(Response.wave_id == wave_id))
+    highest = session.execute(select(func.coalesce(func.max(Response.id), 0)).where(Response.wave_id == wave_id)).scalar_one()
     read_at = _server_time(session)
     candidates = [(datetime.fromisoformat(t), int(w)) for t, w in (since or {}).get("pending", [])]
     candidates.append((read_at, int(highest)))
@@ -161,7 +161,7 @@ def mark_wave(session: Session, wave_id: int, since: dict | None = None, settled
     # Each version's own threshold (none: no speeders).
     thresholds = {version_id: max(0.5 * float(median), SPEEDER_FLOOR_S)
                   for version_id, median in _median_durations(session, wave_id, timed) if median is not None}
-    speeder = literal(False)
+    speeder: ColumnElement[bool] = literal(False)
     if thresholds:
         speeder = case(*[(Response.questionnaire_version_id == version_id,
                           func.coalesce(Response.duration_s < threshold, False))
@@ -208,9 +208,9 @@ def _speeder_scope(since: dict | None, thresholds: dict[int, float]):
     The previous pass left every response up to its ``upto`` flagged by its thresholds, so a flag
     can change only for a later response or for a duration between a version's old and new threshold.
     """
-    previous = (since or {}).get("thresholds")
-    if previous is None:
+    if since is None or since.get("thresholds") is None:
         return true()
+    previous = since["thresholds"]
     scope = [Response.id > int(since["upto"])]
     for version_id in sorted(set(thresholds) | {int(v) for v in previous}):
         old, new = previous.get(str(version_id)), thresholds.get(version_id)
@@ -232,11 +232,10 @@ def _timed_counts(session: Session, wave_id: int, since: dict | None, upto: int)
     query = (select(Response.questionnaire_version_id, func.count(Response.duration_s),
                     func.count(Response.duration_s).filter(above))
              .where(Response.wave_id == wave_id).group_by(Response.questionnaire_version_id))
-    before = (since or {}).get("timed")
     base: dict[int, int] = {}
-    if before is not None:
+    if since is not None and since.get("timed") is not None:
         query = query.where(Response.id > int(since["upto"]))
-        base = {int(version): int(count) for version, count in before.items()}
+        base = {int(version): int(count) for version, count in since["timed"].items()}
     now, at_upto = dict(base), dict(base)
     for version_id, count, later in session.execute(query):
         now[version_id] = now.get(version_id, 0) + int(count)
@@ -255,7 +254,7 @@ def _median_durations(session: Session, wave_id: int, timed: dict[int, int] | No
     pages that flag updates took out of the visibility map, until the next vacuum: 0.8 s, not 0.3).
     SQLite: walked to the middle on the (wave, version, duration) index (migration 0012).
     """
-    out = []
+    out: list[tuple[int, float | None]] = []
     counts = timed if timed is not None else dict(session.execute(
         select(Response.questionnaire_version_id, func.count(Response.duration_s))
         .where(Response.wave_id == wave_id).group_by(Response.questionnaire_version_id)
@@ -274,12 +273,12 @@ def _median_durations(session: Session, wave_id: int, timed: dict[int, int] | No
             session.execute(text("SET LOCAL enable_indexonlyscan = on"))
             out.append((version_id, (middle[0] + middle[1]) / 2 if timed_now else None))
             continue
-        middle = session.scalars(
+        middle = [duration for duration in session.scalars(  # (never None: the query leaves NULLs out)
             select(Response.duration_s)
             .where(Response.wave_id == wave_id, Response.questionnaire_version_id == version_id,
                    Response.duration_s.is_not(None))
             .order_by(Response.duration_s).offset((count - 1) // 2).limit(2 - count % 2)
-        ).all()
+        ) if duration is not None]
         out.append((version_id, (middle[0] + middle[1]) / 2 if len(middle) == 2 else middle[0]))
     return out
 
@@ -294,7 +293,7 @@ def last_mark(session: Session, wave_id: int) -> dict | None:
 
 def _server_time(session: Session) -> datetime:
     if session.get_bind().dialect.name == "postgresql":
-        return session.execute(select(func.clock_timestamp())).scalar()
+        return session.execute(select(func.clock_timestamp())).scalar_one()
     return datetime.now(UTC)
 
 
@@ -336,4 +335,4 @@ def purge_device_data(session: Session, now: datetime | None = None) -> int:
         update(Wave).where(Wave.closes_at <= now, Wave.device_data_cleared_at.is_(None))
         .values(ip_salt=None, device_data_cleared_at=now).execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return rows_changed(result)

@@ -71,11 +71,13 @@ def definition_by_id(session: Session, version_id: int) -> Definition:
 
     Stored versions never change (a new wording is a new version), so the cache needs no expiry.
     """
-    engine = session.get_bind()
+    engine = session.get_bind().engine  # (the bind is the engine itself: db_sessionmaker's)
     cached = cached_definition(engine, version_id)
     if cached is not None:
         return cached
     version = session.get(QuestionnaireVersion, version_id)
+    if version is None:
+        raise LookupError(f"no questionnaire version with id {version_id}")
     definition = definition_of(version)
     with _lock:
         _by_id[(engine, version_id)] = definition  # the engine itself: rendering its URL costs more

@@ -48,6 +48,7 @@ from sqlalchemy.orm import Session
 
 from analysis.errors import AnalysisError
 from survey import db
+from survey.appcontext import app_object
 from survey.localtime import format_local
 from survey.models import AnalysisRun, Answer, Area, Questionnaire, QuestionnaireVersion, Response, Wave, wave_version
 from survey.results import MarginsError, run_analysis
@@ -111,10 +112,11 @@ def data_time(run: AnalysisRun | None) -> datetime | None:
     """Return the time the run's data goes up to: when its watermark was read (older runs: when stored)."""
     if run is None:
         return None
-    if "summary" in run.__dict__ or inspect(run).session is None:
+    session = inspect(run).session
+    if "summary" in run.__dict__ or session is None:
         stamp = (run.summary or {}).get("data_as_of")
     else:  # the summary is not loaded (office pages defer it): read only this member, not the whole JSON
-        stamp = inspect(run).session.scalar(
+        stamp = session.scalar(
             select(AnalysisRun.summary["data_as_of"].as_string()).where(AnalysisRun.id == run.id))
     return datetime.fromisoformat(stamp) if stamp else run.created_at
 
@@ -180,7 +182,7 @@ def refresh(
             run.summary = run.summary | extra
             session.flush()
             run_id = run.id
-    _call_hooks(current_app._get_current_object(), "stored", run_id)
+    _call_hooks(app_object(), "stored", run_id)
     return Outcome("done", run_id)
 
 
@@ -244,10 +246,10 @@ def community_terms(session: Session, wave_id: int, previous: dict[str, list] | 
         if not redo:
             return kept
     newest = func.row_number().over(partition_by=Response.area_id, order_by=Response.submitted_at.desc()).label("k")
-    ranked = base.add_columns(Answer.text.label("text"), newest).where(commented)
+    query = base.add_columns(Answer.text.label("text"), newest).where(commented)
     if redo is not None:
-        ranked = ranked.where(Area.code.in_(redo))
-    ranked = ranked.subquery()
+        query = query.where(Area.code.in_(redo))
+    ranked = query.subquery()
     texts: dict[str, list[str]] = {}
     for code, text in session.execute(select(ranked.c.code, ranked.c.text).where(ranked.c.k <= COMMENTS_PER_COMMUNITY)):
         texts.setdefault(code, []).append(text)
@@ -395,7 +397,7 @@ def lock_held(wave_id: int, questionnaire_code: str) -> bool:
 def run_job(wave_id: int, questionnaire_code: str = "citizen", force: bool = False) -> dict:
     """The job (in an app context): refresh, then what the ``job`` hooks do (the PDFs of ``REFRESH_PRERENDER``);
     never raises for an analysis that cannot run yet (it is remembered, and retried when new responses come)."""
-    app = current_app._get_current_object()
+    app = app_object()
     with app.app_context():
         try:
             outcome = refresh(wave_id, questionnaire_code, force=force)

@@ -23,6 +23,7 @@ from analysis.scoring import choice_cells
 from forms import Definition
 from survey.aggregates import aggregated_frames
 from survey.csv_files import csv_reader
+from survey.db import driver_connection
 from survey.models import (
     GRADE_BANDS,
     AnalysisRun,
@@ -103,7 +104,8 @@ def margins_frame(session: Session, questionnaire_code: str = "citizen") -> pd.D
             select(Area.code, Area.adult_population).where(Area.level == "community", Area.adult_population.is_not(None))
         ).all()
         community_rows = pd.DataFrame(
-            [("community", code, float(pop)) for code, pop in communities], columns=["variable", "category", "total"]
+            [("community", code, float(pop)) for code, pop in communities if pop is not None],  # (none is: see the query)
+            columns=["variable", "category", "total"]
         )
         frame = pd.concat([community_rows, frame], ignore_index=True)
     if frame.empty:
@@ -243,7 +245,7 @@ def _analyze_if_grown(session: Session, added: dict) -> None:
     if session.get_bind().dialect.name != "postgresql":
         return
     names = [model.__tablename__ for model, rows in added.items() if rows]
-    known = dict(session.execute(text("SELECT relname, reltuples FROM pg_class WHERE relname IN :names AND relkind = 'r'")
+    known: dict[str, float] = dict(session.execute(text("SELECT relname, reltuples FROM pg_class WHERE relname IN :names AND relkind = 'r'")
                                  .bindparams(bindparam("names", expanding=True)), {"names": names}).all())
     stale = [model.__tablename__ for model, rows in added.items()
              if rows and rows > GROWN * max(float(known.get(model.__tablename__, -1)), 0.0)]
@@ -261,7 +263,7 @@ def _insert_rows(session: Session, model, rows: list[dict]) -> None:
     columns = list(rows[0])
     table = model.__table__
     names = ", ".join(table.c[name].name for name in columns)
-    cursor = session.connection().connection.driver_connection.cursor()  # the session's own transaction
+    cursor = driver_connection(session).cursor()  # the session's own transaction
     with cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row([row[name] for name in columns])
@@ -391,7 +393,7 @@ def _summary(session: Session, wave: Wave, versions: list[QuestionnaireVersion],
             "variables": list(result.rake.design.variables),
         },
         "communities_without_responses": left_out,
-        "responses_by_channel": channels.get(city_code, {}),
+        "responses_by_channel": channels.get(city_code, {}) if city_code is not None else {},
         "channels_by_area": channels,
         "quality_by_area": quality_counts(session, wave, areas, tallies),
         "timings": result.timings,

@@ -88,7 +88,7 @@ def make_class_links(session: Session) -> list[Link]:
 
 def class_progress(session: Session, school: School, wave_id: int | None) -> list[dict]:
     """Return, per class, its size and how many parents and pupils answered (counts only)."""
-    counts: dict[tuple[int, str], int] = {}
+    counts: dict[tuple[int | None, str | None], int] = {}
     if wave_id is not None:
         rows = session.execute(
             select(Response.school_class_id, Link.audience, func.count())

@@ -24,7 +24,10 @@ def unit_community_ids(session: Session, user: User) -> set[int]:
 
 def in_scope(user: User, area: Area) -> bool:
     if user.role == "unit":
-        return area.level == "community" and area.id in unit_community_ids(object_session(user), user)
+        session = object_session(user)
+        if session is None:  # staff users come from a query of the request's session
+            raise ValueError(f"user {user.id} is not attached to a session")
+        return area.level == "community" and area.id in unit_community_ids(session, user)
     return area.path.startswith(user.area.path)
 
 
@@ -43,7 +46,8 @@ def within(area: Area) -> ColumnElement[bool]:
 
 def breadcrumbs(user: User, area: Area) -> list[Area]:
     """Return the areas from the user's own area down to ``area`` (for the links above a page)."""
-    chain, node = [], area
+    chain: list[Area] = []
+    node: Area | None = area
     while node is not None:
         chain.append(node)
         if node.id == user.area_id:

@@ -18,7 +18,9 @@ import hmac
 import os
 import threading
 
-from flask import Flask, current_app
+from flask import Flask
+
+from survey.appcontext import app_object
 
 PREFIX = "v2."
 _TAG_BYTES = 16
@@ -48,7 +50,7 @@ def _tag(key: tuple, payload: str) -> str:
 
 def sign(purpose: str, payload: str, app: Flask | None = None) -> str:
     """Return ``payload`` signed for ``purpose`` (a different purpose's key never verifies it)."""
-    return f"{PREFIX}{payload}.{_tag(_key(app or current_app._get_current_object(), purpose), payload)}"
+    return f"{PREFIX}{payload}.{_tag(_key(app or app_object(), purpose), payload)}"
 
 
 def unsign(purpose: str, signed: str, app: Flask | None = None) -> str | None:
@@ -58,7 +60,7 @@ def unsign(purpose: str, signed: str, app: Flask | None = None) -> str | None:
     payload, dot, tag = signed[len(PREFIX):].rpartition(".")
     if not dot or not tag.isascii():
         return None
-    expected = _tag(_key(app or current_app._get_current_object(), purpose), payload)
+    expected = _tag(_key(app or app_object(), purpose), payload)
     return payload if hmac.compare_digest(expected, tag) else None
 
 

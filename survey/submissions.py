@@ -183,7 +183,7 @@ def store_response(
     if isinstance(bind, Session):
         if bind.in_transaction():
             bind.commit()
-        engine = bind.get_bind()
+        engine = bind.get_bind().engine  # (the bind is the engine itself: db_sessionmaker's)
     else:
         engine = bind
     try:
@@ -228,7 +228,7 @@ def _store_on_postgresql(engine: Engine, row: dict, answer_rows: list[dict]) -> 
     try:
         return driver.execute(statement, params, prepare=True).fetchone()[0]
     except psycopg.Error as exc:
-        if engine.dialect.is_disconnect(exc, driver, None) or driver.closed:
+        if engine.dialect.is_disconnect(exc, driver, None) or driver.closed:  # type: ignore[arg-type]  # SQLAlchemy's DBAPIModule.Error: a stand-in no driver's error subclasses
             driver.close()
             engine.dispose()  # the others are as dead as this one after a server restart (writers too)
         error = sa_exc.IntegrityError if isinstance(exc, psycopg.IntegrityError) else (

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 
 from forms import Definition
 from survey import db
-from survey.auth import current_user, role_required
+from survey.auth import role_required, staff_user
 from survey.localtime import format_local
-from survey.models import Area, Questionnaire, QuestionnaireVersion, Response, User, Wave, wave_version
+from survey.models import Questionnaire, QuestionnaireVersion, Response, User, Wave, wave_version
 from survey.paper import SERIAL, check_serial, numbered_items
 from survey.questionnaires import definition_by_id
 from survey.submissions import store_response
@@ -64,9 +64,10 @@ def parse_paper(definition: Definition, form) -> tuple[dict[str, str | None], di
     for question in numbered_items(definition):
         item = question.item
         raw = form.get(item.code) or ""
-        if not item.is_relevant(answers):
+        rule = item.relevant
+        if rule is not None and not rule.evaluate(answers):  # Item.is_relevant, with the rule at hand
             answers[item.code] = None
-            unsure = any(leaf.item in errors for leaf in item.relevant.comparisons())
+            unsure = any(leaf.item in errors for leaf in rule.comparisons())
             if raw.strip() and not unsure:
                 errors[item.code] = f"本题只有{question.when}时才填写，请清空此格，或核对前面的题"
             continue
@@ -100,7 +101,7 @@ def _counts(session, user: User, wave_id: int | None) -> tuple[int, list[tuple[s
 @role_required("grid")
 def page():
     session = db.session()
-    user = current_user()
+    user = staff_user()
     questionnaires = open_questionnaires(session)
     code = request.values.get("q") or next(iter(questionnaires), "citizen")
     if questionnaires and code not in questionnaires:
@@ -110,7 +111,10 @@ def page():
         return render_template("entry/page.html", closed=True, code=code, questionnaires=questionnaires, user=user)
     wave, version_id = found
     definition = definition_by_id(session, version_id)
-    values, errors, message, status = {}, {}, None, 200
+    values: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    message: tuple[str, str] | None = None
+    status = 200
     if request.method == "POST":
         values = request.form.to_dict()
         serial = (values.get("serial") or "").strip()
@@ -118,7 +122,7 @@ def page():
         if not SERIAL.fullmatch(serial):
             errors["serial"] = "编号只能是1到40位字母、数字或短横线"
         else:
-            serial, refused = check_serial(session, wave.id, session.get(Area, user.area_id), code, serial)
+            serial, refused = check_serial(session, wave.id, user.area, code, serial)
             if refused:
                 errors["serial"] = refused
         if errors:
@@ -133,7 +137,10 @@ def page():
                 message, values = ("ok", f"已保存：编号 {serial}"), {}
             else:
                 first = session.get(Response, stored.response_id)
-                who = session.get(User, first.entered_by_id).username if first.entered_by_id else "—"
+                if first is None:  # the id store_response has just read (responses are never deleted)
+                    raise LookupError(f"response {stored.response_id} is gone")
+                entered_by = session.get(User, first.entered_by_id) if first.entered_by_id else None
+                who = entered_by.username if entered_by is not None else "—"
                 message = ("dup", f"编号 {serial} 的问卷已经录入过（{who}，{format_local(first.submitted_at, '%m-%d %H:%M')}），这次没有重复保存。")
                 status, values = 409, {}
     mine, by_worker = _counts(session, user, wave.id)

@@ -25,11 +25,11 @@ from survey.auth import (
     ROLE_LEVEL,
     AccountError,
     create_user,
-    current_user,
     password_problems,
     role_required,
     set_active,
     set_password,
+    staff_user,
 )
 from survey.models import OFFICE_ROLES, Area, ExportLog, KnownAddress, School, StaffSession, User
 from survey.models.areas import LEVELS
@@ -179,11 +179,11 @@ def _page(viewer: User, form: CreateForm | None = None, error: str | None = None
 
 def page():
     """The accounts of the viewer's area and below, the create form and the latest changes."""
-    return _page(current_user())
+    return _page(staff_user())
 
 
 def create():
-    viewer = current_user()
+    viewer = staff_user()
     form = CreateForm()
     form.role.choices = role_choices(viewer)
     if not form.validate_on_submit():
@@ -196,6 +196,7 @@ def create():
         return _page(viewer, form, error="您不能新建这种角色的账号：只能新建本级及以下的账号。", status=403)
     session = db.session()
     code = (form.area.data or "").strip()
+    area: Area | None
     unit_name = None
     if role == "unit":  # the unit's own account: in the city's area, seeing its unit's communities only
         area, unit_name = viewer.area, (form.unit.data or "").strip()
@@ -223,7 +224,7 @@ def create():
 
 
 def _target(account_id: int) -> tuple[User, User]:
-    viewer = current_user()
+    viewer = staff_user()
     account = account_in_scope(db.session(), viewer, account_id)
     if account.id == viewer.id:
         abort(403)  # never one's own account: no self-disable, no reset without the old password

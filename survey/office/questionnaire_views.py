@@ -21,7 +21,7 @@ from wtforms import SelectField, StringField
 from wtforms.validators import Length, Optional, Regexp
 
 from survey import db
-from survey.auth import current_user, login_required, role_required
+from survey.auth import login_required, role_required, staff_user
 from survey.ids import query_id
 from survey.links import make_community_links
 from survey.models import ExportLog, Link, Questionnaire, QuestionnaireVersion, Wave
@@ -99,7 +99,7 @@ def _list_page(notice: str | None = None, error: str | None = None, upload: Uplo
     waves = _open_waves(session)
     links = dict(session.execute(select(Link.questionnaire_id, func.count(Link.id))
                                  .where(Link.area_id.is_not(None)).group_by(Link.questionnaire_id)).all())
-    user = current_user()
+    user = staff_user()
     return render_template(
         "office/questionnaires.html", questionnaires=overview(session), links=links, notice=notice, error=error,
         can_edit=user.role == "city", upload=upload or UploadForm(formdata=None), field_form=_field_form(waves),
@@ -133,12 +133,12 @@ def upload():
     checked = check_xlsform(data, filename, form.code.data or None)
     if not checked.ok:
         return render_template("office/questionnaire_check.html", checked=checked, filename=filename, pending=None), 422
-    upload_id = save_pending(_folder(), current_user().id, checked, filename)
+    upload_id = save_pending(_folder(), staff_user().id, checked, filename)
     return redirect(url_for("questionnaires.pending", upload_id=upload_id), 303)
 
 
 def _pending(upload_id: str):
-    return load_pending(_folder(), upload_id, current_user().id) or abort(404)
+    return load_pending(_folder(), upload_id, staff_user().id) or abort(404)
 
 
 @bp.get("/upload/<upload_id>")
@@ -177,7 +177,7 @@ def publish_upload(upload_id: str):
     if not ActionForm().validate_on_submit():
         abort(400)
     session = db.session()
-    user = current_user()
+    user = staff_user()
     try:
         with db.write_transaction(session):
             published = publish(session, found.raw)
@@ -227,6 +227,8 @@ def field(code: str, number: int):
     try:
         with db.write_transaction(session):
             wave = session.get(Wave, form.wave.data)
+            if wave is None:  # the form offers only waves that exist
+                abort(404)
             replaced = field_version(session, wave, version, datetime.now(UTC))
             wave_name = wave.name
     except WaveChangeRefused as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -29,6 +30,7 @@ from wtforms.validators import InputRequired, Length
 from reports.charts import bar_chart_svg, line_chart_svg
 from reports.heatmap import heatmap_html
 from survey import db, refresh
+from survey.appcontext import app_object
 from survey.auth import (
     LOGIN_FAILED,
     check_credentials,
@@ -38,6 +40,7 @@ from survey.auth import (
     log_out,
     login_required,
     record_login,
+    staff_user,
 )
 from survey.ids import query_id
 from survey.limits import LOGIN_LIMIT, limiter
@@ -86,21 +89,21 @@ def _globals():
 
 def _refresh_pending(run: AnalysisRun) -> bool:
     codes = sorted({v.questionnaire.code for v in run.wave.versions})
-    return refresh.pending(current_app._get_current_object(), run.wave_id, codes)
+    return refresh.pending(app_object(), run.wave_id, codes)
 
 
 @bp.post("/refresh/<int:wave_id>")
 @login_required
 def refresh_wave(wave_id: int):
     """The city office's 刷新: queue a refresh of every questionnaire of the wave now, then go back."""
-    user = current_user()
+    user = staff_user()
     if user.role != "city":
         abort(403)
     if not ActionForm().validate_on_submit():
         abort(400)
     session = db.session()
     wave = session.get(Wave, wave_id) or abort(404)
-    app = current_app._get_current_object()
+    app = app_object()
     for code in sorted({v.questionnaire.code for v in wave.versions}):
         refresh.enqueue(app, wave.id, code, force=True)
     target = request.form.get("next", "")
@@ -156,7 +159,7 @@ def schools(code: str):
     from survey.waves import latest_wave
 
     session = db.session()
-    place = scoped_area(session, current_user(), code)
+    place = scoped_area(session, staff_user(), code)
     wave = latest_wave(session)
     rows = participation_by_school(session, place, wave.id) if wave else []
     return render_template("office/schools.html", area=place, wave=wave, rows=rows, breadcrumbs=_breadcrumbs(place))
@@ -165,7 +168,7 @@ def schools(code: str):
 def _area_and_run(code: str) -> tuple:
     """Return the request's session, the user's area ``code`` (404 outside their scope) and the run."""
     session = db.session()
-    place = scoped_area(session, current_user(), code)
+    place = scoped_area(session, staff_user(), code)
     return session, place, _run(session) or abort(404)
 
 
@@ -182,7 +185,7 @@ def _keep_questionnaire(endpoint: str, values: dict) -> None:
         values.setdefault("q", code)
 
 
-def _page_args() -> dict[str, str]:
+def _page_args() -> dict[str, Any]:
     """The query arguments a result page reads, carried to the page it redirects to (no other name reaches url_for)."""
     return {key: value for key in ("q", "wave", "compare") if (value := request.args.get(key))}
 
@@ -209,7 +212,7 @@ def _run(session) -> AnalysisRun | None:
 def _link(area: Area) -> str:
     endpoint = "office.community" if area.level == "community" else "office.area"
     # The waves as numbers, never the raw query text: nothing a link carries is echoed into the page.
-    chosen = {key: value for key in ("wave", "compare") if (value := request.args.get(key, type=query_id))}
+    chosen: dict[str, Any] = {key: value for key in ("wave", "compare") if (value := request.args.get(key, type=query_id))}
     return url_for(endpoint, code=area.code, **chosen)
 
 
@@ -226,7 +229,7 @@ def _changes(session, run: AnalysisRun):
 @login_required
 def area(code: str):
     session = db.session()
-    place = scoped_area(session, current_user(), code)
+    place = scoped_area(session, staff_user(), code)
     if place.level == "community":
         return redirect(url_for("office.community", code=code, **_page_args()))
     run = _run(session)
@@ -259,7 +262,7 @@ def area(code: str):
 @login_required
 def community(code: str):
     session = db.session()
-    place = scoped_area(session, current_user(), code)
+    place = scoped_area(session, staff_user(), code)
     if place.level != "community":
         return redirect(url_for("office.area", code=code, **_page_args()))
     run = _run(session)
@@ -291,7 +294,7 @@ def paper(code: str):
     from survey.paper import MAX_COPIES, PrintError, batches, print_questionnaires, printable_waves
 
     session = db.session()
-    place = scoped_area(session, current_user(), code)
+    place = scoped_area(session, staff_user(), code)
     if place.level != "community":
         abort(404)
     waves = printable_waves(session)
@@ -304,7 +307,7 @@ def paper(code: str):
         wave = next(w for w in waves if w.id == form.wave.data)
         try:
             printed = print_questionnaires(session, form.questionnaire.data, place, form.count.data, wave_name=wave.name,
-                                           user_id=current_user().id)
+                                           user_id=staff_user().id)
         except (PrintError, ReportError) as exc:
             error, status = str(exc), 422
         else:
@@ -363,7 +366,7 @@ def exports(code: str):
 @login_required
 def export_job(job_id: str):
     """A background export: 正在导出… N/M (refresh, or the page's script polls), then the download link."""
-    job = export_jobs.jobs(current_app).state(job_id, current_user().id) or abort(404)
+    job = export_jobs.jobs(current_app).state(job_id, staff_user().id) or abort(404)
     expires = datetime.fromtimestamp(job.created + export_jobs.KEEP_SECONDS, UTC)
     return render_template("office/export_job.html", job=job, expires=expires, what_name=WHATS.get(job.what, job.what))
 
@@ -371,7 +374,7 @@ def export_job(job_id: str):
 @bp.get("/exports/<job_id>/state")
 @login_required
 def export_job_state(job_id: str):
-    job = export_jobs.jobs(current_app).state(job_id, current_user().id) or abort(404)
+    job = export_jobs.jobs(current_app).state(job_id, staff_user().id) or abort(404)
     return jsonify(state=job.state, done=job.done, total=job.total)
 
 
@@ -380,7 +383,7 @@ def export_job_state(job_id: str):
 def export_download(job_id: str):
     """Hand the finished file to the user who asked for it (404 for anyone else, or after a day); log it."""
     jobs = export_jobs.jobs(current_app)
-    job = jobs.state(job_id, current_user().id) or abort(404)
+    job = jobs.state(job_id, staff_user().id) or abort(404)
     path = jobs.file(job) or abort(404)
     _log_export(db.session(), job.what, job.area_id, job.wave_id, job.fmt, job.total)
     response = send_file(path, mimetype=FORMATS[job.fmt], as_attachment=True, download_name=job.filename)
@@ -393,7 +396,7 @@ def export_download(job_id: str):
 def report(code: str):
     session, place, run = _area_and_run(code)
     changes = _changes(session, run)
-    pdf, _ = documents.area_report(current_app._get_current_object(), session, run, place,
+    pdf, _ = documents.area_report(app_object(), session, run, place,
                                    previous=changes.previous if changes else None)
     _log(session, "report", place, run, "pdf", 1)
     return _file(pdf, "application/pdf", f"满意度测评报告-{place.name}-{run.wave.name}.pdf")
@@ -403,8 +406,8 @@ def report(code: str):
 @login_required
 def qr(code: str):
     session = db.session()
-    place = scoped_area(session, current_user(), code)
-    pdf, _ = documents.qr_sheet(current_app._get_current_object(), session, place)
+    place = scoped_area(session, staff_user(), code)
+    pdf, _ = documents.qr_sheet(app_object(), session, place)
     return _file(pdf, "application/pdf", f"二维码-{place.name}.pdf")
 
 
@@ -413,7 +416,7 @@ def _round(value, digits: int = 2):
 
 
 def _breadcrumbs(area: Area) -> list[Area]:
-    return breadcrumbs(current_user(), area)
+    return breadcrumbs(staff_user(), area)
 
 
 class ExportForm(FlaskForm):
@@ -455,10 +458,10 @@ def _export(session, place: Area, run: AnalysisRun, what: str, fmt: str, labels:
         if not background:
             form = ExportForm(formdata=None, what=what, fmt=fmt, labels=labels)
             return _export_page(place, run, form, f"共 {table.total} 行，数据较多，请点击“导出”在后台生成文件，完成后在此下载。")
-        user = current_user()
+        user = staff_user()
         job = export_jobs.jobs(current_app).start(
             user.id, what, fmt, labels, filename, place.id, run.wave_id, table.total,
-            _job_builder(current_app._get_current_object(), what, place.id, run.wave_id, run.questionnaire_code, run.id,
+            _job_builder(app_object(), what, place.id, run.wave_id, run.questionnaire_code, run.id,
                          compare))
         return redirect(url_for("office.export_job", job_id=job.id), 303)
     _log_export(session, what, place.id, run.wave_id, fmt, table.total)
@@ -494,7 +497,7 @@ def _job_builder(app, what: str, area_id: int, wave_id: int, questionnaire_code:
 
 def _log_export(session, what: str, area_id: int, wave_id: int | None, fmt: str, rows: int) -> None:
     with db.write_transaction(session):
-        session.add(ExportLog(user_id=current_user().id, what=what, area_id=area_id, wave_id=wave_id,
+        session.add(ExportLog(user_id=staff_user().id, what=what, area_id=area_id, wave_id=wave_id,
                               file_format=fmt, rows=rows, created_at=datetime.now(UTC)))
 
 

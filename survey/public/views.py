@@ -90,7 +90,7 @@ def _blank_page(definition: Definition, target: OpenLink, notice: str | None = N
         "notice": f'<div class="success" role="status">{notice}</div>'.encode() if notice else b"",
         "token": quote(target.token, safe="").encode(), "place": place,
     }
-    return b"".join(piece if piece.__class__ is bytes else values[piece] for piece in pieces)
+    return b"".join(piece if isinstance(piece, bytes) else values[piece] for piece in pieces)
 
 
 _KEY_SLOT, _NOTICE_SLOT, _PLACE_SLOT = "\x00key\x00", "\x00notice\x00", "\x00place\x00"

@@ -345,7 +345,7 @@ def comments(session: Session, wave_id: int, area: Area, terms: list[tuple[str, 
         .order_by(Response.submitted_at.desc())
         .limit(limit)
     ).all()
-    texts = [(format_local(when, "%Y-%m-%d"), text) for when, text in rows]
+    texts = [(format_local(when, "%Y-%m-%d"), text) for when, text in rows if text is not None]  # (none is: see the query)
     return texts, terms if terms is not None else top_terms([t for _, t in texts])
 
 

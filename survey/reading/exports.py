@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from openpyxl import Workbook
 from sqlalchemy import func, select
@@ -191,7 +191,7 @@ def response_table(
             connection.exec_driver_sql("SET LOCAL jit = off")  # JIT compiling costs more than it saves here
         with connection.execute(query) as result:
             for r in result:
-                row = [None] * width
+                row: list[Any] = [None] * width
                 row[0] = r[0]
                 row[1] = intern(r[1], r[1])
                 row[2] = intern(r[2], r[2])
@@ -211,14 +211,16 @@ def response_table(
                             row[column] = value
                 yield tuple(row)
 
-    notes = []
+    notes: list[str] = []
     fast = None
-    if copy and session.get_bind().dialect.name == "postgresql" and getattr(tz, "key", None):
+    zone_key = getattr(tz, "key", None)  # a ZoneInfo's name, which PostgreSQL takes too
+    if copy and session.get_bind().dialect.name == "postgresql" and zone_key:
         first_id = session.scalar(select(func.min(Response.id)).join(Area, Area.id == Response.area_id).where(*scope))
         # Every response (of any wave or questionnaire) in the id range: what grouping all answers there reads.
-        span = session.scalar(select(func.count()).select_from(Response).where(Response.id.between(first_id or 0, last_id or 0)))
+        span = session.execute(select(func.count()).select_from(Response)
+                               .where(Response.id.between(first_id or 0, last_id or 0))).scalar_one()
         fast = ResponseCopy(session, columns, codes, wave_id, list(version_ids), area.path, first_id or 0, last_id or 0,
-                            tz.key, dict(CHANNEL_NAMES), grouped=3 * total >= span)
+                            zone_key, dict(CHANNEL_NAMES), grouped=3 * total >= span)
     table = Table("responses", "答卷", columns, total, rows, code_row=True, notes=notes, copy=fast)
     if table.position_coded:
         notes.append(POSITION_NOTE.format(items="、".join(table.position_coded)))
@@ -388,7 +390,7 @@ def write_xlsx(table: Table, out: str | Path | IO[bytes], labels: bool = False, 
     used = XLSX_MAX_ROWS
     sheet = None
     for row in _spreadsheet_rows(table, labels, progress):
-        if used >= XLSX_MAX_ROWS:
+        if used >= XLSX_MAX_ROWS or sheet is None:  # (None only before the first row, and used starts full)
             sheets += 1
             sheet = workbook.create_sheet(table.title[:28] + (f"{sheets}" if sheets > 1 else ""))
             for header in headers:
@@ -534,6 +536,8 @@ def table_for(session: Session, what: str, area: Area, wave_id: int, questionnai
     keeps the responses off PostgreSQL's COPY path (the generic path, for comparing the two).
     """
     wave = session.get(Wave, wave_id)
+    if wave is None:
+        raise LookupError(f"no wave with id {wave_id}")
     versions = sorted((v for v in wave.versions if v.questionnaire.code == questionnaire_code),
                       key=lambda v: v.version, reverse=True)
     if not versions:
@@ -544,7 +548,10 @@ def table_for(session: Session, what: str, area: Area, wave_id: int, questionnai
     if run_id is None:
         raise LookupError(f"no analysis of wave {wave.name!r} yet")
     if what == "estimates":
-        changes = comparison(session, session.get(AnalysisRun, run_id), compare_wave_id)
+        run = session.get(AnalysisRun, run_id)
+        if run is None:
+            raise LookupError(f"no analysis run with id {run_id}")
+        changes = comparison(session, run, compare_wave_id)
         return estimate_table(session, run_id, area, chunk, changes)
     if what == "problems":
         return problem_table(session, run_id, area, definitions[0], chunk)

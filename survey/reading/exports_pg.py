@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from survey.db import driver_connection
 from survey.quality import FLAG_NAMES
 from survey.reading.tables import RESPONSE_META, Column, Progress, safe_cell
 
@@ -159,9 +160,8 @@ class ResponseCopy:
     def _lines(self, spreadsheet: bool, labels: bool, progress: Progress | None) -> Iterator[bytes]:
         """Yield the CSV lines (CRLF ends), a few thousand joined at a time, and report the rows done."""
         sql, params = self.query(spreadsheet, labels)
-        connection = self.session.connection()
-        connection.exec_driver_sql("SET LOCAL jit = off")  # JIT compiling costs more than it saves here
-        driver = connection.connection.driver_connection
+        self.session.connection().exec_driver_sql("SET LOCAL jit = off")  # JIT compiling costs more than it saves here
+        driver = driver_connection(self.session)  # the same connection, in the same transaction
         done = 0
         batch: list = []
         fix = _unquote_end_marker if spreadsheet else (lambda chunk: chunk)

@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from analysis.fieldwork import NO_DATA, TARGET_HALF_WIDTH, plan_fieldwork
 from survey import db
+from survey.appcontext import app_object
 from survey.caching import app_cache
 from survey.models import AnalysisRun, Area, AreaResult, Wave
 from survey.plans import base_plan, margin_variables, plan_for, score_cells
@@ -59,7 +59,7 @@ class FieldworkRow:
     priority: float
     city_rank: int
     groups: list[Group]
-    more_by_group: dict[str, int]
+    more_by_group: dict[str, int | None]
 
 
 @dataclass
@@ -125,7 +125,7 @@ def city_plan(session: Session, wave: Wave | None, questionnaire_code: str = "ci
     """Count the wave's answers per community and cell now and plan the fieldwork of the whole city."""
     unit = base_plan(questionnaire_code).unit
     versions = [v for v in wave.versions if v.questionnaire.code == questionnaire_code] if wave else []
-    if not versions:
+    if wave is None or not versions:
         return CityPlan(wave.id if wave else None, None, unit, [], {}, [], {}, time.monotonic())
     # The groups are those the analysis weights by: the questionnaire's attributes the margins name.
     plan_of = plan_for([definition_of(v) for v in versions], questionnaire_code,
@@ -189,7 +189,8 @@ def fieldwork_plan(session: Session, area: Area, questionnaire_code: str = "citi
         if found is None:
             continue
         community, street = found
-        short, more = [], {}
+        short: list[Group] = []
+        more: dict[str, int | None] = {}
         for variable, category, to_share, sample_share, population_share in city.groups.get(domain, ()):
             key = f"{variable}={category}"
             need = _number(to_share)
@@ -218,7 +219,7 @@ def cached_city_plan(session: Session, wave: Wave | None, questionnaire_code: st
     over all responses); a new analysis run is a new key, counted at once. ``survey.warmup`` counts
     the current wave's when a worker starts.
     """
-    app = current_app._get_current_object()
+    app = app_object()
     seconds = float(app.config.get("FIELDWORK_CACHE_SECONDS", CACHE_SECONDS))
     if wave is None or seconds <= 0:
         return city_plan(session, wave, questionnaire_code)

@@ -151,16 +151,16 @@ def comparison(session: Session, run: AnalysisRun, compare_wave_id: int | None =
 
 def compare_runs(session: Session, run: AnalysisRun, previous: AnalysisRun) -> Comparison:
     """Compute every area's and every area x topic's change from ``previous`` to ``run``."""
-    area_frames = [_area_frame(session, r.id) for r in (previous, run)]
+    before, after = _area_frame(session, previous.id), _area_frame(session, run.id)
     areas: dict[int, Change] = {}
-    if not any(f.empty for f in area_frames):
-        table = compare(*area_frames, keys=["area_id", "level"], family=["level"], smooth_by=["level"])
+    if not (before.empty or after.empty):
+        table = compare(before, after, keys=["area_id", "level"], family=["level"], smooth_by=["level"])
         areas = dict(zip((int(a) for a in table["area_id"].tolist()), _changes(table)))
     codes = [i.code for i in run_definition(run).scored_items]
-    item_frames = [_item_frame(session, r.id, codes) for r in (previous, run)]
+    before, after = _item_frame(session, previous.id, codes), _item_frame(session, run.id, codes)
     topics: dict[tuple[int, str], Change] = {}
-    if not any(f.empty for f in item_frames):
-        table = compare(*item_frames, keys=["area_id", "level", "item"], family=["level"], smooth_by=["level", "item"])
+    if not (before.empty or after.empty):
+        table = compare(before, after, keys=["area_id", "level", "item"], family=["level"], smooth_by=["level", "item"])
         keys = zip((int(a) for a in table["area_id"].tolist()), (str(i) for i in table["item"].tolist()))
         topics = dict(zip(keys, _changes(table)))
     return Comparison(run, previous, "", areas, topics)

@@ -81,7 +81,7 @@ def _reencode(data: bytes, label: str) -> tuple[bytes, int, int]:
                     raise PhotoError(f"{label}像素过多（{width}×{height}），请缩小后再传")
                 if image.format == "JPEG":
                     image.draft("RGB", (MAX_SIDE, MAX_SIDE))  # decode at 1/2, 1/4 or 1/8 scale when that is enough
-                per_pixel = PEAK_BYTES_PER_PIXEL[image.format]
+                per_pixel = PEAK_BYTES_PER_PIXEL.get(image.format or "", max(PEAK_BYTES_PER_PIXEL.values()))
                 if image.format == "PNG" and image.mode in ("RGBA", "LA", "P", "PA"):
                     per_pixel = PEAK_BYTES_PER_PIXEL_ALPHA
                 if image.size[0] * image.size[1] * per_pixel > MAX_DECODE_MEMORY:

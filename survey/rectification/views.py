@@ -17,7 +17,7 @@ from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
 from survey import db
-from survey.auth import current_user, login_required, role_required
+from survey.auth import login_required, role_required, staff_user
 from survey.ids import query_id
 from survey.localtime import format_local, now_local, parse_local, to_local
 from survey.models import OFFICE_ROLES, PRIORITIES, AnalysisRun, Area, ItemResult, Task, TaskPhoto, Unit
@@ -124,7 +124,7 @@ def _problem_units(problems) -> dict[int, str]:
     return {area_id: "、".join(u.name for u in units) for area_id, units in found.items()}
 
 
-def _problem_tasks(problems) -> dict[tuple[int, str], Task]:
+def _problem_tasks(problems) -> dict[tuple[int, str | None], Task]:
     """{(community id, item code): its newest task}, for the problem list's 整改 column."""
     ids = list({p.community.id for p in problems})
     if not ids:
@@ -139,7 +139,7 @@ def _problem_tasks(problems) -> dict[tuple[int, str], Task]:
 @staff_required
 def home():
     """A unit's landing page (what is due, its communities); an office's task list."""
-    user = current_user()
+    user = staff_user()
     session = db.session()
     if user.role != "unit":
         return redirect(url_for("rectification.tasks"))
@@ -163,7 +163,7 @@ def _community_scores(session, communities: list[Area]) -> list[tuple[Area, obje
 @login_required
 def tasks():
     """The office's tasks: filters by status, unit and overdue; counts per status."""
-    user = current_user()
+    user = staff_user()
     session = db.session()
     status = request.args.get("status")
     unit_id = request.args.get("unit", type=query_id)
@@ -184,14 +184,14 @@ def tasks():
 @staff_required
 def task(task_id: int):
     session = db.session()
-    user = current_user()
+    user = staff_user()
     found = task_for(session, user, task_id)
     return _task_page(found)
 
 
 def _task_page(found: Task, error: str | None = None, status: int = 200, report: ReportForm | None = None):
     session = db.session()
-    user = current_user()
+    user = staff_user()
     allowed = [a for a in ACTIONS if may_act(session, user, found, a)]
     return render_template("rectification/task.html", task=found, allowed=allowed, error=error, now=datetime.now(UTC),
                            proof=next_wave_proof(session, found),
@@ -206,7 +206,7 @@ def act(task_id: int, action: str):
     if action not in ACTIONS:
         abort(404)
     session = db.session()
-    user = current_user()
+    user = staff_user()
     found = task_for(session, user, task_id)
     form = ReportForm() if action == "report" else NoteForm()
     if not form.validate_on_submit():
@@ -226,7 +226,7 @@ def act(task_id: int, action: str):
             for upload in uploads:
                 stored.append(photos.store(instance, upload.stream.read(photos.MAX_BYTES + 1), upload.filename))
         with db.write_transaction(session):
-            found = session.get(Task, task_id)
+            found = session.get(Task, task_id) or abort(404)  # read again in the write (task_for found it)
             event = transition(session, user, found, action, note)
             for photo in stored:
                 session.add(TaskPhoto(task_id=found.id, event_id=event.id, stored_name=photo.name, width=photo.width,
@@ -234,7 +234,7 @@ def act(task_id: int, action: str):
     except (TaskError, photos.PhotoError) as exc:
         photos.remove(instance, [p.name for p in stored])
         session.rollback()
-        return _task_page(session.get(Task, task_id), str(exc), 422, form if action == "report" else None)
+        return _task_page(session.get(Task, task_id) or abort(404), str(exc), 422, form if action == "report" else None)
     except BaseException:
         photos.remove(instance, [p.name for p in stored])
         raise
@@ -247,7 +247,7 @@ def photo(photo_id: int):
     """Send a report photo to an account that may see its task (404 for anyone else)."""
     session = db.session()
     found = session.get(TaskPhoto, photo_id) or abort(404)
-    task_for(session, current_user(), found.task_id)
+    task_for(session, staff_user(), found.task_id)
     path = photos.path_of(current_app.instance_path, found.stored_name)
     if not path.is_file():
         abort(404)
@@ -261,7 +261,7 @@ def photo(photo_id: int):
 def community(code: str):
     """A unit's helped community: its satisfaction and topics in the newest run (other communities: 404)."""
     session = db.session()
-    user = current_user()
+    user = staff_user()
     place = scoped_area(session, user, code)
     analysed = dashboard.analysed_questionnaires(session)
     runs = dashboard.runs_by_wave(session, next(iter(analysed), "citizen"))
@@ -278,7 +278,7 @@ def community(code: str):
 
 def _picks(session, place: Area) -> tuple[list[Pick], AnalysisRun | None]:
     """Read the chosen problems (?pick=item:<community>:<item>, or ?community=&term=) against the stored run."""
-    user = current_user()
+    user = staff_user()
     code = request.args.get("q")
     analysed = dashboard.analysed_questionnaires(session)
     if code and code not in analysed:
@@ -301,7 +301,7 @@ def _picks(session, place: Area) -> tuple[list[Pick], AnalysisRun | None]:
         scoped_area(session, user, area.code)
         if kind == "term":
             picks.append(Pick(area, f"{area.name}：群众反映“{what}”问题整改", term=what, wave_id=run.wave_id if run else None))
-        elif kind == "item" and definition is not None and what in definition.column_names:
+        elif kind == "item" and run is not None and definition is not None and what in definition.column_names:
             topic = definition.column_names[what]
             result = session.scalar(select(ItemResult).where(ItemResult.run_id == run.id, ItemResult.area_id == area.id,
                                                              ItemResult.item_code == what))
@@ -318,7 +318,7 @@ def _picks(session, place: Area) -> tuple[list[Pick], AnalysisRun | None]:
 def new_tasks(code: str):
     """Turn the chosen problems into tasks: one row per problem (name, unit), one deadline and priority for all."""
     session = db.session()
-    user = current_user()
+    user = staff_user()
     place = scoped_area(session, user, code)
     picks, run = _picks(session, place)
     units = visible_units(session, user)
@@ -371,11 +371,11 @@ def _deadline(text: str) -> datetime:
 @login_required
 def units():
     session = db.session()
-    user = current_user()
+    user = staff_user()
     found = visible_units(session, user, with_communities=True)
     # What an office below the city sees of a unit stops at its own area: the communities there, the open tasks there.
     scoped = visible(session, user).subquery()
-    open_counts = dict(session.execute(select(scoped.c.unit_id, func.count()).where(scoped.c.status.in_(OPEN))
+    open_counts: dict[int, int] = dict(session.execute(select(scoped.c.unit_id, func.count()).where(scoped.c.status.in_(OPEN))
                                        .group_by(scoped.c.unit_id)).all())
     communities = {u.id: [a for a in u.communities if user.role == "unit" or in_scope(user, a)] for u in found}
     return render_template("rectification/units.html", units=found, open_counts=open_counts, communities=communities,
@@ -451,7 +451,7 @@ def _rates_table(rows, total) -> Table:
 def rates_page(fmt: str | None):
     """整改率 and on-time rate by unit or by area level over a period, lowest first; CSV, XLSX and the PDF 通报."""
     session = db.session()
-    user = current_user()
+    user = staff_user()
     choices = groupings_for(user)
     by = request.args.get("by") or choices[0]
     if by not in choices or fmt not in (None, "csv", "xlsx", "pdf"):
@@ -502,6 +502,6 @@ def _download(body: bytes, mimetype: str, filename: str) -> Response:
 def league_page():
     """帮包单位排名: each unit's communities, their satisfaction and change since the last wave, points, 整改率."""
     session = db.session()
-    rows, wave, previous = league(session, current_user(), datetime.now(UTC))
+    rows, wave, previous = league(session, staff_user(), datetime.now(UTC))
     return render_template("rectification/league.html", rows=rows, wave=wave, previous=previous,
                            fdr_note=wave_changes.FDR_NOTE)
