@@ -29,7 +29,7 @@ test: $(BIN)/.installed
 	$(BIN)/python -m pytest
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check analysis forms reports survey tests benchmarks
+	$(BIN)/ruff check analysis forms reports survey tests benchmarks scripts deploy
 	$(BIN)/mypy
 
 bench: $(BIN)/.installed

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from flask import abort, current_app, g, redirect, request, session, url_for
+from flask import abort, current_app, g, has_app_context, redirect, request, session, url_for
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -33,8 +33,33 @@ from survey.models import (
 ROLE_LEVEL = {"city": "city", "district": "district", "street": "street", "community": "community",
               "school": "district", "grid": "community", "unit": "city"}
 HOME = {"school": "school.board", "grid": "entry.page", "unit": "rectification.home"}
-# A valid hash to compare against when the user does not exist, so timing does not tell.
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def _hash_method() -> str | None:
+    """The app's ``PASSWORD_HASH_METHOD``, or None for werkzeug's default (scrypt).
+
+    Only the tests name one (a cheap hash, tests/conftest.py): a login there would otherwise spend
+    most of its time hashing. Production leaves it unset (tests/survey/test_accounts.py checks).
+    """
+    return current_app.config.get("PASSWORD_HASH_METHOD") if has_app_context() else None
+
+
+def _generate(password: str, method: str | None) -> str:
+    return generate_password_hash(password, method) if method else generate_password_hash(password)
+
+
+def hash_password(password: str) -> str:
+    """Return the hash to store for a password (a fresh salt each time)."""
+    return _generate(password, _hash_method())
+
+
+@functools.cache
+def _dummy_hash(method: str | None) -> str:
+    """A valid hash to compare against when the user does not exist (same method), so timing does not tell."""
+    return _generate("not-a-real-password", method)
+
+
+_dummy_hash(None)  # made at import, as it always was: the first made-up name costs what the next one does
 
 
 class AccountError(ValueError):
@@ -95,7 +120,7 @@ def create_user(
         unit = session.scalar(select(Unit).where(Unit.name == (unit_name or "").strip()))
         if unit is None:
             raise AccountError(f"没有名为 {unit_name!r} 的责任单位（先导入单位）")
-    user = User(username=username, password_hash=generate_password_hash(password), role=role, area=area, school=school)
+    user = User(username=username, password_hash=hash_password(password), role=role, area=area, school=school)
     session.add(user)
     session.flush()
     if unit is not None:
@@ -173,7 +198,7 @@ def check_credentials(session: Session, username: str, password: str) -> Credent
     """
     name = username.strip().lower()[:64]
     user = session.scalar(select(User).where(func.lower(User.username) == name)) if name else None
-    correct = check_password_hash(user.password_hash if user is not None else _DUMMY_HASH, password)
+    correct = check_password_hash(user.password_hash if user is not None else _dummy_hash(_hash_method()), password)
     return Credentials(name, user.id if user is not None else None, correct and user is not None)
 
 
@@ -237,7 +262,7 @@ def set_password(db_session: Session, user: User, password: str) -> None:
     problems = password_problems(password, user.username)
     if problems:
         raise AccountError("密码不符合要求：" + "；".join(problems))
-    user.password_hash = generate_password_hash(password)
+    user.password_hash = hash_password(password)
     end_sessions(db_session, user)
 
 

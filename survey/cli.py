@@ -530,15 +530,13 @@ def worker_command(burst: bool) -> None:
     interval = float(app.config.get("REFRESH_INTERVAL_S", 60)) or 60.0
     stop = threading.Event()
     if app.config.get("REDIS_URL"):
-        from rq import SimpleWorker
-
         queued = refresh.check(app)
         click.echo(f"Refresh worker on queue {refresh.queue_name(app)}; queued now: {len(queued)}")
         if not burst:
             threading.Thread(target=refresh.checker_loop, args=(app, interval, stop), daemon=True,
                              name="survey-refresh-check").start()
-        # SimpleWorker runs jobs in this process: the app, its pool and the loaded dictionary are reused.
-        SimpleWorker([refresh.job_queue(app)], connection=refresh.redis_client(app)).work(burst=burst, logging_level="WARNING")
+        # A SimpleWorker: it runs jobs in this process, the app, its pool and the loaded dictionary reused.
+        refresh.rq_worker(app).work(burst=burst, logging_level="WARNING")
         stop.set()
         return
     click.echo("Refresh worker in this process (no REDIS_URL)")

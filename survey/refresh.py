@@ -470,6 +470,27 @@ def queue_name(app: Flask) -> str:
     return app.config.get("REFRESH_QUEUE") or f"{app.config.get('RATELIMIT_KEY_PREFIX') or 'survey'}-refresh-{database_tag(app)}"
 
 
+def rq_worker(app: Flask):
+    """Return the RQ worker of ``flask worker`` on the app's queue: rq's SimpleWorker (jobs run in this
+    process, so the app, its pool and the loaded dictionary are reused) that stops without waiting.
+
+    rq stops the thread that listens for its commands by sending UNSUBSCRIBE and only then clearing the
+    thread's flag, and redis-py waits for the thread: when the reply woke it before the flag was cleared
+    (a busy machine), it went back to a read of up to 60 s, and ``flask worker --burst`` took a minute to
+    return. The flag is cleared first here, so the reply ends the thread.
+    """
+    from rq import SimpleWorker
+
+    class Worker(SimpleWorker):
+        def unsubscribe(self) -> None:
+            running = getattr(self.pubsub_thread, "_running", None)  # redis-py's PubSubWorkerThread
+            if running is not None:
+                running.clear()
+            super().unsubscribe()
+
+    return Worker([job_queue(app)], connection=redis_client(app))
+
+
 def _job_id(app: Flask, wave_id: int, questionnaire_code: str) -> str:
     return f"{queue_name(app)}-{wave_id}-{questionnaire_code}"
 

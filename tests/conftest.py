@@ -39,9 +39,12 @@ HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 settings.load_profile(HYPOTHESIS_PROFILE)
 
 
-def examples(count: int) -> int:
-    """Return a property test's number of examples: ``count``, four times that in the random profile."""
-    return count * (4 if HYPOTHESIS_PROFILE == "random" else 1)
+def examples(count: int, by_hand: int | None = None) -> int:
+    """Return a property test's number of examples: ``count``; in the random profile ``by_hand``, by
+    default four times ``count``."""
+    if HYPOTHESIS_PROFILE != "random":
+        return count
+    return by_hand if by_hand is not None else 4 * count
 
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -50,6 +53,10 @@ BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 # gives it the PostgreSQL app only (no SQLite variant at all; an empty parameter set without a URL).
 POSTGRESQL_ONLY = ["postgresql"] if POSTGRES_URL else []
 PASSWORD = "Str0ng-pass-2026"  # every test account's password
+# The test apps' password hash (PASSWORD_HASH_METHOD, survey/auth.py): one round of PBKDF2 instead of
+# werkzeug's scrypt (0.1-0.2 s a hash here, several per login test: a tenth of the suite). Production
+# keeps scrypt: tests/survey/test_accounts.py checks that an app without the setting uses it.
+TEST_PASSWORD_HASH = "pbkdf2:sha256:1"
 
 SMALL_CITY = """code,name,level,parent_code,adult_population,responsible_unit
 C,测试市,city,,,
@@ -110,7 +117,7 @@ def dispose(app, timeout: float = 30) -> None:
 def _new_app(url: str, backend: str):
     app = create_app({"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "test-secret", "SERVER_NAME": "survey.test",
                       "LINK_CACHE_SECONDS": 0, "HOUSEKEEPING_INTERVAL_S": 0,
-                      "REFRESH_INTERVAL_S": 0, "REFRESH_PRERENDER": ""})
+                      "REFRESH_INTERVAL_S": 0, "REFRESH_PRERENDER": "", "PASSWORD_HASH_METHOD": TEST_PASSWORD_HASH})
     app.config["TEST_BACKEND"] = backend
     app.test_client_class = BufferedClient
     return app

@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
+from werkzeug.security import check_password_hash
 
-from survey import auth, db
+from survey import auth, create_app, db
 from survey.auth import (
     FAILURES_PER_ACCOUNT,
     FAILURES_PER_ADDRESS,
@@ -22,7 +23,7 @@ from survey.auth import (
     record_login,
 )
 from survey.models import LoginFailure, StaffSession, User
-from tests.conftest import PASSWORD, SMALL_CITY
+from tests.conftest import PASSWORD, SMALL_CITY, TEST_PASSWORD_HASH
 from tests.conftest import office_login as login
 
 
@@ -103,6 +104,25 @@ def test_a_session_ends_after_two_idle_hours(staff):
     with staff.app_context(), db.write_transaction() as session:
         session.execute(update(StaffSession).values(last_seen_at=datetime.now(UTC) - timedelta(hours=2, minutes=1)))
     assert client.get("/office/area/C").status_code == 302
+
+
+def test_an_app_without_a_hash_setting_as_in_production_uses_werkzeugs_scrypt(staff, tmp_path):
+    """The suite's apps hash cheaply (PASSWORD_HASH_METHOD, tests/conftest.py); nothing else does."""
+    production = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'p.sqlite'}", "SECRET_KEY": "x",
+                             "HOUSEKEEPING_INTERVAL_S": 0})
+    assert "PASSWORD_HASH_METHOD" not in production.config
+    with production.app_context():
+        stored, dummy = auth.hash_password(PASSWORD), auth._dummy_hash(auth._hash_method())
+    assert stored.split("$")[0] == dummy.split("$")[0] == "scrypt:32768:8:1"
+    assert check_password_hash(stored, PASSWORD) and not check_password_hash(stored, "wrong-pass-1")
+    assert auth._dummy_hash(None) is auth._dummy_hash(None)  # made once (at import)
+    # The test apps: accounts and the made-up name's dummy hashed the cheap way, and logins still work.
+    assert staff.config["PASSWORD_HASH_METHOD"] == TEST_PASSWORD_HASH
+    with staff.app_context():
+        assert db.session().scalar(select(User.password_hash).where(User.username == "city")).startswith(
+            TEST_PASSWORD_HASH + "$")
+        assert auth._dummy_hash(auth._hash_method()).startswith(TEST_PASSWORD_HASH + "$")
+    assert login(client_at(staff, "10.9.0.1"), "city").status_code == 302
 
 
 def test_every_failure_gets_one_message_after_one_password_check(staff, monkeypatch):

@@ -20,7 +20,7 @@ from benchmarks.load import free_port
 from survey import create_app, db
 from survey.models import Response, Wave
 from survey.quality import ip_hash
-from tests.conftest import dispose, form_fields, full_answers
+from tests.conftest import TEST_PASSWORD_HASH, dispose, form_fields, full_answers
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -120,7 +120,7 @@ def behind_nginx(app, tmp_path):
     """Serve the app with TRUSTED_PROXIES=1 on a free port, and nginx with the shipped site in front."""
     proxied = create_app({"TESTING": True, "DATABASE_URL": app.config["DATABASE_URL"], "SECRET_KEY": "test-secret",
                           "TRUSTED_PROXIES": 1, "LINK_CACHE_SECONDS": 0, "HOUSEKEEPING_INTERVAL_S": 0,
-                          "WTF_CSRF_ENABLED": False})
+                          "WTF_CSRF_ENABLED": False, "PASSWORD_HASH_METHOD": TEST_PASSWORD_HASH})
     server = make_server("127.0.0.1", 0, proxied, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -20,7 +20,7 @@ from survey import create_app, db
 from survey.limits import LOCAL_REDIS, redis_answers, storage_uri
 from survey.models import Response, Wave
 from survey.quality import ip_hash
-from tests.conftest import dispose, form_fields, full_answers
+from tests.conftest import TEST_PASSWORD_HASH, dispose, form_fields, full_answers
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,7 +61,7 @@ def redis_url():
 def run_workers(app, count: int, workers: int = 2, **config) -> list[list[int]]:
     """Run stand-in worker processes at once, ``count`` login attempts each; return their status codes."""
     config = {"TESTING": True, "DATABASE_URL": app.config["DATABASE_URL"], "SECRET_KEY": "test-secret",
-              "WTF_CSRF_ENABLED": False} | config
+              "WTF_CSRF_ENABLED": False, "PASSWORD_HASH_METHOD": TEST_PASSWORD_HASH} | config
     processes = [subprocess.Popen([sys.executable, "-c", WORKER, json.dumps(config), str(count)], cwd=ROOT, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ | {"PYTHONPATH": str(ROOT)})
                for _ in range(workers)]
@@ -165,7 +165,8 @@ def test_the_public_form_counts_in_memory_while_redis_is_gone(app, city, caplog)
 
 def _proxied_app(app, hops: int):
     return create_app({"TESTING": True, "DATABASE_URL": app.config["DATABASE_URL"], "SECRET_KEY": "test-secret",
-                       "SERVER_NAME": "survey.test", "WTF_CSRF_ENABLED": False, "TRUSTED_PROXIES": hops})
+                       "SERVER_NAME": "survey.test", "WTF_CSRF_ENABLED": False, "TRUSTED_PROXIES": hops,
+                       "PASSWORD_HASH_METHOD": TEST_PASSWORD_HASH})
 
 
 def _login_statuses(client, forwarded_for: list[str]) -> list[int]:

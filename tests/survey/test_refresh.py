@@ -262,9 +262,9 @@ def test_the_lock_of_a_hung_worker_expires_on_postgresql(demo):
         holder.stdout.close()
 
 
-def test_the_rq_path_with_a_real_redis(demo):
+def test_the_rq_path_with_a_real_redis(demo, monkeypatch):
     redis = pytest.importorskip("redis")
-    from rq import SimpleWorker
+    from redis.client import PubSub
 
     client = redis.Redis.from_url(REDIS_TEST_URL)
     client.ping()
@@ -281,7 +281,16 @@ def test_the_rq_path_with_a_real_redis(demo):
         refresh.enqueue(demo, first.wave_id, "citizen")  # waiting already: not queued twice
         assert refresh.job_queue(demo).count == 2
         jobs.use_app(demo)
-        assert SimpleWorker([refresh.job_queue(demo)], connection=refresh.redis_client(demo)).work(burst=True)
+        worker = refresh.rq_worker(demo)
+        # Its command thread is told to stop before UNSUBSCRIBE wakes it: else it could go back to a read of
+        # up to 60 s, and the worker waited for it (rq 3.0 with redis-py 8 on a busy machine).
+        stopping = []
+        unsubscribe = PubSub.unsubscribe
+        monkeypatch.setattr(PubSub, "unsubscribe", lambda pubsub, *args: stopping.append(
+            worker.pubsub_thread._running.is_set()) or unsubscribe(pubsub, *args))
+        assert worker.work(burst=True)
+        assert stopping == [False]
+        monkeypatch.undo()
         second = newest(demo)
         assert second.respondents == first.respondents + 1 and newest(demo, "minor").respondents > 0
         assert not refresh.pending(demo, first.wave_id)
