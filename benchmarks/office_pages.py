@@ -169,7 +169,7 @@ def pages(session) -> dict[str, str]:
         "city problem list": "/office/area/C/problems",
         "district problem list": "/office/area/D3/problems",
         "street problem list": "/office/area/D3S4/problems",
-        "city flagged list": "/office/area/C/flagged",
+        "city at-risk list": "/office/area/C/at-risk",
         "city changes (?compare)": f"/office/area/C?compare={earlier}",
         "community changes": f"/office/community/D3S4C5?compare={earlier}",
         "earlier wave dashboard": f"/office/area/C?wave={earlier}",

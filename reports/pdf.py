@@ -72,7 +72,7 @@ class AreaReport:
     channels: dict[str, int] = field(default_factory=dict)
     ranking: list[dict] = field(default_factory=list)
     heatmap: Markup = Markup("")
-    flagged: list[dict] = field(default_factory=list)
+    at_risk: list[dict] = field(default_factory=list)
     problems: list[dict] = field(default_factory=list)
     method: dict = field(default_factory=dict)
     minors: dict | None = None
@@ -85,7 +85,7 @@ class AreaReport:
 
 
 def area_report_pdf(report: AreaReport) -> bytes:
-    """Return the area report: cover, summary, ranking, heatmap, flagged list, problems, method."""
+    """Return the area report: cover, summary, ranking, heatmap, at-risk list, problems, method."""
     return render_pdf("area_report.html", r=report)
 
 

@@ -103,8 +103,8 @@ def _queries(app: Flask) -> None:
         run = runs[-1]
         definition = dashboard.run_definition(run)
         dashboard.heatmap_rows(session, run, city, definition, lambda area: "")
-        dashboard.flagged(session, run, city, limit=1)
-        dashboard.flagged_count(session, run, city)
+        dashboard.at_risk(session, run, city, limit=1)
+        dashboard.at_risk_count(session, run, city)
         dashboard.problems(session, run, city, definition, limit=1)
         dashboard.problems_count(session, run, city, definition)
         dashboard.rates(session, run, city, definition)

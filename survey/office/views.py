@@ -60,7 +60,7 @@ bp = Blueprint("office", __name__, url_prefix="/office", template_folder="templa
 register_fieldwork(bp)  # /office/fieldwork and /office/fieldwork.csv: the fieldwork monitor (survey/office/fieldwork_views.py)
 register_accounts(bp)  # /office/accounts: staff accounts of the viewer's area and below (survey/office/accounts.py)
 PAGE_ROWS = 200  # longer lists are shown a page at a time (?page=N); the exports have every row
-DASHBOARD_FLAGGED = 50  # the dashboard lists the communities that cost most; 查看全部 opens the flagged list
+DASHBOARD_AT_RISK = 50  # the dashboard lists the communities that cost most; 查看全部 opens the whole list
 
 
 class LoginForm(FlaskForm):
@@ -173,7 +173,7 @@ def _area_and_run(code: str) -> tuple:
 
 
 # Pages that show one analysis run: a link between them keeps the questionnaire the office chose.
-RUN_PAGES = {"office.area", "office.community", "office.problems", "office.flagged", "office.report", "office.export",
+RUN_PAGES = {"office.area", "office.community", "office.problems", "office.at_risk", "office.report", "office.export",
              "office.exports"}
 
 
@@ -237,11 +237,11 @@ def area(code: str):
         return render_template("office/no_run.html", area=place)
     definition = dashboard.run_definition(run)
     columns, rows = dashboard.heatmap_rows(session, run, place, definition, _link)
-    flagged = dashboard.flagged(session, run, place, limit=DASHBOARD_FLAGGED)
+    at_risk = dashboard.at_risk(session, run, place, limit=DASHBOARD_AT_RISK)
     changes = _changes(session, run)
     chart = None
-    if flagged:
-        top = flagged[:12]
+    if at_risk:
+        top = at_risk[:12]
         chart = bar_chart_svg([a.name for _, a in top], [r.points_at_stake for r, _ in top], "失分最多的社区（满分20分）",
                               unit="分", digits=3, chart_id="cost")
     return render_template(
@@ -250,7 +250,7 @@ def area(code: str):
         result=dashboard.area_result(session, run, place), rates=dashboard.rates(session, run, place, definition),
         channels=dashboard.responses_by_channel(run, place),
         heatmap=heatmap_html(columns, rows, caption="单元格为加权满意度（分）；斜体：样本少于5份。", tappable=True),
-        flagged=flagged, flagged_total=dashboard.flagged_count(session, run, place) if flagged else 0, cost_chart=chart, breadcrumbs=_breadcrumbs(place),
+        at_risk=at_risk, at_risk_total=dashboard.at_risk_count(session, run, place) if at_risk else 0, cost_chart=chart, breadcrumbs=_breadcrumbs(place),
         minors=dashboard.minor_summary(session, run.wave_id, place), quality=dashboard.quality(session, run, place),
         changes=changes, child_changes=wave_changes.child_changes(session, changes, place) if changes else [],
         changed=wave_changes.significant_communities(session, changes, place)[:PAGE_ROWS] if changes else [],
@@ -334,13 +334,19 @@ def problems(code: str):
 
 
 @bp.get("/area/<code>/flagged")
+def old_at_risk_address(code: str):
+    """The list's earlier address (bookmarks): the same list."""
+    return redirect(url_for("office.at_risk", code=code, **_page_args()), 301)
+
+
+@bp.get("/area/<code>/at-risk")
 @login_required
-def flagged(code: str):
+def at_risk(code: str):
     """Every community below 80 or at risk in the area, most points at stake first, a page at a time."""
     session, place, run = _area_and_run(code)
-    page = dashboard.Page.of(request.args.get("page"), PAGE_ROWS, dashboard.flagged_count(session, run, place))
-    return render_template("office/flagged.html", area=place, run=run, page=page, breadcrumbs=_breadcrumbs(place),
-                           flagged=dashboard.flagged(session, run, place, limit=page.size, offset=page.offset))
+    page = dashboard.Page.of(request.args.get("page"), PAGE_ROWS, dashboard.at_risk_count(session, run, place))
+    return render_template("office/at_risk.html", area=place, run=run, page=page, breadcrumbs=_breadcrumbs(place),
+                           at_risk=dashboard.at_risk(session, run, place, limit=page.size, offset=page.offset))
 
 
 @bp.get("/area/<code>/export/<what>.<fmt>")

@@ -202,7 +202,7 @@ class Page:
         return self.number + 1 if self.number < self.pages else None
 
 
-def _flagged_query(run: AnalysisRun, area: Area):
+def _at_risk_query(run: AnalysisRun, area: Area):
     return (
         select(AreaResult, Area)
         .join(Area, Area.id == AreaResult.area_id)
@@ -211,17 +211,17 @@ def _flagged_query(run: AnalysisRun, area: Area):
     )
 
 
-def flagged(session: Session, run: AnalysisRun, area: Area, limit: int | None = None,
+def at_risk(session: Session, run: AnalysisRun, area: Area, limit: int | None = None,
             offset: int = 0) -> list[tuple[AreaResult, Area]]:
     """Return communities below 80 or at risk in the area, most points at stake first (``limit`` rows in SQL)."""
-    query = _flagged_query(run, area).order_by(AreaResult.points_at_stake.desc(), Area.code)
+    query = _at_risk_query(run, area).order_by(AreaResult.points_at_stake.desc(), Area.code)
     if limit:
         query = query.limit(limit).offset(offset)
     return [(r, a) for r, a in session.execute(query).all()]
 
 
-def flagged_count(session: Session, run: AnalysisRun, area: Area) -> int:
-    return session.scalar(_flagged_query(run, area).with_only_columns(func.count()).order_by(None)) or 0
+def at_risk_count(session: Session, run: AnalysisRun, area: Area) -> int:
+    return session.scalar(_at_risk_query(run, area).with_only_columns(func.count()).order_by(None)) or 0
 
 
 def quality(session: Session, run: AnalysisRun, area: Area) -> dict | None:

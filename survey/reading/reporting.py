@@ -63,7 +63,7 @@ def build_area_report(session: Session, run: AnalysisRun, area: Area, link_for=l
         compare_wave=changes.previous.wave.name if changes else "",
         change_note=wave_changes.FDR_NOTE if changes else "",
         heatmap=heatmap_html(columns, rows, caption="单元格为加权满意度（分），以80分为中心着色：红色低于80，蓝色高于80；斜体为样本少于5份。"),
-        flagged=[
+        at_risk=[
             {"name": a.name, "unit": a.responsible_unit, "eb_estimate": r.eb_estimate, "prob_below": r.prob_below_80,
              "points_at_stake": r.points_at_stake or 0.0, "share_of_lost": r.share_of_lost, "status": r.status}
             for r, a in communities if r.status in ("below", "at_risk")

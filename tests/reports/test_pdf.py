@@ -33,7 +33,7 @@ def small_report() -> AreaReport:
         ranking=[{"name": "甲社区", "street": "一街道", "n": 40, "estimate": 71.2, "eb_estimate": 72.0, "prob_below": 0.99,
                   "status": "below", "status_name": "低于80分", "points_at_stake": 0.31}],
         heatmap=heatmap_html(["环境卫生"], [Row("甲社区", [Cell(71.2, 40, 66.0, 76.4)])]),
-        flagged=[{"name": "甲社区", "unit": "市教育局", "eb_estimate": 72.0, "prob_below": 0.99, "points_at_stake": 0.31,
+        at_risk=[{"name": "甲社区", "unit": "市教育局", "eb_estimate": 72.0, "prob_below": 0.99, "points_at_stake": 0.31,
                   "share_of_lost": 0.2, "status": "below"}],
         problems=[{"community": "甲社区<b>", "topic": "环境卫生", "estimate": 71.2, "ci_low": 66.0, "ci_high": 76.4, "n": 40}],
         method={"iterations": 7, "deff": 1.8, "n_eff": 178.0, "left_out": 0},

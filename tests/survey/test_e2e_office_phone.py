@@ -104,7 +104,7 @@ def test_dashboard_and_community_page_on_a_phone(app, office, live_server, brows
     assert wire < decoded / 2, (decoded, wire)
     assert page.locator("script").count() == 0  # charts are inline SVG: no JavaScript at all
     assert_fits_a_phone(page, "city dashboard")
-    # The flagged communities keep their names on one line (one line box per link).
+    # The communities at risk keep their names on one line (one line box per link).
     names = page.locator("table.data.sticky tbody tr td:first-child a")
     assert names.count() >= 3
     assert page.evaluate("""() => [...document.querySelectorAll('table.data.sticky tbody td:first-child a')]

@@ -97,17 +97,17 @@ def test_problem_list_is_limited_in_sql(demo):
 
 
 def test_dashboard_lists_the_costliest_communities_and_links_to_all_of_them(demo, client, monkeypatch):
-    monkeypatch.setattr(views, "DASHBOARD_FLAGGED", 2)
+    monkeypatch.setattr(views, "DASHBOARD_AT_RISK", 2)
     monkeypatch.setattr(views, "PAGE_ROWS", 3)
     with demo.app_context():
         session = db.session()
         _, city = _city(session)
-        earlier = dashboard.runs_by_wave(session)[0]  # the earlier wave is lower: more communities flagged
-        every = [a.code for _, a in dashboard.flagged(session, earlier, city)]
+        earlier = dashboard.runs_by_wave(session)[0]  # the earlier wave is lower: more communities at risk
+        every = [a.code for _, a in dashboard.at_risk(session, earlier, city)]
     assert len(every) > 4
     html = client.get(f"/office/area/C?wave={earlier.wave_id}").get_data(as_text=True)
     assert f"查看全部 {len(every)} 个" in html
-    link = re.search(r'href="(/office/area/C/flagged[^"]*)">查看全部', html).group(1).replace("&amp;", "&")
+    link = re.search(r'href="(/office/area/C/at-risk[^"]*)">查看全部', html).group(1).replace("&amp;", "&")
     pages = _walk(client, link)
     listed = [code for page in pages for code in re.findall(r'<a href="/office/community/([^"?]+)\?', page)]
     assert listed == every and len(pages) == -(-len(every) // 3)
@@ -200,3 +200,8 @@ def test_fieldwork_counts_are_kept_and_counted_again_in_the_background(demo, mon
                 break
             time.sleep(0.1)
         assert again is not first and again.communities == first.communities
+
+
+def test_the_at_risk_list_s_earlier_address_still_leads_to_it(app, client):
+    reply = client.get("/office/area/C/flagged?wave=3&page=2")
+    assert reply.status_code == 301 and reply.headers["Location"].endswith("/office/area/C/at-risk?wave=3")
