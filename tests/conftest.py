@@ -133,8 +133,8 @@ def _migrate_and_install(app) -> None:
 # Every app test starts from the same database: migrated to the newest revision, with the bundled
 # questionnaires. Running the migrations for each test was most of a small test's time, so:
 # - SQLite: that database is built once a session in a file and copied for each test;
-# - PostgreSQL: after the first full build, the tables are emptied (TRUNCATE ... RESTART IDENTITY, so
-#   ids start at 1 again) and the questionnaires installed again, as long as the schema is still the
+# - PostgreSQL: after the first full build, the tables are emptied (_delete_all_rows: ids start at 1
+#   again) and the questionnaires installed again, as long as the schema is still the
 #   one the migrations made (a test that downgrades or drops it gets the full rebuild next time).
 _sqlite_template: Path | None = None
 _postgres_schema: tuple | None = None  # the schema the last full build made (revision, columns, indexes)
@@ -155,12 +155,35 @@ def _sqlite_database(folder: Path) -> Path:
 
 
 def _postgres_state(conn) -> tuple:
+    """The schema's revision, columns and indexes (read from pg_catalog: information_schema is slower)."""
     revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() if conn.execute(text(
         "SELECT to_regclass('public.alembic_version')")).scalar() else None
-    columns = conn.execute(text("SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
-                                "WHERE table_schema = 'public' ORDER BY 1, 2")).all()
+    columns = conn.execute(text(
+        "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull FROM pg_attribute a "
+        "JOIN pg_class c ON c.oid = a.attrelid WHERE c.relnamespace = 'public'::regnamespace "
+        "AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped ORDER BY 1, 2")).all()
     indexes = conn.execute(text("SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1")).scalars().all()
     return (tuple(revision or ()), tuple(map(tuple, columns)), tuple(indexes))
+
+
+def _delete_all_rows(conn, tables: list[str]) -> None:
+    """Empty ``tables`` (each listed after the tables it points to) as TRUNCATE ... RESTART IDENTITY CASCADE
+    did, in a fraction of the time: DELETE in the tables that have rows, children first, then every
+    sequence that moved starts again at 1.
+
+    TRUNCATE costs milliseconds a table, rows or not, and cascades from the questionnaire tables (filled
+    in every test) to nearly all of them: 70 ms a test here, against 5-10 ms for a test's few thousand
+    rows at most.
+    """
+    filled = set(conn.execute(text(" UNION ALL ".join(
+        f"SELECT '{t}' WHERE EXISTS (SELECT FROM public.{t})" for t in tables))).scalars())
+    for table in reversed(tables):
+        if table in filled:
+            conn.execute(text(f"DELETE FROM public.{table}"))
+    moved = conn.execute(text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public' "
+                              "AND last_value IS NOT NULL")).scalars().all()
+    for sequence in moved:
+        conn.execute(text(f"ALTER SEQUENCE public.{sequence} RESTART"))
 
 
 def _empty_postgres(url: str) -> bool:
@@ -172,9 +195,7 @@ def _empty_postgres(url: str) -> bool:
         with engine.begin() as conn:
             if _postgres_state(conn) != _postgres_schema:
                 return False
-            tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                                       "AND tablename <> 'alembic_version'")).scalars().all()
-            conn.execute(text(f"TRUNCATE TABLE {', '.join(f'public.{t}' for t in tables)} RESTART IDENTITY CASCADE"))
+            _delete_all_rows(conn, _tables_in_order(conn))
         return True
     finally:
         engine.dispose()
@@ -281,7 +302,7 @@ def _restore_postgres(app, copy: tuple) -> None:
     engine = app.extensions["db_engine"]
     engine.dispose()
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE TABLE {', '.join(f'public.{t}' for t in tables)} RESTART IDENTITY CASCADE"))
+        _delete_all_rows(conn, tables)
         cursor = conn.connection.driver_connection.cursor()
         for table in tables:
             if rows[table]:
