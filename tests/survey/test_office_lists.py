@@ -202,6 +202,6 @@ def test_fieldwork_counts_are_kept_and_counted_again_in_the_background(demo, mon
         assert again is not first and again.communities == first.communities
 
 
-def test_the_at_risk_list_s_earlier_address_still_leads_to_it(app, client):
+def test_the_at_risk_list_s_earlier_address_still_leads_to_it(client):
     reply = client.get("/office/area/C/flagged?wave=3&page=2")
     assert reply.status_code == 301 and reply.headers["Location"].endswith("/office/area/C/at-risk?wave=3")
