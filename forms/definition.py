@@ -16,10 +16,20 @@ The dict format (what :func:`parse_definition` accepts and the database stores):
      "translations": {LANG: {"title", "intro", "privacy"}},
      "topics": [{"code", "label", "translations": {LANG: {"label"}}}],
      "sections": [{"code", "title", "translations": {LANG: {"title"}}, "items": [
-         {"code", "type", "label", "hint", "translations": {LANG: {"label", "hint"}},
+         {"code", "type", "label", "hint", "required_message", "constraint_message",
+          "translations": {LANG: {"label", "hint", "required_message", "constraint_message"}},
           "required", "max_length", "kind", "topic", "attribute", "short",
-          "relevant": {"op": "=", "item": CODE, "value": CHOICE} | {"op": "and", "args": [...]},
-          "choices": [{"code", "label", "translations": {LANG: {"label"}}, "score", "yes"}]}]}]}
+          "relevant", "constraint", "choice_filter", "calculation": EXPRESSION (forms.expressions' to_dict),
+          "default", "read_only", "appearance", "range": {"start", "end", "step"}, "other_of": CODE,
+          "choices": [{"code", "label", "translations": {LANG: {"label"}}, "score", "yes", "exclusive",
+                       "columns": {NAME: TEXT}}]}]}]}
+
+An expression is stored as :meth:`forms.expressions.Expr.to_dict` gives it; a ``relevant`` of the
+first small format (``{"op": "=", "item", "value"}`` / ``{"op": "and", "args"}``) still reads.
+``other_of`` marks the text box of a choice question's "其他（请注明）" (XLSForm ``or_other``): it is
+asked when that question's ``other`` choice is chosen, and kept beside it, not as a comment.
+Sections have an ``appearance`` (``field-list``: a page of its own; ``table-list``: a grid of
+questions sharing their choices).
 
 Plain keys (``title``, ``label``, ``hint``...) hold the default language; ``translations`` the
 others. A dict without ``languages`` is the first format (stored by early databases): its
@@ -31,13 +41,14 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 from functools import cached_property
 from typing import Any
 
 from forms.common import DefinitionError
-from forms.conditions import Condition, condition_from_dict
-from forms.items import ITEM_TYPES, ItemType
+from forms.expressions import Env, Expr, describe_constraint
+from forms.items import ITEM_TYPES, ItemType, number_text
 
 KINDS = ("awareness", "support", "participation", "satisfaction")
 KIND_NAMES = {"awareness": "知晓率", "support": "支持率", "participation": "参与率", "satisfaction": "满意度"}
@@ -54,6 +65,33 @@ LEGACY_LANGUAGES = ("中文", "English")
 ATTRIBUTE_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 # Texts in every language of the definition, default first: ((language, text), ...).
 Texts = tuple[tuple[str, str], ...]
+# A label's reference to an answer (ODK's piping: "您在${street}住了几年？").
+PIPED = re.compile(r"\$\{([^${}]*)\}")
+OTHER = "other"  # the code of the choice XLSForm's or_other adds
+
+
+def in_language(texts: Texts, language: str | None) -> str:
+    """Return the text in ``language``, else in the default language ("" for no texts)."""
+    if not texts:
+        return ""
+    if language:
+        for lang, text in texts:
+            if lang == language and text:
+                return text
+    return texts[0][1]
+
+
+def as_text(value: str | float | bool) -> str:
+    """Return an expression's value as an answer keeps it (XPath string(): ``3`` not ``3.0``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if value != value:
+            return "NaN"
+        if value in (float("inf"), float("-inf")):
+            return "Infinity" if value > 0 else "-Infinity"
+        return number_text(value)
+    return value
 
 def is_english(language: str) -> bool:
     """Return whether a language name (as in ``label::English (en)``) means English.
@@ -76,6 +114,8 @@ class Choice:
     labels: Texts
     score: float | None = None
     yes: bool | None = None
+    exclusive: bool = False  # "以上都没有": chosen alone in a multiple choice
+    columns: tuple[tuple[str, str], ...] = ()  # the choices sheet's other columns (what choice_filter reads)
 
     @property
     def label(self) -> str:
@@ -84,6 +124,13 @@ class Choice:
     @property
     def label_en(self) -> str:
         return english_of(self.labels)
+
+    def label_in(self, language: str | None) -> str:
+        return in_language(self.labels, language)
+
+    @cached_property
+    def column_values(self) -> dict[str, str]:
+        return dict(self.columns)
 
 
 @dataclass(frozen=True)
@@ -111,12 +158,74 @@ class Item:
     max_length: int = 500
     short: str | None = None
     hints: Texts = ()
-    relevant: Condition | None = None
+    relevant: Expr | None = None
     topic_name: str | None = None
+    required_messages: Texts = ()
+    constraint: Expr | None = None
+    constraint_messages: Texts = ()
+    choice_filter: Expr | None = None
+    default: str | None = None
+    read_only: bool = False
+    appearance: str = ""
+    calculation: Expr | None = None
+    range: tuple[float, float, float] | None = None
+    other_of: str | None = None  # the choice question whose "其他（请注明）" this text box is
 
     @property
     def handler(self) -> ItemType:
         return ITEM_TYPES[self.type]
+
+    def label_in(self, language: str | None) -> str:
+        return in_language(self.labels, language)
+
+    def hint_in(self, language: str | None) -> str:
+        return in_language(self.hints, language) if any(text for _, text in self.hints) else ""
+
+    @property
+    def required_message(self) -> str:
+        """Return the question's own message for a missing answer ("" for the type's)."""
+        return in_language(self.required_messages, None)
+
+    @property
+    def appearances(self) -> frozenset[str]:
+        return frozenset(self.appearance.split())
+
+    @property
+    def has_other(self) -> bool:
+        """Return whether the question offers "其他（请注明）" with a text box (XLSForm ``or_other``)."""
+        return self.other_text is not None
+
+    other_text: str | None = None  # the code of this question's "其他（请注明）" text box
+
+    def choices_for(self, answers: Mapping[str, str | None], today: date | None = None) -> tuple[Choice, ...]:
+        """Return the choices offered given the earlier answers (all of them without a choice_filter)."""
+        if self.choice_filter is None:
+            return self.choices
+        return tuple(c for c in self.choices if self.choice_filter.holds(Env(answers, columns=c.column_values, today=today)))
+
+    def filter_ready(self, answers: Mapping[str, str | None]) -> bool:
+        """Return whether every answer the choice_filter reads is given (so the list can be cut)."""
+        return self.choice_filter is None or all(answers.get(code) for code in self.choice_filter.references())
+
+    def check_answer(self, value: str, answers: Mapping[str, str | None], today: date | None = None) -> str | None:
+        """Return what is wrong with a well-formed answer given the earlier ones (choice_filter, constraint), else None."""
+        if self.choice_filter is not None:
+            offered = {c.code for c in self.choices_for(answers, today)}
+            if any(code not in offered for code in value.split()):
+                return "这个选项与前面的回答不符，请重新选择"
+        if self.constraint is not None and not self.constraint.holds(Env(answers, dot=value, today=today)):
+            return in_language(self.constraint_messages, None) or describe_constraint(self.constraint, None)
+        return None
+
+    def compute(self, answers: Mapping[str, str | None], today: date | None = None) -> str | None:
+        """Return a calculated item's value (its calculation, else its default), None for ""."""
+        if self.calculation is None:
+            return self.default
+        try:
+            value = as_text(self.calculation.evaluate(Env(answers, today=today)))
+        except (ArithmeticError, ValueError):  # never expected: evaluation is total; a sum of huge numbers at worst
+            return None
+        return value[:1000] or None
 
     @property
     def label(self) -> str:
@@ -150,9 +259,9 @@ class Item:
         # Looked up for every answer of every submission: a dict, built once per item.
         return {c.code: c for c in self.choices}
 
-    def is_relevant(self, answers: Mapping[str, str | None]) -> bool:
+    def is_relevant(self, answers: Mapping[str, str | None], today: date | None = None) -> bool:
         """Return whether the item is asked given the earlier answers (its skip rule holds, or it has none)."""
-        return self.relevant is None or self.relevant.evaluate(answers)
+        return self.relevant is None or self.relevant.holds(Env(answers, today=today))
 
     def answer(self, value: str | None) -> tuple[str | None, float | None, str | None]:
         """Return what to store for a submitted value: (choice code, score, text)."""
@@ -168,6 +277,14 @@ class Section:
     code: str
     titles: Texts
     elements: tuple[Item, ...]
+    appearance: str = ""  # field-list: a page of its own; table-list: a grid of questions sharing choices
+
+    @property
+    def appearances(self) -> frozenset[str]:
+        return frozenset(self.appearance.split())
+
+    def title_in(self, language: str | None) -> str:
+        return in_language(self.titles, language)
 
     @property
     def title(self) -> str:
@@ -253,23 +370,65 @@ class Definition:
 
         E.g. "第3题选“是”": pages show it as "（第3题选“是”的请回答）" where no script hides the question.
 
-        >>> from forms.conditions import parse_expression
+        >>> from forms.expressions import parse
         >>> from forms.bundled import bundled_definitions
         >>> citizen = bundled_definitions()[("citizen", 1)]
-        >>> citizen.asked_when(Item("x", "text", (("中文", "x"),), relevant=parse_expression("${resident} = 'Y'")))
+        >>> citizen.asked_when(Item("x", "text", (("中文", "x"),), relevant=parse("${resident} = 'Y'")))
         '第3题选“是”'
         """
         if item.relevant is None:
             return ""
+        return item.relevant.describe(self.question_name, self.choice_label)
 
-        def label(code: str, value: str) -> str | None:
-            target = self.item(code)
-            if not target.choices:
-                return None
-            choice = target.choice(value)
-            return choice.label if choice is not None else value
+    def question_name(self, code: str) -> str:
+        """Return how rules name a question: "第3题" (a calculated value by its label or code)."""
+        if code in self._numbers:
+            return f"第{self._numbers[code]}题"
+        found = self._elements_by_code.get(code)
+        return f"“{found.label or code}”" if found is not None else f"“{code}”"
 
-        return item.relevant.describe(lambda code: f"第{self.number_of(code)}题", label)
+    def choice_label(self, code: str, value: str) -> str | None:
+        """Return the label of ``value`` among the choices of question ``code`` (None: it has no choices)."""
+        target = self._elements_by_code.get(code)
+        if target is None or not target.choices:
+            return None
+        choice = target.choice(value)
+        return choice.label if choice is not None else value
+
+    def pieces(self, text: str) -> list[tuple[str, str | None]]:
+        """Return a label cut at its references to answers: (literal text, None) and (placeholder, code).
+
+        The placeholder is what shows while the answer is not known (第3题的回答).
+
+        >>> from forms.bundled import bundled_definitions
+        >>> bundled_definitions()[("citizen", 1)].pieces("您选了${resident}。")
+        [('您选了', None), ('（第3题的回答）', 'resident'), ('。', None)]
+        """
+        out: list[tuple[str, str | None]] = []
+        at = 0
+        for found in PIPED.finditer(text):
+            code = found.group(1).strip()
+            if found.start() > at:
+                out.append((text[at:found.start()], None))
+            out.append((f"（{self.question_name(code)}的回答）", code))
+            at = found.end()
+        if at < len(text):
+            out.append((text[at:], None))
+        return out
+
+    def piped(self, text: str, answers: Mapping[str, str | None], language: str | None = None) -> str:
+        """Return a label with its references replaced by the answers given (or their placeholders)."""
+        if "${" not in text:
+            return text
+        return "".join(
+            literal if code is None else (self.display(code, answers.get(code), language) or literal)
+            for literal, code in self.pieces(text)
+        )
+
+    def display(self, code: str, value: str | None, language: str | None = None) -> str:
+        """Return an answer to question ``code`` as people read it (its choice's label, or the value)."""
+        item = self._elements_by_code.get(code)
+        return item.handler.display(item, value, language) if item is not None else (value or "")
 
     @property
     def topic_names(self) -> dict[str, str]:
@@ -319,12 +478,26 @@ class Definition:
         """Return {item: {choice: score or None}} for the scored items."""
         return {i.code: {c.code: c.score for c in i.choices} for i in self.scored_items}
 
-    def parse_submission(self, formdata: Mapping[str, str]) -> tuple[dict[str, str | None], dict[str, str]]:
+    @cached_property
+    def stored_items(self) -> tuple[Item, ...]:
+        """Return the questions and the calculated items in order: what a response stores."""
+        return tuple(item for item in self.elements if item.is_question or item.handler.computed)
+
+    @cached_property
+    def defaults(self) -> dict[str, str]:
+        """Return {question: its default answer} for the questions that have one (a blank page shows them)."""
+        return {item.code: item.default for item in self.items if item.default is not None}
+
+    def parse_submission(self, formdata: Mapping[str, Any], today: date | None = None
+                         ) -> tuple[dict[str, str | None], dict[str, str]]:
         """Return (answers by item code, error message by item code) for submitted form fields.
 
         Each item's type checks its own value: no form library on the hot path of every answer.
         An item whose skip rule does not hold (given the earlier answers) is not asked: it is
-        not required and whatever was submitted for it is dropped (None).
+        not required and whatever was submitted for it is dropped (None). A well-formed answer
+        is then held to the question's choice_filter and constraint; calculated items are worked
+        out in their place and read-only questions keep their default, whatever was sent.
+        ``today`` is the city's date (``today()`` in rules).
 
         >>> from forms.bundled import bundled_definitions
         >>> citizen = bundled_definitions()[("citizen", 1)]
@@ -334,23 +507,32 @@ class Definition:
         """
         answers: dict[str, str | None] = {}
         errors: dict[str, str] = {}
-        for item in self.items:
-            if not item.is_relevant(answers):
+        for item in self.stored_items:
+            if item.relevant is not None and not item.is_relevant(answers, today):
                 answers[item.code] = None
                 continue
-            value, error = item.parse(formdata.get(item.code))
+            handler = item.handler
+            if handler.computed:
+                answers[item.code] = item.compute(answers, today)
+                continue
+            if item.read_only:
+                answers[item.code] = item.compute(answers, today) if item.calculation is not None else item.default
+                continue
+            value, error = handler.parse(item, handler.read(item, formdata))
+            if error is None and value is not None:
+                error = item.check_answer(value, answers, today)
             answers[item.code] = value
             if error:
                 errors[item.code] = error
         return answers, errors
 
-    def submitted_values(self, formdata: Mapping[str, str]) -> dict[str, str | None]:
+    def submitted_values(self, formdata: Mapping[str, Any]) -> dict[str, str | None]:
         """Return every question's submitted value as sent: what a page shown again keeps.
 
         Unlike :meth:`parse_submission` this keeps answers to follow-up questions whose rule
         does not hold (yet): a respondent who corrects an earlier answer loses nothing.
         """
-        return {item.code: formdata.get(item.code) for item in self.items}
+        return {item.code: item.handler.read(item, formdata) for item in self.items}
 
     def respondent_score(self, answers: dict[str, str | None]) -> tuple[float | None, int]:
         """Return the mean score over scored items answered with a scored choice, and how many."""
@@ -415,22 +597,42 @@ def _topics(raw: dict[str, Any], reader: _Reader) -> dict[str, Topic] | None:
     return topics
 
 
-def _relevant(raw: Any, where: str, earlier: dict[str, Item]) -> Condition | None:
+def _expression(raw: Any, where: str, key: str, earlier: Mapping[str, Item]) -> Expr | None:
+    """Return an item's stored expression (``relevant``, ``constraint``...), checked against the earlier items."""
     if raw is None:
         return None
     try:
-        condition = condition_from_dict(raw)
-    except ValueError as exc:
-        raise DefinitionError(f"{where}: {exc}") from None
-    for leaf in condition.comparisons():
-        target = earlier.get(leaf.item)
-        if target is None:
-            raise DefinitionError(f"{where}: relevant refers to {leaf.item!r}, which is not an earlier question")
-        if target.choices and target.choice(leaf.value) is None:
-            raise DefinitionError(f"{where}: relevant compares {leaf.item!r} with {leaf.value!r}, which is not one of its choices")
-        if leaf.op == "selected" and not target.choices:
-            raise DefinitionError(f"{where}: selected() needs a question with choices, not {leaf.item!r}")
-    return condition
+        expression = Expr.from_dict(raw)
+    except (ValueError, TypeError) as exc:
+        raise DefinitionError(f"{where}: {key}: {exc}") from None
+    for code in sorted(expression.references()):
+        if code not in earlier:
+            raise DefinitionError(f"{where}: {key} refers to {code!r}, which is not an earlier question")
+
+    def compared(code: str, value: str) -> str:
+        target = earlier.get(code)
+        if target is not None and target.choices and target.choice(value) is None and value != "":
+            raise DefinitionError(f"{where}: {key} compares {code!r} with {value!r}, which is not one of its choices")
+        return value
+
+    expression.map_literals(compared)
+    return expression
+
+
+def _choices(item: dict[str, Any], reader: _Reader, where: str) -> tuple[Choice, ...]:
+    out = []
+    for c in item.get("choices") or ():
+        columns = c.get("columns") or {}
+        if not isinstance(columns, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in columns.items()):
+            raise DefinitionError(f"{where}: a choice's columns must map names to texts")
+        out.append(Choice(str(c["code"]), reader.texts(c, "label", where), c.get("score"), c.get("yes"),
+                          bool(c.get("exclusive", False)), tuple(sorted(columns.items()))))
+    return tuple(out)
+
+
+def _range(item: dict[str, Any]) -> tuple[float, float, float] | None:
+    bounds = item.get("range")
+    return (bounds["start"], bounds["end"], bounds["step"]) if isinstance(bounds, dict) else None
 
 
 def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
@@ -468,7 +670,7 @@ def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
                 raise DefinitionError(f"{where}: unknown type {kind!r} (known: {', '.join(ITEM_TYPES)})")
             handler = ITEM_TYPES[kind]
             for key in ("label", "label_en") if reader.legacy else ("label",):
-                if not str(item.get(key, "")).strip():
+                if not str(item.get(key, "")).strip() and not handler.computed:
                     raise DefinitionError(f"{where}: missing {key}")
             if item.get("kind") is not None and item["kind"] not in KINDS:
                 raise DefinitionError(f"{where}: unknown kind {item['kind']!r}")
@@ -493,14 +695,17 @@ def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
                 else:
                     topic_name = topics[topic].name
             handler.check(item, where)
+            for key in ("default", "appearance", "other_of"):
+                if item.get(key) is not None and not isinstance(item[key], str):
+                    raise DefinitionError(f"{where}: {key} must be text")
+            other_of = item.get("other_of")
+            if other_of is not None and (kind != "text" or other_of not in earlier or not earlier[other_of].choice(OTHER)):
+                raise DefinitionError(f"{where}: other_of must name an earlier choice question with an {OTHER!r} choice")
             parsed = Item(
                 code=code,
                 type=kind,
                 labels=reader.texts(item, "label", where),
-                choices=tuple(
-                    Choice(str(c["code"]), reader.texts(c, "label", where), c.get("score"), c.get("yes"))
-                    for c in item.get("choices") or ()
-                ),
+                choices=_choices(item, reader, where),
                 kind=item.get("kind"),
                 topic=topic,
                 attribute=attribute,
@@ -508,13 +713,45 @@ def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
                 max_length=int(item.get("max_length", 500)),
                 short=item.get("short"),
                 hints=reader.texts(item, "hint", where),
-                relevant=_relevant(item.get("relevant"), where, earlier),
+                relevant=_expression(item.get("relevant"), where, "relevant", earlier),
                 topic_name=topic_name,
+                required_messages=reader.texts(item, "required_message", where),
+                constraint=_expression(item.get("constraint"), where, "constraint", earlier),
+                constraint_messages=reader.texts(item, "constraint_message", where),
+                choice_filter=_expression(item.get("choice_filter"), where, "choice_filter", earlier),
+                default=item.get("default"),
+                read_only=bool(item.get("read_only", False)),
+                appearance=item.get("appearance") or "",
+                calculation=_expression(item.get("calculation"), where, "calculation", earlier),
+                range=_range(item),
+                other_of=other_of,
             )
+            if parsed.default is not None and handler.question:
+                value, error = handler.parse(parsed, parsed.default)
+                if error or value != parsed.default:
+                    raise DefinitionError(f"{where}: default {parsed.default!r} is not an answer of this question"
+                                          + (f" ({error})" if error else f" (write it as {value!r})"))
+            for text in (*(t for _, t in parsed.labels), *(t for _, t in parsed.hints)):
+                for found in PIPED.finditer(text):
+                    if found.group(1).strip() not in earlier:
+                        raise DefinitionError(f"{where}: the label refers to ${{{found.group(1)}}}, which is not an earlier question")
+            if other_of is not None:
+                index = next(n for n, done in enumerate(items) if done.code == other_of) if any(
+                    done.code == other_of for done in items) else None
+                owner = earlier[other_of]
+                earlier[other_of] = owner = _with_other(owner, code)
+                if index is not None:
+                    items[index] = owner
+                else:
+                    _replace_in_sections(sections, owner)
             items.append(parsed)
-            if handler.question:
+            if handler.question or handler.computed:
                 earlier[code] = parsed
-        sections.append(Section(str(section.get("code", s_index)), reader.texts(section, "title", f"{source}: section {s_index}"), tuple(items)))
+        appearance = section.get("appearance") or ""
+        if not isinstance(appearance, str):
+            raise DefinitionError(f"{source}: section {s_index}: appearance must be text")
+        sections.append(Section(str(section.get("code", s_index)), reader.texts(section, "title", f"{source}: section {s_index}"),
+                                tuple(items), appearance))
     definition = Definition(
         code=str(raw["code"]),
         version=raw["version"],
@@ -527,8 +764,19 @@ def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
         topics=tuple((topics if topics is not None else used_topics).values()),
         source=source,
     )
-    if not definition.scored_items:
-        raise DefinitionError(f"{source}: no scored (rating) item")
     return definition
+
+
+def _with_other(owner: Item, text_code: str) -> Item:
+    return replace(owner, other_text=text_code)
+
+
+def _replace_in_sections(sections: list[Section], owner: Item) -> None:
+    """Put ``owner`` in place of the item of its code in the sections made so far (sections are frozen)."""
+    for n, section in enumerate(sections):
+        if any(item.code == owner.code for item in section.elements):
+            elements = tuple(owner if item.code == owner.code else item for item in section.elements)
+            sections[n] = Section(section.code, section.titles, elements, section.appearance)
+            return
 
 

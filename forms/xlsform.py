@@ -50,6 +50,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +58,9 @@ import openpyxl
 from defusedxml import DefusedXmlException
 
 from forms.common import DefinitionError
-from forms.conditions import Condition, ExpressionError, join, parse_expression
-from forms.definition import ATTRIBUTE_NAME, KINDS, Definition, parse_definition
-from forms.items import ITEM_TYPES
+from forms.definition import ATTRIBUTE_NAME, KINDS, OTHER, Definition, parse_definition
+from forms.expressions import Expr, ExpressionError, parse
+from forms.items import ITEM_TYPES, number_text
 from forms.xlsx_reader import TooLarge, XlsxReader
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
@@ -69,34 +70,58 @@ SHEETS = ("survey", "choices", "settings", "topics")
 MAX_ROWS = 2_000  # in each sheet but choices
 MAX_CHOICES = 5_000  # rows of the choices sheet; also the choices of all questions together
 MAX_COLUMNS = 100  # named columns of a sheet
-MAX_EXPRESSION = 1_000  # characters of a relevant expression
+MAX_EXPRESSION = 1_000  # characters of an expression (relevant, constraint, choice_filter, calculation)
+MAX_NAME = 32  # characters of a question's name (what the answers' item_code column holds)
+MAX_GROUP_DEPTH = 5  # groups within groups (flattened into sections)
 MAX_MESSAGES = 200  # errors (and warnings) listed; the others are counted in one last line
 ENTITIES = ("文件中含有 XML 实体或文档类型声明（DTD），Excel 和 WPS 保存的文件不会有这些内容，已拒绝。"
             "请用 Excel 或 WPS 重新保存为 .xlsx 后再上传。")
-SELECT_ONE = re.compile(r"select_one\s+(\S+)(\s+or_other)?\Z")
+SELECT = re.compile(r"(select_one|select_multiple)\s+(\S+)(\s+or_other)?\Z", re.IGNORECASE)
 YES = {"yes", "true", "1", "true()"}
 NO = {"no", "false", "0", "false()", ""}
-# Columns whose value changes what is asked or stored: refused when filled in.
+# Columns whose value changes what is asked or stored and that we do not support: refused when filled in.
 SURVEY_REFUSED = {
-    "calculation": "不支持计算（calculation）",
-    "choice_filter": "不支持选项筛选（choice_filter）",
     "repeat_count": "不支持重复组（repeat_count）",
-    "default": "不支持默认答案（default）",
-    "read_only": "不支持只读题（read_only）",
     "trigger": "不支持触发计算（trigger）",
+    "save_to": "不支持实体（entities / save_to）",
+    "body::accuracythreshold": "不支持定位精度设置（body::accuracyThreshold）",
 }
-SURVEY_COLUMNS = {"type", "name", "label", "hint", "required", "relevant", "constraint", "kind", "topic", "attribute", "short"}
-CHOICES_COLUMNS = {"list_name", "name", "label", "score", "yes"}
+SURVEY_COLUMNS = {"type", "name", "label", "hint", "required", "required_message", "relevant", "constraint",
+                  "constraint_message", "choice_filter", "default", "read_only", "appearance", "calculation",
+                  "parameters", "kind", "topic", "attribute", "short"}
+EXPRESSION_COLUMNS = ("relevant", "constraint", "choice_filter", "calculation")
+CHOICES_COLUMNS = {"list_name", "name", "label", "score", "yes", "exclusive"}
 SETTINGS_COLUMNS = {"form_title", "form_id", "version", "default_language", "intro", "privacy", "minors"}
 TOPICS_COLUMNS = {"name", "label"}
-TRANSLATED = {"label", "hint", "form_title", "intro", "privacy"}
+TRANSLATED = {"label", "hint", "form_title", "intro", "privacy", "required_message", "constraint_message"}
+# Appearances that change how a question or a group shows; others are warned about and ignored.
+APPEARANCES = {"minimal", "horizontal", "horizontal-compact", "likert", "compact", "quick", "field-list",
+               "table-list", "label", "list-nolabel", "list", "multiline", "numbers", "no-calendar", "month-year",
+               "year", "signature", "draw", "annotate", "new", "placement-map", "maps", "hidden-answer"}
+REFUSED_APPEARANCES = {"search": "不支持 search() 外部选项", "signature": "不支持手写签名（signature）",
+                       "draw": "不支持手绘（draw）", "annotate": "不支持图片标注（annotate）",
+                       "placement-map": "不支持在地图上选点（placement-map）"}
 # ODK metadata that the phone records by itself: asks nothing, so ignoring it changes nothing.
-PIPED = re.compile(r"\$\{[^${}]*\}")  # as conditions.TOKEN: linear on a text of repeated "${"
-METADATA = {"start", "end", "today", "deviceid", "username", "phonenumber", "simserial", "subscriberid", "email", "audit"}
+METADATA = {"start", "end", "today", "deviceid", "username", "phonenumber", "simserial", "subscriberid", "email",
+            "audit", "instanceid", "start-geopoint"}
+# XLSForm types we do not support, each refused with a message naming it.
 UNSUPPORTED_TYPES = {
     "begin repeat": "不支持重复组（begin repeat）", "begin_repeat": "不支持重复组（begin repeat）",
     "end repeat": "不支持重复组（end repeat）", "end_repeat": "不支持重复组（end repeat）",
+    "rank": "不支持排序题（rank）：请改用几道 select_one，或一道 select_multiple",
+    "audio": "不支持录音题（audio）", "video": "不支持视频题（video）", "file": "不支持文件上传题（file）",
+    "barcode": "不支持扫码题（barcode）", "geotrace": "不支持轨迹题（geotrace）", "geoshape": "不支持区域题（geoshape）",
+    "osm": "不支持 OpenStreetMap 题（osm）", "background-audio": "不支持后台录音（background-audio）",
+    "xml-external": "不支持外部数据（xml-external）", "csv-external": "不支持外部数据（csv-external）",
+    "select_one_from_file": "不支持从文件读取选项（select_one_from_file）：请把选项写进 choices 表",
+    "select_multiple_from_file": "不支持从文件读取选项（select_multiple_from_file）：请把选项写进 choices 表",
+    "start-geopoint": "不支持自动定位字段（start-geopoint）", "trigger": "不支持触发题（trigger）",
+    "begin_table": "不支持 begin table", "end_table": "不支持 end table",
 }
+# Other labels than the default language's for the choice or_other adds.
+OTHER_LABELS = {"english": ("Other", "Please specify"), "en": ("Other", "Please specify")}
+OTHER_LABEL = ("其他", "请注明其他")
+PIPED = re.compile(r"\$\{([^${}]*)\}")  # a label's reference to an answer; linear on a text of repeated "${"
 
 
 @dataclass(frozen=True)
@@ -158,6 +183,10 @@ COLUMN_ALIASES = {"list name": "list_name"}
 
 
 def _column_key(header: str) -> str:
+    if "::" not in header and ":" in header:  # the old spelling label:English
+        head, _, tail = header.partition(":")
+        if head.strip().lower() in TRANSLATED:
+            header = f"{head}::{tail}"
     base, sep, language = header.partition("::")
     base = COLUMN_ALIASES.get(base.strip().lower(), base.strip().lower())
     return f"{base}::{language.strip()}" if sep else base
@@ -228,6 +257,7 @@ class _Importer:
         self.default_language = "中文"
         self.choices_used = 0  # by the questions so far, each counting its whole list
         self.codes: dict[str, set[str]] = {}  # choice codes of the questions that skip rules name
+        self.asked: dict[str, dict[str, Any]] = {}  # the questions (and calculations) so far, by name
 
     def error(self, sheet: str, row: int | None, column: str | None, message: str) -> None:
         if len(self.errors) < MAX_MESSAGES:
@@ -284,9 +314,13 @@ class _Importer:
         others = {lang: cells[f"{base}::{lang}"] for lang in self.languages[1:] if cells.get(f"{base}::{lang}")}
         for column, text in ((base, plain), (f"{base}::{self.default_language}", tagged),
                              *((f"{base}::{lang}", text) for lang, text in others.items())):
-            if piped := PIPED.search(text):
-                # ODK shows the earlier answer here; we would show the raw ${...} to residents.
-                self.error(sheet, number, column, f"不支持在文字中引用答案（{piped.group(0)}），请改写这段文字")
+            for piped in PIPED.finditer(text):
+                # ODK shows the earlier answer here, and so do we: it must be an earlier question.
+                name = piped.group(1).strip()
+                if sheet != "survey":
+                    self.error(sheet, number, column, f"只有 survey 表的题目文字可以引用答案（{piped.group(0)}）")
+                elif name not in self.asked:
+                    self.error(sheet, number, column, f"文字中引用的题目 ${{{name}}} 不存在或不在本题之前")
         return plain or tagged, others
 
     def column_of(self, sheet: str, base: str) -> str:
@@ -341,8 +375,10 @@ class _Importer:
         lists: dict[str, dict[str, Any]] = {}
         if sheet is None:
             return lists
+        extra = [c for c in sheet.columns if c not in CHOICES_COLUMNS and c.partition("::")[0] not in CHOICES_COLUMNS
+                 and NAME.match(c) and c not in ("image", "audio", "video", "big-image")]
         for number, cells in sheet.rows:
-            self.check_columns(sheet, CHOICES_COLUMNS, {}, number, cells)
+            self.check_columns(sheet, CHOICES_COLUMNS | set(extra), {}, number, cells)
             list_name, name = cells.get("list_name", ""), cells.get("name", "")
             if not list_name:
                 self.error("choices", number, "list_name", "缺少选项列表名（list_name）")
@@ -360,6 +396,13 @@ class _Importer:
             if not label:
                 self.error("choices", number, self.column_of("choices", "label"), f"选项 \"{name}\" 缺少文字")
             choice: dict[str, Any] = {"code": name, "label": label} | _translations(others, "label")
+            if columns := {c: cells[c] for c in extra if cells.get(c)}:
+                choice["columns"] = columns  # what a choice_filter reads (district=${district})
+            exclusive = _yes(cells.get("exclusive", ""))
+            if exclusive is None:
+                self.error("choices", number, "exclusive", "exclusive 只能填 yes 或留空")
+            elif exclusive:
+                choice["exclusive"] = True
             score_text, yes_text = cells.get("score", ""), cells.get("yes", "").lower()
             if score_text:
                 try:
@@ -396,22 +439,23 @@ class _Importer:
             self.error("survey", None, None, "缺少 survey 工作表")
             return []
         sections: list[dict[str, Any]] = []
-        group: dict[str, Any] | None = None  # the open section
-        group_rule: Condition | None = None
+        groups: list[dict[str, Any]] = []  # the open groups, outermost first (nested ones are flattened)
+        section: dict[str, Any] | None = None  # the section items go to
         names: dict[str, int] = {}
-        questions: dict[str, dict[str, Any]] = {}
         attributes: dict[str, int] = {}
         used_lists: set[str] = set()
-        # The types besides select_one, by their XLSForm name (text, note, and any type registered).
-        plain = {t.xlsform_type: t.name for t in ITEM_TYPES.values() if t.xlsform_type != "select_one"}
+        # The types besides select_one / select_multiple, by their XLSForm name (and any type registered).
+        plain = {t.xlsform_type: t.name for t in ITEM_TYPES.values() if t.xlsform_type not in ("select_one", "select_multiple")}
+        plain["hidden"] = "calculate"
 
         def name_of(number: int, cells: dict[str, str], what: str) -> str | None:
             name = cells.get("name", "")
             if not name:
                 self.error("survey", number, "name", f"缺少{what}名称（name）")
                 return None
-            if not NAME.match(name):
-                self.error("survey", number, "name", f"名称 \"{name}\" 只能用英文字母、数字、_、-、.，并以字母或 _ 开头")
+            if not NAME.match(name) or len(name) > MAX_NAME:
+                self.error("survey", number, "name", f"名称 \"{name}\" 只能用英文字母、数字、_、-、.，以字母或 _ 开头，"
+                                                     f"最长 {MAX_NAME} 个字符")
                 return None
             if name in names:
                 self.error("survey", number, "name", f"名称 \"{name}\" 与第{names[name]}行重复")
@@ -419,99 +463,234 @@ class _Importer:
             names[name] = number
             return name
 
+        def open_section(number: int, group: dict[str, Any] | None) -> dict[str, Any]:
+            """Start a section: for a group that begins, or for the items after a group ends."""
+            entry: dict[str, Any] = {"code": _free_code(names, len(sections) + 1), "title": "", "items": [], "row": number}
+            if group is not None:
+                entry.update(title=group["title"], row=group["row"], **group["texts"])
+                if not group["sections"]:  # a group cut by a group inside it goes on under a new code
+                    del names[entry["code"]]
+                    entry["code"] = group["code"]
+                group["sections"] += 1
+                if group["appearance"]:
+                    entry["appearance"] = group["appearance"]
+            sections.append(entry)
+            return entry
+
+        def group_rule() -> dict[str, Any] | None:
+            rules = [g["rule"] for g in groups if g["rule"] is not None]
+            if not rules:
+                return None
+            return rules[0] if len(rules) == 1 else _all([Expr.from_dict(r) for r in rules]).to_dict()
+
         for number, cells in sheet.rows:
             self.check_columns(sheet, SURVEY_COLUMNS, SURVEY_REFUSED, number, cells)
             kind = re.sub(r"\s+", " ", cells.get("type", "")).strip()
             lowered = kind.lower()
             if lowered in ("begin group", "begin_group"):
-                if group is not None and group["explicit"]:
-                    self.error("survey", number, "type", f"不支持嵌套分组（第{group['row']}行的分组尚未结束）")
-                    continue
+                if len(groups) == MAX_GROUP_DEPTH:
+                    self.error("survey", number, "type", f"分组最多嵌套 {MAX_GROUP_DEPTH} 层")
                 name = name_of(number, cells, "分组")
                 title, others = self.texts("survey", number, cells, "label")
-                group = {"code": name or f"group{number}", "title": title, **_translations(others, "title"),
-                         "items": [], "explicit": True, "row": number}
-                sections.append(group)
-                group_rule = self.rule(number, cells, questions) if cells.get("relevant") else None
-                for column in ("required", "kind", "topic", "attribute", "constraint"):
+                appearance = self.appearance(number, cells, group=True)
+                rule = self.expression(number, cells, "relevant")
+                group = {"code": name or f"group{number}", "title": title, "texts": _translations(others, "title"),
+                         "appearance": appearance, "rule": rule.to_dict() if rule is not None else None,
+                         "row": number, "items": 0, "sections": 0}
+                groups.append(group)
+                for column in ("required", "kind", "topic", "attribute", "constraint", "calculation", "choice_filter"):
                     if cells.get(column):
                         self.error("survey", number, column, f"分组不能设置 {column}")
+                section = None  # the group's first item opens its section
                 continue
             if lowered in ("end group", "end_group"):
-                if group is None or not group["explicit"]:
+                if not groups:
                     self.error("survey", number, "type", "end group 没有对应的 begin group")
                 else:
-                    if not group["items"]:
-                        self.error("survey", group["row"], "type", "分组中没有题目")
-                    group, group_rule = None, None
+                    ended = groups.pop()
+                    if not ended["items"]:
+                        self.error("survey", ended["row"], "type", "分组中没有题目")
+                    section = None  # what follows goes on in a section of its own
                 continue
             if not kind:
                 self.error("survey", number, "type", "缺少题型（type）")
                 continue
-            select = SELECT_ONE.match(kind)
-            if lowered in UNSUPPORTED_TYPES and lowered not in plain:
-                self.error("survey", number, "type", UNSUPPORTED_TYPES[lowered])
-                continue
-            if lowered.removeprefix("uri:") in METADATA:
+            select = SELECT.match(kind)
+            first = lowered.split(" ")[0]
+            if lowered.removeprefix("uri:") in METADATA or lowered.startswith("uri:"):
                 self.warn("survey", number, "type", f"自动记录字段 \"{kind}\" 本平台不使用，已忽略")
                 continue
-            if not (select or lowered in plain):
-                self.error("survey", number, "type",
-                           f"不支持的题型 \"{kind.split()[0]}\"（支持 select_one、{'、'.join(plain)}、begin group/end group）")
+            if (lowered in UNSUPPORTED_TYPES or first in UNSUPPORTED_TYPES) and lowered not in plain:
+                self.error("survey", number, "type", UNSUPPORTED_TYPES.get(lowered) or UNSUPPORTED_TYPES[first])
                 continue
-            if select and select.group(2):
-                self.error("survey", number, "type", f"不支持 or_other（\"{kind}\"）：请把“其他”作为普通选项")
+            if not (select or lowered in plain):
+                known = ["select_one", "select_multiple", *sorted(plain), "begin group/end group"]
+                self.error("survey", number, "type", f"不支持的题型 \"{kind.split()[0]}\"（支持 {'、'.join(known)}）")
                 continue
             name = name_of(number, cells, "题目")
             label, others = self.texts("survey", number, cells, "label")
             hint, hint_others = self.texts("survey", number, cells, "hint")
-            if not label:
-                self.error("survey", number, self.column_of("survey", "label"), "缺少题目文字")
             item: dict[str, Any] = {"code": name or f"row{number}", "label": label}
             if hint:
                 item["hint"] = hint
-            translations = _translations(others, "label")["translations"] if others else {}
-            for lang, text in hint_others.items():
-                translations.setdefault(lang, {})["hint"] = text
+            translations: dict[str, dict[str, str]] = {}
+            for key, texts in (("label", others), ("hint", hint_others)):
+                for lang, text in texts.items():
+                    translations.setdefault(lang, {})[key] = text
+            for key in ("required_message", "constraint_message"):
+                text, texts = self.texts("survey", number, cells, key)
+                if text:
+                    item[key] = text
+                for lang, other in texts.items():
+                    translations.setdefault(lang, {})[key] = other
             if translations:
                 item["translations"] = translations
             if select:
-                self.select_one(number, cells, item, select.group(1), lists, used_lists)
+                multiple = select.group(1).lower() == "select_multiple"
+                self.select(number, cells, item, select.group(2), lists, used_lists, multiple)
             else:
                 item["type"] = plain[lowered]
-            asks = ITEM_TYPES[item["type"]].question
+                if lowered == "hidden":
+                    item["default"] = cells.get("default", "")
+            handler = ITEM_TYPES[item["type"]]
+            if not label and handler.question:
+                self.error("survey", number, self.column_of("survey", "label"), "缺少题目文字")
+            asks = handler.question
             self.extras(number, cells, item, topics, attributes)
             item["required"] = self.required(number, cells) if asks else False
             if not asks and cells.get("required"):
-                self.warn("survey", number, "required", "说明文字（note）不需要作答，required 已忽略")
-            rule = self.rule(number, cells, questions) if cells.get("relevant") else None
-            rule = join("and", [r for r in (group_rule, rule) if r is not None]) if group_rule or rule else None
-            if rule is not None:
-                item["relevant"] = rule.to_dict()
-            if group is None:
-                group = {"code": _free_code(names, len(sections) + 1), "title": "", "items": [], "explicit": False, "row": number}
-                sections.append(group)
-            group["items"].append(item)
-            if asks and name:
-                questions[name] = item
-        if group is not None and group["explicit"]:
+                self.warn("survey", number, "required", f"{kind} 不需要作答，required 已忽略")
+            if appearance := self.appearance(number, cells, group=False):
+                item["appearance"] = appearance
+            if cells.get("read_only"):
+                read_only = _yes(cells["read_only"])
+                if read_only is None:
+                    self.error("survey", number, "read_only", "read_only 只能填 yes 或留空")
+                elif read_only:
+                    item["read_only"] = True
+            if cells.get("parameters"):
+                self.parameters(number, cells, item)
+            if cells.get("default") and lowered != "hidden":
+                if not asks:
+                    self.warn("survey", number, "default", f"{kind} 不需要默认答案，default 已忽略")
+                else:
+                    item["default"] = cells["default"]
+            for column in EXPRESSION_COLUMNS:
+                if column == "constraint" and "max_length" in item:
+                    continue  # a text's longest answer, read by its type
+                if column == "calculation" and item["type"] != "calculate":
+                    if cells.get(column) and not item.get("read_only"):
+                        self.warn("survey", number, column, "只有 calculate 题和只读题使用 calculation，已忽略")
+                        continue
+                expression = self.expression(number, cells, column, choices=item.get("choices"))
+                if expression is not None:
+                    item[column] = expression.to_dict()
+            if item["type"] == "calculate" and "calculation" not in item and lowered != "hidden" and not any(
+                    e.row == number and e.column == "calculation" for e in self.errors):
+                self.error("survey", number, "calculation", "calculate 题需要填写 calculation")
+            if item["type"] != "calculate":
+                item.pop("calculation", None) if not item.get("read_only") else None
+            try:
+                if (rule := group_rule()) is not None:
+                    own = item.get("relevant")
+                    item["relevant"] = rule if own is None else _all([Expr.from_dict(rule), Expr.from_dict(own)]).to_dict()
+            except ExpressionError as exc:
+                self.error("survey", number, "relevant", f"本题与所在分组的条件合起来无法使用：{exc}")
+            if section is None:
+                section = open_section(number, groups[-1] if groups else None)
+            section["items"].append(item)
+            if groups:
+                groups[-1]["items"] += 1
+            if name and (asks or handler.computed):
+                self.asked[name] = item
+            if select and select.group(3):
+                self.or_other(number, item, section, names)
+        for group in groups:
             self.error("survey", group["row"], "type", "begin group 没有对应的 end group")
         for list_name in sorted(set(lists) - used_lists):
             self.warn("choices", lists[list_name]["rows"][0] if lists[list_name]["rows"] else None, "list_name",
                       f"选项列表 \"{list_name}\" 没有题目使用")
         if not sheet.rows:
             self.error("survey", None, None, "survey 表中没有题目")
-        for section in sections:
-            del section["explicit"], section["row"]
+        for entry in sections:
+            del entry["row"]
         return sections
 
-    def select_one(self, number: int, cells: dict[str, str], item: dict[str, Any], list_name: str,
-                   lists: dict[str, dict[str, Any]], used: set[str]) -> None:
+    def or_other(self, number: int, item: dict[str, Any], section: dict[str, Any], names: dict[str, int]) -> None:
+        """Add XLSForm's or_other: an "other" choice and, after the question, a text box asked when it is chosen."""
+        if any(c["code"] == OTHER for c in item["choices"]):
+            self.error("survey", number, "type", f"or_other 会加一个名为 \"{OTHER}\" 的选项，选项列表中已有这个名称")
+            return
+        other: dict[str, Any] = {"code": OTHER, "label": OTHER_LABEL[0]}
+        specify: dict[str, Any] = {"label": OTHER_LABEL[1]}
+        labels = {lang: OTHER_LABELS.get(lang.strip().lower(), OTHER_LABELS["en"] if "(en)" in lang.lower() else None)
+                  for lang in self.languages[1:]}
+        if found := {lang: texts for lang, texts in labels.items() if texts}:
+            other["translations"] = {lang: {"label": texts[0]} for lang, texts in found.items()}
+            specify["translations"] = {lang: {"label": texts[1]} for lang, texts in found.items()}
+        item["choices"].append(other)
+        code = f"{item['code']}_other"
+        if code in names:
+            self.error("survey", number, "name", f"or_other 的填写框名为 \"{code}\"，与第{names[code]}行的名称重复")
+            return
+        names[code] = number
+        rule = parse(f"selected(${{{item['code']}}}, '{OTHER}')")
+        if item.get("relevant") is not None:
+            rule = _all([Expr.from_dict(item["relevant"]), rule])
+        specify.update(code=code, type="text", required=True, other_of=item["code"], relevant=rule.to_dict(),
+                       max_length=200)
+        section["items"].append(specify)
+        self.asked[code] = specify
+
+    def appearance(self, number: int, cells: dict[str, str], *, group: bool) -> str:
+        """Return the appearances we show (``field-list``, ``table-list``, ``minimal``...); warn of the others."""
+        words = cells.get("appearance", "").split()
+        kept = []
+        for word in words:
+            lowered = word.lower()
+            base = lowered.split("(")[0]
+            if base in REFUSED_APPEARANCES:
+                self.error("survey", number, "appearance", REFUSED_APPEARANCES[base])
+            elif lowered in APPEARANCES or re.fullmatch(r"w\d+", lowered):
+                kept.append(lowered)
+            else:
+                self.warn("survey", number, "appearance", f"外观 \"{word}\" 本平台不使用，已忽略")
+        if not group and {"field-list", "table-list"} & set(kept):
+            self.warn("survey", number, "appearance", "field-list 和 table-list 用于分组（begin group），已忽略")
+            kept = [w for w in kept if w not in ("field-list", "table-list")]
+        return " ".join(kept)
+
+    def parameters(self, number: int, cells: dict[str, str], item: dict[str, Any]) -> None:
+        """Read a range's ``parameters`` (``start=0 end=10 step=1``); others are warned about."""
+        found: dict[str, float] = {}
+        for part in re.split(r"[\s;,]+", cells["parameters"].strip()):
+            key, sep, value = part.partition("=")
+            key = key.strip().lower()
+            if not sep:
+                continue
+            if item["type"] != "range" or key not in ("start", "end", "step"):
+                self.warn("survey", number, "parameters", f"参数 \"{part}\" 本平台不使用，已忽略")
+                continue
+            try:
+                number_value = float(value)
+            except ValueError:
+                self.error("survey", number, "parameters", f"参数 {key} 应是数字，而不是 \"{value}\"")
+                continue
+            found[key] = int(number_value) if number_value.is_integer() else number_value
+        if item["type"] == "range":
+            bounds = {"start": 1, "end": 10, "step": 1} | found
+            if bounds["step"] <= 0 or bounds["end"] <= bounds["start"] or (bounds["end"] - bounds["start"]) / bounds["step"] > 1000:
+                self.error("survey", number, "parameters", "range 的参数应满足 start < end、step > 0，最多 1000 档")
+            else:
+                item["range"] = bounds
+
+    def select(self, number: int, cells: dict[str, str], item: dict[str, Any], list_name: str,
+               lists: dict[str, dict[str, Any]], used: set[str], multiple: bool) -> None:
         entry = lists.get(list_name)
         if entry is None:
             where = "choices 表中" if "choices" in self.sheets else "（缺少 choices 工作表）"
             self.error("survey", number, "type", f"选项列表 \"{list_name}\" 不存在{where}")
-            item["type"] = "choice"
+            item["type"] = "multi" if multiple else "choice"
             return
         used.add(list_name)
         self.choices_used += len(entry["choices"])
@@ -523,7 +702,16 @@ class _Importer:
             raise self.failed()
         choices = [dict(c) for c in entry["choices"]]
         kind = cells.get("kind", "")
-        if entry["scores"] and not entry["yes"]:
+        if multiple:
+            item["type"] = "multi"
+            if entry["scores"] or entry["yes"]:
+                self.error("survey", number, "type", f"多选题（select_multiple）不计分：选项列表 \"{list_name}\" 的 score / yes 列请留空")
+            if kind:
+                self.error("survey", number, "kind", "kind 只用于单选题（select_one）")
+            for choice in choices:
+                choice.pop("score", None)
+                choice.pop("yes", None)
+        elif entry["scores"] and not entry["yes"]:
             item["type"] = "rating"
             for choice in choices:
                 choice.setdefault("score", None)
@@ -542,36 +730,41 @@ class _Importer:
             item["type"] = "choice"
             if kind:
                 self.error("survey", number, "kind", "kind 只用于选项带 score 或 yes 的选择题")
+        if not multiple:
+            for choice in choices:
+                if choice.pop("exclusive", None):
+                    self.warn("choices", entry["rows"][0], "exclusive", "exclusive 只用于多选题，单选题已忽略")
         if not choices:
             self.error("survey", number, "type", f"选项列表 \"{list_name}\" 没有选项")
         item["choices"] = choices
+        item["list"] = list_name
 
     def extras(self, number: int, cells: dict[str, str], item: dict[str, Any],
                topics: dict[str, dict[str, Any]], attributes: dict[str, int]) -> None:
         kind, topic, attribute, short = (cells.get(c, "") for c in ("kind", "topic", "attribute", "short"))
         handler = ITEM_TYPES[item["type"]]
-        asks_choice = handler.needs_choices
-        try:
-            item.update(handler.read_xlsform(cells.get("constraint", "")))
-        except ValueError as exc:
-            self.error("survey", number, "constraint", str(exc))
+        asks_choice = handler.needs_choices and not handler.multiple
+        if constraint := cells.get("constraint", ""):
+            own = handler.read_xlsform(constraint)
+            if own is not None:
+                item.update(own)
         if kind:
             if kind not in KINDS:
                 self.error("survey", number, "kind", f"kind 应是 {'、'.join(KINDS)} 之一，而不是 \"{kind}\"")
             elif not asks_choice:
-                self.error("survey", number, "kind", "kind 只用于选择题")
+                self.error("survey", number, "kind", "kind 只用于单选题")
             else:
                 item["kind"] = kind
         if topic:
             if not asks_choice:
-                self.error("survey", number, "topic", "topic 只用于选择题")
+                self.error("survey", number, "topic", "topic 只用于单选题")
             elif topic not in topics:
                 self.error("survey", number, "topic", f"主题 \"{topic}\" 没有列在 topics 表中")
             else:
                 item["topic"] = topic
         if attribute:
             if not asks_choice:
-                self.error("survey", number, "attribute", "只有选择题（select_one）可以作为受访者属性")
+                self.error("survey", number, "attribute", "只有单选题（select_one）可以作为受访者属性")
             elif not ATTRIBUTE_NAME.match(attribute):
                 self.error("survey", number, "attribute", f"属性名 \"{attribute}\" 只能用小写英文字母、数字和 _，并以字母开头")
             elif attribute in attributes:
@@ -590,38 +783,65 @@ class _Importer:
             self.error("survey", number, "required", f"required 只支持 yes 或留空，不支持 \"{cells['required']}\"")
         return False
 
-    def rule(self, number: int, cells: dict[str, str], questions: dict[str, dict[str, Any]]) -> Condition | None:
-        text = cells["relevant"]
+    def expression(self, number: int, cells: dict[str, str], column: str,
+                   choices: list[dict[str, Any]] | None = None) -> Expr | None:
+        """Return the expression of a cell (relevant, constraint, choice_filter, calculation), its errors located."""
+        text = cells.get(column, "")
+        if not text:
+            return None
         if len(text) > MAX_EXPRESSION:
-            self.error("survey", number, "relevant", f"条件太长（{len(text)} 个字符）：最多 {MAX_EXPRESSION} 个字符，请简化这条条件")
+            self.error("survey", number, column, f"表达式太长（{len(text)} 个字符）：最多 {MAX_EXPRESSION} 个字符，请简化")
             return None
         try:
-            condition = parse_expression(text)
+            expression = parse(text)
         except ExpressionError as exc:
-            self.error("survey", number, "relevant", str(exc))
+            self.error("survey", number, column, str(exc))
             return None
         ok = True
-        for leaf in condition.comparisons():
-            target = questions.get(leaf.item)
-            if target is None:
-                self.error("survey", number, "relevant", f"条件引用的题目 ${{{leaf.item}}} 不存在或不在本题之前")
+        for name in sorted(expression.references()):
+            if name not in self.asked:
+                self.error("survey", number, column, f"表达式引用的题目 ${{{name}}} 不存在或不在本题之前")
                 ok = False
-            elif "choices" in target and leaf.value not in self.choice_codes(leaf.item, target):
-                self.error("survey", number, "relevant", f"题目 {leaf.item} 没有名为 \"{leaf.value}\" 的选项")
+        if expression.uses_dot() and column not in ("constraint", "calculation"):
+            if column != "relevant":
+                self.error("survey", number, column, f"{column} 中不能用 “.”（本题的回答）")
                 ok = False
-            elif leaf.op == "selected" and "choices" not in target:
-                self.error("survey", number, "relevant", f"selected() 只能用于选择题，{leaf.item} 是填空题")
+        if expression.columns() and column != "choice_filter":
+            self.error("survey", number, column, f"{column} 中的名称 {'、'.join(sorted(expression.columns()))} "
+                                                 "应写成 ${题目名}（只有 choice_filter 可以直接写选项表的列名）")
+            ok = False
+        if column == "choice_filter":
+            if choices is None:
+                self.error("survey", number, column, "choice_filter 只用于选择题")
                 ok = False
-            elif "'" in leaf.value and '"' in leaf.value:
-                self.error("survey", number, "relevant", "选项名称不能同时含单引号和双引号")
+            else:
+                known = {c for choice in choices for c in choice.get("columns", {})} | {"name", "label"}
+                missing = sorted(expression.columns() - known)
+                if missing:
+                    self.error("survey", number, column, f"choices 表中没有 {'、'.join(missing)} 列")
+                    ok = False
+
+        def compared(name: str, value: str) -> str:
+            nonlocal ok
+            target = self.asked.get(name)
+            if target is not None and "choices" in target and value and value not in self.choice_codes(name, target):
+                self.error("survey", number, column, f"题目 {name} 没有名为 \"{value}\" 的选项")
                 ok = False
-        return condition if ok else None
+            return value
+
+        expression.map_literals(compared)
+        return expression if ok else None
 
     def choice_codes(self, name: str, question: dict[str, Any]) -> set[str]:
         """Return the codes of a question's choices (worked out once per question)."""
         if name not in self.codes:
             self.codes[name] = {c["code"] for c in question["choices"]}
         return self.codes[name]
+
+
+def _all(rules: list[Expr]) -> Expr:
+    """Return the rules joined by ``and`` (a group's rule and its item's own)."""
+    return parse(" and ".join(f"({rule.to_xlsform()})" for rule in rules))
 
 
 def _translations(others: dict[str, str], key: str) -> dict[str, Any]:
@@ -736,42 +956,64 @@ def _text_values(texts: tuple[tuple[str, str], ...]) -> list[str | None]:
 
 
 def definition_to_xlsx(definition: Definition) -> bytes:
-    """Return the definition as an XLSForm workbook; reading it back gives an equal definition."""
+    """Return the definition as an XLSForm workbook; reading it back gives an equal definition.
+
+    Every column the importer reads is written back: expressions in XLSForm syntax, the messages
+    and hints in every language, ``or_other`` in place of the "other" choice and its text box.
+    """
     languages = definition.languages
     book = openpyxl.Workbook()
     survey = book.active
     survey.title = "survey"
     choices, settings, topics = book.create_sheet("choices"), book.create_sheet("settings"), book.create_sheet("topics")
     lists: dict[tuple[Any, ...], str] = {}
+    filter_columns = sorted({name for item in definition.elements for c in item.choices for name, _ in c.columns})
     choice_rows: list[list[Any]] = []
     survey_rows: list[list[Any]] = []
     header = ["type", "name", *_texts_columns("label", languages), *_texts_columns("hint", languages),
-              "required", "relevant", "constraint", "kind", "topic", "attribute", "short"]
-    blank_hints = [None] * len(languages)
+              "required", *_texts_columns("required_message", languages), "relevant", "constraint",
+              *_texts_columns("constraint_message", languages), "choice_filter", "calculation", "default", "read_only",
+              "appearance", "parameters", "kind", "topic", "attribute", "short"]
+    blank = [None] * len(languages)
     for section in definition.sections:
-        survey_rows.append(["begin group", section.code, *_text_values(section.titles), *blank_hints])
+        survey_rows.append(["begin group", section.code, *_text_values(section.titles), *blank, None, *blank,
+                            None, None, *blank, None, None, None, None, section.appearance or None])
         for item in section.elements:
+            if item.other_of is not None:
+                continue  # written as the or_other of its question
             handler = item.handler
-            if handler.xlsform_type != "select_one":
+            shown = item.choices[:-1] if item.has_other else item.choices
+            if handler.xlsform_type not in ("select_one", "select_multiple"):
                 kind = handler.xlsform_type
             else:
-                key = (item.type, tuple(item.choices))
+                key = (item.type, tuple(shown))
                 if key not in lists:
                     lists[key] = item.code
-                    for c in item.choices:
-                        choice_rows.append([item.code, c.code, *_text_values(c.labels), *handler.xlsform_choice(c)])
-                kind = f"select_one {lists[key]}"
+                    for c in shown:
+                        columns = c.column_values
+                        choice_rows.append([item.code, c.code, *_text_values(c.labels), *handler.xlsform_choice(c),
+                                            "yes" if c.exclusive else None, *(columns.get(n) for n in filter_columns)])
+                kind = f"{handler.xlsform_type} {lists[key]}" + (" or_other" if item.has_other else "")
+            relevant = item.relevant
             survey_rows.append([
                 kind, item.code, *_text_values(item.labels),
-                *(_text_values(item.hints) if item.hints else blank_hints),
+                *(_text_values(item.hints) if item.hints else blank),
                 "yes" if item.required else None,
-                item.relevant.to_xlsform() if item.relevant else None,
+                *(_text_values(item.required_messages) if item.required_messages else blank),
+                relevant.to_xlsform() if relevant else None,
                 handler.xlsform_constraint(item),
+                *(_text_values(item.constraint_messages) if item.constraint_messages else blank),
+                item.choice_filter.to_xlsform() if item.choice_filter else None,
+                item.calculation.to_xlsform() if item.calculation else None,
+                item.default, "yes" if item.read_only else None, item.appearance or None,
+                " ".join(f"{k}={number_text(Decimal(str(v)))}" for k, v in zip(("start", "end", "step"), item.range, strict=True))
+                if item.range else None,
                 item.kind, item.topic, item.attribute, item.short,
             ])
         survey_rows.append(["end group", section.code])
     _put(survey, [header, *survey_rows])
-    _put(choices, [["list_name", "name", *_texts_columns("label", languages), "score", "yes"], *choice_rows])
+    _put(choices, [["list_name", "name", *_texts_columns("label", languages), "score", "yes", "exclusive", *filter_columns],
+                   *choice_rows])
     others = languages[1:]
     _put(settings, [
         ["form_title", *(f"form_title::{lang}" for lang in others), "form_id", "version", "default_language",

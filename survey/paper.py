@@ -69,7 +69,7 @@ def numbered_items(definition: Definition) -> list[NumberedItem]:
     return [
         NumberedItem(
             number, item, tuple(enumerate(item.choices, start=1)), definition.asked_when(item),
-            item.relevant.map_values(typed).to_dict() if item.relevant is not None else None,
+            item.relevant.map_literals(typed).to_dict() if item.relevant is not None else None,
         )
         for number, item in enumerate(definition.items, start=1)
     ]

@@ -105,9 +105,10 @@ def _pg_insert(columns: tuple[str, ...]) -> str:
         values = ", ".join("CAST(%(attributes)s AS jsonb)" if c == "attributes" else f"%({c})s" for c in columns)
         statement = _PG_STATEMENTS[columns] = (
             f"WITH r AS (INSERT INTO response ({', '.join(columns)}) VALUES ({values}) RETURNING id), "
-            "a AS (INSERT INTO answer (response_id, item_code, choice_code, score, text) "
-            "SELECT r.id, x.item_code, x.choice_code, x.score, x.text FROM r, "
-            "jsonb_to_recordset(CAST(%(answers)s AS jsonb)) AS x(item_code varchar, choice_code varchar, score float8, text text)) "
+            "a AS (INSERT INTO answer (response_id, item_code, choice_code, score, text, value) "
+            "SELECT r.id, x.item_code, x.choice_code, x.score, x.text, x.value FROM r, "
+            "jsonb_to_recordset(CAST(%(answers)s AS jsonb)) AS x(item_code varchar, choice_code varchar, score float8, "
+            "text text, value text)) "
             "SELECT id FROM r"
         )
     return statement
@@ -155,10 +156,13 @@ def response_rows(
         "attributes": attributes,
     }
     answer_rows = []
-    for item in definition.items:
-        choice, item_score, text = item.answer(answers.get(item.code))
-        if choice is not None or text is not None:
-            answer_rows.append({"item_code": item.code, "choice_code": choice, "score": item_score, "text": text})
+    for item in definition.stored_items:
+        given = answers.get(item.code)
+        choice, item_score, text = item.answer(given)
+        value = item.handler.stored_value(item, given)
+        if choice is not None or text is not None or value is not None:
+            answer_rows.append({"item_code": item.code, "choice_code": choice, "score": item_score, "text": text,
+                                "value": value})
     return row, answer_rows
 
 

@@ -65,9 +65,9 @@ def parse_paper(definition: Definition, form) -> tuple[dict[str, str | None], di
         item = question.item
         raw = form.get(item.code) or ""
         rule = item.relevant
-        if rule is not None and not rule.evaluate(answers):  # Item.is_relevant, with the rule at hand
+        if rule is not None and not item.is_relevant(answers):
             answers[item.code] = None
-            unsure = any(leaf.item in errors for leaf in rule.comparisons())
+            unsure = any(code in errors for code in rule.references())
             if raw.strip() and not unsure:
                 errors[item.code] = f"本题只有{question.when}时才填写，请清空此格，或核对前面的题"
             continue

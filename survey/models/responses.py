@@ -72,6 +72,10 @@ class Answer(Base):
     item_code: Mapped[str] = mapped_column(String(32))
     choice_code: Mapped[str | None] = mapped_column(String(32))
     score: Mapped[float | None] = mapped_column(Float)
-    text: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text)  # a comment: free text typed by the respondent
+    # Every other answer that is not one choice: several choices ("a c"), a number, a date, a time,
+    # a location, a photo's stored name, a calculated value, the text of "其他（请注明）"
+    # (forms.items.ItemType.stored_value; migration 0014).
+    value: Mapped[str | None] = mapped_column(Text)
 
     response: Mapped[Response] = relationship(back_populates="answers")

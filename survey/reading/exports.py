@@ -128,7 +128,7 @@ def response_columns(definitions: Sequence[Definition]) -> tuple[list[Column], l
     codes: list[str] = []
     merged: dict[str, tuple] = {}
     for definition in definitions:
-        for item in definition.items:
+        for item in definition.stored_items:
             if item.code not in merged:
                 codes.append(item.code)
                 merged[item.code] = (item, list(item.choices))
@@ -138,7 +138,9 @@ def response_columns(definitions: Sequence[Definition]) -> tuple[list[Column], l
     columns = list(RESPONSE_META)
     for code in codes:
         item, choices = merged[code]
-        columns.append(Column(variable_name(code, taken), item.label, item.handler.export_kind, tuple(choices)))
+        # Several choices, numbers, dates...: written as answered ("a c", "25"), in a text column.
+        kind = "choice" if item.handler.export_kind == "choice" else "text"
+        columns.append(Column(variable_name(code, taken), item.label or code, kind, tuple(choices) if kind == "choice" else ()))
     return columns, codes
 
 
@@ -164,7 +166,7 @@ def response_table(
     # between answers) by the database, so a response is one row and answers never become objects.
     # Neither separator can be stored: control characters are refused at input.
     packed = (
-        select(func.aggregate_strings(Answer.item_code + UNIT + func.coalesce(Answer.text, Answer.choice_code, ""), RECORD))
+        select(func.aggregate_strings(Answer.item_code + UNIT + func.coalesce(Answer.text, Answer.value, Answer.choice_code, ""), RECORD))
         .where(Answer.response_id == Response.id)
         .scalar_subquery()
     )

@@ -110,7 +110,7 @@ class ResponseCopy:
         for n, (column, code) in enumerate(zip(self.columns[len(RESPONSE_META):], self.codes, strict=True)):
             # An item answered twice: its greatest answer in code point order, as the generic path keeps it
             # (an empty answer is the least, and is written as none).
-            pivot.append(f'max(coalesce(x.text, x.choice_code) COLLATE "C") FILTER (WHERE x.item_code = {p(code)}) AS v{n}')
+            pivot.append(f'max(coalesce(x.text, x.value, x.choice_code) COLLATE "C") FILTER (WHERE x.item_code = {p(code)}) AS v{n}')
             value = f"p.v{n}"  # '' as NULL: text() and the CASEs below end in nullif or NULL
             if column.type != "choice":
                 cells.append(text(value))
