@@ -58,7 +58,7 @@ import openpyxl
 from defusedxml import DefusedXmlException
 
 from forms.common import DefinitionError
-from forms.definition import ATTRIBUTE_NAME, KINDS, OTHER, Definition, parse_definition
+from forms.definition import ATTRIBUTE_NAME, KINDS, OTHER, Definition, Item, parse_definition
 from forms.expressions import Expr, ExpressionError, parse
 from forms.items import ITEM_TYPES, number_text
 from forms.xlsx_reader import TooLarge, XlsxReader
@@ -573,8 +573,8 @@ class _Importer:
             if cells.get("default") and lowered != "hidden":
                 if not asks:
                     self.warn("survey", number, "default", f"{kind} 不需要默认答案，default 已忽略")
-                else:
-                    item["default"] = cells["default"]
+                elif (default := self.default(number, cells["default"], item)) is not None:
+                    item["default"] = default
             for column in EXPRESSION_COLUMNS:
                 if column == "constraint" and "max_length" in item:
                     continue  # a text's longest answer, read by its type
@@ -588,8 +588,8 @@ class _Importer:
             if item["type"] == "calculate" and "calculation" not in item and lowered != "hidden" and not any(
                     e.row == number and e.column == "calculation" for e in self.errors):
                 self.error("survey", number, "calculation", "calculate 题需要填写 calculation")
-            if item["type"] != "calculate":
-                item.pop("calculation", None) if not item.get("read_only") else None
+            if item["type"] != "calculate" and not item.get("read_only"):
+                item.pop("calculation", None)
             try:
                 if (rule := group_rule()) is not None:
                     own = item.get("relevant")
@@ -622,6 +622,10 @@ class _Importer:
             self.error("survey", number, "type", f"or_other 会加一个名为 \"{OTHER}\" 的选项，选项列表中已有这个名称")
             return
         other: dict[str, Any] = {"code": OTHER, "label": OTHER_LABEL[0]}
+        if item["type"] == "rating":
+            other["score"] = None  # "其他" is no score: left out of the means, as "不了解"
+        elif item["type"] == "yesno":
+            other["yes"] = None
         specify: dict[str, Any] = {"label": OTHER_LABEL[1]}
         labels = {lang: OTHER_LABELS.get(lang.strip().lower(), OTHER_LABELS["en"] if "(en)" in lang.lower() else None)
                   for lang in self.languages[1:]}
@@ -641,6 +645,25 @@ class _Importer:
                        max_length=200)
         section["items"].append(specify)
         self.asked[code] = specify
+
+    def default(self, number: int, text: str, item: dict[str, Any]) -> str | None:
+        """Return a question's default answer as its type keeps it, or None (the error located)."""
+        handler = ITEM_TYPES[item["type"]]
+        if handler.needs_choices:
+            codes = {c["code"] for c in item.get("choices", ())}
+            wanted = text.split() if handler.multiple else [text]
+            if not wanted or any(code not in codes for code in wanted) or (len(wanted) > 1 and not handler.multiple):
+                self.error("survey", number, "default", f"默认答案 \"{text}\" 不是本题的选项")
+                return None
+            return " ".join(c["code"] for c in item["choices"] if c["code"] in wanted) if handler.multiple else text
+        bounds = item.get("range")
+        probe = Item(item["code"], item["type"], (("", ""),), required=False, max_length=item.get("max_length", 500),
+                     range=(bounds["start"], bounds["end"], bounds["step"]) if bounds else None)
+        value, error = handler.parse(probe, text)
+        if error:
+            self.error("survey", number, "default", f"默认答案 \"{text}\" 不能用：{error}")
+            return None
+        return value
 
     def appearance(self, number: int, cells: dict[str, str], *, group: bool) -> str:
         """Return the appearances we show (``field-list``, ``table-list``, ``minimal``...); warn of the others."""
@@ -918,8 +941,6 @@ def read_xlsform(source: bytes | str | Path, *, code: str | None = None, version
         raw["translations"] = translations
     raw["topics"] = list(topics.values())
     raw["sections"] = sections
-    if sections and not any(ITEM_TYPES[i["type"]].scored for s in sections for i in s["items"]):
-        importer.error("survey", None, None, "问卷中没有计分题（选项带 score 的 select_one）")
     if errors:
         raise importer.failed()
     source_name = name or (Path(source).name if not isinstance(source, bytes) else f"{raw['code']}-v{raw['version']}.xlsx")
