@@ -142,7 +142,7 @@ EXAMPLES: dict[str, Expected] = {
                   "%(label)s in a label", "label:english"),
         pyxform="converts (the loop becomes one group per choice)"),
     "tests_example_xls_or_other.xlsx": Expected(
-        "refused", "choice_filter pastel=yes compares with a column 'yes' that does not exist (meant 'yes')",
+        "refused", "choice_filter pastel=yes names a column yes that does not exist (the text 'yes' was meant)",
         words=("choice_filter+yes",),
         features=("select_one L or_other", "choice_filter on a filter column", "unquoted value in choice_filter",
                   "list name (old spelling)"),
