@@ -77,6 +77,10 @@ MAX_MESSAGES = 200  # errors (and warnings) listed; the others are counted in on
 ENTITIES = ("文件中含有 XML 实体或文档类型声明（DTD），Excel 和 WPS 保存的文件不会有这些内容，已拒绝。"
             "请用 Excel 或 WPS 重新保存为 .xlsx 后再上传。")
 SELECT = re.compile(r"(select_one|select_multiple)\s+(\S+)(\s+or_other)?\Z", re.IGNORECASE)
+# pyxform's older spellings of the select types, read as today's.
+OLD_SELECTS = ((re.compile(r"select one from\s+", re.IGNORECASE), "select_one "),
+               (re.compile(r"select all that apply from\s+", re.IGNORECASE), "select_multiple "),
+               (re.compile(r"\s+or specify other\Z", re.IGNORECASE), " or_other"))
 YES = {"yes", "true", "1", "true()"}
 NO = {"no", "false", "0", "false()", ""}
 # Columns whose value changes what is asked or stored and that we do not support: refused when filled in.
@@ -173,6 +177,8 @@ def _text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, datetime) and value.time() == datetime.min.time():
+        return value.date().isoformat()  # a date typed into a cell Excel formats as a date
     if isinstance(value, datetime | date):
         return value.isoformat()
     return str(value).strip()
@@ -258,6 +264,8 @@ class _Importer:
         self.choices_used = 0  # by the questions so far, each counting its whole list
         self.codes: dict[str, set[str]] = {}  # choice codes of the questions that skip rules name
         self.asked: dict[str, dict[str, Any]] = {}  # the questions (and calculations) so far, by name
+        self.metadata: set[str] = set()  # the names of ignored metadata rows (start, deviceid...)
+        self.piped_choices: list[tuple[int, str, str]] = []  # (row, column, name) of ${name} in choice labels
 
     def error(self, sheet: str, row: int | None, column: str | None, message: str) -> None:
         if len(self.errors) < MAX_MESSAGES:
@@ -317,8 +325,12 @@ class _Importer:
             for piped in PIPED.finditer(text):
                 # ODK shows the earlier answer here, and so do we: it must be an earlier question.
                 name = piped.group(1).strip()
-                if sheet != "survey":
-                    self.error(sheet, number, column, f"只有 survey 表的题目文字可以引用答案（{piped.group(0)}）")
+                if sheet == "choices":  # a list may serve several questions: checked once the survey is read
+                    self.piped_choices.append((number, column, name))
+                elif sheet != "survey":
+                    self.error(sheet, number, column, f"只有题目和选项的文字可以引用答案（{piped.group(0)}）")
+                elif name in self.metadata:
+                    self.error(sheet, number, column, f"文字中引用了自动记录字段 ${{{name}}}，本平台不记录它")
                 elif name not in self.asked:
                     self.error(sheet, number, column, f"文字中引用的题目 ${{{name}}} 不存在或不在本题之前")
         return plain or tagged, others
@@ -515,17 +527,25 @@ class _Importer:
             if not kind:
                 self.error("survey", number, "type", "缺少题型（type）")
                 continue
-            select = SELECT.match(kind)
+            spelled = kind
+            for old_spelling, today in OLD_SELECTS:
+                spelled = old_spelling.sub(today, spelled)
+            select = SELECT.match(spelled)
             first = lowered.split(" ")[0]
+            if lowered.startswith(("begin loop", "end loop")):
+                self.error("survey", number, "type", f"不支持循环（{' '.join(lowered.split()[:2])}）：请把各题分别列出")
+                continue
             if lowered.removeprefix("uri:") in METADATA or lowered.startswith("uri:"):
                 self.warn("survey", number, "type", f"自动记录字段 \"{kind}\" 本平台不使用，已忽略")
+                if cells.get("name"):
+                    self.metadata.add(cells["name"])
                 continue
             if (lowered in UNSUPPORTED_TYPES or first in UNSUPPORTED_TYPES) and lowered not in plain:
                 self.error("survey", number, "type", UNSUPPORTED_TYPES.get(lowered) or UNSUPPORTED_TYPES[first])
                 continue
             if not (select or lowered in plain):
                 known = ["select_one", "select_multiple", *sorted(plain), "begin group/end group"]
-                self.error("survey", number, "type", f"不支持的题型 \"{kind.split()[0]}\"（支持 {'、'.join(known)}）")
+                self.error("survey", number, "type", f"不支持的题型 \"{kind}\"（支持 {'、'.join(known)}）")
                 continue
             name = name_of(number, cells, "题目")
             label, others = self.texts("survey", number, cells, "label")
@@ -607,6 +627,9 @@ class _Importer:
                 self.or_other(number, item, section, names)
         for group in groups:
             self.error("survey", group["row"], "type", "begin group 没有对应的 end group")
+        for row, column, name in self.piped_choices:
+            if name not in self.asked:
+                self.error("choices", row, column, f"选项文字中引用的题目 ${{{name}}} 不存在")
         for list_name in sorted(set(lists) - used_lists):
             self.warn("choices", lists[list_name]["rows"][0] if lists[list_name]["rows"] else None, "list_name",
                       f"选项列表 \"{list_name}\" 没有题目使用")
@@ -897,7 +920,9 @@ def read_xlsform(source: bytes | str | Path, *, code: str | None = None, version
         raise XLSFormError(errors or [Located("", None, None, "工作簿是空的")])
     importer = _Importer(sheets, errors)
     for sheet in sheets:
-        if sheet not in SHEETS:
+        if sheet == "entities":
+            importer.error(sheet, None, None, "不支持实体（entities 工作表）：本平台不在问卷之间共享数据")
+        elif sheet not in SHEETS:
             importer.warn(sheet, None, None, "本平台不使用这个工作表，已忽略")
     settings = importer.settings()
     importer.find_languages(settings)

@@ -55,8 +55,7 @@ def test_a_real_form_declaring_a_million_rows_is_refused_for_what_it_holds():
     with pytest.raises(XLSFormError) as caught:
         read_xlsform(ucl_biomass(), name="UCL_Biomass_Plot_Form.xlsx")
     errors = [str(e) for e in caught.value.errors]
-    assert 'survey 第16行 type 列: 不支持的题型 "select_one_from_file"（支持 select_one、text、note、begin group/end group）' in errors
-    assert "survey 第17行 choice_filter 列: 不支持选项筛选（choice_filter）" in errors
+    assert "survey 第16行 type 列: 不支持从文件读取选项（select_one_from_file）：请把选项写进 choices 表" in errors
     assert max(e.row or 0 for e in caught.value.errors + caught.value.warnings) == 91
 
 
@@ -148,7 +147,7 @@ def test_a_sheet_wider_than_the_limit_is_refused():
 def test_long_relevant_expressions_are_refused_before_they_are_parsed():
     # Four cells of Excel's longest text of "${": 25.6 s in the tokenizer.
     assert refused(long_relevant(4, 32_767)) == [
-        f"survey 第{row}行 relevant 列: 条件太长（32767 个字符）：最多 {MAX_EXPRESSION} 个字符，请简化这条条件" for row in (4, 5, 6, 7)]
+        f"survey 第{row}行 relevant 列: 表达式太长（32767 个字符）：最多 {MAX_EXPRESSION} 个字符，请简化" for row in (4, 5, 6, 7)]
     sheets = small_form(2)
     rule = " or ".join(f"${{q1}} = '{code}'" for code in ("5", "3", "1", "0") * 30)
     sheets["survey"][3][4] = rule[:MAX_EXPRESSION].rsplit(" or ", 1)[0]
@@ -166,13 +165,14 @@ def test_only_the_first_messages_are_listed(monkeypatch):
     sheets = small_form(5)
     sheets["survey"][0].append("appearance")
     for row in sheets["survey"][2:-1]:
-        row += [None] * (6 - len(row)) + ["likert"]
+        row += [None] * (6 - len(row)) + ["autocomplete"]
     imported = read_xlsform(workbook(sheets))
-    assert [str(w) for w in imported.warnings][2:] == ["survey 第5行 appearance 列: 此列不影响本平台的问卷，已忽略", "……另有 2 条提示没有列出"]
+    assert [str(w) for w in imported.warnings][2:] == ['survey 第5行 appearance 列: 外观 "autocomplete" 本平台不使用，已忽略',
+                                                        "……另有 2 条提示没有列出"]
     for row in sheets["survey"][2:-1]:
-        row[0] = "integer"
+        row[0] = "audio"
     errors = refused(workbook(sheets))
-    assert len(errors) == 4 and errors[-1] == "……另有 4 处错误没有列出：请先改正上面的错误，再上传一次"
+    assert len(errors) == 4 and errors[-1] == "……另有 3 处错误没有列出：请先改正上面的错误，再上传一次"
 
 # Skip rules ------------------------------------------------------------------------------------
 
