@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from forms import load_definition, parse_definition
 from forms.bundled import DEFINITIONS, bundled_definitions, bundled_raw
-from forms.conditions import ExpressionError, parse_expression
+from forms.expressions import ExpressionError, parse
 from forms.xlsform import XLSFormError, definition_to_xlsx, load_xlsform, read_xlsform
 from tests.conftest import examples
 from tests.forms.workbooks import CITY_FORM, HOUSEHOLD_FORM, city_form, workbook
@@ -440,12 +440,12 @@ def test_code_and_version_can_be_given_by_the_caller():
 
 
 def test_expressions_parse_to_one_canonical_tree():
-    a = parse_expression("${a} = 'x' and (${b} = 'y' and ${c} != \"z'\")")
-    assert a == parse_expression("(${a}='x' and ${b}='y') and ${c} != \"z'\"")
-    assert len(a.args) == 3 and parse_expression(a.to_xlsform()) == a
-    for bad in ("", "${a}", "${a} = 'x' and", "${a} = 'x' xor ${b} = 'y'", "${} = 'x'", "(${a} = 'x'", "${a} = 'x')"):
-        with pytest.raises(ExpressionError, match="不支持的条件"):
-            parse_expression(bad)
+    a = parse("${a} = 'x' and (${b} = 'y' and ${c} != \"z'\")")
+    assert a == parse("(${a}='x' and ${b}='y') and ${c} != \"z'\"")
+    assert len(a.to_dict()) == 4 and parse(a.to_xlsform()) == a  # one "and" of three comparisons
+    for bad in ("", "${a} = 'x' and", "${a} = 'x' xor ${b} = 'y'", "${} = 'x'", "(${a} = 'x'", "${a} = 'x')"):
+        with pytest.raises(ExpressionError, match="表达式"):
+            parse(bad)
 
 
 # Round trip over generated definitions --------------------------------------------------------

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
-from forms.conditions import parse_expression
+from forms.expressions import parse as parse_expression
 from forms.definition import Item
 from forms.xlsform import load_xlsform
 from reports.paper import paper_questionnaires_pdf
@@ -66,7 +66,7 @@ def test_phone_page_shows_sections_notes_hints_and_marks_follow_ups(client, skip
     assert MARKER in s1 and '<p class="hint" id="h-s1">只选一项</p>' in s1
     assert 'aria-describedby="w-s1 h-s1"' in s1 and "<legend" in s1
     rule = json.loads(re.search(r"data-relevant='([^']+)'", s1).group(1))
-    assert rule == {"op": "=", "item": "heard", "value": "Y"}
+    assert rule == ["=", ["ref", "heard"], ["str", "Y"]]
     comment = re.search(r'<div class="question"[^>]*id="q-comment".*?</div>', html, re.S).group(0)
     assert "（第4题没有选“不了解”的请回答）" in comment and '<label class="legend" for="f-comment">' in comment
     assert html.count("data-relevant=") == 2
@@ -128,7 +128,7 @@ def test_paper_entry_refuses_answers_to_questions_not_asked_and_requires_asked_o
     page = paper_skip.get("/entry/?q=citizen").get_data(as_text=True)
     row = re.search(r'<div class="entry-row"[^>]*id="r-s1".*?</div>', page, re.S).group(0)
     assert "（第2题选“听说过”时填写）" in row
-    assert json.loads(re.search(r"data-relevant='([^']+)'", row).group(1)) == {"op": "=", "item": "heard", "value": "1"}
+    assert json.loads(re.search(r"data-relevant='([^']+)'", row).group(1)) == ["=", ["ref", "heard"], ["str", "1"]]
     assert '<script src="/static/skip.js" defer></script>' in page
 
     refused = key_in(paper_skip, "P-1", education="3", heard="2", s1="1", s2="1")
@@ -159,7 +159,7 @@ def test_printed_copy_and_entry_numbering_say_when_a_follow_up_is_answered(app, 
     assert [(q.number, q.item.code, q.when) for q in numbered] == [
         (1, "education", ""), (2, "heard", ""), (3, "s1", "第2题选“听说过”"), (4, "s2", ""),
         (5, "comment", "第4题没有选“不了解”")]
-    assert numbered[4].typed_rule == {"op": "!=", "item": "s2", "value": "4"}
+    assert numbered[4].typed_rule == ["!=", ["ref", "s2"], ["str", "4"]]
     with app.app_context():
         area = db.session().scalar(select(Area).where(Area.code == "A1"))
         form = paper_form(area, db.session().scalar(select(Wave)), definition)
