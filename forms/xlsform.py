@@ -16,32 +16,48 @@ of ``MAX_EXPRESSION`` characters; past a reading limit nothing else is checked, 
 
 Supported (anything else in a meaningful column is an error naming sheet, row and column):
 
-- ``survey``: ``type`` = ``select_one LIST`` | ``text`` | ``note`` | ``begin group`` / ``end group``
-  (and the ``xlsform_type`` of any other item type registered in ``forms.items.ITEM_TYPES``)
-  (also ``begin_group`` / ``end_group``; one level: a group is a section; questions outside a group
-  form a section of their own); ``name``; ``label`` / ``label::<language>`` (any number of
-  languages); ``hint`` / ``hint::<language>``; ``required`` (yes/true/1, no/false/0/blank);
-  ``relevant`` (see :mod:`forms.conditions`; a group's rule applies to each of its items);
-  ``constraint`` only as ``string-length(.) <= N`` on text (the longest answer);
+- ``survey``: ``type`` = ``select_one LIST`` / ``select_multiple LIST`` (each with ``or_other``: an
+  ``other`` choice and a text box ``NAME_other`` asked when it is chosen; also pyxform's older
+  ``select one from LIST``, ``select all that apply from LIST``, ``or specify other``) | ``text`` |
+  ``integer`` | ``decimal`` | ``range`` (``parameters`` start/end/step) | ``date`` | ``time`` |
+  ``datetime`` | ``acknowledge`` | ``geopoint`` | ``image`` | ``calculate`` (``calculation``) |
+  ``hidden`` (a calculate of its ``default``) | ``note`` | ``begin group`` / ``end group`` (also
+  with ``_``; nested groups are flattened into sections, their rules joined; questions outside a
+  group form a section of their own) and the ``xlsform_type`` of any type registered in
+  ``forms.items.ITEM_TYPES``; ``name`` (at most ``MAX_NAME`` characters); ``label`` /
+  ``label::<language>`` (also the old ``label:<language>``), ``hint``, ``required_message`` and
+  ``constraint_message``, each in any number of languages; ``${name}`` in a label or hint shows an
+  earlier answer; ``required``; ``relevant``, ``constraint``, ``choice_filter`` (a choice list's
+  other columns by name: ``district=${district}``) and ``calculation`` (see
+  :mod:`forms.expressions`; a group's rule applies to each of its items); ``default`` (checked as
+  an answer); ``read_only``; ``appearance`` (``minimal``, ``horizontal``, ``likert``, ``field-list``
+  and ``table-list`` on groups...; ``search()``, ``signature``, ``draw`` refused, others warned);
   our columns ``kind`` (awareness/support/participation/satisfaction), ``topic`` (named in the
   ``topics`` sheet), ``attribute`` (a respondent attribute for weighting, [a-z][a-z0-9_]*) and
   ``short`` (a short name for table headers).
-- ``choices``: ``list_name`` (also the old spelling ``list name``), ``name``, ``label`` / ``label::<language>``, our ``score`` (0-100;
-  blank = "don't know", left out of means) and ``yes`` (1/0/blank). A ``select_one`` whose list
-  has scores is a ``rating`` item, one whose list has yes flags a ``yesno`` item, else ``choice``.
+- ``choices``: ``list_name`` (also the old spelling ``list name``), ``name``, ``label`` /
+  ``label::<language>``, ``exclusive`` (yes: chosen alone in a select_multiple, "以上都没有"),
+  any other named column (what a choice_filter reads), our ``score`` (0-100; blank = "don't know",
+  left out of means) and ``yes`` (1/0/blank). A ``select_one`` whose list has scores is a
+  ``rating`` item, one whose list has yes flags a ``yesno`` item, else ``choice``; a
+  ``select_multiple`` is a ``multi`` item and has neither.
 - ``settings``: ``form_title`` (and ``form_title::<language>``; the code when blank, as in XLSForm),
   ``form_id`` (the code; the file's name when blank and the name is a usable code),
   ``version`` (a whole number; 1 when blank), ``default_language``, our ``intro``, ``privacy``
   (each also ``::<language>``) and ``minors`` (yes/no).
 - ``topics`` (ours): ``name``, ``label`` / ``label::<language>``.
 
+Refused, each naming the feature: repeats, ``rank``, ``audio``/``video``/``file``/``barcode``,
+``geotrace``/``geoshape``/``osm``, ``select_one_from_file``, external data, an ``entities`` sheet,
+``begin loop``, ``repeat_count``, ``trigger``, and in expressions any function the engine does not
+have (``pulldata()``, ``jr:choice-name()``...). A questionnaire needs no scored item.
+
 The default language is settings' ``default_language``, else the first language of the survey
 sheet; a plain ``label`` column is in the default language (中文 when none is named). Columns
-that change nothing for us (``constraint_message``, ``media::image``, ``appearance``,
-``guidance_hint``, unknown columns, ...) give a located warning and are ignored, as do ODK's
-metadata rows (``start``, ``end``, ``today``, ``deviceid``, ``uri:deviceid``...), which ask nothing.
-Texts that quote an answer (``${name}`` in a label or hint, which ODK fills in) are errors: the
-phone would show the raw ``${name}``. Tested on the XLSForm project's own ODK spec test form.
+that change nothing for us (``media::image``, ``guidance_hint``, unknown columns, ...) give a
+located warning and are ignored, as do ODK's metadata rows (``start``, ``end``, ``today``,
+``deviceid``, ``uri:deviceid``...), which ask nothing. Tested on the XLSForm project's own 25
+example forms (tests/forms/xlsform_examples.py) and a realistic city questionnaire.
 """
 from __future__ import annotations
 
