@@ -1,6 +1,10 @@
 """The realistic city questionnaire (tests/forms/realistic.py) imports cleanly, as its author meant it."""
 from __future__ import annotations
 
+from datetime import date
+
+from werkzeug.datastructures import MultiDict
+
 from forms.xlsform import read_xlsform
 from tests.forms.realistic import REALISTIC_FORM
 from tests.forms.workbooks import workbook
@@ -25,3 +29,37 @@ def test_realistic_form_imports_without_a_warning():
     codes = {i.code for i in form.elements}
     assert {"consent", "age", "district", "street", "years", "channels", "env_issues", "env_change",
             "last_volunteer", "overall", "comment"} <= codes
+
+
+def _answers(**changes: str | list[str]) -> MultiDict:
+    base = {"consent": "OK", "sex": "male", "age": "40", "district": "donghu", "street": "hubin", "years": "3.5",
+            "heard": "yes", "channels": ["tv", "other"], "channels_other": "街道宣传栏", "volunteered": "yes",
+            "last_volunteer": "2026-11-01", "overall": "8", **{code: "1" for code in RATED}}
+    form = MultiDict()
+    for key, value in (base | changes).items():
+        for one in value if isinstance(value, list) else [value]:
+            form.add(key, one)
+    return form
+
+
+def test_realistic_form_checks_every_rule_as_its_author_wrote_it():
+    form = read_xlsform(workbook(REALISTIC_FORM)).definition
+    today = date(2026, 12, 8)
+    answers, errors = form.parse_submission(_answers(), today)
+    assert errors == {}
+    assert (answers["channels"], answers["channels_other"], answers["age_group"]) == ("tv other", "街道宣传栏", "middle")
+    assert answers["env_change"] is None and form.asked_when(form.item("env_change")) == \
+        "第10题没有选“不了解”，并且第8题没有选“以上都没有”"
+    # The constraint (with its message), the cascade, an answer checked against another, the
+    # exclusive choice and today() are the server's rules, whatever the page let through.
+    _answers_, errors = form.parse_submission(_answers(age="12", street="xiyuan", years="50", last_volunteer="2027-01-01",
+                                                       channels=["none", "tv"]), today)
+    assert errors == {"age": "年龄应在16到100岁之间", "street": "这个选项与前面的回答不符，请重新选择",
+                      "years": "居住年数应在0到您的年龄之间", "channels": "选了“以上都没有”就不能再选其他选项",
+                      "last_volunteer": "日期不能晚于今天"}
+    _answers_, errors = form.parse_submission(_answers(channels=["tv", "other"], channels_other=""), today)
+    assert list(errors) == ["channels_other"]  # "其他" chosen: say what
+    assert [c.code for c in form.item("street").choices_for({"district": "xishan"})] == ["xiyuan", "fenghuang"]
+    assert form.piped(form.item("years").label, answers) == "您在湖滨街道居住了多少年？"
+    assert form.piped(form.item("years").label_in("English"), answers, "English") == "How many years have you lived in Hubin?"
+    assert form.piped(form.item("years").label, {}) == "您在（第5题的回答）居住了多少年？"
