@@ -36,6 +36,12 @@ Values and types (XPath 1.0): a value is a string, a number (float) or a boolean
   created from the provided expression string ('[0-9]+' becomes /[0-9]+/)"), a JavaScript
   ``RegExp.test``: the pattern may match anywhere; write ``^...$`` to match the whole answer.
 
+Legacy skip rules: the trees forms/conditions.py stored (``${q} = 'x'``, ``${q} != 'x'``,
+``selected(${q}, 'x')`` joined by and / or) read as the same expressions (``Expr.from_dict``), say the
+same in ``describe`` and mean the same, with one exception: the old engine compared the whole answer
+in ``selected()``, which is ODK's list test for any answer without spaces, except that
+``selected(${q}, '')`` is now false (as in ODK), where the old engine said true for an unanswered q.
+
 Why no ``eval``: expressions come from uploaded workbooks. They are tokenized by one regular
 expression in linear time and parsed by a recursive-descent parser whose recursion is bounded by
 ``MAX_DEPTH``; the tree is then walked by a small interpreter here and by ``survey/static/expr.js``
@@ -644,7 +650,7 @@ def _escape(pattern: str, i: int, in_class: bool) -> tuple[str, int, str]:
         return (JS_SPACE if in_class else f"[{JS_SPACE}]"), i + 2, "set"
     if c == "S" and not in_class:
         return f"[^{JS_SPACE}]", i + 2, "set"
-    if c in "bB" and not in_class:
+    if c == "b" and not in_class:  # (Python's \B never matches an empty text: refused)
         return pattern[i:i + 2], i + 2, "assert"
     if c in "tnrfv":
         return pattern[i:i + 2], i + 2, "char"
@@ -680,7 +686,7 @@ def _char_class(pattern: str, i: int) -> tuple[str, int]:
         if c == "\\":
             piece, j, kind = _escape(pattern, j, True)
             if kind == "assert":
-                raise _pattern_error(pattern, "的方括号里不支持 \\b、\\B、\\S")
+                raise _pattern_error(pattern, "的方括号里不支持 \\b、\\S")
             items.append((kind, piece))
         elif c in "&~|-" and pattern.startswith(c * 2, j):
             raise _pattern_error(pattern, f"的方括号里不支持连续的 {c * 2}")
