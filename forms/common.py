@@ -1,6 +1,6 @@
 """What definitions and item types share: the definition error, the checks of typed text and numbers.
 
-The lowest module of forms/ (beside conditions.py): definition.py and items.py import it.
+The lowest module of forms/ (beside expressions.py): definition.py and items.py import it.
 """
 from __future__ import annotations
 

@@ -214,8 +214,20 @@ class Item:
             if any(code not in offered for code in value.split()):
                 return "这个选项与前面的回答不符，请重新选择"
         if self.constraint is not None and not self.constraint.holds(Env(answers, dot=value, today=today)):
-            return in_language(self.constraint_messages, None) or describe_constraint(self.constraint, None)
+            return in_language(self.constraint_messages, None) or self.constraint_default
         return None
+
+    @property
+    def constraint_default(self) -> str:
+        """Return what a broken constraint says without a constraint_message (e.g. 请填写不小于0、不大于120的数)."""
+        if self.constraint is None:
+            return ""
+        return describe_constraint(self.constraint, lambda value: c.label if (c := self.choice(value)) is not None else None)
+
+    @property
+    def constraint_message(self) -> str:
+        """Return the message of a broken constraint: the question's own, else one said from the rule."""
+        return in_language(self.constraint_messages, None) or self.constraint_default
 
     def compute(self, answers: Mapping[str, str | None], today: date | None = None) -> str | None:
         """Return a calculated item's value (its calculation, else its default), None for ""."""
@@ -378,7 +390,12 @@ class Definition:
         """
         if item.relevant is None:
             return ""
-        return item.relevant.describe(self.question_name, self.choice_label)
+        return item.relevant.describe(self.question_name, self.choice_label, self.is_multiple)
+
+    def is_multiple(self, code: str) -> bool:
+        """Return whether question ``code`` takes several choices (rules then say 选了)."""
+        found = self._elements_by_code.get(code)
+        return found is not None and found.handler.multiple
 
     def question_name(self, code: str) -> str:
         """Return how rules name a question: "第3题" (a calculated value by its label or code)."""
@@ -652,11 +669,11 @@ def parse_definition(raw: Any, source: str = "<definition>") -> Definition:
     seen: set[str] = set()
     attributes: set[str] = set()
     earlier: dict[str, Item] = {}
-    sections = []
+    sections: list[Section] = []
     for s_index, section in enumerate(raw["sections"], start=1):
         if not isinstance(section, dict) or not isinstance(section.get("items"), list) or not section["items"]:
             raise DefinitionError(f"{source}: section {s_index} has no items")
-        items = []
+        items: list[Item] = []
         for i_index, item in enumerate(section["items"], start=1):
             code = str(item.get("code", "")).strip() if isinstance(item, dict) else ""
             where = f"{source}: item {code!r}" if code else f"{source}: section {s_index} item {i_index}"

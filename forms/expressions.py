@@ -442,7 +442,7 @@ def _from_raw(raw: Any, budget: list[int], depth: int) -> Expr:
     budget[0] -= 1
     if budget[0] < 0 or depth > MAX_NODES:
         raise ValueError(f"expression tree has more than {MAX_NODES} nodes")
-    if isinstance(raw, dict):  # the legacy skip-rule format (forms/conditions.py)
+    if isinstance(raw, dict):  # the legacy skip-rule format (tests/forms/legacy_conditions.py, once forms/conditions.py)
         op = raw.get("op")
         if op in JOINS:
             args = raw.get("args")

@@ -627,9 +627,9 @@ class _Importer:
             if item["type"] != "calculate" and not item.get("read_only"):
                 item.pop("calculation", None)
             try:
-                if (rule := group_rule()) is not None:
+                if (inherited := group_rule()) is not None:
                     own = item.get("relevant")
-                    item["relevant"] = rule if own is None else _all([Expr.from_dict(rule), Expr.from_dict(own)]).to_dict()
+                    item["relevant"] = inherited if own is None else _all([Expr.from_dict(inherited), Expr.from_dict(own)]).to_dict()
             except ExpressionError as exc:
                 self.error("survey", number, "relevant", f"本题与所在分组的条件合起来无法使用：{exc}")
             if section is None:

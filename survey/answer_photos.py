@@ -49,7 +49,7 @@ def receive(definition: Definition, form: Mapping[str, str], files: Mapping[str,
     written: list[str] = []
     for code in image_items(definition)[:MAX_PER_FORM]:
         upload = files.get(code)
-        if upload is not None and getattr(upload, "filename", ""):
+        if upload is not None and upload.filename:
             try:
                 stored = photos.store(instance_path, upload.stream.read(photos.MAX_BYTES + 1), "照片", FOLDER)
             except photos.PhotoError as exc:

@@ -27,8 +27,8 @@ from benchmarks.hostile_workbooks import (
 )
 from forms import xlsform, xlsx_reader
 from forms.common import DefinitionError
-from forms.expressions import MAX_DEPTH, ExpressionError, parse
 from forms.definition import parse_definition
+from forms.expressions import MAX_DEPTH, ExpressionError, parse
 from forms.xlsform import MAX_CHOICES, MAX_COLUMNS, MAX_EXPRESSION, MAX_ROWS, XLSFormError, read_xlsform
 
 

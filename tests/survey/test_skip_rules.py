@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
-from forms.expressions import parse as parse_expression
 from forms.definition import Item
+from forms.expressions import parse as parse_expression
 from forms.xlsform import load_xlsform
 from reports.paper import paper_questionnaires_pdf
 from survey import db

@@ -1,4 +1,9 @@
-"""Skip logic: the small ``relevant`` expressions a questionnaire may use, as a tree.
+"""The first skip-rule engine (once forms/conditions.py), kept as the reference the tests hold forms.expressions to.
+
+Definitions stored by early databases hold its trees; forms.expressions reads them and must
+mean and say the same. What follows is its original description.
+
+Skip logic: the small ``relevant`` expressions a questionnaire may use, as a tree.
 
 Supported (XLSForm/ODK syntax): ``${q} = 'x'``, ``${q} != 'x'``, ``selected(${q}, 'x')``, joined
 by ``and`` / ``or`` with parentheses (``and`` binds tighter than ``or``). Anything else is refused
@@ -162,7 +167,7 @@ def parse_expression(text: str) -> Condition:
     >>> parse_expression("${age} > 18")
     Traceback (most recent call last):
     ...
-    forms.conditions.ExpressionError: 不支持的条件 "${age} > 18"（不支持 ">"）：只支持 ${题目} = '选项'、${题目} != '选项'、selected(${题目}, '选项')，可用 and / or 和括号连接
+    tests.forms.legacy_conditions.ExpressionError: 不支持的条件 "${age} > 18"（不支持 ">"）：只支持 ${题目} = '选项'、${题目} != '选项'、selected(${题目}, '选项')，可用 and / or 和括号连接
 
     Linear in the text's length; parentheses nest at most ``MAX_NESTING`` deep.
     """
