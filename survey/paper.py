@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from forms import Definition
 from forms.definition import Choice, Item
 from forms.expressions import describe_constraint
-from forms.items import RangeItem
+from forms.items import RangeItem, number_text
 from reports.paper import TEXT_LINES, PaperForm, PaperNote, PaperQuestion, PaperSection, paper_questionnaires_pdf
 from survey import db
 from survey.models import Area, ExportLog, PaperBatch, Questionnaire, QuestionnaireVersion, Wave, wave_version
@@ -56,6 +56,11 @@ class NumberedItem:
     typed_rule: dict | list | None = None
     label: str = ""
     groups: tuple[tuple[str, Numbered], ...] = ()
+
+    @property
+    def rule(self) -> str:
+        """Return what the answer must be, said near its box: the constraint's message, a range's bounds."""
+        return rule_text(self.item)
 
     def choice(self, number: int) -> Choice | None:
         """Return the choice a typed number stands for, else None."""
@@ -218,8 +223,11 @@ def _decimals(step: float) -> int:
     return len(text.partition(".")[2])
 
 
-def _rule(item: Item) -> str:
-    """Return what the question's constraint says, for the printed copy ("" when nothing plain)."""
+def rule_text(item: Item) -> str:
+    """Return what the question's constraint says, for the printed copy and entry ("" when nothing plain)."""
+    if isinstance(item.handler, RangeItem):
+        start, end, _step = (number_text(b) for b in item.handler.bounds(item))
+        return f"{start}到{end}"
     if item.constraint is None:
         return ""
     own = next((text for _, text in item.constraint_messages if text), "")
@@ -242,19 +250,17 @@ def paper_question(definition: Definition, q: NumberedItem) -> PaperQuestion:
                 extra["scale"] = tuple(values)
             else:
                 extra.update(digits=max(_places(start), _places(end)), decimals=_decimals(step))
-                extra["hint"] = f"填写{values[0]}到{values[-1]}之间的数"
         else:
             low, high = _bounds(item)
-            known = [b for b in (low, high) if b is not None]
-            digits = max(_places(b) for b in known) if high is not None else DEFAULT_DIGITS.get(item.type, 4)
+            digits = max(_places(b) for b in (low, high) if b is not None) if high is not None else DEFAULT_DIGITS.get(item.type, 4)
             extra.update(digits=max(1, min(digits, MAX_DIGITS)), decimals=0 if item.type == "integer" else DECIMALS)
     hint = item.hint_in(None)
     return PaperQuestion(
         number=q.number, label=q.label or item.label, choices=tuple((n, c.label) for n, c in q.choices),
         lines=TEXT_LINES if item.handler.written else 0, when=q.when, layout=layout,
-        hint=" ".join(h for h in (definition.piped(hint, {}) if hint else "", extra.pop("hint", "")) if h),
+        hint=definition.piped(hint, {}) if hint else "",
         groups=tuple((parent, tuple((n, c.label) for n, c in choices)) for parent, choices in q.groups),
-        rule=_rule(item), **extra,
+        rule="" if extra.get("scale") else rule_text(item), **extra,
     )
 
 
