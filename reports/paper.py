@@ -31,23 +31,67 @@ LAYOUT = {
 }
 
 
+# How each item type's answer is printed (ItemType.paper): the template's macro of that name.
+LAYOUTS = ("choices", "multi", "lines", "number", "date", "time", "datetime", "check", "location", "photo")
+Numbered = tuple[tuple[int, str], ...]  # (choice number, label) pairs
+
+
 @dataclass(frozen=True)
 class PaperQuestion:
     """A question as printed: its number, its wording and its numbered choices (none: write-in).
 
     ``when`` says when a follow-up question is answered (e.g. "第3题选“是”"), else "".
+    ``layout`` is how the answer is written (:data:`LAYOUTS`): boxed choices, ticks of several
+    choices, ruled lines (``lines`` of them), digit boxes (``digits`` before and ``decimals`` after
+    a decimal point), date / time boxes, a box to tick, latitude and longitude, or nothing (a photo).
+    ``scale`` lists every value of a short range (a box each); ``groups`` prints a choice list cut
+    by an earlier answer (a cascade) as (that answer, its numbered choices), numbers running on;
+    ``rule`` is the constraint said near the box ("年龄16–100岁"); ``other`` is the numbered
+    "其他（请注明）" box printed right after the question.
     """
 
     number: int
     label: str
-    choices: tuple[tuple[int, str], ...] = ()
+    choices: Numbered = ()
     lines: int = 0
     when: str = ""
+    layout: str = "choices"
+    hint: str = ""
+    digits: int = 0
+    decimals: int = 0
+    scale: tuple[str, ...] = ()
+    groups: tuple[tuple[str, Numbered], ...] = ()
+    rule: str = ""
+    other: PaperQuestion | None = None
+
+
+@dataclass(frozen=True)
+class PaperNote:
+    """Text printed between questions (a ``note`` item)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class PaperSection:
+    """A section as printed: its heading ("" for none) and its questions and notes in order.
+
+    ``columns`` set: the section is a table (rows = the questions, which all take these choices;
+    a box in every cell), as a ``table-list`` group.
+    """
+
+    title: str
+    parts: tuple[PaperQuestion | PaperNote, ...]
+    columns: Numbered = ()
 
 
 @dataclass(frozen=True)
 class PaperForm:
-    """What every copy of one print run shares."""
+    """What every copy of one print run shares.
+
+    ``questions`` are all numbered questions in order; ``sections`` (when given) how they are laid
+    out, with headings and notes; without sections the questions are printed one after another.
+    """
 
     city_name: str
     title: str
@@ -55,6 +99,14 @@ class PaperForm:
     street_name: str
     wave_name: str
     questions: tuple[PaperQuestion, ...]
+    intro: str = ""
+    privacy: str = ""
+    sections: tuple[PaperSection, ...] = ()
+
+    @property
+    def layouts(self) -> frozenset[str]:
+        """Return the layouts the copy uses (the instructions mention only those)."""
+        return frozenset(q.layout for q in self.questions)
 
 
 def paper_questionnaires_pdf(form: PaperForm, serials: list[str]) -> bytes:

@@ -9,7 +9,7 @@ serials printed for it (papers printed elsewhere stay enterable while no batch e
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session
 
 from forms import Definition
 from forms.definition import Choice, Item
-from reports.paper import TEXT_LINES, PaperForm, PaperQuestion, paper_questionnaires_pdf
+from forms.expressions import describe_constraint
+from forms.items import RangeItem, number_text
+from reports.paper import TEXT_LINES, PaperForm, PaperNote, PaperQuestion, PaperSection, paper_questionnaires_pdf
 from survey import db
 from survey.models import Area, ExportLog, PaperBatch, Questionnaire, QuestionnaireVersion, Wave, wave_version
 from survey.questionnaires import definition_by_id
@@ -33,24 +35,60 @@ class PrintError(ValueError):
     """A print run that cannot be made; the message says why, for the office."""
 
 
+Numbered = tuple[tuple[int, Choice], ...]  # choices with their printed numbers
+
+
 @dataclass(frozen=True)
 class NumberedItem:
     """A question with its number and its choices with theirs, as on paper and the entry page.
 
     ``when`` says in plain Chinese when a follow-up question is answered ("" for every other
     question); ``typed_rule`` is its skip rule with choice numbers in place of choice codes
-    (what the entry page's script compares with the typed numbers).
+    (what the entry page's script compares with the typed numbers). ``label`` is the wording
+    with a reference to an earlier answer said as its placeholder ("（第3题的回答）");
+    ``groups`` cuts a cascading choice list by the earlier answer it depends on.
     """
 
     number: int
     item: Item
-    choices: tuple[tuple[int, Choice], ...]
+    choices: Numbered
     when: str = ""
-    typed_rule: dict | None = None
+    typed_rule: dict | list | None = None
+    label: str = ""
+    groups: tuple[tuple[str, Numbered], ...] = ()
+
+    @property
+    def rule(self) -> str:
+        """Return what the answer must be, said near its box: the constraint's message, a range's bounds."""
+        return rule_text(self.item)
 
     def choice(self, number: int) -> Choice | None:
         """Return the choice a typed number stands for, else None."""
         return self.item.choices[number - 1] if 1 <= number <= len(self.item.choices) else None
+
+
+def cascade(definition: Definition, item: Item) -> tuple[tuple[str, Numbered], ...]:
+    """Return a cascading choice list cut by the one earlier choice question its filter reads.
+
+    E.g. streets under their district: (("东城区", ((1, 东华街道), (2, ...))), ("西城区", ((3, ...),))).
+    Numbers are the choices' places in the whole list, so they run on from group to group. ()
+    for an item without a choice_filter, or one whose filter reads anything else (printed whole).
+    """
+    if item.choice_filter is None or not item.choices:
+        return ()
+    read = item.choice_filter.references()
+    if len(read) != 1:
+        return ()
+    parent = definition.item(next(iter(read)))
+    if not parent.choices:
+        return ()
+    numbers = {c.code: n for n, c in enumerate(item.choices, start=1)}
+    groups = []
+    for given in parent.choices:
+        offered = item.choices_for({parent.code: given.code})
+        if offered:
+            groups.append((given.label, tuple((numbers[c.code], c) for c in offered)))
+    return tuple(groups)
 
 
 def numbered_items(definition: Definition) -> list[NumberedItem]:
@@ -70,6 +108,7 @@ def numbered_items(definition: Definition) -> list[NumberedItem]:
         NumberedItem(
             number, item, tuple(enumerate(item.choices, start=1)), definition.asked_when(item),
             item.relevant.map_literals(typed).to_dict() if item.relevant is not None else None,
+            definition.piped(item.label, {}), cascade(definition, item),
         )
         for number, item in enumerate(definition.items, start=1)
     ]
@@ -134,21 +173,133 @@ def next_number(session: Session, wave_id: int, area_id: int) -> int:
     return (last or 0) + 1
 
 
+DEFAULT_DIGITS = {"integer": 4, "decimal": 4}  # digit boxes of a number without bounds
+DECIMALS = 2  # boxes after the decimal point of a decimal without a step
+MAX_DIGITS = 10
+TABLE = "table-list"
+
+
+def _bounds(item: Item) -> tuple[float | None, float | None]:
+    """Return the least and greatest answer the item's constraint allows (None: not said).
+
+    Read from the constraint's stored tree: comparisons of ``.`` with a number, joined by ``and``.
+    """
+    low: float | None = None
+    high: float | None = None
+
+    def walk(node: object) -> None:
+        nonlocal low, high
+        if not isinstance(node, list) or not node:
+            return
+        op, args = node[0], node[1:]
+        if op == "and":
+            for arg in args:
+                walk(arg)
+        elif op in (">=", ">", "<=", "<") and len(args) == 2:
+            left, right = args
+            if left == ["dot"] and isinstance(right, list) and right[:1] == ["num"]:
+                value, upper = float(right[1]), op in ("<=", "<")
+            elif right == ["dot"] and isinstance(left, list) and left[:1] == ["num"]:
+                value, upper = float(left[1]), op in (">=", ">")
+            else:
+                return
+            if upper:
+                high = value if high is None else min(high, value)
+            else:
+                low = value if low is None else max(low, value)
+
+    if item.constraint is not None:
+        walk(item.constraint.to_dict())
+    return low, high
+
+
+def _places(number: float) -> int:
+    """Return the digits before the decimal point of a bound (``100`` -> 3)."""
+    return len(str(int(abs(number)))) if number == number and abs(number) < 10**MAX_DIGITS else MAX_DIGITS
+
+
+def _decimals(step: float) -> int:
+    text = f"{step:.6f}".rstrip("0")
+    return len(text.partition(".")[2])
+
+
+def rule_text(item: Item) -> str:
+    """Return what the question's constraint says, for the printed copy and entry ("" when nothing plain)."""
+    if isinstance(item.handler, RangeItem):
+        start, end, _step = (number_text(b) for b in item.handler.bounds(item))
+        return f"{start}到{end}"
+    if item.constraint is None:
+        return ""
+    own = next((text for _, text in item.constraint_messages if text), "")
+    if own:
+        return own
+    said = describe_constraint(item.constraint, lambda value: (c.label if (c := item.choice(value)) else None))
+    return "" if said == "答案不符合要求" else said
+
+
+def paper_question(definition: Definition, q: NumberedItem) -> PaperQuestion:
+    """Return how one numbered question is printed (its type's ``paper`` layout, filled in)."""
+    item = q.item
+    layout = item.handler.paper
+    extra: dict = {}
+    if layout == "number":
+        if item.range is not None and isinstance(item.handler, RangeItem):
+            values = item.handler.values(item)
+            start, end, step = item.range
+            if len(values) <= 11:
+                extra["scale"] = tuple(values)
+            else:
+                extra.update(digits=max(_places(start), _places(end)), decimals=_decimals(step))
+        else:
+            low, high = _bounds(item)
+            digits = max(_places(b) for b in (low, high) if b is not None) if high is not None else DEFAULT_DIGITS.get(item.type, 4)
+            extra.update(digits=max(1, min(digits, MAX_DIGITS)), decimals=0 if item.type == "integer" else DECIMALS)
+    hint = item.hint_in(None)
+    return PaperQuestion(
+        number=q.number, label=q.label or item.label, choices=tuple((n, c.label) for n, c in q.choices),
+        lines=TEXT_LINES if item.handler.written else 0, when=q.when, layout=layout,
+        hint=definition.piped(hint, {}) if hint else "",
+        groups=tuple((parent, tuple((n, c.label) for n, c in choices)) for parent, choices in q.groups),
+        rule="" if extra.get("scale") else rule_text(item), **extra,
+    )
+
+
+def _table_columns(questions: list[PaperQuestion]) -> tuple[tuple[int, str], ...]:
+    """Return the choices every question of a table-list section shares, else () (printed one by one)."""
+    if not questions or any(q.layout != "choices" or q.groups or q.other or not q.choices for q in questions):
+        return ()
+    first = questions[0].choices
+    return first if all(q.choices == first for q in questions) else ()
+
+
 def paper_form(area: Area, wave: Wave, definition: Definition) -> PaperForm:
-    """Return what every printed copy for ``area`` shows: titles, community, numbered questions."""
+    """Return what every printed copy for ``area`` shows: titles, community, intro, privacy note,
+    section headings, notes and numbered questions (calculated items are never printed).
+
+    An "其他（请注明）" box is printed with the question it belongs to; a table-list section whose
+    questions share their choices is a table.
+    """
     root = area
     while root.parent is not None:
         root = root.parent
     street = area.parent.name if area.parent is not None and area.parent.level == "street" else ""
-    questions = tuple(
-        PaperQuestion(
-            number=q.number, label=q.item.label, choices=tuple((n, c.label) for n, c in q.choices),
-            lines=TEXT_LINES if q.item.handler.written else 0, when=q.when,
-        )
-        for q in numbered_items(definition)
-    )
+    printed = {q.item.code: paper_question(definition, q) for q in numbered_items(definition)}
+    for item in definition.items:
+        if item.other_of is not None and item.other_of in printed:
+            printed[item.other_of] = replace(printed[item.other_of], other=printed[item.code])
+    sections = []
+    for section in definition.sections:
+        parts: list[PaperQuestion | PaperNote] = []
+        for element in section.elements:
+            if element.code in printed and element.other_of not in printed:
+                parts.append(printed[element.code])
+            elif not element.is_question and not element.handler.computed and element.label:
+                parts.append(PaperNote(definition.piped(element.label, {})))
+        columns = _table_columns([p for p in parts if isinstance(p, PaperQuestion)]) if TABLE in section.appearances else ()
+        sections.append(PaperSection(section.title, tuple(parts), columns))
     return PaperForm(city_name=root.name if root is not area else "", title=definition.title, community_name=area.name,
-                     street_name=street, wave_name=wave.name, questions=questions)
+                     street_name=street, wave_name=wave.name, questions=tuple(printed.values()),
+                     intro=definition.intro, privacy=definition.privacy, sections=tuple(sections))
 
 
 def print_questionnaires(session: Session, code: str, area: Area, count: int, *, wave_name: str | None = None,

@@ -5,16 +5,17 @@ paper cannot be stored twice, and a serial used in another community is no busin
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from pathlib import Path
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import func, select
 
 from forms import Definition
 from survey import db
 from survey.auth import role_required, staff_user
-from survey.localtime import format_local
+from survey.localtime import format_local, now_local
 from survey.models import Questionnaire, QuestionnaireVersion, Response, User, Wave, wave_version
 from survey.paper import SERIAL, check_serial, numbered_items
 from survey.questionnaires import definition_by_id
@@ -50,30 +51,43 @@ def _open_version(session, code: str) -> tuple[Wave, int] | None:
     return (row[0], row[1]) if row else None
 
 
-def parse_paper(definition: Definition, form) -> tuple[dict[str, str | None], dict[str, str]]:
-    """Turn typed choice numbers into answers; return (answers, errors by item code).
+def parse_paper(definition: Definition, form, today: date | None = None) -> tuple[dict[str, str | None], dict[str, str]]:
+    """Turn what was typed into answers; return (answers, errors by item code).
 
     Numbers mean what the printed copy and the entry page show (:func:`survey.paper.numbered_items`);
-    each item type reads what was typed for it. A follow-up question whose rule does not hold
+    each item type reads what was typed for it (``parse_typed``: choice numbers, ``1,3`` for several,
+    digits, dates, times...), then the question's choice_filter and constraint are checked against
+    the answers keyed before it, as on the phone (:meth:`forms.Definition.parse_submission`).
+    Calculated items are worked out in their place and stored; read-only questions keep their
+    default; a photo is never keyed from paper. A follow-up question whose rule does not hold
     (given the answers keyed before it) is not answered: something typed for it is refused with
     a plain message, since the paper or the earlier number was mistyped. One whose rule holds is
-    keyed like any other question (required if it is required).
+    keyed like any other question (required if it is required). ``today`` is the city's date.
     """
     answers: dict[str, str | None] = {}
     errors: dict[str, str] = {}
-    for question in numbered_items(definition):
-        item = question.item
-        raw = form.get(item.code) or ""
+    when = {q.item.code: q.when for q in numbered_items(definition)}
+    for item in definition.stored_items:
+        handler = item.handler
+        raw = (form.get(item.code) or "") if item.is_question else ""
         rule = item.relevant
-        if rule is not None and not item.is_relevant(answers):
+        if rule is not None and not item.is_relevant(answers, today):
             answers[item.code] = None
             unsure = any(code in errors for code in rule.references())
             if raw.strip() and not unsure:
-                errors[item.code] = f"本题只有{question.when}时才填写，请清空此格，或核对前面的题"
+                errors[item.code] = f"本题只有{when[item.code]}时才填写，请清空此格，或核对前面的题"
             continue
-        answers[item.code], error = item.handler.parse_typed(item, raw)
+        if handler.computed:
+            answers[item.code] = item.compute(answers, today)
+            continue
+        if item.read_only:
+            answers[item.code] = item.compute(answers, today) if item.calculation is not None else item.default
+            continue
+        value, error = handler.parse_typed(item, raw)
+        if error is None and value is not None:
+            error = item.check_answer(value, answers, today)
+        answers[item.code] = None if error else value
         if error:
-            answers[item.code] = None
             errors[item.code] = error
     return answers, errors
 
@@ -111,6 +125,7 @@ def page():
         return render_template("entry/page.html", closed=True, code=code, questionnaires=questionnaires, user=user)
     wave, version_id = found
     definition = definition_by_id(session, version_id)
+    today = now_local().date()
     values: dict[str, str] = {}
     errors: dict[str, str] = {}
     message: tuple[str, str] | None = None
@@ -118,7 +133,7 @@ def page():
     if request.method == "POST":
         values = request.form.to_dict()
         serial = (values.get("serial") or "").strip()
-        answers, errors = parse_paper(definition, request.form)
+        answers, errors = parse_paper(definition, request.form, today)
         if not SERIAL.fullmatch(serial):
             errors["serial"] = "编号只能是1到40位字母、数字或短横线"
         else:
@@ -147,5 +162,10 @@ def page():
     return render_template(
         "entry/page.html", closed=False, code=code, questionnaires=questionnaires, user=user, wave=wave,
         definition=definition, numbered=numbered_items(definition), values=values, errors=errors, message=message, mine=mine, by_worker=by_worker,
-        csrf_value=generate_csrf(),
+        csrf_value=generate_csrf(), today=today.isoformat(), expr_script=_has_expression_script(),
     ), status
+
+
+def _has_expression_script() -> bool:
+    """Return whether the expression engine's browser half (static/expr.js) is installed."""
+    return Path(current_app.static_folder or "", "expr.js").is_file()
