@@ -36,7 +36,7 @@ FULLWIDTH = str.maketrans({**{ord(k): v for k, v in zip("０１２３４５６�
                            ord("．"): ".", ord("－"): "-", ord("："): ":", ord("，"): ",", ord("　"): " "})
 NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)\Z")
 DATE = re.compile(r"(\d{4})\s*(?:[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?|(\d{2})(\d{2}))\Z")
-TIME = re.compile(r"(\d{1,2})\s*[:点時时]\s*(\d{1,2})?\s*分?(?::(\d{1,2}))?\Z")
+TIME = re.compile(r"(?:(\d{1,2})\s*[:点時时]\s*(\d{1,2})?\s*分?(?::(\d{1,2}))?|(\d{2})(\d{2}))\Z")
 YEARS = (1900, 2100)  # dates a questionnaire may ask: a birth date to a planned date
 MAX_DIGITS = 15  # a number's significant digits: what a float keeps exactly
 
@@ -460,7 +460,8 @@ def _time(text: str) -> str | None:
     match = TIME.match(text.strip())
     if match is None:
         return None
-    hour, minute = int(match.group(1)), int(match.group(2) or 0)
+    hour = int(match.group(1) or match.group(4))
+    minute = int(match.group(2) or match.group(5) or 0)
     return f"{hour:02d}:{minute:02d}" if hour < 24 and minute < 60 else None
 
 
@@ -471,7 +472,7 @@ class TimeItem(TypedItem):
     xlsform_type = "time"
     fragment = "time"
     paper = "time"
-    typed_hint = "时:分，如 08:30"
+    typed_hint = "时:分，如 08:30 或 0830"
 
     def normalise(self, item: Item, text: str) -> tuple[str | None, str | None]:
         found = _time(text)
@@ -488,7 +489,7 @@ class DateTimeItem(TypedItem):
     xlsform_type = "datetime"
     fragment = "datetime"
     paper = "datetime"
-    typed_hint = "如 2026-12-08 08:30"
+    typed_hint = "如 2026-12-08 08:30 或 20261208 0830"
 
     def normalise(self, item: Item, text: str) -> tuple[str | None, str | None]:
         day, _, clock = re.sub(r"\s*[T ]\s*", " ", text, count=1).partition(" ")

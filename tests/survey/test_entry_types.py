@@ -102,8 +102,9 @@ def test_a_paper_with_every_type_is_stored_as_the_phone_stores_it(app, city):
     ("moved", "2026-13-01", None, "请填写有效日期，如 2026-12-08"),
     ("wake", "08:30", "08:30", None),
     ("wake", "8:30", "08:30", None),
-    pytest.param("wake", "0830", "08:30", None, marks=pytest.mark.xfail(
-        strict=True, reason="needs the proposed change of forms/items.py TIME (HHMM)")),
+    ("wake", "0830", "08:30", None),
+    ("wake", "2400", None, "请填写有效时间，如 08:30"),
+    ("visit", "20261208 0830", "2026-12-08T08:30", None),
     ("wake", "25:00", None, "请填写有效时间，如 08:30"),
     ("visit", "2026-12-08 08:30", "2026-12-08T08:30", None),
     ("visit", "20261208 8:30", "2026-12-08T08:30", None),
@@ -133,7 +134,7 @@ def test_a_wrong_grammar_is_refused_on_the_page_with_its_message_and_kept_for_co
     assert 'value="2026-02-30"' in html and 'value="1,5"' in html
     # The "other" box is not asked while 6 is not chosen (its rule depends on a wrong answer: not reported).
     wrong = post(client, "P-1", TYPED | {"transport_other": "班车"})
-    assert wrong.status_code == 422 and "本题只有第6题选“其他”时才填写" in wrong.get_data(as_text=True)
+    assert wrong.status_code == 422 and "本题只有第6题选了“其他”时才填写" in wrong.get_data(as_text=True)
     missing = post(client, "P-1", TYPED | {"transport": "6", "bus_reason": ""})
     assert missing.status_code == 422 and '<span class="error" id="e-transport_other">未填写</span>' in missing.get_data(as_text=True)
     with app.app_context():
@@ -165,7 +166,7 @@ def test_engine_a_multiple_choices_rule_reads_its_several_codes(app, city):
     assert answers["transport"] == (None, "bus other", None)
     assert answers["transport_other"] == (None, "班车", None) and answers["bus_reason"] == (None, None, "便宜")
     refused = post(client, "P-2", TYPED | {"transport": "2,3"})
-    assert refused.status_code == 422 and "本题只有第6题选“公交车”时才填写" in refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "本题只有第6题选了“公交车”时才填写" in refused.get_data(as_text=True)
 
 
 @pytest.mark.e2e

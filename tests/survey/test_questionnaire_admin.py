@@ -89,10 +89,10 @@ def upload_and_publish(client, data: bytes, filename: str = "form.xlsx"):
 def test_upload_lists_every_error_with_sheet_row_and_column_and_stores_nothing(app, client, staff):
     login(client, "city")
     sheets = city_form()
-    sheets["survey"][8][0] = "integer"  # Excel row 9, column type
+    sheets["survey"][8][0] = "audio"  # Excel row 9, column type (not supported)
     sheets["choices"][6][4] = 150  # Excel row 7, column score
-    sheets["survey"][0].append("constraint_message")  # a column that changes nothing: a warning
-    sheets["survey"][2].append("请选择一项")
+    sheets["survey"][0].append("guidance_hint")  # a column that changes nothing: a warning
+    sheets["survey"][2].append("请读出选项")
     page = upload(client, workbook(sheets))
     html = page.get_data(as_text=True)
     assert page.status_code == 422
@@ -101,7 +101,7 @@ def test_upload_lists_every_error_with_sheet_row_and_column_and_stores_nothing(a
     assert ("survey", "9", "type") in {r[:3] for r in rows}
     assert ("choices", "7", "score") in {r[:3] for r in rows}
     assert ("survey", "10", "relevant") in {r[:3] for r in rows}
-    assert ("survey", "3", "constraint_message") in {r[:3] for r in rows}  # the warning
+    assert ("survey", "3", "guidance_hint") in {r[:3] for r in rows}  # the warning
     assert "发布</button>" not in html
     assert published(app, "renewal") == []
 
@@ -270,7 +270,7 @@ def test_cli_import_and_export_round_trip(app, runner, tmp_path):
     assert runner.invoke(args=["export-questionnaire", "citizen", "--version", "7", "--out", str(citizen)]).exit_code != 0
 
     broken = city_form()
-    broken["survey"][8][0] = "integer"
+    broken["survey"][8][0] = "audio"
     bad = tmp_path / "bad.xlsx"
     bad.write_bytes(workbook(broken))
     failed = runner.invoke(args=["import-questionnaire", str(bad)])

@@ -129,7 +129,7 @@ def test_paper_entry_refuses_answers_to_questions_not_asked_and_requires_asked_o
     row = re.search(r'<div class="entry-row"[^>]*id="r-s1".*?</div>', page, re.S).group(0)
     assert "（第2题选“听说过”时填写）" in row
     assert json.loads(re.search(r"data-relevant='([^']+)'", row).group(1)) == ["=", ["ref", "heard"], ["str", "1"]]
-    assert '<script src="/static/skip.js" defer></script>' in page
+    assert '<script src="/static/entry.js" defer></script>' in page
 
     refused = key_in(paper_skip, "P-1", education="3", heard="2", s1="1", s2="1")
     html = refused.get_data(as_text=True)
