@@ -29,6 +29,15 @@ ENGLISH = {
     "确认": "OK", "纬度": "Latitude", "经度": "Longitude", "获取当前位置": "Use my location", "— 请选择 —": "— Choose —",
     "更新选项": "Update the choices", "语言": "Language",
 }
+# What static/form.js says, for a respondent reading English (the form's data-ui; Chinese needs none).
+SCRIPT_ENGLISH = {
+    "上一页": "Back", "下一页": "Next", "第{0}页，共{1}页": "Page {0} of {1}", "已答题目": "Answered",
+    "已答 {0} 题，共 {1} 题": "{0} of {1} answered", "已恢复您上次未提交的回答。": "Your unsent answers are back.",
+    "清空": "Clear", "关闭提示": "Close", "请先回答": "Please answer first: ", "请填写整数": "Please enter a whole number",
+    "请填写数字": "Please enter a number", "正在获取位置…": "Finding your location…",
+    "已获取位置（误差约{0}米）": "Location found (within about {0} m)",
+    "无法获取位置，请手动填写，或跳过此题": "Could not find your location: type it, or skip this question",
+}
 
 
 def html_lang(language: str | None) -> str:
@@ -65,6 +74,11 @@ class PhonePage:
     @property
     def lang(self) -> str:
         return html_lang(self.language or self.definition.languages[0])
+
+    @property
+    def script_words(self) -> str:
+        """Return form.js's words in the page's language as JSON ("" when they are its own, Chinese)."""
+        return json.dumps(SCRIPT_ENGLISH, ensure_ascii=False) if self.lang == "en" else ""
 
     def ui(self, text: str) -> str:
         """Return one of the page's own words in the page's language."""

@@ -23,6 +23,11 @@
     if (text === null) { return null; }
     try { return JSON.parse(text); } catch (e) { return undefined; }
   }
+  var words = json(form, 'data-ui') || {};
+  function say(text) {  // the page's language (data-ui: its words by their Chinese), {0} {1} filled in
+    var args = arguments;
+    return (words[text] || text).replace(/\{(\d)\}/g, function (_, n) { return args[+n + 1]; });
+  }
   function pad(n) { return (n < 10 ? '0' : '') + n; }
   var now = new Date();
   var today = now.getFullYear() + '-' + pad(now.getMonth() + 1) + '-' + pad(now.getDate());
@@ -134,7 +139,7 @@
     var key = missing.length + ':' + kept.map(function (o) { return o.option.value; }).join(' ');
     if (list.wait) {
       list.wait.hidden = !missing.length;
-      if (missing.length) { list.wait.firstChild.nodeValue = '请先回答' + list.needs[missing[0]]; }
+      if (missing.length) { list.wait.firstChild.nodeValue = say('请先回答') + list.needs[missing[0]]; }
     }
     if (key === list.shown) { return; }
     list.shown = key;
@@ -168,7 +173,7 @@
   var bar = document.createElement('div');
   bar.className = 'answered';
   bar.setAttribute('role', 'progressbar');
-  bar.setAttribute('aria-label', '已答题目');
+  bar.setAttribute('aria-label', say('已答题目'));
   bar.setAttribute('aria-valuemin', '0');
   bar.appendChild(document.createElement('span'));
   document.body.insertBefore(bar, document.body.firstChild);
@@ -177,7 +182,7 @@
     var done = asked.filter(function (q) { return answer(q.getAttribute('data-item')) !== null; }).length;
     bar.setAttribute('aria-valuemax', String(asked.length));
     bar.setAttribute('aria-valuenow', String(done));
-    bar.setAttribute('aria-valuetext', '已答 ' + done + ' 题，共 ' + asked.length + ' 题');
+    bar.setAttribute('aria-valuetext', say('已答 {0} 题，共 {1} 题', done, asked.length));
     bar.firstChild.style.width = (asked.length ? 100 * done / asked.length : 0) + '%';
   }
 
@@ -200,8 +205,8 @@
     }
     var box = q.querySelector('input.typed[inputmode]');
     if (box && box.name === code) {
-      if (box.inputMode === 'numeric' && !/^-?\d+$/.test(given)) { return '请填写整数'; }
-      if (box.inputMode === 'decimal' && !/^-?(\d+(\.\d*)?|\.\d+)$/.test(given)) { return '请填写数字'; }
+      if (box.inputMode === 'numeric' && !/^-?\d+$/.test(given)) { return say('请填写整数'); }
+      if (box.inputMode === 'decimal' && !/^-?(\d+(\.\d*)?|\.\d+)$/.test(given)) { return say('请填写数字'); }
     }
     if (holds(json(q, 'data-constraint'), given) === false) {
       return q.getAttribute('data-message') || '答案不符合要求';
@@ -270,6 +275,7 @@
   }
   var at = 0;
   var submit = form.querySelector('.submit');
+  var send = submit.querySelector('button');
   var intro = document.querySelector('header.intro');
   var status, fill, back, next;
   function show(n, moved) {
@@ -278,11 +284,11 @@
       page.sections.forEach(function (section) { section.hidden = index !== at; });
     });
     if (intro) { intro.hidden = at > 0; }
-    status.textContent = '第' + (at + 1) + '页，共' + pages.length + '页';
+    status.textContent = say('第{0}页，共{1}页', at + 1, pages.length);
     fill.style.width = (100 * (at + 1) / pages.length) + '%';
     back.hidden = at === 0;
     next.hidden = at === pages.length - 1;
-    submit.hidden = at !== pages.length - 1;
+    submit.hidden = send.hidden = at !== pages.length - 1;
     if (moved) {
       var heading = pages[at].sections[0].querySelector('h2') || pages[at].sections[0];
       heading.setAttribute('tabindex', '-1');
@@ -317,10 +323,11 @@
     form.insertBefore(top, sections[0]);
     var nav = document.createElement('div');
     nav.className = 'pager-nav';
-    back = button('上一页', 'back');
-    next = button('下一页', 'next');
+    back = button(say('上一页'), 'back');
+    next = button(say('下一页'), 'next');
     nav.appendChild(back);
     nav.appendChild(next);
+    nav.appendChild(send);  // on the last page 提交问卷 takes the place of 下一页
     form.insertBefore(nav, submit);
     back.addEventListener('click', function () { show(at - 1, true); });
     next.addEventListener('click', function () {
@@ -412,15 +419,15 @@
     var fieldset = b.closest('[data-item]');
     var said = b.nextElementSibling;
     b.addEventListener('click', function () {
-      said.textContent = '正在获取位置…';
+      said.textContent = say('正在获取位置…');
       navigator.geolocation.getCurrentPosition(function (where) {
         var code = fieldset.getAttribute('data-item');
         named(code + '.lat')[0].value = where.coords.latitude.toFixed(6);
         named(code + '.lon')[0].value = where.coords.longitude.toFixed(6);
-        said.textContent = '已获取位置（误差约' + Math.round(where.coords.accuracy) + '米）';
+        said.textContent = say('已获取位置（误差约{0}米）', Math.round(where.coords.accuracy));
         named(code + '.lon')[0].dispatchEvent(new Event('change', { bubbles: true }));
       }, function () {
-        said.textContent = '无法获取位置，请手动填写，或跳过此题';
+        said.textContent = say('无法获取位置，请手动填写，或跳过此题');
       }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
     });
   });
@@ -431,12 +438,12 @@
     var notice = document.createElement('div');
     notice.className = 'success restored';
     notice.setAttribute('role', 'status');
-    var words = document.createElement('span');
-    words.textContent = '已恢复您上次未提交的回答。';
-    var clear = button('清空', 'small secondary');
+    var line = document.createElement('span');
+    line.textContent = say('已恢复您上次未提交的回答。');
+    var clear = button(say('清空'), 'small secondary');
     var close = button('×', 'small close');
-    close.setAttribute('aria-label', '关闭提示');
-    notice.appendChild(words);
+    close.setAttribute('aria-label', say('关闭提示'));
+    notice.appendChild(line);
     notice.appendChild(clear);
     notice.appendChild(close);
     form.parentNode.insertBefore(notice, form);
