@@ -18,6 +18,7 @@ from typing import Any
 from forms import Definition
 from forms.definition import Choice, Item, in_language, is_english
 from forms.expressions import describe_constraint
+from forms.items import RangeItem
 
 # survey/static/expr.js (the expression engine in the browser) is shipped with the app or not: looked at once.
 EXPR_JS = (Path(__file__).resolve().parent.parent / "static" / "expr.js").is_file()
@@ -185,12 +186,11 @@ class PhonePage:
         return json.dumps({code: self.definition.question_name(code) for code in sorted(item.choice_filter.references())},
                           ensure_ascii=False)
 
-    def range_values(self, item: Item) -> list[str]:
-        values = item.handler.values(item) if hasattr(item.handler, "values") else []
+    @staticmethod
+    def range_values(item: Item) -> list[str]:
+        """Return a range's values when a row of buttons shows them (at most 11), else none (a number box)."""
+        values = item.handler.values(item) if isinstance(item.handler, RangeItem) else []
         return values if len(values) <= 11 else []
-
-    def range_text(self, item: Item) -> str:
-        return item.handler.invalid(item).removeprefix("请填写")
 
     @staticmethod
     def geopoint(value: str | None) -> tuple[str, str]:

@@ -95,7 +95,8 @@ def _blank_page(definition: Definition, target: OpenLink, notice: str | None = N
     pieces = pages.get(cache_key)
     if pieces is None:
         slotted = replace(target, token=_TOKEN_SLOT, place=_PLACE_SLOT)
-        pieces = _cut(_page(definition, slotted, definition.defaults | known, {}, _KEY_SLOT, notice=_NOTICE_SLOT,
+        shown: dict[str, str | None] = {**definition.defaults, **known}  # defaults pre-filled
+        pieces = _cut(_page(definition, slotted, shown, {}, _KEY_SLOT, notice=_NOTICE_SLOT,
                             language=language, returned=False))
         pages.put(cache_key, pieces)
     place = f'<p class="place">{escape(target.place)}</p>'.encode() if target.place else b""

@@ -36,6 +36,7 @@
   var byCode = {};
   questions.forEach(function (q) { byCode[q.getAttribute('data-item')] = q; });
   var hidden = {};  // item code -> true while its rule does not hold: it counts as unanswered
+  var unsure = {};  // item code -> true when its rule cannot be read here: shown, and left to the server to require
 
   // ---- Answers, as the server reads them (forms/items.py): codes joined by spaces, "lat lon"...
   function named(name) {
@@ -109,7 +110,9 @@
     relevant.forEach(function (q) {
       var code = q.getAttribute('data-item');
       delete hidden[code];
-      var show = holds(json(q, 'data-relevant')) !== false;
+      var rule = holds(json(q, 'data-relevant'));
+      var show = rule !== false;
+      unsure[code] = rule === null;
       if (!show) { hidden[code] = true; }
       if (q.hidden === !show) { return; }
       q.hidden = !show;
@@ -201,7 +204,7 @@
     var code = q.getAttribute('data-item');
     var given = answer(code);
     if (given === null) {
-      return strict && q.hasAttribute('data-required') ? (q.getAttribute('data-required') || REQUIRED) : null;
+      return strict && q.hasAttribute('data-required') && !unsure[code] ? (q.getAttribute('data-required') || REQUIRED) : null;
     }
     var box = q.querySelector('input.typed[inputmode]');
     if (box && box.name === code) {

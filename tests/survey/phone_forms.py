@@ -13,8 +13,6 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
-
 from forms.xlsform import read_xlsform
 from survey.links import make_community_links
 from survey.models import Questionnaire, QuestionnaireVersion
