@@ -7,10 +7,13 @@ filled in; the link itself is looked up at most every ``LINK_CACHE_SECONDS`` (su
 and no ORM session is made unless something is not cached. A POST is checked by the item types
 themselves (``Definition.parse_submission``) and stored in one statement (survey/submissions.py).
 
-Skip rules work without JavaScript: every follow-up question is on the page with a line saying
+Everything works without JavaScript: every follow-up question is on the page with a line saying
 when to answer it ("（第3题选“是”的请回答）"), and the server requires it only when its rule holds
-and drops its answer when the rule does not; ``static/skip.js`` (when scripts run) hides the
-follow-ups whose rule does not hold, reading each rule from its ``data-relevant`` attribute.
+and drops its answer when the rule does not; a list cut by earlier answers (``choice_filter``) is
+cut again by 更新选项 (``_refresh``: the page again, nothing checked or stored). ``static/form.js``
+(when scripts run) hides follow-ups, cuts lists, checks answers as they are typed, shows
+``field-list`` groups as pages and keeps a draft on the phone; what it reads is in data attributes
+(survey/public/phone.py). ``?lang=`` shows another language of the questionnaire (kept in ``_lang``).
 
 Forged submissions: the public form carries no session-based CSRF token and never touches the
 Flask session. A POST must carry a signed one-time key that a GET of this link issued in this
@@ -38,7 +41,9 @@ from survey import db
 from survey.caching import app_cache
 from survey.limits import PUBLIC_GET_LIMIT, PUBLIC_POST_LIMIT, public_limits
 from survey.links import LinkUnavailable, OpenLink, resolve
+from survey.localtime import now_local
 from survey.models import Area, Response
+from survey.public.phone import PhonePage, pick_language
 from survey.quality import device_id, ip_hash, set_device_cookie
 from survey.questionnaires import cached_definition, definition_by_id
 from survey.schools import community_choices
@@ -47,6 +52,7 @@ from survey.submissions import issue_key, read_key, store_response
 
 bp = Blueprint("public", __name__, template_folder="templates")
 csrf.exempt(bp)  # see the module docstring: one-time keys and an Origin check instead
+bp.add_app_template_global(PhonePage, "phone_page")  # the office's phone preview renders the page without a view
 
 ALREADY_SENT = "这台手机（电脑）已经提交过这份问卷，感谢参与！不需要再次填写。"
 FOREIGN_POST = "请在本问卷的页面上提交。您的回答都已保留，请检查后点“提交问卷”。"
@@ -59,16 +65,23 @@ def _unavailable(exc: LinkUnavailable):
 
 def _page(definition: Definition, target: OpenLink, answers: dict[str, str | None], errors: dict[str, str],
           submission_key: str, notice: str | None = None, picked: str | None = None,
-          picker_error: str | None = None) -> str:
+          picker_error: str | None = None, language: str | None = None, returned: bool = True) -> str:
     picker = community_choices(db.session()) if target.picks_community else None
+    page = PhonePage(definition, answers, language, now_local().date(), returned)
     return render_template(
         "public/questionnaire.html", definition=definition, token=target.token, place=target.place,
         answers=answers, errors=errors, submission_key=submission_key, notice=notice, picker=picker,
-        picked=picked, picker_error=picker_error,
+        picked=picked, picker_error=picker_error, page=page,
     )
 
 
-def _blank_page(definition: Definition, target: OpenLink, notice: str | None = None) -> bytes:
+def _language(definition: Definition) -> str | None:
+    """Return the language the respondent chose (``?lang=``, kept across a POST in ``_lang``); None: the default."""
+    return pick_language(definition, request.form.get("_lang") or request.args.get("lang"))
+
+
+def _blank_page(definition: Definition, target: OpenLink, notice: str | None = None,
+                language: str | None = None) -> bytes:
     """Return the link's blank questionnaire with a fresh one-time key (and a notice, if any), as UTF-8.
 
     The page is rendered once per questionnaire version, wave and kind of link, not per link: a
@@ -78,11 +91,13 @@ def _blank_page(definition: Definition, target: OpenLink, notice: str | None = N
     """
     pages = app_cache("blank_pages", "BLANK_PAGE_SECONDS", 60, 2048)
     known = _known_answers(definition, target)
-    cache_key = (target.version_id, target.wave_id, target.picks_community, tuple(known.items()))
+    cache_key = (target.version_id, target.wave_id, target.picks_community, tuple(known.items()), language)
     pieces = pages.get(cache_key)
     if pieces is None:
         slotted = replace(target, token=_TOKEN_SLOT, place=_PLACE_SLOT)
-        pieces = _cut(_page(definition, slotted, known, {}, _KEY_SLOT, notice=_NOTICE_SLOT))
+        shown: dict[str, str | None] = {**definition.defaults, **known}  # defaults pre-filled
+        pieces = _cut(_page(definition, slotted, shown, {}, _KEY_SLOT, notice=_NOTICE_SLOT,
+                            language=language, returned=False))
         pages.put(cache_key, pieces)
     place = f'<p class="place">{escape(target.place)}</p>'.encode() if target.place else b""
     values = {
@@ -217,7 +232,7 @@ def _too_many(_exc):
     notice = "提交太频繁了，请稍等一分钟后再点“提交问卷”。您的回答都已保留。"
     picked = _picked_community(db.session(), target)[0] if target.picks_community else None
     return _page(definition, target, definition.submitted_values(request.form), {}, request.form.get("submission_key", ""),
-                 notice, picked), 429, wait
+                 notice, picked, language=_language(definition)), 429, wait
 
 
 @bp.route("/s/<token>", methods=["GET", "POST"])
@@ -231,13 +246,13 @@ def questionnaire(token: str):
     device, new_device = device_id(request, target.wave_id)
     if request.method == "GET":
         notice = ALREADY_SENT if not new_device and _answered_before(db.session(), target, device) else None
-        page = make_response(_blank_page(definition, target, notice))
+        page = make_response(_blank_page(definition, target, notice, _language(definition)))
         if new_device:
             set_device_cookie(page, target.wave_id, device)
         return page
 
     # Answers come from the form fields only: a file part named like a question is not an answer.
-    answers, errors = definition.parse_submission(request.form)
+    answers, errors = definition.parse_submission(request.form, now_local().date())
     picked, area_id, picker_error = (
         _picked_community(db.session(), target) if target.picks_community
         else (None, target.area_id or target.school_district_id, None)
@@ -247,9 +262,12 @@ def questionnaire(token: str):
         # Every answer as sent is shown again, a follow-up's included while its rule does not hold.
         page = _page(definition, target, definition.submitted_values(request.form), shown or {},
                      key or issue_key(target.link_id, target.wave_id),
-                     notice, picked, picker_error if shown is not None else None)
+                     notice, picked, picker_error if shown is not None else None, _language(definition))
         return page, status
 
+    if "_refresh" in request.form:
+        # 更新选项 without scripts: the page again with the choices the answers allow; nothing is checked or stored.
+        return again(200, key=request.form.get("submission_key", ""))
     if _foreign_post():
         return again(403, FOREIGN_POST)
     key = read_key(request.form.get("submission_key"), target.link_id)

@@ -70,7 +70,7 @@ def test_phone_page_shows_sections_notes_hints_and_marks_follow_ups(client, skip
     comment = re.search(r'<div class="question"[^>]*id="q-comment".*?</div>', html, re.S).group(0)
     assert "（第4题没有选“不了解”的请回答）" in comment and '<label class="legend" for="f-comment">' in comment
     assert html.count("data-relevant=") == 2
-    assert '<script src="/static/skip.js" defer></script>' in html  # no inline script: the CSP allows 'self' only
+    assert '<script src="/static/form.js" defer></script>' in html  # no inline script: the CSP allows 'self' only
     assert "<script>" not in html
 
 
