@@ -173,6 +173,9 @@ def run_analysis(
     if not versions:
         raise AnalysisError(f"wave {wave.name} does not field the {questionnaire_code} questionnaire")
     definitions = {v.id: definition_of(v) for v in versions}
+    if not any(d.scored_items for d in definitions.values()):
+        raise AnalysisError(f"the {questionnaire_code} questionnaire has no scored question: there is no satisfaction "
+                            "to estimate (its answers are kept and exported)")
     plan = plan_for(definitions.values(), questionnaire_code, margin_variables(session, questionnaire_code))
     since = None if full else last_mark(session, wave.id)  # the flags the last run left are right up to there
     marked = mark_wave(session, wave.id, since, count=False)

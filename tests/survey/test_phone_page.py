@@ -44,7 +44,7 @@ def test_every_type_has_its_field_on_the_blank_page(client, life):
     # The exclusive choice comes last, apart; 其他's box right under its question, saying when to fill it.
     assert used.index('value="other"') < used.index('value="none"')
     other = question(html, "used_other")
-    assert "（第2题选“其他”的请回答）" in other and html.index('id="q-used"') < html.index('id="q-used_other"')
+    assert "（第2题选了“其他”的请回答）" in other and html.index('id="q-used"') < html.index('id="q-used_other"')
     age = question(html, "age")
     assert 'type="text" class="typed" value="" inputmode="numeric"' in age and 'type="number"' not in html
     assert 'type="date"' in question(html, "moved")
