@@ -18,7 +18,8 @@ from typing import Any
 from forms import Definition
 from forms.definition import Choice, Item, in_language, is_english
 from forms.expressions import describe_constraint
-from forms.items import RangeItem
+from forms.items import ImageItem, RangeItem
+from survey import answer_photos
 
 # survey/static/expr.js (the expression engine in the browser) is shipped with the app or not: looked at once.
 EXPR_JS = (Path(__file__).resolve().parent.parent / "static" / "expr.js").is_file()
@@ -196,6 +197,11 @@ class PhonePage:
     def geopoint(value: str | None) -> tuple[str, str]:
         parts = (value or "").split()
         return (parts[0] if parts else "", parts[1] if len(parts) > 1 else "")
+
+    @staticmethod
+    def carried_photo(value: str | None) -> str:
+        """Return a photo already received, signed for the page shown again ("" for none)."""
+        return answer_photos.carried(value) if value and ImageItem.STORED.match(value) else ""
 
     @staticmethod
     def in_table(item: Item) -> bool:

@@ -37,7 +37,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from forms import Definition
 from forms.common import has_control_characters
-from survey import db
+from survey import answer_photos, db
 from survey.caching import app_cache
 from survey.limits import PUBLIC_GET_LIMIT, PUBLIC_POST_LIMIT, public_limits
 from survey.links import LinkUnavailable, OpenLink, resolve
@@ -47,7 +47,7 @@ from survey.public.phone import PhonePage, pick_language
 from survey.quality import device_id, ip_hash, set_device_cookie
 from survey.questionnaires import cached_definition, definition_by_id
 from survey.schools import community_choices
-from survey.security import csrf
+from survey.security import allow_upload, csrf
 from survey.submissions import issue_key, read_key, store_response
 
 bp = Blueprint("public", __name__, template_folder="templates")
@@ -235,6 +235,30 @@ def _too_many(_exc):
                  notice, picked, language=_language(definition)), 429, wait
 
 
+@bp.url_value_preprocessor
+def _upload_size(endpoint: str | None, values: dict | None) -> None:
+    """Let a questionnaire with photo questions post them (before anything reads the body)."""
+    if endpoint != "public.questionnaire" or request.method != "POST" or request.mimetype != "multipart/form-data":
+        return
+    try:
+        definition = _definition(resolve(db.engine(), (values or {}).get("token", ""), datetime.now(UTC)))
+    except LinkUnavailable:
+        return  # the view says why
+    if answer_photos.image_items(definition):
+        allow_upload(answer_photos.upload_limit(definition))
+
+
+def _with_photos(definition: Definition):
+    """Return (the form's fields with each photo question's stored name, the photos' errors)."""
+    if not answer_photos.image_items(definition):
+        return request.form, {}
+    values, errors, _written = answer_photos.receive(definition, request.form, request.files, current_app.instance_path)
+    formdata = request.form.copy()
+    for code, name in values.items():
+        formdata[code] = name or ""
+    return formdata, errors
+
+
 @bp.route("/s/<token>", methods=["GET", "POST"])
 @public_limits(PUBLIC_GET_LIMIT, PUBLIC_POST_LIMIT)
 def questionnaire(token: str):
@@ -251,8 +275,11 @@ def questionnaire(token: str):
             set_device_cookie(page, target.wave_id, device)
         return page
 
-    # Answers come from the form fields only: a file part named like a question is not an answer.
-    answers, errors = definition.parse_submission(request.form, now_local().date())
+    # Answers come from the form fields; a photo question's from its file (stored, then named) or
+    # from the signed name a page shown again carried, never from a name typed into the form.
+    formdata, photo_errors = _with_photos(definition)
+    answers, errors = definition.parse_submission(formdata, now_local().date())
+    errors |= photo_errors
     picked, area_id, picker_error = (
         _picked_community(db.session(), target) if target.picks_community
         else (None, target.area_id or target.school_district_id, None)
@@ -260,7 +287,7 @@ def questionnaire(token: str):
 
     def again(status: int, notice: str | None = None, key: str | None = None, shown: dict | None = None):
         # Every answer as sent is shown again, a follow-up's included while its rule does not hold.
-        page = _page(definition, target, definition.submitted_values(request.form), shown or {},
+        page = _page(definition, target, definition.submitted_values(formdata), shown or {},
                      key or issue_key(target.link_id, target.wave_id),
                      notice, picked, picker_error if shown is not None else None, _language(definition))
         return page, status

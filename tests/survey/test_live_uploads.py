@@ -122,3 +122,30 @@ def test_a_text_field_over_a_mib_in_a_report_is_refused_not_held_in_memory(serve
     # 1.08 MB: over the 1 MiB a field may hold, and little enough that the whole body is sent before the 413
     reply = browser.post("/rectification/tasks/1/report", MultiDict({"note": "字" * 360_000}))
     assert reply.status == 413
+
+
+def test_a_resident_answers_a_photo_question_with_a_phone_sized_photo(served):
+    app, url = served
+    from datetime import UTC, datetime
+
+    from forms.xlsform import read_xlsform
+    from survey.links import make_community_links
+    from survey.models import Answer, Wave
+    from survey.questionnaires import publish
+    from survey.waves import field_version
+    from tests.survey.test_answer_photos import PHOTO_FORM
+
+    with app.app_context(), db.write_transaction() as session:
+        version = publish(session, read_xlsform(workbook(PHOTO_FORM)).raw).version
+        wave = session.scalars(select(Wave).order_by(Wave.opens_at.desc())).first()
+        field_version(session, wave, version, datetime.now(UTC))
+        token = make_community_links(session, "snap")[0].token
+    browser = Browser(url)
+    page = browser.get(f"/s/{token}").text
+    fields = MultiDict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
+    fields.add("what", "井盖缺失")
+    fields.add("spot", FileStorage(io.BytesIO(phone_photo(2_400_000, 9)), "IMG_1.jpg", content_type="image/jpeg"))
+    reply = browser.post(f"/s/{token}", fields)
+    assert reply.status == 200 and "提交成功" in reply.text, reply.text[:800]
+    with app.app_context():
+        assert re.fullmatch(r"[0-9a-f]{32}\.jpg", db.session().scalar(select(Answer.value).where(Answer.item_code == "spot")))
