@@ -22,11 +22,14 @@ def test_resident_fills_the_citizen_questionnaire_on_a_phone(app, city, live_ser
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     shot(page, "01-form-top")
 
-    # Submit with two questions left out: the error summary links to them, answers stay.
+    # Submit with questions left out: the page (form.js) marks each and goes to the first, answers stay.
     page.get_by_role("radio", name="女").check()
     page.get_by_role("group", name="您的年龄").get_by_role("radio", name="60岁及以上").check()
     page.get_by_role("button", name="提交问卷").click()
-    assert "还有" in page.locator("#error-summary").inner_text()
+    first = page.locator(".question.invalid").first
+    assert first.locator(".error").inner_text() == "请选择一项"
+    assert first.get_attribute("data-item") == "resident"  # the first unanswered, focused
+    assert page.evaluate("document.activeElement.name") == "resident"
     assert page.get_by_role("radio", name="女").is_checked()
     shot(page, "02-errors")
 
