@@ -63,3 +63,15 @@ def test_realistic_form_checks_every_rule_as_its_author_wrote_it():
     assert form.piped(form.item("years").label, answers) == "您在湖滨街道居住了多少年？"
     assert form.piped(form.item("years").label_in("English"), answers, "English") == "How many years have you lived in Hubin?"
     assert form.piped(form.item("years").label, {}) == "您在（第5题的回答）居住了多少年？"
+
+
+def test_realistic_form_is_written_back_with_every_column_it_read():
+    from forms.xlsform import definition_to_xlsx
+
+    imported = read_xlsform(workbook(REALISTIC_FORM))
+    again = read_xlsform(definition_to_xlsx(imported.definition))
+    assert again.warnings == [] and again.definition == imported.definition
+    form = again.definition
+    assert form.item("channels").has_other and form.item("channels_other").other_of == "channels"
+    assert form.item("street").choice_filter.to_xlsform() == "district = ${district}"
+    assert form.item("overall").range == (0, 10, 1) and form.sections[1].appearance == "field-list"
