@@ -280,6 +280,7 @@ class _Importer:
         self.choices_used = 0  # by the questions so far, each counting its whole list
         self.codes: dict[str, set[str]] = {}  # choice codes of the questions that skip rules name
         self.asked: dict[str, dict[str, Any]] = {}  # the questions (and calculations) so far, by name
+        self.untranslated: dict[str, list[str]] = {}  # language -> the texts without it ("survey 第5行 label")
         self.metadata: set[str] = set()  # the names of ignored metadata rows (start, deviceid...)
         self.piped_choices: list[tuple[int, str, str]] = []  # (row, column, name) of ${name} in choice labels
 
@@ -336,6 +337,10 @@ class _Importer:
         if plain and tagged and plain != tagged:
             self.error(sheet, number, base, f"{base} 列与 {base}::{self.default_language} 列的内容不同")
         others = {lang: cells[f"{base}::{lang}"] for lang in self.languages[1:] if cells.get(f"{base}::{lang}")}
+        if (plain or tagged) and sheet != "topics":  # topics name heatmap columns: staff read them, not respondents
+            for lang in self.languages[1:]:
+                if lang not in others:
+                    self.untranslated.setdefault(lang, []).append(f"{sheet} 第{number}行 {base}")
         for column, text in ((base, plain), (f"{base}::{self.default_language}", tagged),
                              *((f"{base}::{lang}", text) for lang, text in others.items())):
             for piped in PIPED.finditer(text):
@@ -639,7 +644,7 @@ class _Importer:
                 groups[-1]["items"] += 1
             if name and (asks or handler.computed):
                 self.asked[name] = item
-            if select and select.group(3):
+            if select and select.group(3) and "choices" in item:  # (a missing list is said once, by select)
                 self.or_other(number, item, section, names)
         for group in groups:
             self.error("survey", group["row"], "type", "begin group 没有对应的 end group")
@@ -750,8 +755,8 @@ class _Importer:
                lists: dict[str, dict[str, Any]], used: set[str], multiple: bool) -> None:
         entry = lists.get(list_name)
         if entry is None:
-            where = "choices 表中" if "choices" in self.sheets else "（缺少 choices 工作表）"
-            self.error("survey", number, "type", f"选项列表 \"{list_name}\" 不存在{where}")
+            where = "choices 表中没有这个列表" if "choices" in self.sheets else "缺少 choices 工作表"
+            self.error("survey", number, "type", f"选项列表 \"{list_name}\" 不存在：{where}")
             item["type"] = "multi" if multiple else "choice"
             return
         used.add(list_name)
@@ -978,6 +983,10 @@ def read_xlsform(source: bytes | str | Path, *, code: str | None = None, version
         importer.error("settings", settings_row, "minors", "minors 只能填 yes 或 no")
     raw["minors"] = bool(minors)
     raw["languages"] = importer.languages
+    for lang, places in importer.untranslated.items():
+        shown = "、".join(places[:3]) + ("等" if len(places) > 3 else "")
+        importer.warn("", None, None, f"{len(places)} 处文字没有 {lang} 译文（{shown}）：选 {lang} 的受访者在这些地方看到的是"
+                                      f"{importer.default_language}")
     if translations:
         raw["translations"] = translations
     raw["topics"] = list(topics.values())

@@ -7,8 +7,8 @@
 //    The rule is evaluated by the expression engine (window.SurveyExpr, static/expr.js) when the
 //    page has it; else the first rule format ({"op": "=" | "!=" | "selected", "item", "value"},
 //    {"op": "and" | "or", "args"}) is evaluated here. The server checks the rules either way.
-// 2. After a complete choice number, move to the next box (Tab still works without this); boxes of
-//    hidden follow-up questions are passed over.
+// 2. After a complete choice number, move to the next box; boxes of hidden follow-up questions are
+//    passed over, and a Tab pressed out of habit right after the move does not skip a question.
 (function () {
   'use strict';
   var form = document.querySelector('form.entry');
@@ -91,9 +91,20 @@
         return b.type !== 'hidden' && !b.disabled;
       });
       var next = boxes[boxes.indexOf(box) + 1];
-      if (next) { next.focus(); if (next.select) { next.select(); } }
+      if (next) { next.focus(); if (next.select) { next.select(); } moved = next; }
     }
   }
+
+  // A worker used to Tab after each number: the Tab right after a move would skip a question. It
+  // is swallowed while the box it would leave is the one just moved to and still empty.
+  var moved = null;
+  form.addEventListener('keydown', function (event) {
+    if (event.key === 'Tab' && !event.shiftKey && event.target === moved && !moved.value) {
+      event.preventDefault();
+    }
+    if (event.key !== 'Shift') { moved = event.target === moved && event.key === 'Tab' ? null : moved; }
+  });
+  form.addEventListener('focusin', function (event) { if (event.target !== moved) { moved = null; } });
 
   if (rows.length) {
     form.addEventListener('change', update);

@@ -25,6 +25,12 @@ def log_in(page, base: str, username: str) -> None:
     page.get_by_role("button", name="登录").click()
 
 
+LOADED_WIDTH = """img => img.complete ? img.naturalWidth : new Promise(done => {
+    img.addEventListener("load", () => done(img.naturalWidth));
+    img.addEventListener("error", () => done(0));
+})"""
+
+
 def test_problem_to_task_to_report_with_photo_to_closed(app, live_server, phone, tmp_path):
     runner = app.test_cli_runner()
     assert runner.invoke(args=["seed-demo", "--respondents", "300"]).exit_code == 0
@@ -63,7 +69,8 @@ def test_problem_to_task_to_report_with_photo_to_closed(app, live_server, phone,
     page.locator('input[name="photos"]').set_input_files(str(photo))
     page.get_by_role("button", name="提交整改报告").click()
     assert "已整改" in page.locator("table.data").first.inner_text()
-    assert page.locator('img[alt="整改照片1"]').evaluate("img => img.naturalWidth") == 800
+    # Read once the photo has loaded (on a busy machine it may not have when the page is shown).
+    assert page.locator('img[alt="整改照片1"]').evaluate(LOADED_WIDTH) == 800
     page.screenshot(path="/tmp/rect.png", full_page=True)
     shot(page, "40-rectification-unit-report")
     page.get_by_role("button", name="退出").click()
