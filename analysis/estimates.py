@@ -276,6 +276,22 @@ def proportion_interval(
     return low, high
 
 
+def _stage_scales(
+    sampled: np.ndarray, fraction: np.ndarray, factor: np.ndarray, lonely_psu: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return per group the scale of squares about the group mean and of squares about zero.
+
+    R's ``onestrat``: ``(1 - f) m / (m - 1)`` about the mean; a group of one unit (``m = 1``) gets
+    ``1 - f`` about zero under ``adjust`` and nothing under ``certainty``; a group with
+    ``1 - f < 1e-7`` (fully sampled) nothing at all.
+    """
+    keep = (1 - fraction) >= 1e-7
+    with np.errstate(divide="ignore", invalid="ignore"):
+        centred = np.where(keep & (sampled >= 2), factor * (1 - fraction) * sampled / (sampled - 1), 0.0)
+    raw = np.where(keep & (sampled < 2) & (lonely_psu == "adjust"), factor * (1 - fraction), 0.0)
+    return centred, raw
+
+
 def _dense(matrix) -> np.ndarray:
     return matrix.toarray() if sparse.issparse(matrix) else np.asarray(matrix)
 
@@ -305,11 +321,15 @@ class _CalibrationOperator:
         self.linear = [np.bincount(c, weights=w * counts, minlength=L) for c, L in zip(self.codes, self.levels)]
 
     def design_variance(self, sampling, dom, cell, u0_sum, u0_sq, n_domains: int) -> np.ndarray:
-        """Return the calibrated variance within strata over PSUs, with the finite population correction.
+        """Return the calibrated variance within strata over PSUs (and later stages), as R's ``multistage``.
 
         The calibrated residual of a respondent of cell ``g`` is ``w_g (u - delta[d, g])`` with
         ``delta`` the domain's sum of margin coefficients; it is needed on every cell, so this
-        costs domains x cells (chunked by the caller).
+        costs domains x cells (chunked by the caller). Each stage adds, per group its units were
+        sampled in (strata, then the units of the stage above), ``factor (1 - f) m / (m - 1)`` times
+        the sum of squares of the unit totals about their group mean (``m`` units sampled, ``f`` the
+        sampling fraction, ``factor`` the fractions of the stages above). A group with one unit
+        follows ``sampling.lonely_psu``: ``adjust`` takes its total about zero, ``certainty`` adds 0.
         """
         coef = self.coefficients(dom, cell, u0_sum, n_domains)
         delta = np.zeros((n_domains, len(self.w)))
@@ -319,27 +339,41 @@ class _CalibrationOperator:
         entry_delta = delta[dom, cell]
         stratum = sampling.cell_stratum
         n_strata = len(sampling.strata)
-        if sampling.cell_psu is None:  # every respondent is a PSU: sums and sums of squares per stratum
+        stages = sampling.stages
+        if not stages:  # every respondent is a PSU: sums and sums of squares per stratum
             group, n_groups = stratum, n_strata
         else:
-            group, n_groups = sampling.cell_psu, len(sampling.psu_stratum)
+            group, n_groups = stages[-1].cell_unit, len(stages[-1].unit_group)
         to_group = sparse.csr_matrix((np.ones(len(w)), (np.arange(len(w)), group)), shape=(len(w), n_groups))
         linear = sparse.coo_matrix(
             (w[cell] * u0_sum, (dom, group[cell])), shape=(n_domains, n_groups)
         ).toarray() - np.asarray(to_group.T @ (delta * (w * counts)).T).T
-        sampled = sampling.psus(counts)
-        scale = (1 - sampling.fraction) * sampled / (sampled - 1)
-        if sampling.cell_psu is None:
+        if not stages:
+            sampled = sampling.psus(counts)
+            centred, raw = _stage_scales(sampled, sampling.fraction, np.ones(n_strata), sampling.lonely_psu)
             square = sparse.coo_matrix(
                 (w[cell] ** 2 * (u0_sq - 2 * entry_delta * u0_sum), (dom, group[cell])), shape=(n_domains, n_groups)
             ).toarray() + np.asarray(to_group.T @ (delta**2 * (w**2 * counts)).T).T
-            return (square - linear**2 / sampled) @ scale
-        psu_mean = np.zeros((n_domains, n_strata))
-        for h in range(n_strata):
-            members = sampling.psu_stratum == h
-            psu_mean[:, h] = linear[:, members].sum(axis=1) / sampled[h]
-        centred = linear - psu_mean[:, sampling.psu_stratum]
-        return (centred**2) @ scale[sampling.psu_stratum]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                between = np.where(sampled > 0, linear**2 / np.maximum(sampled, 1), 0.0)
+            return (square - between) @ centred + square @ raw
+        variance = np.zeros(n_domains)
+        for stage in stages:
+            to_unit = np.zeros(n_groups, dtype=np.int64)
+            to_unit[stages[-1].cell_unit] = stage.cell_unit
+            n_units = len(stage.unit_group)
+            totals = linear if stage is stages[-1] else np.asarray(
+                sparse.csr_matrix((np.ones(n_groups), (np.arange(n_groups), to_unit)), shape=(n_groups, n_units)).T
+                @ linear.T
+            ).T
+            members = sparse.csr_matrix(
+                (np.ones(n_units), (np.arange(n_units), stage.unit_group)), shape=(n_units, len(stage.sampled))
+            )
+            means = np.asarray(members.T @ totals.T).T / np.maximum(stage.sampled, 1)
+            centred, raw = _stage_scales(stage.sampled, stage.fraction, stage.factor, sampling.lonely_psu)
+            deviation = totals - means[:, stage.unit_group]
+            variance += (deviation**2) @ centred[stage.unit_group] + (totals**2) @ raw[stage.unit_group]
+        return variance
 
     def _crosstab(self, k: int, m: int, values: np.ndarray):
         """Return the (k, m) cross-tabulation of ``values``.
