@@ -406,7 +406,7 @@ def sampling_design(
     path: list[np.ndarray] = [cell_stratum]
 
     def describe(k: int, labels: np.ndarray):
-        return lambda h: (f"stratum {strata_names[h]}" if k == 0 else f"stage-{k} unit {labels[h]}")
+        return lambda h: f"stratum {strata_names[h]}" if k == 0 else f"stage-{k} unit {labels[h]}"
 
     fpc_values = [_fpc_values(cell_values[column], column) for column in fpcs]
     # R's as.fpc: population sizes when any value (of any stage) is over 1, else sampling fractions
@@ -419,7 +419,7 @@ def sampling_design(
         if fpcs:
             fraction = _group_fraction(fpc_values[0], cell_stratum, n_strata, sampled, fpcs[0],
                                        describe(0, strata_names), as_size)
-        lonely += _lonely_groups(sampled, fraction, lonely_psu, lambda h: f"stratum {strata_names[h]}", 1)
+        lonely += _lonely_groups(sampled, fraction, lonely_psu, describe(0, strata_names), 1)
     for k, column in enumerate(stage_columns):
         path.append(np.asarray(cell_values[column]).astype(str))
         keys = pd.MultiIndex.from_arrays(path)
@@ -431,8 +431,7 @@ def sampling_design(
         if fpcs:
             stage_fraction = _group_fraction(fpc_values[k], group, n_groups, sampled, fpcs[k],
                                              describe(k, group_labels), as_size)
-        name = (lambda h, k=k, labels=group_labels: f"stratum {strata_names[h]}" if k == 0 else f"unit {labels[h]}")
-        lonely += _lonely_groups(sampled, stage_fraction, lonely_psu, name, k + 1)
+        lonely += _lonely_groups(sampled, stage_fraction, lonely_psu, describe(k, group_labels), k + 1)
         stages.append(Stage(cell_unit.astype(np.int64), unit_group, sampled, stage_fraction, factor))
         if k == 0:
             fraction = stage_fraction
