@@ -33,9 +33,18 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError
-from analysis.estimates import Z95, DomainStats, domain_means, proportion_interval, stats_from_frame
+from analysis.estimates import (
+    Z95,
+    DomainStats,
+    domain_df,
+    domain_means,
+    domain_stats,
+    proportion_interval,
+    stats_from_frame,
+)
 from analysis.points import assess_communities, city_points, simulate_third_party
 from analysis.raking import RakeResult, rake
+from analysis.raking import design_columns as split_columns
 from analysis.rules import MIN_N
 from analysis.smallarea import fay_herriot, smooth_sampling_variances
 
@@ -100,11 +109,13 @@ def refuse_reserved(labels, column: str) -> None:
         )
 
 
-def rate_intervals(items: pd.DataFrame, rates, respondents: pd.Series) -> pd.DataFrame:
-    """Give the rows of rate items (0/1) the logit interval instead of the mean's t interval.
+def rate_intervals(items: pd.DataFrame, rates, respondents: pd.Series, df: pd.Series | None = None) -> pd.DataFrame:
+    """Give the rows of rate items (0/1) the logit interval instead of the mean's interval.
 
     ``items`` has columns item, domain, estimate, se, n_eff, ci_low, ci_high; ``respondents``
-    counts the design's respondents per domain (the degrees of freedom are that minus one).
+    counts the design's respondents per domain. The degrees of freedom are ``df`` per domain
+    (R's ``degf`` of the domain's design over all its respondents, :func:`respondent_df`), or
+    without it respondents minus one (the simple design); the rows' ``df`` column says which.
     """
     rows = items["item"].isin(list(rates or []))
     if not rows.any():
@@ -113,10 +124,20 @@ def rate_intervals(items: pd.DataFrame, rates, respondents: pd.Series) -> pd.Dat
     part = items[rows]
     size = respondents.reindex(part["domain"].astype(str)).to_numpy(dtype=float)
     size = np.where(np.isnan(size), part["n"].to_numpy(dtype=float), size)
-    low, high = proportion_interval(part["estimate"].to_numpy(), part["se"].to_numpy(), size, part["n_eff"].to_numpy())
+    freedom = size - 1 if df is None else df.reindex(part["domain"].astype(str)).to_numpy(dtype=float)
+    freedom = np.where(np.isnan(freedom), size - 1, freedom)
+    low, high = proportion_interval(part["estimate"].to_numpy(), part["se"].to_numpy(), size, part["n_eff"].to_numpy(),
+                                    df=freedom)
     items.loc[rows, "ci_low"] = low
     items.loc[rows, "ci_high"] = high
+    if "df" in items.columns:
+        items.loc[rows, "df"] = freedom
     return items
+
+
+def respondent_df(design, stats: DomainStats) -> pd.Series:
+    """Return each domain's design degrees of freedom over all its respondents, indexed by domain."""
+    return pd.Series(domain_df(design, stats), index=pd.Index(stats.domains).astype(str))
 
 
 def split_keys(frame: pd.DataFrame, first: str = "variable") -> pd.DataFrame:
@@ -158,6 +179,8 @@ def analyze(
     strata: str | None = None,
     cluster: str | None = None,
     fpc: str | None = None,
+    weights: str | None = None,
+    lonely_psu: str = "fail",
     item_matrix: bool = True,
     progress: Callable[[str], None] | None = None,
     **settings,
@@ -169,13 +192,17 @@ def analyze(
     (e.g. district) of the quotas of the simulated third-party survey; ``model_by`` the column
     whose groups get their own mean in the small-area model. ``strata``, ``cluster`` and ``fpc``
     give the sampling design of the variance (R's ``svydesign(ids=~cluster, strata=~strata,
-    fpc=~fpc, weights=~1)`` then ``rake``). ``settings`` are the fields of :class:`Settings`.
+    fpc=~fpc, weights=~weights, nest=TRUE)`` then ``rake``): ``cluster`` and ``fpc`` take one
+    column per stage as ``"A+B"``; ``weights`` names base weights raked from (uniform without);
+    ``lonely_psu`` is R's ``survey.lonely.psu`` (``fail``, ``adjust``, ``certainty``). Intervals use
+    the design's degrees of freedom per domain (``df``). ``settings`` are the fields of
+    :class:`Settings`.
     """
     config = Settings(**settings)
     say = progress or (lambda message: None)
     timings: dict[str, float] = {}
     extra = [c for c in (quota_by, model_by) if c]
-    design_columns = [c for c in (strata, cluster, fpc) if c]
+    design_columns = [c for c in (strata, weights, *split_columns(cluster), *split_columns(fpc)) if c]
     missing = [c for c in [by, *items, *(rates or []), *extra, *design_columns] if c not in respondents.columns]
     if missing:
         raise AnalysisError(f"responses: missing column(s) {', '.join(missing)}")
@@ -194,7 +221,7 @@ def analyze(
     refuse_reserved(data[by], by)
 
     result = rake(data, margins, tol=config.tol, max_iter=config.max_iter, trim=config.trim,
-                  strata=strata, cluster=cluster, fpc=fpc)
+                  strata=strata, cluster=cluster, fpc=fpc, weights=weights, lonely_psu=lonely_psu)
     design = result.design
     timings["rake"] = time.perf_counter() - clock
     say(f"raked {design.n:,} respondents in {result.iterations} iterations (design effect {result.deff:.2f})")
@@ -211,7 +238,8 @@ def analyze(
         clock = time.perf_counter()
         item_frame = pd.concat([scores.loc[keep].reset_index(drop=True), data[rates or []]], axis=1)
         item_table = split_keys(domain_means(design, many_domain_stats(design, labels, item_frame)), first="item")
-        item_table = rate_intervals(item_table, rates, pd.Series(labels).value_counts())
+        everyone = respondent_df(design, domain_stats(design, labels, np.zeros(len(labels))))
+        item_table = rate_intervals(item_table, rates, pd.Series(labels).value_counts(), everyone)
         timings["items"] = time.perf_counter() - clock
         say(f"estimated {len(item_frame.columns)} items x domains")
 
@@ -263,7 +291,8 @@ def analyze_aggregates(
         clock = time.perf_counter()
         keyed = item_cells.assign(domain=item_cells["item"].astype(str) + "\x1f" + item_cells[by].astype(str))
         item_table = split_keys(domain_means(design, stats_from_frame(design, keyed)), first="item")
-        item_table = rate_intervals(item_table, rates, cells.groupby(labels)["n"].sum())
+        everyone = respondent_df(design, stats_from_frame(design, cells.assign(domain=labels)))
+        item_table = rate_intervals(item_table, rates, cells.groupby(labels)["n"].sum(), everyone)
         timings["items"] = time.perf_counter() - clock
     domains = pd.Index(np.unique(labels), name="domain")
     attributes = pd.DataFrame(index=domains) if attributes is None else attributes.reindex(domains)

@@ -106,6 +106,8 @@ def test_rates_are_estimated_as_weighted_proportions(tmp_path):
     responses.to_csv(path, index=False)
     code, _ = run(tmp_path, "--rates", "aware", responses=path)
     assert code == 2
+    assert (aware["ci_low"].isna() == aware["df"].lt(1)).all()  # one respondent: no interval (R's NaN)
+    aware = aware[aware["df"] >= 1]
     assert (aware["ci_low"] >= 0).all() and (aware["ci_high"] <= 1).all()
     assert (aware["ci_low"] <= aware["estimate"]).all() and (aware["estimate"] <= aware["ci_high"]).all()
 

@@ -15,6 +15,7 @@ import pytest
 
 from analysis.errors import AnalysisError
 from analysis.estimates import domain_means, domain_stats
+from analysis.pipeline import analyze
 from analysis.raking import rake
 
 DATA = Path(__file__).parent / "data"
@@ -110,3 +111,55 @@ def test_one_fpc_per_stage(datasets):
     r, margins = datasets["city2"]
     with pytest.raises(AnalysisError, match="1 fpc column.* for 2 stage"):
         rake(r, margins, strata="district", cluster="street+building", fpc="streets_in_district", lonely_psu="adjust")
+
+
+def r_rates() -> pd.DataFrame:
+    return pd.read_csv(DATA / "designs_r_rates.csv", dtype={"domain": str})
+
+
+RATE_CASES = sorted({(d, n, lonely, by) for d, n, lonely, by in
+                     r_rates()[["data", "design", "lonely", "by"]].itertuples(index=False)})
+
+
+@pytest.mark.parametrize(("data", "name", "lonely", "by"), RATE_CASES)
+def test_rate_intervals_use_the_design_degrees_of_freedom_as_r(datasets, data, name, lonely, by):
+    r, margins = datasets[data]
+    items, rates = (ITEMS, ["aware"]) if data == "city2" else (["score"], ["rate_awards", "rate_high"])
+    r = r.copy()
+    for rate in rates:
+        r[rate] = pd.to_numeric(r[rate])
+    result = analyze(r, margins, by=by, items=items, rates=rates, simulations=5, tol=1e-13, max_iter=1000,
+                     lonely_psu=lonely, **SPECS[data, name])
+    ours = result.items[result.items["item"].isin(rates)].rename(columns={"item": "rate"})
+    reference = r_rates()
+    reference = reference[(reference["data"] == data) & (reference["design"] == name) & (reference["lonely"] == lonely)
+                          & (reference["by"] == by)]
+    joined = ours.merge(reference, on=["rate", "domain"], how="inner", validate="one_to_one", suffixes=("", "_r"))
+    assert len(joined) == len(reference) == len(ours)
+    np.testing.assert_allclose(joined["estimate"], joined["p"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(joined["se"], joined["se_r"], rtol=1e-4, atol=1e-9)
+    assert (joined["df"] == joined["df_r"]).all()
+    # R's NaN (df 0: the domain inside as many PSUs as strata) is no interval here: 数据不足
+    assert (joined["ci_low"].isna() == (joined["df_r"] < 1)).all()
+    inside = (joined["p"] > 1e-12) & (joined["p"] < 1 - 1e-12) & (joined["df_r"] >= 1)
+    # R's "logit" gives [0, NaN] at df = 1 (its glm's confint); "xlogit" is the same interval without the fit
+    converged = joined[inside & joined["converged"] & joined["logit_high"].notna()]
+    for side in ("low", "high"):
+        np.testing.assert_allclose(converged[f"ci_{side}"], converged[f"logit_{side}"], rtol=0, atol=1e-6)
+        np.testing.assert_allclose(joined.loc[inside, f"ci_{side}"], joined.loc[inside, f"xlogit_{side}"], rtol=0, atol=1e-6)
+
+
+def test_score_intervals_stay_on_the_scale_and_need_design_degrees_of_freedom(datasets):
+    r, margins = datasets["city2"]
+    result = analyze(r, margins, by="community", items=ITEMS, simulations=5, lonely_psu="adjust",
+                     **SPECS["city2", "two_stage"])
+    table = result.domains
+    assert (table["df"] == 0).all()  # each community lies inside one street
+    assert table["ci_low"].isna().all() and (table["variance_warning"] == "single_psu").all()
+    result = analyze(r, margins, by="district", items=ITEMS, simulations=5, lonely_psu="adjust",
+                     **SPECS["city2", "two_stage"])
+    table = result.domains.set_index("domain")
+    assert np.isnan(table.loc["D5", "ci_low"]) and table.loc["D5", "variance_warning"] == "single_psu"
+    shown = table.dropna(subset=["ci_low"])
+    assert len(shown) == 5 and (shown["ci_low"] >= 0).all() and (shown["ci_high"] <= 100).all()
+    assert (shown["df"] == [2, 3, 2, 3, 2]).all()
