@@ -346,6 +346,8 @@ def _complete(
         "se": float(city_row["se"]),
         "ci_low": float(city_row["ci_low"]),
         "ci_high": float(city_row["ci_high"]),
+        "df": float(city_row["df"]),
+        "variance_warning": str(city_row["variance_warning"]),
         "n_eff": float(city_row["n_eff"]),
         **city_points(float(city_row["estimate"]), float(city_row["se"])),
         "rake_iterations": result.iterations,
@@ -373,7 +375,8 @@ def shrink(table: pd.DataFrame, min_n: int = MIN_N, groups: np.ndarray | None = 
     fitted = False
     if len(table) >= 3:
         try:
-            psi = smooth_sampling_variances(table["se"].to_numpy(), table["n"].to_numpy(), table["n_eff"].to_numpy(), min_n)
+            psi = smooth_sampling_variances(table["se"].to_numpy(), table["n"].to_numpy(), table["n_eff"].to_numpy(),
+                                            min_n, usable=_usable(table))
             fh = fay_herriot(table["estimate"].to_numpy(), psi, _group_matrix(groups))
             fitted = True
         except AnalysisError:
@@ -384,11 +387,19 @@ def shrink(table: pd.DataFrame, min_n: int = MIN_N, groups: np.ndarray | None = 
         table["eb_estimate"] = fh.estimate
         table["eb_mse"] = fh.mse
         return _eb_interval(table), fh.between_variance
-    table["sampling_variance"] = table["se"] ** 2
+    # a variance that cannot be trusted (no usable domain to smooth from) is no variance: 数据不足
+    table["sampling_variance"] = np.where(_usable(table), table["se"] ** 2, np.nan)
     table["shrinkage"] = 1.0
     table["eb_estimate"] = table["estimate"]
-    table["eb_mse"] = table["se"] ** 2
+    table["eb_mse"] = table["sampling_variance"]
     return _eb_interval(table), float("nan")
+
+
+def _usable(table: pd.DataFrame) -> np.ndarray:
+    """Return True where a domain's own variance can be used (no ``variance_warning``)."""
+    if "variance_warning" not in table.columns:
+        return np.ones(len(table), dtype=bool)
+    return (table["variance_warning"].fillna("") == "").to_numpy()
 
 
 def _eb_interval(table: pd.DataFrame) -> pd.DataFrame:
@@ -449,6 +460,8 @@ def output_table(analysis: WaveAnalysis) -> pd.DataFrame:
         "se": city["se"],
         "ci_low": city["ci_low"],
         "ci_high": city["ci_high"],
+        "df": city["df"],
+        "variance_warning": city["variance_warning"],
         "n_eff": city["n_eff"],
         "deff": city["deff_variance"],
         "deff_kish": city["deff"],
@@ -468,7 +481,7 @@ def output_table(analysis: WaveAnalysis) -> pd.DataFrame:
         "prob_pass_third_party": city["third_party_prob_pass"],
     }
     ordered = [
-        "domain", "n", "estimate", "se", "ci_low", "ci_high", "n_eff", "weight_sum", "population",
+        "domain", "n", "estimate", "se", "df", "ci_low", "ci_high", "variance_warning", "n_eff", "weight_sum", "population",
         "sampling_variance", "shrinkage", "eb_estimate", "eb_mse", "eb_ci_low", "eb_ci_high", "prob_below_80", "status",
         "answers_needed", "points_at_stake", "share_of_lost", "rank_by_cost",
         "deff", "deff_kish", "weight_min", "weight_max", "weight_cv", "weight_warning",
@@ -476,8 +489,9 @@ def output_table(analysis: WaveAnalysis) -> pd.DataFrame:
     ]
     table = table.sort_values("domain", kind="stable")
     full = pd.concat([table, pd.DataFrame([all_row])], ignore_index=True)
+    city_mse = city["se"] ** 2 if not city.get("variance_warning") else float("nan")
     city_flag = assess_communities(
-        pd.DataFrame({"eb_estimate": [city["estimate"]], "eb_mse": [city["se"] ** 2], "population": [1.0], "n": [city["n"]]})
+        pd.DataFrame({"eb_estimate": [city["estimate"]], "eb_mse": [city_mse], "population": [1.0], "n": [city["n"]]})
     ).iloc[0]
     full.loc[full.index[-1], ["prob_below_80", "status", "answers_needed", "points_at_stake", "share_of_lost"]] = [
         city_flag["prob_below_80"], city_flag["status"], city_flag["answers_needed"], city_flag["points_at_stake"], 1.0,

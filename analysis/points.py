@@ -175,13 +175,18 @@ def assess_communities(
 def assess_direct(frame: pd.DataFrame, *, score: str = "estimate", se: str = "se") -> pd.DataFrame:
     """Add prob_below_80 and status columns from direct estimates and their standard errors.
 
-    For areas above the unit (street, district, city), which are not shrunk.
+    For areas above the unit (street, district, city), which are not shrunk. An area whose
+    ``variance_warning`` is set (inside one PSU, every answer alike) has no usable standard error:
+    no probability and status ``undecided`` (数据不足), never a certain flag.
     """
     out = frame.copy()
-    prob = prob_below(out[score].to_numpy(), out[se].to_numpy())
+    usable = out[se].to_numpy(dtype=float)
+    if "variance_warning" in out.columns:
+        usable = np.where(out["variance_warning"].fillna("") == "", usable, np.nan)
+    prob = prob_below(out[score].to_numpy(), usable)
     out["prob_below_80"] = prob
     out["status"] = status(out[score].to_numpy(), prob)
-    out["answers_needed"] = answers_needed(out[score], out[se] ** 2, out[se] ** 2, out["n"])
+    out["answers_needed"] = answers_needed(out[score], usable**2, usable**2, out["n"])
     return out
 
 
