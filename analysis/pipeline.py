@@ -28,6 +28,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -59,7 +60,7 @@ class WaveAnalysis:
 
     domains: pd.DataFrame
     items: pd.DataFrame
-    city: dict[str, float]
+    city: dict[str, Any]  # numbers, and variance_warning ("" or why the city's variance is unusable)
     rake: RakeResult
     timings: dict[str, float] = field(default_factory=dict)
 
