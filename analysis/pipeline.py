@@ -484,7 +484,7 @@ def output_table(analysis: WaveAnalysis) -> pd.DataFrame:
     ordered = [
         "domain", "n", "estimate", "se", "df", "ci_low", "ci_high", "variance_warning", "n_eff", "weight_sum", "population",
         "sampling_variance", "shrinkage", "eb_estimate", "eb_mse", "eb_ci_low", "eb_ci_high", "prob_below_80", "status",
-        "answers_needed", "points_at_stake", "share_of_lost", "rank_by_cost",
+        "answers_needed", "answers_to_decide", "points_at_stake", "share_of_lost", "rank_by_cost",
         "deff", "deff_kish", "weight_min", "weight_max", "weight_cv", "weight_warning",
         "points", "points_ci_low", "points_ci_high", "prob_pass_third_party",
     ]
@@ -494,7 +494,9 @@ def output_table(analysis: WaveAnalysis) -> pd.DataFrame:
     city_flag = assess_communities(
         pd.DataFrame({"eb_estimate": [city["estimate"]], "eb_mse": [city_mse], "population": [1.0], "n": [city["n"]]})
     ).iloc[0]
-    full.loc[full.index[-1], ["prob_below_80", "status", "answers_needed", "points_at_stake", "share_of_lost"]] = [
-        city_flag["prob_below_80"], city_flag["status"], city_flag["answers_needed"], city_flag["points_at_stake"], 1.0,
+    full.loc[full.index[-1], ["prob_below_80", "status", "answers_needed", "answers_to_decide", "points_at_stake",
+                              "share_of_lost"]] = [
+        city_flag["prob_below_80"], city_flag["status"], city_flag["answers_needed"], city_flag["answers_to_decide"],
+        city_flag["points_at_stake"], 1.0,
     ]
     return full[ordered]
