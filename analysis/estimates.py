@@ -298,6 +298,8 @@ def bounded_interval(
     n_eff: np.ndarray,
     bounds: tuple[float, float] = (SCORE_MIN, SCORE_MAX),
     level: float = 0.95,
+    *,
+    strict: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return a 95% interval that stays within ``bounds``: the logit interval of the rescaled mean.
 
@@ -306,7 +308,8 @@ def bounded_interval(
     cannot leave the scale; at the bounds themselves it is the one-sided Clopper-Pearson bound.
     No interval (NaN) where the domain cannot carry one: ``df < 1`` (R's NaN), fewer than
     ``MIN_INTERVAL_N`` answers, or an SE of 0 strictly inside the scale (every answer alike).
-    An estimate outside ``bounds`` gets the plain t interval.
+    An estimate outside ``bounds`` gets the plain t interval. ``strict=False`` drops only where R
+    has none (``df < 1``): what the whole sample's row shows.
 
     >>> low, high = bounded_interval(np.array([95.0, 80.0, 80.0]), np.array([4.0, 0.0, 2.0]),
     ...                              np.array([9.0, 9.0, 1.0]), np.array([10, 10, 2]), np.array([10.0, 10.0, 2.0]))
@@ -323,7 +326,7 @@ def bounded_interval(
         half = ci_quantile(df[outside] + 1) * se[outside]
         lo[outside], hi[outside] = estimate[outside] - half, estimate[outside] + half
     p = np.round((estimate - low) / width, DECIMALS)
-    none = (df < 1) | (n < MIN_INTERVAL_N) | ((se <= ZERO_SE) & (p > 0) & (p < 1))
+    none = (df < 1) | (strict & ((n < MIN_INTERVAL_N) | ((se <= ZERO_SE) & (p > 0) & (p < 1))))
     return np.where(none, np.nan, lo), np.where(none, np.nan, hi)
 
 

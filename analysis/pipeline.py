@@ -37,6 +37,7 @@ from analysis.errors import AnalysisError
 from analysis.estimates import (
     Z95,
     DomainStats,
+    bounded_interval,
     domain_df,
     domain_means,
     domain_stats,
@@ -320,7 +321,11 @@ def _complete(
 ) -> WaveAnalysis:
     """Shrink, flag and count points for the domains; simulate the third-party survey."""
     clock = time.perf_counter()
-    city_row = direct[direct["domain"] == ALL].iloc[0]
+    city_row = direct[direct["domain"] == ALL].iloc[0].copy()
+    # the whole sample keeps R's interval wherever R has one (df >= 1), however small or uniform
+    low, high = bounded_interval(*(np.array([city_row[c]], dtype=float) for c in ("estimate", "se", "df", "n", "n_eff")),
+                                 strict=False)
+    city_row["ci_low"], city_row["ci_high"] = float(low[0]), float(high[0])
     table = direct[direct["domain"] != ALL].reset_index(drop=True)
     table["population"] = table["weight_sum"]
     groups = attributes[model_by].reindex(table["domain"]).to_numpy() if model_by else None
