@@ -323,8 +323,8 @@ def _complete(
     clock = time.perf_counter()
     city_row = direct[direct["domain"] == ALL].iloc[0].copy()
     # the whole sample keeps R's interval wherever R has one (df >= 1), however small or uniform
-    low, high = bounded_interval(*(np.array([city_row[c]], dtype=float) for c in ("estimate", "se", "df", "n", "n_eff")),
-                                 strict=False)
+    estimate, se, df, n, n_eff = (np.array([city_row[c]], dtype=float) for c in ("estimate", "se", "df", "n", "n_eff"))
+    low, high = bounded_interval(estimate, se, df, n, n_eff, strict=False)
     city_row["ci_low"], city_row["ci_high"] = float(low[0]), float(high[0])
     table = direct[direct["domain"] != ALL].reset_index(drop=True)
     table["population"] = table["weight_sum"]
