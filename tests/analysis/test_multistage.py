@@ -163,3 +163,26 @@ def test_score_intervals_stay_on_the_scale_and_need_design_degrees_of_freedom(da
     shown = table.dropna(subset=["ci_low"])
     assert len(shown) == 5 and (shown["ci_low"] >= 0).all() and (shown["ci_high"] <= 100).all()
     assert (shown["df"] == [2, 3, 2, 3, 2]).all()
+
+
+def test_the_command_line_takes_the_two_stage_design_with_base_weights(tmp_path, capsys):
+    from analysis.cli import main
+
+    out = tmp_path / "out.csv"
+    argv = ["estimate", "--responses", str(DATA / "city2_responses.csv"), "--margins", str(DATA / "city2_margins.csv"),
+            "--by", "district", "--items", ",".join(ITEMS), "--out", str(out), "--simulations", "10", "--tol", "1e-13",
+            "--max-iter", "1000", "--strata", "district", "--cluster", "street+building",
+            "--fpc", "streets_in_district+buildings_in_street", "--weights", "base_weight"]
+    assert main(argv) == 2 and "--lonely-psu" in capsys.readouterr().err
+    assert main([*argv, "--lonely-psu", "certainty"]) == 0
+    err = capsys.readouterr().err
+    assert "single PSU, handled as --lonely-psu certainty: stratum D5" in err and "1 domain(s) lie within" in err
+    ours = pd.read_csv(out, dtype={"domain": str}).set_index("domain")
+    reference = r_means()
+    reference = reference[(reference["data"] == "city2") & (reference["design"] == "two_stage")
+                          & (reference["lonely"] == "certainty") & reference["by"].isin(["district", "ALL"])]
+    joined = ours.join(reference.set_index("domain").add_suffix("_r"), how="inner")
+    assert len(joined) == 7
+    np.testing.assert_allclose(joined["estimate"], joined["estimate_r"], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(joined["se"], joined["se_r"], rtol=1e-4)
+    assert ours.loc["D5", "status"] == "undecided" and np.isnan(ours.loc["D5", "ci_low"])
