@@ -260,13 +260,14 @@ def assess_direct(frame: pd.DataFrame, *, score: str = "estimate", se: str = "se
     """Add prob_below_80 and status columns from direct estimates and their standard errors.
 
     For areas above the unit (street, district, city), which are not shrunk. An area whose
-    ``variance_warning`` is set (inside one PSU, every answer alike) has no usable standard error:
-    no probability and status ``undecided`` (数据不足), never a certain flag.
+    ``variance_warning`` is ``single_psu`` (inside one PSU per stratum: R's NaN) has no standard
+    error: no probability and status ``undecided`` (数据不足), never a certain flag. An area with
+    ``zero_variance`` (every answer alike) keeps its certain flag, with the warning beside it.
     """
     out = frame.copy()
     usable = out[se].to_numpy(dtype=float)
     if "variance_warning" in out.columns:
-        usable = np.where(out["variance_warning"].fillna("") == "", usable, np.nan)
+        usable = np.where(out["variance_warning"].fillna("") == "single_psu", np.nan, usable)
     prob = prob_below(out[score].to_numpy(), usable)
     out["prob_below_80"] = prob
     out["status"] = status(out[score].to_numpy(), prob)
