@@ -1,7 +1,7 @@
 """``survey-analysis``: the analysis for CSV files exported from any survey tool.
 
     survey-analysis estimate --responses R.csv --margins M.csv --by community \
-        --items q01,q02,... --out OUT.csv [--strata district --cluster building --fpc N]
+        --items q01,q02,... --out OUT.csv [--strata district --cluster street+building --fpc N1+N2 --weights W]
     survey-analysis plan --responses R.csv --margins M.csv --by community --out PLAN.csv [--half-width 3]
 
 ``plan`` is the fieldwork monitor (:mod:`analysis.fieldwork`): per domain the answers so far,
@@ -9,15 +9,20 @@ the answers still needed to decide its flag and for a 95% interval of +/- ``--ha
 points, and the answers from each respondent group (the margin variables) short of its
 population share, highest priority first.
 
-The sampling design of the variance is R's ``svydesign(ids=~cluster, strata=~strata, fpc=~N,
-weights=~1)`` raked to the margins: the residuals of the calibration are summed by cluster and
-their variance taken within strata (with-replacement, times 1 - f with a finite population
-correction). Base weights are uniform; when strata were sampled at different rates and are not
-unions of a margin's categories, add the stratum populations as a margin.
+The sampling design of the variance is R's ``svydesign(ids=~A+B, strata=~S, fpc=~F1+F2,
+weights=~W, nest=TRUE)`` raked to the margins (``--cluster A+B --strata S --fpc F1+F2 --weights W``,
+``--lonely-psu`` as R's ``survey.lonely.psu``): the residuals of the calibration are summed by
+cluster and their variance taken within strata (with-replacement, times 1 - f with a finite
+population correction; a second stage's within its PSUs). Without ``--weights`` base weights are
+uniform; when strata were sampled at different rates, pass the base weights. Every interval uses
+the design's degrees of freedom per domain (R's ``degf``); where that is 0 (a domain inside one PSU
+per stratum) there is no interval and the output's ``variance_warning`` says ``single_psu``.
 
 Item answers are on the 0-100 scale by default; ``--scale 1-5`` takes 1-5 ratings and maps them
-linearly onto 0-100 as (x - 1) * 25 (1 -> 0, 2 -> 25, 3 -> 50, 4 -> 75, 5 -> 100). A value
-outside the scale is refused with its line and column. Files are UTF-8 (with or without BOM);
+by ``--scale-map``: by default the questionnaire's own scores (1 -> 20, 2 -> 40, 3 -> 60, 4 -> 80,
+5 -> 100), or ``linear`` ((x - 1) * 25). A value outside the scale is refused with its line and
+column. Respondent ids (``--id``, default ``respondent_id``) must be unique: repeats are refused
+with their lines. Files are UTF-8 (with or without BOM);
 ``--encoding gbk`` reads GBK / GB18030 files as saved by Chinese Excel or WPS.
 
 Bad input ends with one line on stderr and exit status 2; never a traceback.
@@ -40,6 +45,11 @@ from analysis.raking import restrict_margins
 from analysis.rules import MIN_N
 
 SCALES = {"0-100": (0.0, 100.0), "1-5": (1.0, 5.0)}
+SCALE_MAPS = {
+    # the bundled citizen questionnaire (forms/definitions/citizen-v1.xlsx) scores its choices so
+    "questionnaire": {1.0: 20.0, 2.0: 40.0, 3.0: 60.0, 4.0: 80.0, 5.0: 100.0},
+    "linear": {1.0: 0.0, 2.0: 25.0, 3.0: 50.0, 4.0: 75.0, 5.0: 100.0},
+}
 ENCODINGS = {"utf-8": "utf-8-sig", "gbk": "gb18030", "gb18030": "gb18030"}  # GB18030 reads every GBK file
 
 
@@ -93,8 +103,29 @@ def _has_utf8_bom(path: str) -> bool:
         return False  # pandas names the problem
 
 
-def _on_scale(frame: pd.DataFrame, items: list[str], path: str, scale: str) -> None:
-    """Refuse item values outside ``scale``; map 1-5 ratings onto 0-100 as (x - 1) * 25."""
+def scale_mapping(text: str) -> dict[float, float]:
+    """Return the 1-5 -> 0-100 mapping named by ``--scale-map``.
+
+    ``questionnaire`` (default) is the bundled citizen questionnaire's choice scores (不满意 1 -> 20,
+    不太满意 2 -> 40, 一般 3 -> 60, 满意 4 -> 80, 非常满意 5 -> 100); ``linear`` is (x - 1) * 25;
+    or list every rating, ``1=0,2=25,3=50,4=75,5=100``.
+
+    >>> scale_mapping("questionnaire")[4], scale_mapping("linear")[4], scale_mapping("1=0,2=30,3=60,4=85,5=100")[4]
+    (80.0, 75.0, 85.0)
+    """
+    if text in SCALE_MAPS:
+        return SCALE_MAPS[text]
+    try:
+        pairs = dict((float(k), float(v)) for k, v in (part.split("=") for part in text.split(",")))
+    except ValueError:
+        raise AnalysisError(f"--scale-map wants questionnaire, linear or 1=20,2=40,...,5=100; got {text!r}") from None
+    if set(pairs) != {1.0, 2.0, 3.0, 4.0, 5.0} or not all(0 <= v <= 100 for v in pairs.values()):
+        raise AnalysisError(f"--scale-map must give each rating 1 to 5 a score from 0 to 100; got {text!r}")
+    return pairs
+
+
+def _on_scale(frame: pd.DataFrame, items: list[str], path: str, scale: str, mapping: str = "questionnaire") -> None:
+    """Refuse item values outside ``scale``; map 1-5 ratings onto 0-100 by ``mapping`` (:func:`scale_mapping`)."""
     low, high = SCALES[scale]
     for item in items:
         values = frame[item].to_numpy(dtype=float)
@@ -110,11 +141,20 @@ def _on_scale(frame: pd.DataFrame, items: list[str], path: str, scale: str) -> N
     if scale == "0-100" and len(answered) and np.isin(answered, [1, 2, 3, 4, 5]).all():
         raise AnalysisError(
             f"responses: {path}: every item value is 1, 2, 3, 4 or 5; for 1-5 ratings pass --scale 1-5 "
-            "(they are mapped onto 0-100 as (x - 1) * 25)"
+            "(mapped onto 0-100 by --scale-map, by default the questionnaire's scores 20, 40, 60, 80, 100)"
         )
     if scale == "1-5":
+        table = scale_mapping(mapping)
         for item in items:
-            frame[item] = (frame[item] - 1.0) * 25.0
+            values = frame[item].to_numpy(dtype=float)
+            whole = np.isnan(values) | np.isin(values, list(table))
+            if not whole.all():
+                row = int(np.flatnonzero(~whole)[0])
+                raise AnalysisError(
+                    f"responses: {path} line {row + 2}: {item} = {values[row]:g} is not a whole rating 1 to 5 "
+                    "(--scale 1-5 maps each rating to its score; see --scale-map)"
+                )
+            frame[item] = pd.Series(values).map(table).to_numpy(dtype=float)
 
 
 def _numeric_items(frame: pd.DataFrame, items: list[str], path: str) -> None:
@@ -132,6 +172,25 @@ def _numeric_items(frame: pd.DataFrame, items: list[str], path: str) -> None:
                 f"responses: {path} line {row + 2}: {item} = {raw.iloc[row]!r} is not a number (blank means don't know)"
             )
         frame[item] = values.astype(float)
+
+
+def _unique_ids(frame: pd.DataFrame, args: argparse.Namespace) -> None:
+    """Refuse respondent ids that appear more than once, naming their lines (``--id``)."""
+    column = args.id or ("respondent_id" if "respondent_id" in frame.columns else None)
+    if column is None:
+        return
+    if column not in frame.columns:
+        raise AnalysisError(f"responses: {args.responses} has no column {column!r} for --id")
+    ids = frame[column].astype(str).str.strip()
+    repeated = ids[ids.duplicated(keep=False)]
+    if len(repeated):
+        first = repeated.iloc[0]
+        lines = [str(i + 2) for i in np.flatnonzero((ids == first).to_numpy())]
+        raise AnalysisError(
+            f"responses: {args.responses}: {column} {first!r} appears on lines {', '.join(lines)}"
+            + (f" ({repeated.nunique() - 1} more id(s) repeated)" if repeated.nunique() > 1 else "")
+            + "; every respondent must appear once"
+        )
 
 
 def _trim(text: str | None) -> tuple[float, float] | None:
@@ -156,7 +215,8 @@ def _load(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame, list[st
     if args.by not in responses.columns:
         raise AnalysisError(f"responses: {args.responses} has no column {args.by!r} for --by")
     _numeric_items(responses, items + rates, args.responses)
-    _on_scale(responses, items, args.responses, args.scale)
+    _on_scale(responses, items, args.responses, args.scale, args.scale_map)
+    _unique_ids(responses, args)
     for rate in rates:
         values = set(responses[rate].dropna().unique())
         if not values <= {0.0, 1.0}:
@@ -187,6 +247,8 @@ def estimate(args: argparse.Namespace) -> None:
         strata=args.strata,
         cluster=args.cluster,
         fpc=args.fpc,
+        weights=args.weights,
+        lonely_psu=args.lonely_psu,
         item_matrix=bool(args.items_out),
         seed=args.seed,
         progress=lambda message: _say(message, args),
@@ -206,6 +268,7 @@ def estimate(args: argparse.Namespace) -> None:
         f"{int((table['status'] == 'undecided').sum())} undecided (need more answers)",
         args,
     )
+    _design_warnings(result, args)
     if city["weight_warnings"]:
         _say(f"warning: {city['weight_warnings']} domain(s) have extreme weights (largest over 10 times the smallest, "
              "or Kish design effect over 2); see weight_warning in the output", args)
@@ -238,7 +301,7 @@ def plan(args: argparse.Namespace) -> None:
     result = analyze(  # the third-party simulation is not used here: two draws, its least
         responses, weighting, by=args.by, items=items, tol=args.tol, max_iter=args.max_iter, trim=_trim(args.trim),
         min_n=args.min_n, simulations=2, model_by=args.model_by, strata=args.strata, cluster=args.cluster, fpc=args.fpc,
-        item_matrix=False, seed=args.seed, progress=lambda message: _say(message, args),
+        weights=args.weights, lonely_psu=args.lonely_psu, item_matrix=False, seed=args.seed, progress=lambda message: _say(message, args),
     )
     attributes = [v for v in dict.fromkeys(margins["variable"].astype(str)) if v != args.by and v in scored.columns]
     counts = scored.assign(**{args.by: scored[args.by].astype(str)}).groupby([args.by, *attributes]).size().rename("n").reset_index()
@@ -264,6 +327,21 @@ def plan(args: argparse.Namespace) -> None:
     _say(f"wrote {args.out} in {time.perf_counter() - started:.2f} s total", args)
 
 
+def _design_warnings(result, args: argparse.Namespace) -> None:
+    """Say which domains carry no interval and which strata had a single PSU."""
+    sampling = result.rake.design.sampling
+    if sampling is not None and sampling.lonely:
+        _say(f"warning: {len(sampling.lonely)} stratum/unit(s) with a single PSU, handled as --lonely-psu "
+             f"{sampling.lonely_psu}: {', '.join(sampling.lonely[:5])}" + (" ..." if len(sampling.lonely) > 5 else ""), args)
+    warned = result.domains["variance_warning"].value_counts()
+    if warned.get("single_psu", 0):
+        _say(f"warning: {warned['single_psu']} domain(s) lie within a single PSU per stratum (design df 0): no "
+             "variance, no interval, status undecided (数据不足); see variance_warning in the output", args)
+    if warned.get("zero_variance", 0):
+        _say(f"warning: {warned['zero_variance']} domain(s) have identical answers (SE 0): no interval; their flag "
+             "uses a smoothed variance; see variance_warning in the output", args)
+
+
 def _say(message: str, args: argparse.Namespace) -> None:
     if not args.quiet:
         print(message, file=sys.stderr, flush=True)
@@ -278,8 +356,8 @@ def _common_arguments(est: argparse.ArgumentParser) -> None:
     est.add_argument("--out", required=True, help="output CSV")
     est.add_argument(
         "--scale", choices=sorted(SCALES), default="0-100",
-        help="scale of the item answers (default 0-100); 1-5 ratings are mapped linearly onto 0-100 as "
-        "(x - 1) * 25: 1 -> 0, 2 -> 25, 3 -> 50, 4 -> 75, 5 -> 100. Values outside the scale are refused",
+        help="scale of the item answers (default 0-100); 1-5 ratings are mapped onto 0-100 by --scale-map "
+        "(default the questionnaire's scores 20, 40, 60, 80, 100). Values outside the scale are refused",
     )
     est.add_argument(
         "--encoding", choices=list(ENCODINGS), default="utf-8",
@@ -294,11 +372,32 @@ def _common_arguments(est: argparse.ArgumentParser) -> None:
         help="sampling strata column: variance within strata, as R's svydesign(strata=~COL) then rake. "
         "(Before, --strata set the quotas of the simulated third-party survey: that is now --quota-by)",
     )
-    est.add_argument("--cluster", default=None, help="cluster (PSU) column of one-stage cluster sampling, as R's ids=~COL")
+    est.add_argument(
+        "--cluster", default=None,
+        help="cluster columns, one per stage: PSU, or PSU+SSU for two stages (R's ids=~A+B, nested)",
+    )
     est.add_argument(
         "--fpc", default=None,
-        help="finite population correction column, as R's fpc=~COL: per stratum the population size (in clusters "
-        "with --cluster), or the sampling fraction when every value is at most 1",
+        help="finite population correction columns, one per stage (F1+F2), as R's fpc=~F1+F2: the population size "
+        "(in that stage's units) within the stratum or unit above, or the sampling fraction when every value is at "
+        "most 1; with two stages the second stage's variance is added (R's multistage)",
+    )
+    est.add_argument(
+        "--weights", default=None,
+        help="base weight column (1 / selection probability) of a drawn sample: raked from, not replaced, as R's "
+        "svydesign(weights=~COL) then rake (default: equal base weights)",
+    )
+    est.add_argument(
+        "--lonely-psu", choices=["fail", "adjust", "certainty"], default="fail",
+        help="a stratum with a single PSU, as R's options(survey.lonely.psu): fail (default), adjust (centred at "
+        "zero) or certainty (no variance)",
+    )
+    est.add_argument("--id", default=None,
+                     help="respondent id column whose values must be unique (default: respondent_id when present)")
+    est.add_argument(
+        "--scale-map", default="questionnaire",
+        help="with --scale 1-5: questionnaire (default: the bundled questionnaire's scores 1->20, 2->40, 3->60, "
+        "4->80, 5->100), linear ((x - 1) * 25), or every rating as 1=20,2=40,3=60,4=80,5=100",
     )
     est.add_argument("--model-by", default=None, help="group column (e.g. district) with its own mean in the small-area model")
     est.add_argument("--seed", type=int, default=0)

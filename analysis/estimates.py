@@ -53,10 +53,13 @@ from scipy.stats import norm, t
 
 from analysis.errors import AnalysisError
 from analysis.raking import Design
+from analysis.rules import SCORE_MAX, SCORE_MIN
 
 DECIMALS = 9  # estimates are rounded to this many decimals (module docstring)
 CALIBRATION_SWEEPS = 10  # what R's survey package does for raked designs (svyrecvar)
 Z95 = float(norm.ppf(0.975))
+MIN_INTERVAL_N = 3  # fewer answers carry no interval of a mean
+ZERO_SE = 1e-9  # a standard error this small is a variance of zero (every answer alike)
 
 
 @dataclass(frozen=True)
@@ -148,12 +151,23 @@ def stats_from_frame(design: Design, frame: pd.DataFrame, domain_column: str = "
     )
 
 
-def domain_means(design: Design, stats: DomainStats, *, chunk_cells: int = 250_000) -> pd.DataFrame:
+def domain_means(
+    design: Design,
+    stats: DomainStats,
+    *,
+    chunk_cells: int = 250_000,
+    bounds: tuple[float, float] | None = (SCORE_MIN, SCORE_MAX),
+) -> pd.DataFrame:
     """Estimate each domain's weighted mean with its linearized standard error.
 
-    Returns one row per domain: domain, n, weight_sum, estimate, se, ci_low, ci_high, n_eff and
-    the quality figures of the module docstring: deff (R's variance design effect), deff_kish,
-    weight_min, weight_max, weight_cv.
+    Returns one row per domain: domain, n, weight_sum, estimate, se, df, ci_low, ci_high,
+    variance_warning, n_eff and the quality figures of the module docstring: deff (R's variance
+    design effect), deff_kish, weight_min, weight_max, weight_cv. ``df`` are the design's degrees
+    of freedom of the domain (:func:`domain_df`); the 95% interval is :func:`bounded_interval` on
+    ``bounds`` (the 0-100 score scale; ``None``: the plain t interval), empty where the domain
+    cannot carry one (see that function). ``variance_warning`` says why a variance is not to be
+    trusted: ``single_psu`` (the domain lies within as many PSUs as strata: ``df < 1``, R's NaN)
+    or ``zero_variance`` (every answer alike, SE 0); empty otherwise.
     Domains are processed in chunks so that the dense per-domain coefficient arrays stay near
     ``chunk_cells`` numbers (a chunk of 2 MB stays in the processor's cache, and its products stay
     below the size at which BLAS starts threads: a quarter of the CPU time of 32 MB chunks, the same
@@ -186,8 +200,8 @@ def domain_means(design: Design, stats: DomainStats, *, chunk_cells: int = 250_0
     sampling = design.sampling
     chunk = max(1, chunk_cells // max(ops.max_levels, len(counts) if sampling is not None else 1, 1))
     order = np.argsort(stats.domain, kind="stable")
-    bounds = np.searchsorted(stats.domain[order], np.arange(0, n_domains + chunk, chunk))
-    for start_domain, (lo, hi) in zip(range(0, n_domains, chunk), zip(bounds[:-1], bounds[1:])):
+    edges = np.searchsorted(stats.domain[order], np.arange(0, n_domains + chunk, chunk))
+    for start_domain, (lo, hi) in zip(range(0, n_domains, chunk), zip(edges[:-1], edges[1:])):
         rows = order[lo:hi]
         size = min(chunk, n_domains - start_domain)
         args = (stats.domain[rows] - start_domain, stats.cell[rows], u0_sum[rows], u0_sq[rows], size)
@@ -195,7 +209,13 @@ def domain_means(design: Design, stats: DomainStats, *, chunk_cells: int = 250_0
             ops.variance(*args, n_total) if sampling is None else ops.design_variance(sampling, *args)
         )
     se = np.sqrt(np.maximum(variance, 0.0))
-    half_width = ci_quantile(n) * se
+    df = domain_df(design, stats)
+    if bounds is None:
+        half_width = ci_quantile(df + 1) * se
+        ci_low, ci_high = estimate - half_width, estimate + half_width
+    else:
+        ci_low, ci_high = bounded_interval(estimate, se, df, n, weight_sum**2 / weight_sq, bounds)
+    warning = np.where(df < 1, "single_psu", np.where(se <= ZERO_SE, "zero_variance", ""))
     # R's svymean(deff = TRUE) on the domain: variance over that of simple random sampling without
     # replacement of the domain's n from a population of its weight sum W, with R's svyvar.
     spread = weight_sum**2 * np.bincount(stats.domain, weights=weight_entry * u0_sq, minlength=n_domains)
@@ -214,8 +234,10 @@ def domain_means(design: Design, stats: DomainStats, *, chunk_cells: int = 250_0
             "weight_sum": weight_sum,
             "estimate": estimate,
             "se": se,
-            "ci_low": estimate - half_width,
-            "ci_high": estimate + half_width,
+            "df": df,
+            "ci_low": ci_low,
+            "ci_high": ci_high,
+            "variance_warning": warning,
             "n_eff": weight_sum**2 / weight_sq,
             "deff": deff,
             "deff_kish": kish_deff,
@@ -243,14 +265,82 @@ def ci_quantile(n: np.ndarray) -> np.ndarray:
     return out
 
 
+def domain_df(design: Design, stats: DomainStats) -> np.ndarray:
+    """Return each domain's design degrees of freedom, R's ``degf`` of the domain's design.
+
+    R's ``degf(subset(design, domain))`` counts the PSUs holding members of the domain minus the
+    strata holding them: respondents minus one in a simple design, respondents minus strata when
+    respondents are the PSUs, first-stage clusters minus strata otherwise. A domain inside one
+    PSU (or one PSU per stratum) gets 0: R's intervals are NaN there. The members are the
+    respondents in ``stats`` (those who answered); for R's rate intervals pass statistics of
+    every respondent of the domain (:func:`domain_stats` with any non-blank values).
+    """
+    n_domains = len(stats.domains)
+    n = np.bincount(stats.domain, weights=stats.n, minlength=n_domains)
+    sampling = design.sampling
+    if sampling is None:
+        return n - 1
+
+    def distinct(per_cell: np.ndarray) -> np.ndarray:
+        pairs = np.unique(stats.domain.astype(np.int64) * (int(per_cell.max()) + 1) + per_cell[stats.cell])
+        return np.bincount(pairs // (int(per_cell.max()) + 1), minlength=n_domains).astype(float)
+
+    strata = distinct(sampling.cell_stratum)
+    psus = n if sampling.cell_psu is None else distinct(sampling.cell_psu)
+    return psus - strata
+
+
+def bounded_interval(
+    estimate: np.ndarray,
+    se: np.ndarray,
+    df: np.ndarray,
+    n: np.ndarray,
+    n_eff: np.ndarray,
+    bounds: tuple[float, float] = (SCORE_MIN, SCORE_MAX),
+    level: float = 0.95,
+    *,
+    strict: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return a 95% interval that stays within ``bounds``: the logit interval of the rescaled mean.
+
+    The mean is rescaled to ``p = (estimate - low) / (high - low)`` and given the interval of
+    :func:`proportion_interval` (``logit(p) -/+ t(df) se_p / (p (1 - p))``, then back), which
+    cannot leave the scale; at the bounds themselves it is the one-sided Clopper-Pearson bound.
+    No interval (NaN) where the domain cannot carry one: ``df < 1`` (R's NaN), fewer than
+    ``MIN_INTERVAL_N`` answers, or an SE of 0 strictly inside the scale (every answer alike).
+    An estimate outside ``bounds`` gets the plain t interval. ``strict=False`` drops only where R
+    has none (``df < 1``): what the whole sample's row shows.
+
+    >>> low, high = bounded_interval(np.array([95.0, 80.0, 80.0]), np.array([4.0, 0.0, 2.0]),
+    ...                              np.array([9.0, 9.0, 1.0]), np.array([10, 10, 2]), np.array([10.0, 10.0, 2.0]))
+    >>> low.round(2).tolist(), high.round(2).tolist()
+    ([73.87, nan, nan], [99.22, nan, nan])
+    """
+    low, high = bounds
+    estimate, se, df, n = (np.asarray(a, dtype=float) for a in (estimate, se, df, n))
+    width = high - low
+    lo, hi = proportion_interval((estimate - low) / width, se / width, df + 1, n_eff, level)
+    lo, hi = low + width * lo, low + width * hi
+    outside = (estimate < low) | (estimate > high)
+    if outside.any():
+        half = ci_quantile(df[outside] + 1) * se[outside]
+        lo[outside], hi[outside] = estimate[outside] - half, estimate[outside] + half
+    p = np.round((estimate - low) / width, DECIMALS)
+    none = (df < 1) | (strict & ((n < MIN_INTERVAL_N) | ((se <= ZERO_SE) & (p > 0) & (p < 1))))
+    return np.where(none, np.nan, lo), np.where(none, np.nan, hi)
+
+
 def proportion_interval(
-    estimate: np.ndarray, se: np.ndarray, respondents: np.ndarray, n_eff: np.ndarray, level: float = 0.95
+    estimate: np.ndarray, se: np.ndarray, respondents: np.ndarray, n_eff: np.ndarray, level: float = 0.95,
+    *, df: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return the (low, high) logit interval of proportions, always within [0, 1].
 
     ``respondents`` counts each domain's respondents in the design (answered this item or not):
-    R's degrees of freedom are that minus one. The rule, and what happens at 0 and 1, is in the
-    module docstring.
+    R's degrees of freedom are that minus one in a simple design; under strata and clusters pass
+    the design's ``df`` (:func:`domain_df` over the domain's respondents). Where ``df < 1`` R
+    gives NaN and so does this: no interval (数据不足). The rule, and what happens at 0 and 1, is
+    in the module docstring.
 
     >>> low, high = proportion_interval(np.array([0.9, 0.0, 1.0]), np.array([0.1, 0.0, 0.0]),
     ...                                 np.array([30, 10, 10]), np.array([25.0, 10.0, 10.0]))
@@ -259,7 +349,7 @@ def proportion_interval(
     """
     p = np.round(np.asarray(estimate, dtype=float), DECIMALS)
     se = np.asarray(se, dtype=float)
-    df = np.asarray(respondents, dtype=float) - 1
+    df = np.asarray(respondents, dtype=float) - 1 if df is None else np.asarray(df, dtype=float)
     tail = (1 - level) / 2
     inside = (p > 0) & (p < 1) & (df >= 1)
     low = np.zeros(p.shape)
@@ -273,7 +363,24 @@ def proportion_interval(
     bound = tail ** (1 / np.maximum(np.asarray(n_eff, dtype=float), 1.0))
     high = np.where(p <= 0, 1 - bound, high)
     low = np.where(p >= 1, bound, low)
-    return low, high
+    undefined = ~(df >= 1)
+    return np.where(undefined, np.nan, low), np.where(undefined, np.nan, high)
+
+
+def _stage_scales(
+    sampled: np.ndarray, fraction: np.ndarray, factor: np.ndarray, lonely_psu: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return per group the scale of squares about the group mean and of squares about zero.
+
+    R's ``onestrat``: ``(1 - f) m / (m - 1)`` about the mean; a group of one unit (``m = 1``) gets
+    ``1 - f`` about zero under ``adjust`` and nothing under ``certainty``; a group with
+    ``1 - f < 1e-7`` (fully sampled) nothing at all.
+    """
+    keep = (1 - fraction) >= 1e-7
+    with np.errstate(divide="ignore", invalid="ignore"):
+        centred = np.where(keep & (sampled >= 2), factor * (1 - fraction) * sampled / (sampled - 1), 0.0)
+    raw = np.where(keep & (sampled < 2) & (lonely_psu == "adjust"), factor * (1 - fraction), 0.0)
+    return centred, raw
 
 
 def _dense(matrix) -> np.ndarray:
@@ -305,11 +412,15 @@ class _CalibrationOperator:
         self.linear = [np.bincount(c, weights=w * counts, minlength=L) for c, L in zip(self.codes, self.levels)]
 
     def design_variance(self, sampling, dom, cell, u0_sum, u0_sq, n_domains: int) -> np.ndarray:
-        """Return the calibrated variance within strata over PSUs, with the finite population correction.
+        """Return the calibrated variance within strata over PSUs (and later stages), as R's ``multistage``.
 
         The calibrated residual of a respondent of cell ``g`` is ``w_g (u - delta[d, g])`` with
         ``delta`` the domain's sum of margin coefficients; it is needed on every cell, so this
-        costs domains x cells (chunked by the caller).
+        costs domains x cells (chunked by the caller). Each stage adds, per group its units were
+        sampled in (strata, then the units of the stage above), ``factor (1 - f) m / (m - 1)`` times
+        the sum of squares of the unit totals about their group mean (``m`` units sampled, ``f`` the
+        sampling fraction, ``factor`` the fractions of the stages above). A group with one unit
+        follows ``sampling.lonely_psu``: ``adjust`` takes its total about zero, ``certainty`` adds 0.
         """
         coef = self.coefficients(dom, cell, u0_sum, n_domains)
         delta = np.zeros((n_domains, len(self.w)))
@@ -319,27 +430,41 @@ class _CalibrationOperator:
         entry_delta = delta[dom, cell]
         stratum = sampling.cell_stratum
         n_strata = len(sampling.strata)
-        if sampling.cell_psu is None:  # every respondent is a PSU: sums and sums of squares per stratum
+        stages = sampling.stages
+        if not stages:  # every respondent is a PSU: sums and sums of squares per stratum
             group, n_groups = stratum, n_strata
         else:
-            group, n_groups = sampling.cell_psu, len(sampling.psu_stratum)
+            group, n_groups = stages[-1].cell_unit, len(stages[-1].unit_group)
         to_group = sparse.csr_matrix((np.ones(len(w)), (np.arange(len(w)), group)), shape=(len(w), n_groups))
         linear = sparse.coo_matrix(
             (w[cell] * u0_sum, (dom, group[cell])), shape=(n_domains, n_groups)
         ).toarray() - np.asarray(to_group.T @ (delta * (w * counts)).T).T
-        sampled = sampling.psus(counts)
-        scale = (1 - sampling.fraction) * sampled / (sampled - 1)
-        if sampling.cell_psu is None:
+        if not stages:
+            sampled = sampling.psus(counts)
+            centred, raw = _stage_scales(sampled, sampling.fraction, np.ones(n_strata), sampling.lonely_psu)
             square = sparse.coo_matrix(
                 (w[cell] ** 2 * (u0_sq - 2 * entry_delta * u0_sum), (dom, group[cell])), shape=(n_domains, n_groups)
             ).toarray() + np.asarray(to_group.T @ (delta**2 * (w**2 * counts)).T).T
-            return (square - linear**2 / sampled) @ scale
-        psu_mean = np.zeros((n_domains, n_strata))
-        for h in range(n_strata):
-            members = sampling.psu_stratum == h
-            psu_mean[:, h] = linear[:, members].sum(axis=1) / sampled[h]
-        centred = linear - psu_mean[:, sampling.psu_stratum]
-        return (centred**2) @ scale[sampling.psu_stratum]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                between = np.where(sampled > 0, linear**2 / np.maximum(sampled, 1), 0.0)
+            return (square - between) @ centred + square @ raw
+        variance = np.zeros(n_domains)
+        for stage in stages:
+            to_unit = np.zeros(n_groups, dtype=np.int64)
+            to_unit[stages[-1].cell_unit] = stage.cell_unit
+            n_units = len(stage.unit_group)
+            totals = linear if stage is stages[-1] else np.asarray(
+                sparse.csr_matrix((np.ones(n_groups), (np.arange(n_groups), to_unit)), shape=(n_groups, n_units)).T
+                @ linear.T
+            ).T
+            members = sparse.csr_matrix(
+                (np.ones(n_units), (np.arange(n_units), stage.unit_group)), shape=(n_units, len(stage.sampled))
+            )
+            means = np.asarray(members.T @ totals.T).T / np.maximum(stage.sampled, 1)
+            centred, raw = _stage_scales(stage.sampled, stage.fraction, stage.factor, sampling.lonely_psu)
+            deviation = totals - means[:, stage.unit_group]
+            variance += (deviation**2) @ centred[stage.unit_group] + (totals**2) @ raw[stage.unit_group]
+        return variance
 
     def _crosstab(self, k: int, m: int, values: np.ndarray):
         """Return the (k, m) cross-tabulation of ``values``.

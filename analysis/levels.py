@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.estimates import domain_means, stats_from_frame
-from analysis.pipeline import WaveAnalysis, rate_intervals, shrink, split_keys
+from analysis.pipeline import WaveAnalysis, rate_intervals, respondent_df, shrink, split_keys
 from analysis.points import assess_direct
 
 AREA_COLUMNS = ["domain", "n", "estimate", "se", "ci_low", "ci_high", "n_eff", "population", "prob_below_80", "status"]
@@ -69,7 +69,8 @@ def item_levels(
     for level in levels:
         keyed = item_cells.assign(domain=item_cells["item"] + "\x1f" + item_cells[level])
         table = split_keys(domain_means(design, stats_from_frame(design, keyed)), first="item")
-        table = rate_intervals(table, rates, cells.groupby(level)["n"].sum())
+        everyone = respondent_df(design, stats_from_frame(design, cells.assign(domain=cells[level])))
+        table = rate_intervals(table, rates, cells.groupby(level)["n"].sum(), everyone)
         table["eb_estimate"] = table["estimate"]
         out[level] = table
     return out

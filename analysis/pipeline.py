@@ -28,14 +28,25 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError
-from analysis.estimates import Z95, DomainStats, domain_means, proportion_interval, stats_from_frame
+from analysis.estimates import (
+    Z95,
+    DomainStats,
+    bounded_interval,
+    domain_df,
+    domain_means,
+    domain_stats,
+    proportion_interval,
+    stats_from_frame,
+)
 from analysis.points import assess_communities, city_points, simulate_third_party
 from analysis.raking import RakeResult, rake
+from analysis.raking import design_columns as split_columns
 from analysis.rules import MIN_N
 from analysis.smallarea import fay_herriot, smooth_sampling_variances
 
@@ -50,7 +61,7 @@ class WaveAnalysis:
 
     domains: pd.DataFrame
     items: pd.DataFrame
-    city: dict[str, float]
+    city: dict[str, Any]  # numbers, and variance_warning ("" or why the city's variance is unusable)
     rake: RakeResult
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -100,11 +111,13 @@ def refuse_reserved(labels, column: str) -> None:
         )
 
 
-def rate_intervals(items: pd.DataFrame, rates, respondents: pd.Series) -> pd.DataFrame:
-    """Give the rows of rate items (0/1) the logit interval instead of the mean's t interval.
+def rate_intervals(items: pd.DataFrame, rates, respondents: pd.Series, df: pd.Series | None = None) -> pd.DataFrame:
+    """Give the rows of rate items (0/1) the logit interval instead of the mean's interval.
 
     ``items`` has columns item, domain, estimate, se, n_eff, ci_low, ci_high; ``respondents``
-    counts the design's respondents per domain (the degrees of freedom are that minus one).
+    counts the design's respondents per domain. The degrees of freedom are ``df`` per domain
+    (R's ``degf`` of the domain's design over all its respondents, :func:`respondent_df`), or
+    without it respondents minus one (the simple design); the rows' ``df`` column says which.
     """
     rows = items["item"].isin(list(rates or []))
     if not rows.any():
@@ -113,10 +126,20 @@ def rate_intervals(items: pd.DataFrame, rates, respondents: pd.Series) -> pd.Dat
     part = items[rows]
     size = respondents.reindex(part["domain"].astype(str)).to_numpy(dtype=float)
     size = np.where(np.isnan(size), part["n"].to_numpy(dtype=float), size)
-    low, high = proportion_interval(part["estimate"].to_numpy(), part["se"].to_numpy(), size, part["n_eff"].to_numpy())
+    freedom = size - 1 if df is None else df.reindex(part["domain"].astype(str)).to_numpy(dtype=float)
+    freedom = np.where(np.isnan(freedom), size - 1, freedom)
+    low, high = proportion_interval(part["estimate"].to_numpy(), part["se"].to_numpy(), size, part["n_eff"].to_numpy(),
+                                    df=freedom)
     items.loc[rows, "ci_low"] = low
     items.loc[rows, "ci_high"] = high
+    if "df" in items.columns:
+        items.loc[rows, "df"] = freedom
     return items
+
+
+def respondent_df(design, stats: DomainStats) -> pd.Series:
+    """Return each domain's design degrees of freedom over all its respondents, indexed by domain."""
+    return pd.Series(domain_df(design, stats), index=pd.Index(stats.domains).astype(str))
 
 
 def split_keys(frame: pd.DataFrame, first: str = "variable") -> pd.DataFrame:
@@ -158,6 +181,8 @@ def analyze(
     strata: str | None = None,
     cluster: str | None = None,
     fpc: str | None = None,
+    weights: str | None = None,
+    lonely_psu: str = "fail",
     item_matrix: bool = True,
     progress: Callable[[str], None] | None = None,
     **settings,
@@ -169,13 +194,17 @@ def analyze(
     (e.g. district) of the quotas of the simulated third-party survey; ``model_by`` the column
     whose groups get their own mean in the small-area model. ``strata``, ``cluster`` and ``fpc``
     give the sampling design of the variance (R's ``svydesign(ids=~cluster, strata=~strata,
-    fpc=~fpc, weights=~1)`` then ``rake``). ``settings`` are the fields of :class:`Settings`.
+    fpc=~fpc, weights=~weights, nest=TRUE)`` then ``rake``): ``cluster`` and ``fpc`` take one
+    column per stage as ``"A+B"``; ``weights`` names base weights raked from (uniform without);
+    ``lonely_psu`` is R's ``survey.lonely.psu`` (``fail``, ``adjust``, ``certainty``). Intervals use
+    the design's degrees of freedom per domain (``df``). ``settings`` are the fields of
+    :class:`Settings`.
     """
     config = Settings(**settings)
     say = progress or (lambda message: None)
     timings: dict[str, float] = {}
     extra = [c for c in (quota_by, model_by) if c]
-    design_columns = [c for c in (strata, cluster, fpc) if c]
+    design_columns = [c for c in (strata, weights, *split_columns(cluster), *split_columns(fpc)) if c]
     missing = [c for c in [by, *items, *(rates or []), *extra, *design_columns] if c not in respondents.columns]
     if missing:
         raise AnalysisError(f"responses: missing column(s) {', '.join(missing)}")
@@ -194,7 +223,7 @@ def analyze(
     refuse_reserved(data[by], by)
 
     result = rake(data, margins, tol=config.tol, max_iter=config.max_iter, trim=config.trim,
-                  strata=strata, cluster=cluster, fpc=fpc)
+                  strata=strata, cluster=cluster, fpc=fpc, weights=weights, lonely_psu=lonely_psu)
     design = result.design
     timings["rake"] = time.perf_counter() - clock
     say(f"raked {design.n:,} respondents in {result.iterations} iterations (design effect {result.deff:.2f})")
@@ -211,7 +240,8 @@ def analyze(
         clock = time.perf_counter()
         item_frame = pd.concat([scores.loc[keep].reset_index(drop=True), data[rates or []]], axis=1)
         item_table = split_keys(domain_means(design, many_domain_stats(design, labels, item_frame)), first="item")
-        item_table = rate_intervals(item_table, rates, pd.Series(labels).value_counts())
+        everyone = respondent_df(design, domain_stats(design, labels, np.zeros(len(labels))))
+        item_table = rate_intervals(item_table, rates, pd.Series(labels).value_counts(), everyone)
         timings["items"] = time.perf_counter() - clock
         say(f"estimated {len(item_frame.columns)} items x domains")
 
@@ -263,7 +293,8 @@ def analyze_aggregates(
         clock = time.perf_counter()
         keyed = item_cells.assign(domain=item_cells["item"].astype(str) + "\x1f" + item_cells[by].astype(str))
         item_table = split_keys(domain_means(design, stats_from_frame(design, keyed)), first="item")
-        item_table = rate_intervals(item_table, rates, cells.groupby(labels)["n"].sum())
+        everyone = respondent_df(design, stats_from_frame(design, cells.assign(domain=labels)))
+        item_table = rate_intervals(item_table, rates, cells.groupby(labels)["n"].sum(), everyone)
         timings["items"] = time.perf_counter() - clock
     domains = pd.Index(np.unique(labels), name="domain")
     attributes = pd.DataFrame(index=domains) if attributes is None else attributes.reindex(domains)
@@ -290,7 +321,11 @@ def _complete(
 ) -> WaveAnalysis:
     """Shrink, flag and count points for the domains; simulate the third-party survey."""
     clock = time.perf_counter()
-    city_row = direct[direct["domain"] == ALL].iloc[0]
+    city_row = direct[direct["domain"] == ALL].iloc[0].copy()
+    # the whole sample keeps R's interval wherever R has one (df >= 1), however small or uniform
+    estimate, se, df, n, n_eff = (np.array([city_row[c]], dtype=float) for c in ("estimate", "se", "df", "n", "n_eff"))
+    low, high = bounded_interval(estimate, se, df, n, n_eff, strict=False)
+    city_row["ci_low"], city_row["ci_high"] = float(low[0]), float(high[0])
     table = direct[direct["domain"] != ALL].reset_index(drop=True)
     table["population"] = table["weight_sum"]
     groups = attributes[model_by].reindex(table["domain"]).to_numpy() if model_by else None
@@ -317,6 +352,8 @@ def _complete(
         "se": float(city_row["se"]),
         "ci_low": float(city_row["ci_low"]),
         "ci_high": float(city_row["ci_high"]),
+        "df": float(city_row["df"]),
+        "variance_warning": str(city_row["variance_warning"]),
         "n_eff": float(city_row["n_eff"]),
         **city_points(float(city_row["estimate"]), float(city_row["se"])),
         "rake_iterations": result.iterations,
@@ -344,7 +381,8 @@ def shrink(table: pd.DataFrame, min_n: int = MIN_N, groups: np.ndarray | None = 
     fitted = False
     if len(table) >= 3:
         try:
-            psi = smooth_sampling_variances(table["se"].to_numpy(), table["n"].to_numpy(), table["n_eff"].to_numpy(), min_n)
+            psi = smooth_sampling_variances(table["se"].to_numpy(), table["n"].to_numpy(), table["n_eff"].to_numpy(),
+                                            min_n, usable=_usable(table))
             fh = fay_herriot(table["estimate"].to_numpy(), psi, _group_matrix(groups))
             fitted = True
         except AnalysisError:
@@ -355,11 +393,20 @@ def shrink(table: pd.DataFrame, min_n: int = MIN_N, groups: np.ndarray | None = 
         table["eb_estimate"] = fh.estimate
         table["eb_mse"] = fh.mse
         return _eb_interval(table), fh.between_variance
-    table["sampling_variance"] = table["se"] ** 2
+    # no variance at all (inside one PSU per stratum, nothing to smooth from): 数据不足
+    single = table["variance_warning"].fillna("").eq("single_psu").to_numpy() if "variance_warning" in table else False
+    table["sampling_variance"] = np.where(single, np.nan, table["se"] ** 2)
     table["shrinkage"] = 1.0
     table["eb_estimate"] = table["estimate"]
-    table["eb_mse"] = table["se"] ** 2
+    table["eb_mse"] = table["sampling_variance"]
     return _eb_interval(table), float("nan")
+
+
+def _usable(table: pd.DataFrame) -> np.ndarray:
+    """Return True where a domain's own variance can be used (no ``variance_warning``)."""
+    if "variance_warning" not in table.columns:
+        return np.ones(len(table), dtype=bool)
+    return (table["variance_warning"].fillna("") == "").to_numpy()
 
 
 def _eb_interval(table: pd.DataFrame) -> pd.DataFrame:
@@ -420,6 +467,8 @@ def output_table(analysis: WaveAnalysis) -> pd.DataFrame:
         "se": city["se"],
         "ci_low": city["ci_low"],
         "ci_high": city["ci_high"],
+        "df": city["df"],
+        "variance_warning": city["variance_warning"],
         "n_eff": city["n_eff"],
         "deff": city["deff_variance"],
         "deff_kish": city["deff"],
@@ -439,18 +488,21 @@ def output_table(analysis: WaveAnalysis) -> pd.DataFrame:
         "prob_pass_third_party": city["third_party_prob_pass"],
     }
     ordered = [
-        "domain", "n", "estimate", "se", "ci_low", "ci_high", "n_eff", "weight_sum", "population",
+        "domain", "n", "estimate", "se", "df", "ci_low", "ci_high", "variance_warning", "n_eff", "weight_sum", "population",
         "sampling_variance", "shrinkage", "eb_estimate", "eb_mse", "eb_ci_low", "eb_ci_high", "prob_below_80", "status",
-        "answers_needed", "points_at_stake", "share_of_lost", "rank_by_cost",
+        "answers_needed", "answers_to_decide", "points_at_stake", "share_of_lost", "rank_by_cost",
         "deff", "deff_kish", "weight_min", "weight_max", "weight_cv", "weight_warning",
         "points", "points_ci_low", "points_ci_high", "prob_pass_third_party",
     ]
     table = table.sort_values("domain", kind="stable")
     full = pd.concat([table, pd.DataFrame([all_row])], ignore_index=True)
+    city_mse = city["se"] ** 2 if city.get("variance_warning") != "single_psu" else float("nan")
     city_flag = assess_communities(
-        pd.DataFrame({"eb_estimate": [city["estimate"]], "eb_mse": [city["se"] ** 2], "population": [1.0], "n": [city["n"]]})
+        pd.DataFrame({"eb_estimate": [city["estimate"]], "eb_mse": [city_mse], "population": [1.0], "n": [city["n"]]})
     ).iloc[0]
-    full.loc[full.index[-1], ["prob_below_80", "status", "answers_needed", "points_at_stake", "share_of_lost"]] = [
-        city_flag["prob_below_80"], city_flag["status"], city_flag["answers_needed"], city_flag["points_at_stake"], 1.0,
+    full.loc[full.index[-1], ["prob_below_80", "status", "answers_needed", "answers_to_decide", "points_at_stake",
+                              "share_of_lost"]] = [
+        city_flag["prob_below_80"], city_flag["status"], city_flag["answers_needed"], city_flag["answers_to_decide"],
+        city_flag["points_at_stake"], 1.0,
     ]
     return full[ordered]

@@ -24,6 +24,12 @@ line, so more answers at that estimate make it ``ok``)::
     answers_needed = ceil(n * psi * (z^2 / (estimate - 80)^2 - 1 / MSE))
 
 (empty for decided areas; for an estimate of exactly 80 no number of answers decides, also empty).
+That number is computed at the current estimate and decides the flag in only about half of the
+futures. ``answers_to_decide`` is the planner's number instead: the fewest more answers that decide
+the flag with probability ``DECIDE_PROBABILITY`` (80%), in closed form over the predictive
+distribution of the future estimate, with "decided" symmetric around 80 (probability under 80
+outside 20%-80%): see :func:`decided_probability`; ``tests/analysis/test_planner.py`` checks it by
+simulation.
 
 Measured with ``python -m analysis.simulate --flags`` on a city whose true community means are
 N(82, 4^2), n from 2 to 200 (log-uniform), respondent SD 15 (see that module): a false alarm is
@@ -123,6 +129,83 @@ def answers_needed(estimate, mse, sampling_variance, n, threshold: float = PASS_
     return np.where(ok, np.maximum(needed, 1.0), np.nan)
 
 
+DECIDE_PROBABILITY = 0.80  # the planner's answers give this chance of a decided flag
+
+
+def decided_probability(estimate, mse, sampling_variance, n, more, threshold: float = PASS_LINE) -> np.ndarray:
+    """Return the probability that ``more`` answers decide the flag, in closed form.
+
+    Decided means the probability under 80 leaves the band ``(OK_PROBABILITY, 1 - OK_PROBABILITY)``
+    (20%-80%), symmetric around the line: then the area is clearly ``ok`` or clearly under 80.
+    With ``V`` the MSE now and ``s2 = n * psi`` the variance of one answer, ``m`` more answers give
+    ``V' = 1 / (1 / V + m / s2)``, and the estimate then is normal around today's with variance
+    ``V - V'`` (the predictive distribution). It is undecided while within ``z sqrt(V')`` of 80
+    (``z = Phi^-1(0.8)``), so the probability of deciding is
+    ``1 - Phi((80 + z sqrt(V') - e) / sqrt(V - V')) + Phi((80 - z sqrt(V') - e) / sqrt(V - V'))``.
+
+    >>> decided_probability(np.array([81.0]), np.array([4.0]), np.array([4.0]), np.array([20]), np.array([0, 200])).round(3).tolist()
+    [0.0, 0.817]
+    """
+    estimate = settle(estimate)
+    mse, psi, n, more = (np.asarray(a, dtype=float) for a in (mse, sampling_variance, n, more))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        after = 1.0 / (1.0 / mse + more / (n * psi))
+        spread = np.sqrt(np.maximum(mse - after, 0.0))
+        band = norm.ppf(1 - OK_PROBABILITY) * np.sqrt(after)
+        upper = norm.cdf((threshold + band - estimate) / spread)
+        lower = norm.cdf((threshold - band - estimate) / spread)
+        today = np.abs(estimate - threshold) >= band  # spread 0: decided now or never
+        prob = np.where(spread > 0, 1 - upper + lower, today.astype(float))
+    return prob
+
+
+def answers_to_decide(
+    estimate, mse, sampling_variance, n, probability: float = DECIDE_PROBABILITY, threshold: float = PASS_LINE,
+    limit: int = 1_000_000,
+) -> np.ndarray:
+    """Return the fewest more answers that decide the flag with ``probability`` (default 80%).
+
+    The probability is :func:`decided_probability` (closed form, no simulation); the number is the
+    smallest ``m`` that reaches it (doubling, then bisection). 0 for areas already decided (their
+    probability under 80 outside 20%-80%, symmetric around the line), NaN where no number up to
+    ``limit`` does it or the variance is unknown.
+
+    >>> answers_to_decide(np.array([81.0, 79.9, 70.0]), np.array([4.0, 36.0, 4.0]), np.array([4.0, 36.0, 4.0]),
+    ...                   np.array([20, 3, 20])).tolist()
+    [167.0, 34.0, 0.0]
+    """
+    estimate = settle(estimate)
+    mse, psi, n = (np.asarray(a, dtype=float) for a in (mse, sampling_variance, n))
+    prob = prob_below(estimate, np.sqrt(mse), threshold)
+    decided = (prob <= OK_PROBABILITY) | (prob >= 1 - OK_PROBABILITY)
+    out = np.where(decided, 0.0, np.nan)
+    todo = np.flatnonzero(~decided & np.isfinite(mse) & (psi > 0) & (n > 0))
+    if not len(todo):
+        return out
+
+    def reached(m):
+        return decided_probability(estimate[todo], mse[todo], psi[todo], n[todo], m, threshold) >= probability
+
+    high = np.ones(len(todo))
+    while True:
+        short = ~reached(high) & (high < limit)
+        if not short.any():
+            break
+        high[short] *= 2
+    ok = reached(high)
+    low = np.where(ok, 0.0, np.nan)
+    high = np.where(ok, high, np.nan)
+    live = ok.copy()
+    while live.any():
+        mid = np.floor((low + high) / 2)
+        good = reached(np.where(live, mid, 1.0))
+        high = np.where(live & good, mid, high)
+        low = np.where(live & ~good, mid, low)
+        live = ok & (high - low > 1)
+    out[todo] = high
+    return out
+
+
 def city_points(score: float, se: float) -> dict[str, float]:
     """Return the city's expected questionnaire points with a 95% interval.
 
@@ -165,6 +248,7 @@ def assess_communities(
     if "n" in out.columns:
         psi = out["sampling_variance"] if "sampling_variance" in out.columns else out[mse]
         out["answers_needed"] = answers_needed(out[score], out[mse], psi, out["n"])
+        out["answers_to_decide"] = answers_to_decide(out[score], out[mse], psi, out["n"])
     stake = points_at_stake(out[score].to_numpy(), out[population].to_numpy())
     out["points_at_stake"] = stake
     out["share_of_lost"] = stake / stake.sum() if stake.sum() > 0 else 0.0
@@ -175,13 +259,19 @@ def assess_communities(
 def assess_direct(frame: pd.DataFrame, *, score: str = "estimate", se: str = "se") -> pd.DataFrame:
     """Add prob_below_80 and status columns from direct estimates and their standard errors.
 
-    For areas above the unit (street, district, city), which are not shrunk.
+    For areas above the unit (street, district, city), which are not shrunk. An area whose
+    ``variance_warning`` is ``single_psu`` (inside one PSU per stratum: R's NaN) has no standard
+    error: no probability and status ``undecided`` (数据不足), never a certain flag. An area with
+    ``zero_variance`` (every answer alike) keeps its certain flag, with the warning beside it.
     """
     out = frame.copy()
-    prob = prob_below(out[score].to_numpy(), out[se].to_numpy())
+    usable = out[se].to_numpy(dtype=float)
+    if "variance_warning" in out.columns:
+        usable = np.where(out["variance_warning"].fillna("") == "single_psu", np.nan, usable)
+    prob = prob_below(out[score].to_numpy(), usable)
     out["prob_below_80"] = prob
     out["status"] = status(out[score].to_numpy(), prob)
-    out["answers_needed"] = answers_needed(out[score], out[se] ** 2, out[se] ** 2, out["n"])
+    out["answers_needed"] = answers_needed(out[score], usable**2, usable**2, out["n"])
     return out
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 from analysis.errors import AnalysisError
 
 MARGIN_COLUMNS = ("variable", "category", "total")
+TOTALS_RTOL = 1e-6  # margins whose totals differ by less (relative) are scaled to the first one's
 
 
 @dataclass(frozen=True)
@@ -55,31 +56,66 @@ class Design:
         return frame
 
 
+LONELY_PSU = ("fail", "adjust", "certainty")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One sampling stage of a design, on weighting cells.
+
+    ``cell_unit[g]`` is the unit (PSU at stage 1, SSU at stage 2, ...) of cell ``g``;
+    ``unit_group[u]`` the group that unit ``u`` was sampled within: its stratum at stage 1, its
+    unit of the stage before later on (R's nesting). Per group: ``sampled`` units, ``fraction``
+    sampled (0 without a finite population correction) and ``factor``, the product of the
+    sampling fractions of the stages above (R's ``multistage`` weighs a stage's variance by them).
+    """
+
+    cell_unit: np.ndarray
+    unit_group: np.ndarray
+    sampled: np.ndarray
+    fraction: np.ndarray
+    factor: np.ndarray
+
+
 @dataclass(frozen=True)
 class SamplingDesign:
-    """Strata, one-stage clusters (PSUs) and finite population corrections of a design.
+    """Base weights, strata, clusters of one or more stages and finite population corrections.
 
-    Weighting cells are then split further by stratum and cluster (a cell holds respondents of
-    one stratum and one cluster), so that the variance can be taken within strata over PSUs:
-    ``cell_stratum[g]`` and ``cell_psu[g]`` give each cell's stratum and PSU (``cell_psu`` is
-    None when every respondent is a PSU). ``fraction[h]`` is stratum ``h``'s sampling fraction
-    of PSUs (0 without a finite population correction). ``columns`` names the data columns
-    behind the split and ``values[k][g]`` is cell ``g``'s label in ``columns[k]``.
+    Weighting cells are then split further by base weight, stratum and the units of every stage
+    (a cell holds respondents of one stratum and one unit per stage, all of one base weight), so
+    that the variance can be taken within strata over PSUs, and within PSUs over the units of the
+    next stage: ``cell_stratum[g]`` gives each cell's stratum, ``stages`` the units of each stage
+    (empty when every respondent is a PSU). ``fraction[h]`` is stratum ``h``'s sampling fraction
+    at the first stage (0 without a finite population correction); ``respondent_fraction[h]`` the
+    same when respondents are the PSUs. ``lonely_psu`` is R's ``survey.lonely.psu`` option:
+    ``fail``, ``adjust`` or ``certainty``. ``columns`` names the data columns behind the split and
+    ``values[k][g]`` is cell ``g``'s label in ``columns[k]``.
     """
 
     strata: np.ndarray
     cell_stratum: np.ndarray
-    cell_psu: np.ndarray | None
-    psu_stratum: np.ndarray | None
+    stages: tuple[Stage, ...]
     fraction: np.ndarray
     columns: tuple[str, ...]
     values: tuple[np.ndarray, ...]
+    lonely_psu: str = "fail"
+    lonely: tuple[str, ...] = ()
+
+    @property
+    def cell_psu(self) -> np.ndarray | None:
+        """Return each cell's PSU, or None when every respondent is a PSU."""
+        return self.stages[0].cell_unit if self.stages else None
+
+    @property
+    def psu_stratum(self) -> np.ndarray | None:
+        """Return each PSU's stratum, or None when every respondent is a PSU."""
+        return self.stages[0].unit_group if self.stages else None
 
     def psus(self, counts: np.ndarray) -> np.ndarray:
         """Return the number of PSUs in each stratum (respondents when there are no clusters)."""
-        if self.psu_stratum is None:
+        if not self.stages:
             return np.bincount(self.cell_stratum, weights=counts, minlength=len(self.strata))
-        return np.bincount(self.psu_stratum, minlength=len(self.strata)).astype(float)
+        return self.stages[0].sampled.astype(float)
 
 
 @dataclass(frozen=True)
@@ -98,7 +134,8 @@ class RakeResult:
 def read_margins(margins: pd.DataFrame) -> dict[str, pd.Series]:
     """Validate a margins table (variable, category, total) and split it by variable.
 
-    Variables keep the order of their first appearance: that is the raking order.
+    Variables keep the order of their first appearance: that is the raking order. Totals of the
+    variables may differ by ``TOTALS_RTOL`` (relative): each is then scaled to the first's total.
 
     >>> m = pd.DataFrame({"variable": ["sex", "sex"], "category": ["M", "F"], "total": [48, 52]})
     >>> read_margins(m)["sex"].to_dict()
@@ -128,11 +165,12 @@ def read_margins(margins: pd.DataFrame) -> dict[str, pd.Series]:
     sums = {v: s.sum() for v, s in out.items()}
     first, first_sum = next(iter(sums.items()))
     for variable, total in sums.items():
-        if not np.isclose(total, first_sum, rtol=1e-6, atol=0):
+        if not np.isclose(total, first_sum, rtol=TOTALS_RTOL, atol=0):
             raise AnalysisError(
                 f"margins: totals disagree: {first} sums to {first_sum:g} but {variable} sums to {total:g}"
             )
-    return out
+    # within the tolerance (rounding): make them agree exactly, or raking could never meet them all
+    return {variable: series * (first_sum / sums[variable]) for variable, series in out.items()}
 
 
 def _encode(values: pd.Series, variable: str, categories: pd.Index) -> np.ndarray:
@@ -186,6 +224,21 @@ def build_cells(
     return variables, tuple(categories), cell_codes.astype(np.int64), counts, row_cell
 
 
+def design_columns(spec: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """Split a design argument: ``"dnum+snum"`` (R's ``~dnum + snum``) or a sequence of names.
+
+    >>> design_columns("dnum + snum"), design_columns(None), design_columns(["a"])
+    (('dnum', 'snum'), (), ('a',))
+    """
+    if spec is None:
+        return ()
+    parts = spec.split("+") if isinstance(spec, str) else list(spec)
+    names = tuple(p.strip() for p in parts)
+    if not all(names):
+        raise AnalysisError(f"design: {spec!r} names an empty column; write columns as A+B")
+    return names
+
+
 def rake(
     data: pd.DataFrame,
     margins: pd.DataFrame,
@@ -195,34 +248,58 @@ def rake(
     trim: tuple[float, float] | None = None,
     count_column: str | None = None,
     strata: str | None = None,
-    cluster: str | None = None,
-    fpc: str | None = None,
+    cluster: str | tuple[str, ...] | None = None,
+    fpc: str | tuple[str, ...] | None = None,
+    weights: str | None = None,
+    lonely_psu: str = "fail",
 ) -> RakeResult:
-    """Rake uniform base weights to ``margins`` (columns variable, category, total).
+    """Rake base weights to ``margins`` (columns variable, category, total).
 
     ``data`` holds one row per respondent with a column per margin variable, or one row per
     cell with its respondent count in ``count_column``. Iteration stops when every margin is met
     and no weight moves by more than ``tol`` (both relative). ``trim=(low, high)`` bounds weights to that
     multiple of the mean weight, keeping the total (margins then hold only approximately).
 
-    ``strata``, ``cluster`` and ``fpc`` name columns of the sampling design, as R's
-    ``svydesign(ids=~cluster, strata=~strata, fpc=~fpc, weights=~1)`` (see
-    :func:`sampling_design`); raking itself does not depend on them.
+    ``weights`` names a column of base weights (inverse selection probabilities): they are
+    raked from, not replaced, as R's ``rake`` does with ``svydesign(weights=~W)``; without it the
+    base weights are uniform (``weights=~1``). ``strata``, ``cluster`` and ``fpc`` name columns of
+    the sampling design, as R's ``svydesign(ids=~A+B, strata=~S, fpc=~F1+F2, weights=~W,
+    nest=TRUE)`` (see :func:`sampling_design`): ``cluster`` and ``fpc`` take one column per stage,
+    as ``"A+B"`` or a tuple. ``lonely_psu`` is R's ``options(survey.lonely.psu=)``: ``fail``
+    (default), ``adjust`` or ``certainty``. Raking itself depends only on the base weights.
+
+    Margin totals may disagree by a relative 1e-6 (rounding, one person in a million): each
+    margin is then scaled to the first margin's total before raking, so that the iteration can
+    converge; larger disagreements are refused.
 
     >>> d = pd.DataFrame({"sex": ["M", "F", "F", "F"]})
     >>> m = pd.DataFrame({"variable": ["sex", "sex"], "category": ["M", "F"], "total": [50, 50]})
     >>> rake(d, m).design.respondent_weights().round(3).tolist()
     [50.0, 16.667, 16.667, 16.667]
+    >>> rake(d.assign(w=[1.0, 1.0, 1.0, 2.0]), m, weights="w").design.respondent_weights().round(3).tolist()
+    [50.0, 12.5, 12.5, 25.0]
     """
     if tol <= 0 or max_iter < 1:
         raise AnalysisError("raking: tolerance must be positive and the iteration limit at least 1")
+    if lonely_psu not in LONELY_PSU:
+        raise AnalysisError(f"design: lonely PSU handling must be one of {', '.join(LONELY_PSU)}, not {lonely_psu!r}")
     targets = read_margins(margins)
-    split_by = tuple(dict.fromkeys(c for c in (strata, cluster, fpc) if c))
+    stages = design_columns(cluster)
+    fpcs = design_columns(fpc)
+    if fpcs and len(fpcs) != max(len(stages), 1):
+        raise AnalysisError(
+            f"design: {len(fpcs)} fpc column(s) for {max(len(stages), 1)} stage(s); give one per stage (--fpc F1+F2)"
+        )
+    if not fpcs:
+        stages = stages[:1]  # R: without population sizes only the first stage enters the variance
+    if weights:
+        _check_base_weights(data, weights)
+    split_by = tuple(dict.fromkeys(c for c in (weights, strata, *stages, *fpcs) if c))
     variables, categories, cell_codes, counts, row_cell = build_cells(data, targets, count_column, split_by)
     sampling = None
     if split_by:
         extra = dict(zip(split_by, (categories[len(variables) + k][cell_codes[:, len(variables) + k]] for k in range(len(split_by)))))
-        sampling = sampling_design(extra, counts, strata, cluster, fpc)
+        sampling = sampling_design(extra, counts, strata, stages, fpcs, lonely_psu)
         cell_codes, categories = cell_codes[:, : len(variables)], categories[: len(variables)]
     target_arrays = [targets[v].to_numpy() for v in variables]
     for k, variable in enumerate(variables):
@@ -234,10 +311,15 @@ def rake(
                 + (f" (and {len(empty) - 1} more)" if len(empty) > 1 else "")
             )
 
-    weights = np.full(len(counts), target_arrays[0].sum() / counts.sum())
-    iterations, converged = _ipf(weights, counts, cell_codes, target_arrays, tol, max_iter)
+    if weights:
+        base = np.zeros(len(counts))
+        base[row_cell] = pd.to_numeric(data[weights]).to_numpy(dtype=float)
+        cell_weights = base
+    else:
+        cell_weights = np.full(len(counts), target_arrays[0].sum() / counts.sum())
+    iterations, converged = _ipf(cell_weights, counts, cell_codes, target_arrays, tol, max_iter)
     if not converged:
-        worst = _margin_errors(weights, counts, cell_codes, target_arrays)
+        worst = _margin_errors(cell_weights, counts, cell_codes, target_arrays)
         k = int(np.argmax(worst))
         raise AnalysisError(
             f"raking: no convergence after {max_iter} iterations; margin {variables[k]} is still off "
@@ -245,69 +327,139 @@ def rake(
         )
     trimmed = 0
     if trim is not None:
-        trimmed = _trim(weights, counts, trim)
-    errors = _margin_errors(weights, counts, cell_codes, target_arrays)
-    design = Design(variables, categories, cell_codes, counts, weights, None if count_column else row_cell, sampling)
-    deff, n_eff = kish(weights, counts)
+        trimmed = _trim(cell_weights, counts, trim)
+    errors = _margin_errors(cell_weights, counts, cell_codes, target_arrays)
+    design = Design(variables, categories, cell_codes, counts, cell_weights, None if count_column else row_cell, sampling)
+    deff, n_eff = kish(cell_weights, counts)
     return RakeResult(design, iterations, converged, float(errors.max()), deff, n_eff, trimmed)
 
 
-def sampling_design(
-    cell_values: dict[str, np.ndarray], counts: np.ndarray, strata: str | None, cluster: str | None, fpc: str | None
-) -> SamplingDesign:
-    """Describe strata, clusters and finite population corrections per weighting cell, as R does.
+def _check_base_weights(data: pd.DataFrame, column: str) -> None:
+    """Refuse base weights that are missing, not numbers, or not positive, naming the line."""
+    if column not in data.columns:
+        raise AnalysisError(f"respondents: no column {column!r} for the base weights")
+    values = pd.to_numeric(data[column], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(values) | (values <= 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise AnalysisError(
+            f"respondents: base weight {column} = {data[column].iloc[row]!r} on row {row + 1} is not a positive number"
+        )
 
-    R's ``fpc`` semantics: a value of at most 1 is the stratum's sampling fraction; a larger one
-    is its population size, counted in PSUs (respondents without clusters, clusters with them),
-    and the fraction is the sampled PSUs over it. ``fpc`` must be the same within a stratum
-    and, as a size, at least the sampled PSUs. A stratum with a single PSU is refused (R's
-    default ``survey.lonely.psu = "fail"``). Cluster labels are taken within strata (R's
-    ``nest = TRUE``).
+
+def _group_fraction(
+    values: np.ndarray, group: np.ndarray, n_groups: int, sampled: np.ndarray, column: str, names, as_size: bool
+) -> np.ndarray:
+    """Return each group's sampling fraction from an fpc column (R's ``as.fpc``): sizes or fractions."""
+    low = np.full(n_groups, np.inf)
+    high = np.full(n_groups, -np.inf)
+    np.minimum.at(low, group, values)
+    np.maximum.at(high, group, values)
+    varies = high - low > 1e-9 * high
+    if varies.any():
+        h = int(np.flatnonzero(varies)[0])
+        raise AnalysisError(f"design: {column} differs within {names(h)}; it must be the population size there")
+    if not as_size:
+        return high
+    if (high < sampled).any():
+        h = int(np.flatnonzero(high < sampled)[0])
+        raise AnalysisError(
+            f"design: {column} = {high[h]:g} in {names(h)} is smaller than the {int(sampled[h])} units sampled there"
+        )
+    return sampled / high
+
+
+def sampling_design(
+    cell_values: dict[str, np.ndarray],
+    counts: np.ndarray,
+    strata: str | None,
+    cluster: str | tuple[str, ...] | None,
+    fpc: str | tuple[str, ...] | None,
+    lonely_psu: str = "fail",
+) -> SamplingDesign:
+    """Describe strata, the stages' units and finite population corrections per weighting cell, as R does.
+
+    R's ``fpc`` semantics, per stage: a value of at most 1 is the sampling fraction; a larger one
+    is the population size, counted in that stage's units (respondents without clusters), and the
+    fraction is the sampled units over it. ``fpc`` must be the same within a stratum (within a
+    unit of the stage above, later on) and, as a size, at least the sampled units. Unit labels are
+    taken within strata and within the units above (R's ``nest = TRUE``). The variance then follows
+    R's ``multistage``: the first stage's between-PSU variance within strata, plus, with population
+    sizes, each later stage's variance within the units above weighted by their sampling fractions.
+
+    A stratum (or a unit, at a later stage) with a single sampled unit is handled by
+    ``lonely_psu`` as R's ``survey.lonely.psu``: ``fail`` refuses it, ``adjust`` centres its unit at
+    zero instead of the stratum mean, ``certainty`` gives it no variance. A stage fully sampled
+    (population size = sampled units) has no variance and is never lonely.
     """
+    stage_columns = design_columns(cluster)
+    fpcs = design_columns(fpc)
     size = len(counts)
     stratum_labels = cell_values[strata] if strata else np.full(size, "all", dtype=object)
     strata_names, cell_stratum = np.unique(stratum_labels.astype(str), return_inverse=True)
-    cell_psu = psu_stratum = None
-    if cluster:
-        keys = pd.MultiIndex.from_arrays([cell_stratum, cell_values[cluster].astype(str)])
-        cell_psu, psu_keys = pd.factorize(keys, sort=True)
-        psu_stratum = np.asarray(psu_keys.get_level_values(0), dtype=np.int64)
     n_strata = len(strata_names)
-    partial = SamplingDesign(strata_names, cell_stratum, cell_psu, psu_stratum, np.zeros(n_strata), (), ())
-    sampled = partial.psus(counts)
-    lonely = np.flatnonzero(sampled < 2)
-    if len(lonely):
-        raise AnalysisError(
-            f"design: stratum {strata_names[lonely[0]]} has only one PSU; its variance cannot be estimated "
-            "(merge it with a neighbouring stratum)"
-        )
+    lonely: list[str] = []
+    stages: list[Stage] = []
+    group, n_groups = cell_stratum, n_strata
+    factor = np.ones(n_strata)
     fraction = np.zeros(n_strata)
-    if fpc:
-        values = pd.to_numeric(pd.Series(cell_values[fpc]), errors="coerce").to_numpy(dtype=float)
-        if np.isnan(values).any() or (values <= 0).any():
-            raise AnalysisError(f"design: {fpc} must be a positive number on every row")
-        low = np.full(n_strata, np.inf)
-        high = np.full(n_strata, -np.inf)
-        np.minimum.at(low, cell_stratum, values)
-        np.maximum.at(high, cell_stratum, values)
-        if (high - low > 1e-9 * high).any():
-            h = int(np.flatnonzero(high - low > 1e-9 * high)[0])
-            raise AnalysisError(f"design: {fpc} differs within stratum {strata_names[h]}; it must be the stratum's size")
-        if (high <= 1).all():
-            fraction = high
-        elif (high > 1).all():
-            if (high < sampled).any():
-                h = int(np.flatnonzero(high < sampled)[0])
-                raise AnalysisError(
-                    f"design: {fpc} = {high[h]:g} in stratum {strata_names[h]} is smaller than the "
-                    f"{int(sampled[h])} PSUs sampled there"
-                )
-            fraction = sampled / high
-        else:
-            raise AnalysisError(f"design: {fpc} mixes sampling fractions (<= 1) and population sizes (> 1)")
+    path: list[np.ndarray] = [cell_stratum]
+
+    def describe(k: int, labels: np.ndarray):
+        return lambda h: f"stratum {strata_names[h]}" if k == 0 else f"stage-{k} unit {labels[h]}"
+
+    fpc_values = [_fpc_values(cell_values[column], column) for column in fpcs]
+    # R's as.fpc: population sizes when any value (of any stage) is over 1, else sampling fractions
+    as_size = any((v > 1).any() for v in fpc_values)
+    if as_size and any((v < 1).any() for v in fpc_values):
+        raise AnalysisError(f"design: {'+'.join(fpcs)} mixes sampling fractions (< 1) and population sizes (> 1)")
+    group_labels = strata_names
+    if not stage_columns:  # respondents are the PSUs
+        sampled = np.bincount(cell_stratum, weights=counts, minlength=n_strata)
+        if fpcs:
+            fraction = _group_fraction(fpc_values[0], cell_stratum, n_strata, sampled, fpcs[0],
+                                       describe(0, strata_names), as_size)
+        lonely += _lonely_groups(sampled, fraction, lonely_psu, describe(0, strata_names), 1)
+    for k, column in enumerate(stage_columns):
+        path.append(np.asarray(cell_values[column]).astype(str))
+        keys = pd.MultiIndex.from_arrays(path)
+        cell_unit, unit_keys = pd.factorize(keys, sort=True)
+        unit_group = np.zeros(len(unit_keys), dtype=np.int64)
+        unit_group[cell_unit] = group
+        sampled = np.bincount(unit_group, minlength=n_groups).astype(float)
+        stage_fraction = np.zeros(n_groups)
+        if fpcs:
+            stage_fraction = _group_fraction(fpc_values[k], group, n_groups, sampled, fpcs[k],
+                                             describe(k, group_labels), as_size)
+        lonely += _lonely_groups(sampled, stage_fraction, lonely_psu, describe(k, group_labels), k + 1)
+        stages.append(Stage(cell_unit.astype(np.int64), unit_group, sampled, stage_fraction, factor))
+        if k == 0:
+            fraction = stage_fraction
+        # the next stage is sampled within this stage's units, weighted by their group's fraction
+        factor = (factor * stage_fraction)[unit_group]
+        group, n_groups = cell_unit.astype(np.int64), len(unit_keys)
+        group_labels = np.array(["/".join(map(str, key[1:])) for key in unit_keys], dtype=object)
     columns = tuple(cell_values)
-    return SamplingDesign(strata_names, cell_stratum, cell_psu, psu_stratum, fraction, columns,
-                          tuple(np.asarray(cell_values[c]).astype(str) for c in columns))
+    return SamplingDesign(strata_names, cell_stratum, tuple(stages), fraction, columns,
+                          tuple(np.asarray(cell_values[c]).astype(str) for c in columns), lonely_psu, tuple(lonely))
+
+
+def _fpc_values(raw: np.ndarray, column: str) -> np.ndarray:
+    values = pd.to_numeric(pd.Series(raw), errors="coerce").to_numpy(dtype=float)
+    if np.isnan(values).any() or (values <= 0).any():
+        raise AnalysisError(f"design: {column} must be a positive number on every row")
+    return values
+
+
+def _lonely_groups(sampled: np.ndarray, fraction: np.ndarray, lonely_psu: str, name, stage: int) -> list[str]:
+    """Return the groups with one sampled unit (and variance to estimate); refuse them under ``fail``."""
+    lonely = np.flatnonzero((sampled < 2) & (1 - fraction >= 1e-7))
+    if len(lonely) and lonely_psu == "fail":
+        raise AnalysisError(
+            f"design: {name(lonely[0])} has only one PSU at stage {stage}; its variance cannot be "
+            "estimated (merge it with a neighbouring stratum, or choose --lonely-psu adjust or certainty)"
+        )
+    return [f"{name(h)} (stage {stage})" for h in lonely]
 
 
 def _ipf(

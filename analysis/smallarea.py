@@ -41,16 +41,21 @@ class FayHerriotResult:
         return prob_below(self.estimate, np.sqrt(self.mse), threshold)
 
 
-def smooth_sampling_variances(se: np.ndarray, n: np.ndarray, n_eff: np.ndarray, min_n: int = MIN_N) -> np.ndarray:
+def smooth_sampling_variances(
+    se: np.ndarray, n: np.ndarray, n_eff: np.ndarray, min_n: int = MIN_N, usable: np.ndarray | None = None
+) -> np.ndarray:
     """Return sampling variances: direct se^2 from ``min_n`` respondents up, else kappa / n_eff.
+
+    ``usable`` (default all) marks the domains whose own variance can be trusted at all; the others
+    (a domain inside one PSU, every answer alike) get kappa / n_eff whatever their size.
 
     >>> smooth_sampling_variances(np.array([1.0, 0.0]), np.array([100, 3]), np.array([100.0, 3.0]))
     array([ 1.        , 33.33333333])
     """
     se, n, n_eff = (np.asarray(a, dtype=float) for a in (se, n, n_eff))
-    trusted = (n >= min_n) & (se > 0)
+    trusted = (n >= min_n) & (se > 0) & (True if usable is None else np.asarray(usable, dtype=bool))
     if not trusted.any():
-        trusted = (n >= 2) & (se > 0)
+        trusted = (n >= 2) & (se > 0) & (True if usable is None else np.asarray(usable, dtype=bool))
     if not trusted.any():
         raise AnalysisError("small areas: no community has a usable standard error to smooth from")
     kappa = float(np.median(se[trusted] ** 2 * n_eff[trusted]))

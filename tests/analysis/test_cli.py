@@ -106,6 +106,8 @@ def test_rates_are_estimated_as_weighted_proportions(tmp_path):
     responses.to_csv(path, index=False)
     code, _ = run(tmp_path, "--rates", "aware", responses=path)
     assert code == 2
+    assert (aware["ci_low"].isna() == aware["df"].lt(1)).all()  # one respondent: no interval (R's NaN)
+    aware = aware[aware["df"] >= 1]
     assert (aware["ci_low"] >= 0).all() and (aware["ci_high"] <= 1).all()
     assert (aware["ci_low"] <= aware["estimate"]).all() and (aware["estimate"] <= aware["ci_high"]).all()
 
@@ -142,22 +144,64 @@ def test_every_score_80_is_exactly_80_and_nowhere_below(tmp_path):
     assert code == 0
     table = pd.read_csv(out)
     city = table.iloc[-1]
-    assert city["domain"] == "ALL" and city["estimate"] == 80 and city["se"] == 0
-    assert city["status"] == "ok" and city["prob_below_80"] == 0 and city["points"] == 16
-    assert (table["status"] == "ok").all() and (table["prob_below_80"] == 0).all()
+    assert city["domain"] == "ALL" and city["estimate"] == 80 and city["se"] == 0 and city["points"] == 16
+    # identical answers: a warning and no interval; the flag stays ok (tests/survey/test_results.py pins it),
+    # one-respondent domains (df 0) are undecided; never below
+    assert (table["variance_warning"].isin(["zero_variance", "single_psu"])).all()
+    assert table["ci_low"].iloc[:-1].isna().all() and table["status"].isin(["ok", "undecided"]).all()
+    assert (table.loc[table["variance_warning"] == "single_psu", "status"] == "undecided").all()
+    assert city["ci_low"] == city["ci_high"] == 80  # the city row keeps R's (degenerate) interval
     assert (table["estimate"] == 80).all() and (table["eb_estimate"] == 80).all()
 
 
-def test_scale_1_to_5_maps_onto_0_to_100(tmp_path):
-    five = _rewrite_items(tmp_path, "five.csv", lambda v: round(v / 25) + 1)
-    hundred = _rewrite_items(tmp_path, "hundred.csv", lambda v: round(v / 25) * 25)
-    code, out = run(tmp_path, "--scale", "1-5", responses=five)
+@pytest.mark.parametrize(
+    ("flags", "to_rating", "to_score"),
+    [
+        ([], lambda v: round(v / 20), lambda v: round(v / 20) * 20),  # the questionnaire's 20, 40, 60, 80, 100
+        (["--scale-map", "linear"], lambda v: round(v / 25) + 1, lambda v: round(v / 25) * 25),
+        (["--scale-map", "1=0,2=30,3=55,4=80,5=100"], lambda v: round(v / 20),
+         lambda v: {1: 0, 2: 30, 3: 55, 4: 80, 5: 100}[round(v / 20)]),
+    ],
+)
+def test_scale_1_to_5_maps_onto_0_to_100(tmp_path, flags, to_rating, to_score):
+    five = _rewrite_items(tmp_path, "five.csv", to_rating)
+    hundred = _rewrite_items(tmp_path, "hundred.csv", to_score)
+    code, out = run(tmp_path, "--scale", "1-5", *flags, responses=five)
     assert code == 0
     from_five = pd.read_csv(out)
     code, out = run(tmp_path, responses=hundred)
     assert code == 0
     pd.testing.assert_frame_equal(from_five, pd.read_csv(out))
-    assert "(x - 1) * 25" in " ".join(build_parser_help().split())
+    assert "4->80" in " ".join(build_parser_help().split())
+
+
+def test_the_default_1_to_5_mapping_is_the_bundled_questionnaires():
+    from openpyxl import load_workbook
+
+    from analysis.cli import SCALE_MAPS
+
+    book = load_workbook(Path(__file__).resolve().parents[2] / "forms" / "definitions" / "citizen-v1.xlsx", read_only=True)
+    rows = list(book["choices"].iter_rows(values_only=True))
+    scores = {float(name): float(score) for _, name, *_, score, _ in
+              (r for r in rows[1:] if r[0] == "q01" and r[4] is not None)}
+    assert scores == SCALE_MAPS["questionnaire"]
+
+
+def test_duplicate_respondent_ids_are_refused_with_their_lines(tmp_path, capsys):
+    responses = pd.read_csv(DATA / "small_responses.csv", dtype=str)
+    responses.loc[7, "respondent_id"] = responses.loc[2, "respondent_id"]
+    path = tmp_path / "dup.csv"
+    responses.to_csv(path, index=False)
+    code, _ = run(tmp_path, responses=path)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert f"respondent_id {responses.loc[2, 'respondent_id']!r} appears on lines 4, 9" in err[0]
+
+
+def test_a_fractional_rating_is_refused_on_the_1_to_5_scale(tmp_path, capsys):
+    five = _rewrite_items(tmp_path, "five.csv", lambda v: v / 25 + 1)
+    code, _ = run(tmp_path, "--scale", "1-5", responses=five)
+    assert code == 2 and "is not a whole rating 1 to 5" in capsys.readouterr().err
 
 
 def build_parser_help() -> str:

@@ -143,7 +143,11 @@ def test_rate_intervals_match_r_svyciprop_logit(small, by):
     np.testing.assert_allclose(joined.loc[inside, "ci_low"], joined.loc[inside, "xlogit_low"], rtol=0, atol=1e-4)
     np.testing.assert_allclose(joined.loc[inside, "ci_high"], joined.loc[inside, "xlogit_high"], rtol=0, atol=1e-4)
 
-    # p = 0 or 1: the one-sided Clopper-Pearson bound with the Kish effective sample size.
+    # One respondent (df 0): no interval, as R's NaN. Otherwise, at p = 0 or 1, the one-sided
+    # Clopper-Pearson bound with the Kish effective sample size.
+    assert (joined["ci_low"].isna() == (joined["df"] < 1)).all() and (joined["df"] == joined["df_r"]).all()
+    joined = joined[joined["df"] >= 1]
+    inside = inside[joined.index]
     assert ((joined["ci_low"] >= 0) & (joined["ci_high"] <= 1) & (joined["ci_low"] <= joined["ci_high"])).all()
     edge = joined[~inside]
     assert len(edge) > 0 or by == "street"  # streets are large enough to have both answers
