@@ -17,7 +17,6 @@ from typing import Any
 
 from forms import Definition
 from forms.definition import Choice, Item, in_language, is_english
-from forms.expressions import describe_constraint
 from forms.items import ImageItem, RangeItem
 from survey import answer_photos
 
@@ -30,7 +29,33 @@ ENGLISH = {
     "隐私说明：": "Privacy: ", "提交问卷": "Submit", "带 * 的题目为必答题。": "Questions marked * must be answered.",
     "确认": "OK", "纬度": "Latitude", "经度": "Longitude", "获取当前位置": "Use my location", "— 请选择 —": "— Choose —",
     "更新选项": "Update the choices", "语言": "Language",
+    "还有 {0} 题需要处理": "{0} questions need your attention", "，已填写的回答都已保留。请点击题号前往：": ". Your answers are kept. Go to:",
+    "第{0}题": "Question {0}", "所在社区": "Your community", "照片已上传；重新选择可替换": "Photo received; choose again to replace it",
+    "提交成功": "Thank you", "感谢{0}参与“{1}”！{0}的意见将用于查找问题、改进工作。":
+        "Thank you for taking part in “{1}”. Your answers help find problems and improve our work.",
+    "这份问卷此前已经收到，无需重复提交。": "We had already received this questionnaire: there is no need to send it again.",
+    "{0}可以关闭本页面。": "You can close this page now.",
 }
+# What the server says of an answer (forms' messages), for a respondent reading English. A question's
+# own required_message / constraint_message is taken in the page's language from the questionnaire.
+MESSAGES_ENGLISH = {
+    "请选择一项": "Please choose one.", "请从列出的选项中选择一项": "Please choose one of the listed options.",
+    "请至少选择一项": "Please choose at least one.", "请填写此项": "Please answer this question.",
+    "请填写整数": "Please enter a whole number.", "请填写数字": "Please enter a number.", "请勾选此项": "Please tick this box.",
+    "这个选项与前面的回答不符，请重新选择": "This choice does not fit an earlier answer: please choose again.",
+    "请拍摄或选择一张照片": "Please take or choose a photo.", "照片没有上传成功，请重新选择": "The photo did not arrive: please choose it again.",
+    "格式不对，请重新填写": "Please check how this is written.", "答案不符合要求": "This answer is not allowed.",
+    "请填写有效日期，如 2026-12-08": "Please enter a valid date, e.g. 2026-12-08.",
+    "请填写有效时间，如 08:30": "Please enter a valid time, e.g. 08:30.",
+    "请填写有效的日期和时间，如 2026-12-08 08:30": "Please enter a valid date and time, e.g. 2026-12-08 08:30.",
+    "请填写有效的位置：纬度（-90到90）和经度（-180到180）": "Please enter a valid place: latitude (-90 to 90) and longitude (-180 to 180).",
+    "内容中含有无法识别的特殊字符，请删除后重试": "The text holds a character that cannot be kept: please remove it.",
+}
+MESSAGE_PATTERNS_ENGLISH = (
+    (re.compile(r"选了“(.+)”就不能再选其他选项\Z"), "“{0}” cannot be chosen with other choices."),
+    (re.compile(r"请不要超过(\d+)个字\Z"), "Please write at most {0} characters."),
+    (re.compile(r"请填写(-?[\d.]+)到(-?[\d.]+)之间的数(?:（每次([\d.]+)）)?\Z"), "Please enter a number from {0} to {1}."),
+)
 # What static/form.js says, for a respondent reading English (the form's data-ui; Chinese needs none).
 SCRIPT_ENGLISH = {
     "上一页": "Back", "下一页": "Next", "第{0}页，共{1}页": "Page {0} of {1}", "已答题目": "Answered",
@@ -85,6 +110,40 @@ class PhonePage:
     def ui(self, text: str) -> str:
         """Return one of the page's own words in the page's language."""
         return ENGLISH.get(text, text) if self.lang == "en" else text
+
+    def message(self, code: str, text: str) -> str:
+        """Return the server's message about question ``code``'s answer in the page's language.
+
+        The question's own messages come from the questionnaire in that language; the platform's
+        are translated for English (others read them in Chinese).
+        """
+        if not self.language:
+            return text
+        try:
+            item = self.definition.item(code)
+        except KeyError:
+            item = None
+        if item is not None:
+            for texts in (item.required_messages, item.constraint_messages):
+                if texts and text == in_language(texts, None) and in_language(texts, self.language) != text:
+                    return in_language(texts, self.language)
+        if self.lang != "en":
+            return text
+        if text in MESSAGES_ENGLISH:
+            return MESSAGES_ENGLISH[text]
+        for pattern, english in MESSAGE_PATTERNS_ENGLISH:
+            if found := pattern.match(text):
+                return english.format(*found.groups())
+        return text
+
+    def messages(self, errors: Mapping[str, str]) -> dict[str, str]:
+        return {code: self.message(code, text) for code, text in errors.items()}
+
+    def asked_when(self, item: Item) -> str:
+        """Return the line beside a follow-up question saying when to answer it."""
+        if self.lang == "en":
+            return "(Answer only if it applies, given your earlier answers.)"
+        return f"（{self.definition.asked_when(item)}的请回答）"
 
     @cached_property
     def languages(self) -> list[tuple[str, str | None, str, bool]]:
@@ -142,7 +201,7 @@ class PhonePage:
         """Return what the server says when the constraint fails (its message, else the engine's own)."""
         if item.constraint is None:
             return ""
-        return in_language(item.constraint_messages, self.language) or describe_constraint(item.constraint, None)
+        return in_language(item.constraint_messages, self.language) or item.constraint_default
 
     def offered(self, item: Item) -> tuple[list[tuple[str, list[Choice]]], list[Choice]]:
         """Return a filtered question's (groups of choices shown, choices kept back for form.js).

@@ -70,7 +70,7 @@ def _page(definition: Definition, target: OpenLink, answers: dict[str, str | Non
     page = PhonePage(definition, answers, language, now_local().date(), returned)
     return render_template(
         "public/questionnaire.html", definition=definition, token=target.token, place=target.place,
-        answers=answers, errors=errors, submission_key=submission_key, notice=notice, picker=picker,
+        answers=answers, errors=page.messages(errors), submission_key=submission_key, notice=notice, picker=picker,
         picked=picked, picker_error=picker_error, page=page,
     )
 
@@ -138,12 +138,13 @@ def _definition(target: OpenLink) -> Definition:
     return cached_definition(db.engine(), target.version_id) or definition_by_id(db.session(), target.version_id)
 
 
-def _thanks(definition: Definition, version_id: int, repeated: bool) -> str:
+def _thanks(definition: Definition, version_id: int, repeated: bool, language: str | None = None) -> str:
     pages = app_cache("thank_you_pages", "BLANK_PAGE_SECONDS", 60, 256)
-    page = pages.get((version_id, repeated))
+    page = pages.get((version_id, repeated, language))
     if page is None:
-        page = render_template("public/thanks.html", definition=definition, repeated=repeated)
-        pages.put((version_id, repeated), page)
+        page = render_template("public/thanks.html", definition=definition, repeated=repeated,
+                               page=PhonePage(definition, {}, language))
+        pages.put((version_id, repeated, language), page)
     return page
 
 
@@ -327,7 +328,7 @@ def questionnaire(token: str):
     except (OperationalError, SQLAlchemyTimeoutError):
         current_app.logger.exception("could not store a response; the respondent keeps their answers")
         return again(503, "系统繁忙，您的回答都已保留，请稍后再点一次“提交问卷”。", key=request.form["submission_key"])
-    page = make_response(_thanks(definition, target.version_id, repeated=not stored.created))
+    page = make_response(_thanks(definition, target.version_id, repeated=not stored.created, language=_language(definition)))
     if new_device:
         set_device_cookie(page, target.wave_id, device)
     return page

@@ -359,6 +359,21 @@
   });
 
   // ---- Events: exclusive choices, checks as answers change, a draft kept.
+  // A box's change comes with the tap that leaves it: a message shown then would move the page under
+  // the finger and the tap would miss. Messages wait until the tap is over.
+  var pressed = false;
+  var later = [];
+  function whenFree(run) { if (pressed) { later.push(run); } else { run(); } }
+  function release() {
+    pressed = false;
+    var waiting = later;
+    later = [];
+    setTimeout(function () { waiting.forEach(function (run) { run(); }); }, 0);
+  }
+  document.addEventListener('pointerdown', function () { pressed = true; }, true);
+  document.addEventListener('click', release, true);
+  document.addEventListener('pointercancel', release, true);
+  document.addEventListener('pointerup', function () { setTimeout(function () { if (pressed) { release(); } }, 400); }, true);
   var timer = null;
   function changed(event) {
     var field = event.target;
@@ -373,7 +388,7 @@
     if (q && q.classList.contains('question')) {
       var shown = q.classList.contains('invalid');
       // While typing, an error already shown is cleared as soon as the answer is right; a new one waits for the change.
-      if (event.type === 'change' || shown) { mark(q, problem(q, shown)); }
+      if (event.type === 'change' || shown) { whenFree(function () { mark(q, problem(q, shown)); }); }
     }
     clearTimeout(timer);
     timer = setTimeout(saveNow, 400);

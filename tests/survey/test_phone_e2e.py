@@ -240,3 +240,19 @@ def test_wide_screens_show_the_table_list_as_a_grid(life, live_server, browser):
     radio = page.locator("#q-s2 input").nth(0).bounding_box()
     assert abs((first_header["x"] + first_header["width"] / 2) - (radio["x"] + radio["width"] / 2)) < 4
     shot(page, "48-desktop-table-list")
+
+
+def test_a_tap_that_leaves_a_wrong_answer_still_lands(app, life, live_server, phone):
+    # The newcomer's finding: after a wrong age, tapping 东城区 did nothing, since the age's message
+    # appeared under the finger. The message now waits for the tap.
+    assert ENGINE_READY
+    page = phone
+    page.goto(f"{live_server}/s/{life['A2']}")
+    page.get_by_role("button", name="下一页").click()
+    page.get_by_role("checkbox", name="确认").check()
+    group(page, "过去一年您用过哪些社区服务").get_by_role("checkbox", name="图书室").check()
+    page.get_by_role("button", name="下一页").click()
+    page.get_by_label("您的年龄").fill("12")
+    page.locator("#q-district").get_by_text("东城区").click()  # a real pointer: down, blur, up, click
+    assert page.locator("#q-district").get_by_role("radio", name="东城区").is_checked()
+    assert page.locator("#e-age").inner_text() == "年龄应在16到100岁之间"

@@ -194,6 +194,14 @@ def test_the_questionnaire_in_english_and_back(app, client, life):
     back = client.post(url, data={"submission_key": form_fields(english)["submission_key"], "_lang": "English"})
     html = back.get_data(as_text=True)
     assert back.status_code == 422 and '<html lang="en">' in html and "Which district do you live in?" in html
+    # What the server says is in English too: the summary, the platform's messages, the question's own.
+    assert "questions need your attention</strong>. Your answers are kept. Go to:" in html and ">Question 2</a>" in html
+    assert "Please choose one." in html and "请选择一项" not in html and "还有" not in html
+    wrong_age = client.post(url, data=fields(form_fields(english) | full_phone_answers(age="12")) | {"_lang": "English"})
+    said = wrong_age.get_data(as_text=True)
+    assert wrong_age.status_code == 422 and re.search(r'id="e-age">[A-Za-z]', said), question(said, "age")
+    thanks = client.post(url, data=fields(form_fields(english) | full_phone_answers()) | {"_lang": "English"})
+    assert thanks.status_code == 200 and "<h1>Thank you</h1>" in thanks.get_data(as_text=True)
 
 
 def test_the_bundled_citizen_questionnaire_reads_in_english_too(client, city):
