@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from wtforms import SelectField, StringField
 from wtforms.validators import Length, Optional, Regexp
 
+from forms.xlsform import Located
 from survey import db
 from survey.auth import login_required, role_required, staff_user
 from survey.ids import query_id
@@ -40,6 +41,7 @@ from survey.questionnaires import (
     same_as_latest,
     save_pending,
 )
+from survey.reading.tables import RESPONSE_META
 from survey.security import allow_upload
 from survey.waves import WaveChangeRefused, field_version
 
@@ -131,10 +133,20 @@ def upload():
     filename = Path(upload_file.filename or "upload").name
     data = upload_file.read(MAX_UPLOAD_BYTES + 1)
     checked = check_xlsform(data, filename, form.code.data or None)
+    if checked.raw is not None:
+        checked.warnings.extend(_export_clashes(checked.raw))
     if not checked.ok:
         return render_template("office/questionnaire_check.html", checked=checked, filename=filename, pending=None), 422
     upload_id = save_pending(_folder(), staff_user().id, checked, filename)
     return redirect(url_for("questionnaires.pending", upload_id=upload_id), 303)
+
+
+def _export_clashes(raw: dict) -> list[Located]:
+    """Warn of questions named like a fixed column of the responses export (they are renamed there)."""
+    fixed = {column.name for column in RESPONSE_META}
+    return [Located("survey", None, "name", f"题目名称 \"{item['code']}\" 与导出表的固定列（{item['code']}）同名，"
+                                            f"导出时这一题的列名改为 \"{item['code']}_2\"；如不希望这样，请改名")
+            for section in raw.get("sections", ()) for item in section.get("items", ()) if item.get("code") in fixed]
 
 
 def _pending(upload_id: str):

@@ -390,3 +390,13 @@ def test_the_questionnaires_page_gives_every_row_its_own_field_ids(app, client, 
     assert page.count('class="field-version"') >= 3  # citizen v1, minor v1 and v2, each with a wave picker
     ids = re.findall(r'\sid="([^"]+)"', page)
     assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+
+
+def test_a_question_named_like_a_fixed_export_column_is_warned_of(app, client, staff):
+    login(client, "city")
+    sheets = city_form()
+    sheets["survey"][2][1] = "street"  # the education question, named like the export's 街道 column
+    page = upload(client, workbook(sheets), "renewal.xlsx")
+    assert page.status_code == 303
+    html = client.get(page.headers["Location"]).get_data(as_text=True)
+    assert "题目名称 &#34;street&#34; 与导出表的固定列（street）同名" in html or '题目名称 "street" 与导出表的固定列（street）同名' in html
