@@ -407,7 +407,7 @@
       if ((f.type === 'radio' || f.type === 'checkbox') ? f.checked : f.value) { kept.push([f.name, f.value]); }
     });
     try {
-      if (kept.length) { localStorage.setItem(DRAFT, JSON.stringify({ t: Date.now(), v: kept })); } else { localStorage.removeItem(DRAFT); }
+      if (kept.length) { localStorage.setItem(DRAFT, JSON.stringify({ t: Date.now(), v: kept, p: at })); } else { localStorage.removeItem(DRAFT); }
     } catch (e) { /* private mode or full: no draft */ }
   }
   function restore(kept) {
@@ -419,9 +419,11 @@
       update();
     }
   }
+  var draftPage = 0;  // the page the draft was left on (a reload or a language switch goes back there)
   function draft() {
     try {
       var saved = JSON.parse(localStorage.getItem(DRAFT) || 'null');
+      draftPage = saved && typeof saved.p === 'number' ? saved.p : 0;
       return saved && saved.v && Date.now() - saved.t < DRAFT_DAYS * 864e5 ? saved.v : null;
     } catch (e) {
       return null;
@@ -478,7 +480,7 @@
   update();
   if (pages.length) {
     var first = form.querySelector('.question.invalid');
-    show(first ? pageOf(first) : 0, false);
+    show(first ? pageOf(first) : (kept ? draftPage : 0), false);
     var summary = document.getElementById('error-summary');
     if (summary) {
       summary.addEventListener('click', function (event) {

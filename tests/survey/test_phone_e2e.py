@@ -100,14 +100,14 @@ def test_a_resident_answers_page_by_page_and_a_reload_keeps_the_draft(app, life,
     page.reload()
     notice = page.get_by_role("status").filter(has_text="已恢复您上次未提交的回答")
     expect(notice).to_be_visible()
-    assert page.get_by_role("checkbox", name="确认").is_checked()
+    assert status(page) == "第2页，共4页"  # back on the page the resident was on
+    assert page.locator("#q-consent input[type=checkbox]").is_checked()  # on page 1, kept too
     assert page.get_by_label("请注明其他").input_value() == "老年食堂"
     assert page.get_by_label("您的年龄").input_value() == "３５"
     assert page.locator("#q-years label").inner_text() == "7. 您在安定街道住了几年？"
     shot(page, "42-phone-draft-restored")
     notice.get_by_role("button", name="关闭提示").click()
     expect(notice).to_be_hidden()
-    page.get_by_role("button", name="下一页").click()
     page.get_by_role("button", name="下一页").click()
 
     # Page 3: the table-list, a card per question on a phone.
