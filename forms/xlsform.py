@@ -676,7 +676,9 @@ class _Importer:
         if found := {lang: texts for lang, texts in labels.items() if texts}:
             other["translations"] = {lang: {"label": texts[0]} for lang, texts in found.items()}
             specify["translations"] = {lang: {"label": texts[1]} for lang, texts in found.items()}
-        item["choices"].append(other)
+        # Before an exclusive "以上都没有", which stays last: the phone, the paper and entry number alike.
+        place = next((n for n, c in enumerate(item["choices"]) if c.get("exclusive")), len(item["choices"]))
+        item["choices"].insert(place, other)
         code = f"{item['code']}_other"
         if code in names:
             self.error("survey", number, "name", f"or_other 的填写框名为 \"{code}\"，与第{names[code]}行的名称重复")
@@ -1053,7 +1055,7 @@ def definition_to_xlsx(definition: Definition) -> bytes:
             if item.other_of is not None:
                 continue  # written as the or_other of its question
             handler = item.handler
-            shown = item.choices[:-1] if item.has_other else item.choices
+            shown = tuple(c for c in item.choices if c.code != OTHER) if item.has_other else item.choices
             if handler.xlsform_type not in ("select_one", "select_multiple"):
                 kind = handler.xlsform_type
             else:

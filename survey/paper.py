@@ -256,10 +256,10 @@ def paper_question(definition: Definition, q: NumberedItem) -> PaperQuestion:
             extra.update(digits=max(1, min(digits, MAX_DIGITS)), decimals=0 if item.type == "integer" else DECIMALS)
     hint = item.hint_in(None)
     return PaperQuestion(
-        number=q.number, label=q.label or item.label, choices=tuple((n, c.label) for n, c in q.choices),
+        number=q.number, label=q.label or item.label, choices=tuple((n, _printed(c)) for n, c in q.choices),
         lines=TEXT_LINES if item.handler.written else 0, when=q.when, layout=layout,
         hint=definition.piped(hint, {}) if hint else "",
-        groups=tuple((parent, tuple((n, c.label) for n, c in choices)) for parent, choices in q.groups),
+        groups=tuple((parent, tuple((n, _printed(c)) for n, c in choices)) for parent, choices in q.groups),
         rule="" if extra.get("scale") else rule_text(item), **extra,
     )
 
@@ -365,3 +365,8 @@ def check_serial(session: Session, wave_id: int, area: Area, code: str, serial: 
                 return serial, f"编号 {serial} 印在《{title or run.questionnaire_code}》上，请到该问卷的录入页录入"
             return format_serial(area.code, wave_id, number), None
     return serial, f"编号 {serial} 不是本社区本轮印制的问卷编号，请核对"
+
+
+def _printed(choice: Choice) -> str:
+    """Return a choice as printed: an exclusive one ("以上都没有") says it is ticked alone."""
+    return f"{choice.label}（选此项则不选其他）" if choice.exclusive else choice.label

@@ -67,7 +67,7 @@ def test_a_paper_with_every_type_is_stored_as_the_phone_stores_it(app, city):
     field_every_type(app, rules=False)
     client = grid_client(app, "wangge", "A1")
     assert post(client, "P-1", TYPED).status_code == 200
-    assert post(client, "P-2", TYPED | {"transport": "6", "transport_other": "社区班车", "bus_reason": ""}).status_code == 200
+    assert post(client, "P-2", TYPED | {"transport": "5", "transport_other": "社区班车", "bus_reason": ""}).status_code == 200
     assert stored(app, "P-1") == {
         "sex": ("F", None, None), "age": (None, "45", None), "district": ("dc", None, None), "street": ("jsh", None, None),
         "years": (None, "10", None), "transport": (None, "bus", None), "bus_reason": (None, None, "便宜"),
@@ -86,7 +86,7 @@ def test_a_paper_with_every_type_is_stored_as_the_phone_stores_it(app, city):
     ("transport", "１，２", "bus metro", None),
     ("transport", "1,1", None, "同一个选项只能输入一次"),
     ("transport", "1,9", None, "请输入1到6之间的数，用逗号隔开"),
-    ("transport", "1,5", None, "选了“很少出门”就不能再选其他选项"),
+    ("transport", "1,6", None, "选了“很少出门”就不能再选其他选项"),
     ("transport", "", None, "未填写"),
     ("sex", "3", None, "请输入1到2"),
     ("age", "45", "45", None),
@@ -126,16 +126,16 @@ def test_each_type_reads_its_typed_grammar(code, typed, value, error):
 def test_a_wrong_grammar_is_refused_on_the_page_with_its_message_and_kept_for_correcting(app, city):
     field_every_type(app, rules=False)
     client = grid_client(app, "wangge", "A1")
-    refused = post(client, "P-1", TYPED | {"moved": "2026-02-30", "transport": "1,5", "transport_other": "班车"})
+    refused = post(client, "P-1", TYPED | {"moved": "2026-02-30", "transport": "1,6", "transport_other": "班车"})
     html = refused.get_data(as_text=True)
     assert refused.status_code == 422
     assert re.findall(r'<span class="error" id="e-(\w+)">([^<]+)</span>', html) == [
         ("transport", "选了“很少出门”就不能再选其他选项"), ("moved", "请填写有效日期，如 2026-12-08")]
-    assert 'value="2026-02-30"' in html and 'value="1,5"' in html
+    assert 'value="2026-02-30"' in html and 'value="1,6"' in html
     # The "other" box is not asked while 6 is not chosen (its rule depends on a wrong answer: not reported).
     wrong = post(client, "P-1", TYPED | {"transport_other": "班车"})
     assert wrong.status_code == 422 and "本题只有第6题选了“其他”时才填写" in wrong.get_data(as_text=True)
-    missing = post(client, "P-1", TYPED | {"transport": "6", "bus_reason": ""})
+    missing = post(client, "P-1", TYPED | {"transport": "5", "bus_reason": ""})
     assert missing.status_code == 422 and '<span class="error" id="e-transport_other">未填写</span>' in missing.get_data(as_text=True)
     with app.app_context():
         assert db.session().scalar(select(Response.id)) is None
@@ -161,7 +161,7 @@ def test_engine_constraint_and_cascade_are_checked_at_entry_and_the_calculation_
 def test_engine_a_multiple_choices_rule_reads_its_several_codes(app, city):
     field_every_type(app, rules=True)
     client = grid_client(app, "wangge", "A1")
-    assert post(client, "P-1", TYPED | {"transport": "1,6", "transport_other": "班车"}).status_code == 200
+    assert post(client, "P-1", TYPED | {"transport": "1,5", "transport_other": "班车"}).status_code == 200
     answers = stored(app, "P-1")
     assert answers["transport"] == (None, "bus other", None)
     assert answers["transport_other"] == (None, "班车", None) and answers["bus_reason"] == (None, None, "便宜")
@@ -189,7 +189,7 @@ def test_entry_script_reads_several_typed_numbers_for_a_skip_rule(app, city, liv
     page.goto(f"{live_server}/entry/?q={CODE}")
     assert page.locator("#r-bus_reason").is_hidden() and page.locator("#r-transport_other").is_hidden()
     transport = page.locator("#i-transport")
-    for typed, bus, other in (("2,3", False, False), ("3，1", True, False), ("1 6", True, True), ("6", False, True), ("", False, False)):
+    for typed, bus, other in (("2,3", False, False), ("3，1", True, False), ("1 5", True, True), ("5", False, True), ("", False, False)):
         transport.fill(typed)
         assert (page.locator("#r-bus_reason").is_visible(), page.locator("#r-transport_other").is_visible()) == (bus, other), typed
     transport.fill("1,3")

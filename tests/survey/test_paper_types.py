@@ -42,7 +42,7 @@ def test_every_type_has_its_printed_layout_and_the_entry_numbering():
     assert (q[9].digits, q[9].decimals) == (4, 2)  # a decimal: a box after the point
     assert q[10].scale == tuple(str(n) for n in range(11)) and q[10].rule == ""  # a 0-10 scale: a box per value
     assert q[5].label == "您在（第4题的回答）住了几年？"  # a piped label prints its placeholder
-    assert q[6].other is q[7] and q[6].choices[-1] == (6, "其他")  # the "其他（请注明）" box goes with question 6
+    assert q[6].other is q[7] and q[6].choices[-2:] == ((5, "其他"), (6, "很少出门（选此项则不选其他）"))  # 其他 before the exclusive
     assert q[8].when == "第6题选了“公交车”"
     # Sections: headings, the note, the table-list group as a table of the shared choices.
     assert form.intro.startswith("您好！") and form.privacy == "本问卷匿名填写，您的回答只用于统计。"
@@ -64,7 +64,7 @@ def test_the_printed_pdf_says_every_layout_and_its_qr_code_still_reads(tmp_path)
     for expected in (
         "您好！我们正在了解居民对社区的看法", "本问卷匿名填写，您的回答只用于统计。", "基本情况", "请根据您的实际情况回答。",
         "注明“可多选”的题可选多项", "数字、日期和时间请在方格内",
-        "6. 您平时怎样出行？（可多选）", "□6 其他", "7. 其他（请注明）：", "5. 您在（第4题的回答）住了几年？",
+        "6. 您平时怎样出行？（可多选）", "□5 其他", "7. 其他（请注明）：", "5. 您在（第4题的回答）住了几年？",
         "8. 您坐公交车的主要原因是什么？ （第6题选了“公交车”的请回答）", "□0 □1 □2",
         "年 月 日", "时 分", "□ 我已阅读并同意", "纬度 经度", "此题请在手机上拍照上传",
         "满意度", "题目 1 满意 2 一般 3 不满意 4 不了解", "17. 您对环境卫生满意吗？ □ □ □ □",

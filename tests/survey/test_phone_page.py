@@ -129,7 +129,7 @@ def test_the_street_list_is_cut_by_the_district_with_a_refresh_button(app, clien
     # Not cut yet: every street, grouped by district, and what to do first.
     assert '<p class="when wait" id="p-street">请先回答第5题<span class="nojs">，再点“更新选项”</span></p>' in street
     assert re.findall(r'<optgroup label="([^"]+)">', street) == ["东城区", "西城区"]
-    assert '<button type="submit" name="_refresh" value="1" class="refresh nojs">更新选项</button>' in street
+    assert '<button type="submit" name="_refresh" value="1" class="refresh nojs" formaction="#q-street">更新选项</button>' in street
     # 更新选项: the same page with the answers kept, the list cut, the same key, nothing stored or checked.
     key = form_fields(blank)["submission_key"]
     again = client.post(url, data={"submission_key": key, "district": "d2", "age": "12", "_refresh": "1"})
