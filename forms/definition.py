@@ -229,6 +229,15 @@ class Item:
         """Return the message of a broken constraint: the question's own, else one said from the rule."""
         return in_language(self.constraint_messages, None) or self.constraint_default
 
+    @property
+    def worked_out(self) -> bool:
+        """Return whether the definition, not the respondent, gives the answer (calculated or read-only)."""
+        return self.handler.computed or self.read_only
+
+    def work_out(self, answers: Mapping[str, str | None], today: date | None = None) -> str | None:
+        """Return the answer of a calculated item or a read-only question (its calculation, else its default)."""
+        return self.compute(answers, today) if self.calculation is not None or self.handler.computed else self.default
+
     def compute(self, answers: Mapping[str, str | None], today: date | None = None) -> str | None:
         """Return a calculated item's value (its calculation, else its default), None for ""."""
         if self.calculation is None:
@@ -529,11 +538,8 @@ class Definition:
                 answers[item.code] = None
                 continue
             handler = item.handler
-            if handler.computed:
-                answers[item.code] = item.compute(answers, today)
-                continue
-            if item.read_only:
-                answers[item.code] = item.compute(answers, today) if item.calculation is not None else item.default
+            if item.worked_out:
+                answers[item.code] = item.work_out(answers, today)
                 continue
             value, error = handler.parse(item, handler.read(item, formdata))
             if error is None and value is not None:

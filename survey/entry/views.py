@@ -77,11 +77,8 @@ def parse_paper(definition: Definition, form, today: date | None = None) -> tupl
             if raw.strip() and not unsure:
                 errors[item.code] = f"本题只有{when[item.code]}时才填写，请清空此格，或核对前面的题"
             continue
-        if handler.computed:
-            answers[item.code] = item.compute(answers, today)
-            continue
-        if item.read_only:
-            answers[item.code] = item.compute(answers, today) if item.calculation is not None else item.default
+        if item.worked_out:
+            answers[item.code] = item.work_out(answers, today)
             continue
         value, error = handler.parse_typed(item, raw)
         if error is None and value is not None:
