@@ -378,6 +378,10 @@ class Definition:
         # Looked up for every leaf of every skip rule a page describes: a dict, not a walk of the items.
         return {item.code: item for item in self.elements}
 
+    def is_numbered(self, code: str) -> bool:
+        """Return whether ``code`` is a question with a number (not a note or a calculated value)."""
+        return code in self._numbers
+
     def number_of(self, code: str) -> int:
         """Return the item's question number as shown to respondents (from 1)."""
         return self._numbers[code]

@@ -179,10 +179,13 @@ class PhonePage:
         if "${" not in text:
             return [(text, None)]
         return [(literal, None) if code is None else
-                (self.definition.display(code, self.answers.get(code), self.language) or literal, code)
+                (self.definition.display(code, self.answers.get(code), self.language) or self.placeholder(code), code)
                 for literal, code in self.definition.pieces(text)]
 
     def placeholder(self, code: str) -> str:
+        """Return what stands for an answer not given yet in a label that quotes it."""
+        if self.lang == "en" and self.definition.is_numbered(code):
+            return f"(your answer to question {self.definition.number_of(code)})"
         return f"（{self.definition.question_name(code)}的回答）"
 
     def label(self, item: Item) -> list[tuple[str, str | None]]:

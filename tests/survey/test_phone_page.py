@@ -167,7 +167,7 @@ def test_a_label_quotes_an_earlier_answer(app, client, life):
     assert '您在<span data-pipe="street" data-empty="（第6题的回答）">金融街道</span>住了几年？' in page.get_data(as_text=True)
     english = client.post(url, data=fields(form_fields(blank) | full_phone_answers(age="", street="s21", district="d2"))
                           | {"_lang": "English"})
-    assert 'How many years have you lived in <span data-pipe="street" data-empty="（第6题的回答）">Finance street</span>?' \
+    assert 'How many years have you lived in <span data-pipe="street" data-empty="(your answer to question 6)">Finance street</span>?' \
         in english.get_data(as_text=True)
 
 
