@@ -5,7 +5,9 @@ Views parse the request, resolve the area through ``survey.scope`` and call plai
 """
 from __future__ import annotations
 
+import math
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from flask import (
     current_app,
     has_request_context,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -130,6 +133,20 @@ def login():
             allowed = target.startswith("/office/") if user.role in OFFICE_ROLES else target.startswith(home)
             return redirect(target if allowed and not target.startswith("//") else home)
     return render_template("office/login.html", form=form, error=error), 200 if error is None else 401
+
+
+@bp.errorhandler(429)
+def _too_many_logins(exc):
+    """The login page again, saying 登录 and how long to wait (the hour's limit holds longer than a minute)."""
+    if request.endpoint != "office.login":
+        return render_template("public/message.html", title="访问太频繁", message="访问太频繁了，请稍等片刻再试。"), 429
+    limit = limiter.current_limit
+    seconds = max(1, math.ceil(limit.reset_at - time.time())) if limit is not None else 60
+    wait = f"{seconds} 秒" if seconds < 60 else f"{math.ceil(seconds / 60)} 分钟"
+    error = f"这个网络地址登录太频繁了，请 {wait}后再登录。"
+    response = make_response(render_template("office/login.html", form=LoginForm(formdata=None), error=error), 429)
+    response.headers["Retry-After"] = str(seconds)
+    return response
 
 
 @bp.post("/logout")

@@ -189,9 +189,13 @@ def test_login_needs_the_csrf_token(demo, client):
 
 
 def test_login_attempts_are_rate_limited(demo, client):
-    statuses = [login(client, "nobody", "x").status_code for _ in range(12)]
-    assert statuses[:10] == [401] * 10
-    assert statuses[-1] == 429
+    replies = [login(client, "nobody", "x") for _ in range(12)]
+    assert [r.status_code for r in replies[:10]] == [401] * 10
+    assert replies[-1].status_code == 429
+    # The login page again, saying 登录 (not 提交) and how long to wait; the form is there to try later.
+    html = replies[-1].get_data(as_text=True)
+    assert "登录太频繁了，请" in html and ("秒后再登录" in html or "分钟后再登录" in html) and "提交太频繁" not in html
+    assert 'name="password"' in html and 0 < int(replies[-1].headers["Retry-After"]) <= 60
 
 
 def test_logout_needs_a_post_with_csrf(demo, client):
