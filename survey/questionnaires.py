@@ -66,6 +66,11 @@ def install_bundled(session: Session) -> list[QuestionnaireVersion]:
     return out
 
 
+def titles(session: Session) -> dict[str, str]:
+    """Return {questionnaire code: its title}, e.g. ``{"citizen": "市民满意度调查"}``."""
+    return {code: title for code, title in session.execute(select(Questionnaire.code, Questionnaire.title))}
+
+
 def definition_by_id(session: Session, version_id: int) -> Definition:
     """Return the parsed definition of a stored version by id, loading it once per process.
 

@@ -54,6 +54,7 @@ from survey.models.users import ROLE_NAMES
 from survey.office.accounts import MANAGER_ROLES as ACCOUNT_MANAGERS
 from survey.office.accounts import register as register_accounts
 from survey.office.fieldwork_views import register as register_fieldwork
+from survey.questionnaires import titles as questionnaire_titles
 from survey.reading import dashboard, documents, export_jobs, wave_changes
 from survey.reading.dashboard import STATUS_NAMES
 from survey.reading.exports import FORMATS, WHATS, csv_chunks, export_filename, table_for, write
@@ -332,8 +333,9 @@ def paper(code: str):
                          f"纸质问卷-{place.name}-{printed.first}至{printed.last}.pdf")
     elif request.method == "POST":
         error, status = "；".join(m for messages in form.errors.values() for m in messages), 422
+    titles = questionnaire_titles(session)
     return render_template("office/paper.html", area=place, form=form, error=error, runs=batches(session, place),
-                           max_copies=MAX_COPIES, breadcrumbs=_breadcrumbs(place)), status
+                           titles=titles, max_copies=MAX_COPIES, breadcrumbs=_breadcrumbs(place)), status
 
 
 @bp.get("/area/<code>/problems")
