@@ -54,7 +54,8 @@ bp = Blueprint("public", __name__, template_folder="templates")
 csrf.exempt(bp)  # see the module docstring: one-time keys and an Origin check instead
 bp.add_app_template_global(PhonePage, "phone_page")  # the office's phone preview renders the page without a view
 
-ALREADY_SENT = "这台手机（电脑）已经提交过这份问卷，感谢参与！不需要再次填写。"
+ALREADY_SENT = ("这台手机（电脑）已经提交过这份问卷，感谢参与！不需要再次填写："
+                "同一台手机再次提交的问卷不计入统计。")
 FOREIGN_POST = "请在本问卷的页面上提交。您的回答都已保留，请检查后点“提交问卷”。"
 
 
@@ -138,12 +139,13 @@ def _definition(target: OpenLink) -> Definition:
     return cached_definition(db.engine(), target.version_id) or definition_by_id(db.session(), target.version_id)
 
 
-def _thanks(definition: Definition, version_id: int, repeated: bool) -> str:
+def _thanks(definition: Definition, version_id: int, repeated: bool, second: bool = False) -> str:
+    """The thank-you page; ``repeated``: the same form sent twice; ``second``: this phone had answered before."""
     pages = app_cache("thank_you_pages", "BLANK_PAGE_SECONDS", 60, 256)
-    page = pages.get((version_id, repeated))
+    page = pages.get((version_id, repeated, second))
     if page is None:
-        page = render_template("public/thanks.html", definition=definition, repeated=repeated)
-        pages.put((version_id, repeated), page)
+        page = render_template("public/thanks.html", definition=definition, repeated=repeated, second=second)
+        pages.put((version_id, repeated, second), page)
     return page
 
 
@@ -180,9 +182,12 @@ def _picked_community(session, target: OpenLink) -> tuple[str | None, int | None
     return code, area.id, None
 
 
-def _answered_before(session, target: OpenLink, device: str) -> bool:
-    return bool(session.scalar(select(exists().where(
-        Response.wave_id == target.wave_id, Response.device_id == device, Response.link_id == target.link_id))))
+def _answered_before(session, target: OpenLink, device: str, other_than: int | None = None) -> bool:
+    """Whether this device sent this link's questionnaire in this wave (a response other than ``other_than``)."""
+    where = [Response.wave_id == target.wave_id, Response.device_id == device, Response.link_id == target.link_id]
+    if other_than is not None:
+        where.append(Response.id != other_than)
+    return bool(session.scalar(select(exists().where(*where))))
 
 
 def _foreign_post() -> bool:
@@ -327,7 +332,12 @@ def questionnaire(token: str):
     except (OperationalError, SQLAlchemyTimeoutError):
         current_app.logger.exception("could not store a response; the respondent keeps their answers")
         return again(503, "系统繁忙，您的回答都已保留，请稍后再点一次“提交问卷”。", key=request.form["submission_key"])
-    page = make_response(_thanks(definition, target.version_id, repeated=not stored.created))
+    # A later answer from a phone that answered before is flagged as a repeat and not counted: say so.
+    second = False
+    if stored.created and not new_device:
+        with engine.connect() as connection:  # no ORM session on this path
+            second = _answered_before(connection, target, device, stored.response_id)
+    page = make_response(_thanks(definition, target.version_id, repeated=not stored.created, second=second))
     if new_device:
         set_device_cookie(page, target.wave_id, device)
     return page

@@ -270,6 +270,18 @@ def test_reopening_a_link_after_answering_says_it_was_sent(app, client, city):
     assert "已经提交过" not in app.test_client().get(f"/s/{city['A1']}").get_data(as_text=True)  # another phone
 
 
+def test_a_second_answer_from_the_same_phone_is_told_it_will_not_count(app, client, city):
+    """Issue 26 item 11: the reopened page says a second answer won't count, and the second thanks says so too."""
+    first = form_fields(client.get(f"/s/{city['A1']}").get_data(as_text=True))
+    assert "不计入统计" not in client.post(f"/s/{city['A1']}", data=first | full_answers()).get_data(as_text=True)
+    reopened = client.get(f"/s/{city['A1']}").get_data(as_text=True)
+    assert "同一台手机再次提交的问卷不计入统计" in reopened
+    thanks = client.post(f"/s/{city['A1']}", data=form_fields(reopened) | full_answers()).get_data(as_text=True)
+    assert "提交成功" in thanks and "这一份不计入统计" in thanks
+    again = client.post(f"/s/{city['A1']}", data=form_fields(reopened) | full_answers()).get_data(as_text=True)
+    assert "此前已经收到" in again  # the same form twice: stored once, said as before
+
+
 def test_staff_pages_are_not_cached(app, city):
     client = grid_client(app, "grid1", "A1", "10.22.0.1")
     for path in ("/entry/", "/office/login"):
