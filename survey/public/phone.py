@@ -72,6 +72,7 @@ class PhonePage:
     language: str | None = None
     today: date | None = None
     returned: bool = False  # shown again after a POST: the page holds what was sent (form.js keeps no draft over it)
+    fixed: Mapping[str, str | None] = field(default_factory=dict)  # answers the link gives (a class's grade band)
 
     @property
     def lang(self) -> str:
@@ -143,6 +144,12 @@ class PhonePage:
         if item.constraint is None:
             return ""
         return in_language(item.constraint_messages, self.language) or describe_constraint(item.constraint, None)
+
+    def choices(self, item: Item) -> list[Choice]:
+        """Return the choices a plain choice question shows: only the link's own answer when the link gives it."""
+        given = self.fixed.get(item.code)
+        own = [c for c in item.choices if given and c.code == given]
+        return own or list(item.choices)
 
     def offered(self, item: Item) -> tuple[list[tuple[str, list[Choice]]], list[Choice]]:
         """Return a filtered question's (groups of choices shown, choices kept back for form.js).

@@ -68,7 +68,7 @@ def _page(definition: Definition, target: OpenLink, answers: dict[str, str | Non
           submission_key: str, notice: str | None = None, picked: str | None = None,
           picker_error: str | None = None, language: str | None = None, returned: bool = True) -> str:
     picker = community_choices(db.session()) if target.picks_community else None
-    page = PhonePage(definition, answers, language, now_local().date(), returned)
+    page = PhonePage(definition, answers, language, now_local().date(), returned, _known_answers(definition, target))
     return render_template(
         "public/questionnaire.html", definition=definition, token=target.token, place=target.place,
         answers=answers, errors=errors, submission_key=submission_key, notice=notice, picker=picker,

@@ -242,6 +242,8 @@ def test_a_pupil_form_comes_with_the_class_grade_band_chosen(app, client, pupil_
     html = client.get(f"/s/{pupil_link}").get_data(as_text=True)
     assert 'name="grade_band" value="P4-6" checked' in html
     assert html.count("checked") == 1
+    # Only the class's 学段 is offered (issue 26 item 10): the other three would be refused anyway.
+    assert re.findall(r'name="grade_band" value="([^"]+)"', html) == ["P4-6"]
 
 
 def test_a_pupil_grade_band_that_contradicts_the_class_is_refused(app, client, pupil_link):
