@@ -54,6 +54,7 @@ from survey.models.users import ROLE_NAMES
 from survey.office.accounts import MANAGER_ROLES as ACCOUNT_MANAGERS
 from survey.office.accounts import register as register_accounts
 from survey.office.fieldwork_views import register as register_fieldwork
+from survey.questionnaires import questionnaire_named
 from survey.questionnaires import titles as questionnaire_titles
 from survey.reading import dashboard, documents, export_jobs, wave_changes
 from survey.reading.dashboard import STATUS_NAMES
@@ -432,8 +433,12 @@ def report(code: str):
 def qr(code: str):
     session = db.session()
     place = scoped_area(session, staff_user(), code)
-    pdf, _ = documents.qr_sheet(app_object(), session, place)
-    return _file(pdf, "application/pdf", f"二维码-{place.name}.pdf")
+    chosen = None
+    if request.args.get("q"):  # one questionnaire's codes (?q=CODE); without it, each questionnaire's in turn
+        chosen = questionnaire_named(session, request.args["q"]) or abort(404)
+    pdf, _ = documents.qr_sheet(app_object(), session, place, chosen)
+    suffix = f"-{chosen.title}" if chosen else ""
+    return _file(pdf, "application/pdf", f"二维码-{place.name}{suffix}.pdf")
 
 
 def _round(value, digits: int = 2):
