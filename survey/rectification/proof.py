@@ -43,11 +43,11 @@ class Proof:
 
     @property
     def plain(self) -> str:
-        """The change in plain words for a unit, e.g. ``提升了 5.2 分，可信`` or ``提升了 1.0 分，还看不出变化``."""
+        """The change in plain words for a unit, e.g. ``提升了 5.2 分，可信`` or ``提升了 1.0 分，还看不出是真的变化``."""
         if self.after_wave is None or self.change is None:
             return self.verdict
         moved = f"{'提升' if self.change.change >= 0 else '下降'}了 {abs(self.change.change):.1f} 分"
-        return moved + ("，可信" if self.change.significant else "，还看不出变化")
+        return moved + ("，可信" if self.change.significant else "，还看不出是真的变化")
 
 
 def proof(session: Session, task: Task) -> Proof | None:
