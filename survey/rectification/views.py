@@ -336,7 +336,7 @@ def new_tasks(code: str):
                 unit = by_id.get(request.form.get(f"unit_{i}", type=int) or 0)
                 if unit is None:
                     raise TaskError(f"第{i + 1}条没有选择责任单位")
-                title = request.form.get(f"title_{i}", "") or pick.title
+                title = " ".join(request.form.get(f"title_{i}", "").split()) or pick.title  # a textarea: one line
                 chosen.append((Pick(pick.area, title, pick.questionnaire_code, pick.item_code, pick.topic, pick.term,
                                     pick.wave_id, pick.score_before), unit))
             with db.write_transaction(session):
