@@ -1,4 +1,4 @@
-"""The rectification 通报 as a PDF: 整改率 rankings, lowest first (numbers in, document out)."""
+"""The rectification 通报 as a PDF: 整改率 rankings, lowest first (倒数名次: 1 is the lowest) (numbers in, document out)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,6 +29,7 @@ class Bulletin:
     total: BulletinRow
     rows: list[BulletinRow]
     lowest: list[BulletinRow]  # named in the text: the lowest with tasks due
+    note_heading: str = "所属/联系人"  # what BulletinRow.note holds: a unit's contact, an area's parent
 
 
 def bulletin_pdf(bulletin: Bulletin) -> bytes:

@@ -30,8 +30,10 @@ from survey.appcontext import app_object
 
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
 
-# Staff login: a person mistyping gets several tries; a password-guessing script does not.
-LOGIN_LIMIT = "10 per minute; 60 per hour"
+# Staff login, per address: a person mistyping gets several tries; a password-guessing script does not.
+# The hour's count is loose because a whole office logs in from behind one NAT address; guessing one
+# account's password is held by survey/auth.py's failure throttling per name (and per name x address).
+LOGIN_LIMIT = "10 per minute; 300 per hour"
 # Public questionnaire, per IP address. Loose enough for a school computer room or a company
 # network behind one address (a class of 50 submitting within the same minute, twice over),
 # tight enough that one script cannot pour in thousands of answers.

@@ -66,6 +66,16 @@ def install_bundled(session: Session) -> list[QuestionnaireVersion]:
     return out
 
 
+def questionnaire_named(session: Session, code: str) -> Questionnaire | None:
+    """Return the questionnaire with ``code`` (None without one)."""
+    return session.scalar(select(Questionnaire).where(Questionnaire.code == code[:64]))
+
+
+def titles(session: Session) -> dict[str, str]:
+    """Return {questionnaire code: its title}, e.g. ``{"citizen": "市民满意度调查"}``."""
+    return {code: title for code, title in session.execute(select(Questionnaire.code, Questionnaire.title))}
+
+
 def definition_by_id(session: Session, version_id: int) -> Definition:
     """Return the parsed definition of a stored version by id, loading it once per process.
 

@@ -1,6 +1,10 @@
 """Schools' "small hand pulls big hand" campaigns: classes, class links and their progress."""
 from __future__ import annotations
 
+import functools
+import itertools
+import os
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -121,8 +125,37 @@ def participation_by_school(session: Session, area: Area, wave_id: int) -> list[
     return out
 
 
-def community_choices(session: Session) -> list[tuple[str, list[tuple[str, str]]]]:
-    """Return communities grouped by "district · street" for the parents' community picker."""
+MAX_READINGS = 16  # pinyin spellings kept per name when several characters have more than one reading
+
+
+@functools.lru_cache(maxsize=4096)
+def search_keys(name: str) -> str:
+    """Return what a parent may type in Latin letters to find ``name``: its pinyin and its initials.
+
+    Every reading of a character with several is kept (长: zhang and chang), up to MAX_READINGS
+    spellings. pypinyin's phrase dictionary (about 45 MB a process) is not loaded: place names are
+    matched by every reading instead of the reading a phrase would pick.
+
+    >>> search_keys("桂花社区").split()[:2]
+    ['guihuashequ', 'ghsq']
+    """
+    os.environ.setdefault("PYPINYIN_NO_PHRASES", "1")
+    from pypinyin import Style, pinyin
+
+    readings = [[r.lower() for r in dict.fromkeys(options) if r] or [""]
+                for options in pinyin(name, style=Style.NORMAL, heteronym=True, errors="default")]
+    keys: dict[str, None] = {}
+    for n, spelling in enumerate(itertools.product(*readings)):
+        if n >= MAX_READINGS:
+            break
+        keys["".join(spelling)] = None
+        keys["".join(part[:1] for part in spelling)] = None
+    return " ".join(key for key in keys if key.isascii())
+
+
+def community_choices(session: Session) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    """Return communities grouped by "district · street" for the parents' community picker: (code, name,
+    the pinyin keys picker.js also matches: search_keys)."""
     street = Area.__table__.alias("street")
     district = Area.__table__.alias("district")
     rows = session.execute(
@@ -132,7 +165,7 @@ def community_choices(session: Session) -> list[tuple[str, list[tuple[str, str]]
         .where(Area.level == "community")
         .order_by(district.c.code, street.c.code, Area.code)
     ).all()
-    groups: dict[str, list[tuple[str, str]]] = {}
+    groups: dict[str, list[tuple[str, str, str]]] = {}
     for code, name, street_name, district_name in rows:
-        groups.setdefault(f"{district_name} · {street_name}", []).append((code, name))
+        groups.setdefault(f"{district_name} · {street_name}", []).append((code, name, search_keys(name)))
     return list(groups.items())

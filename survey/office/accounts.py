@@ -141,7 +141,7 @@ def describe(entry: ExportLog) -> str:
 class CreateForm(FlaskForm):
     username = StringField("用户名", validators=[InputRequired("请填写用户名"), Length(max=64, message="最多64个字")])
     role = SelectField("角色", validate_choice=False)
-    area = StringField("区域编码（责任单位账号不填）", validators=[Optional(), Length(max=64, message="最多64个字")])
+    area = StringField("区域（编码或名称，责任单位账号不填）", validators=[Optional(), Length(max=64, message="最多64个字")])
     school = StringField("学校名称（学校账号填写）", validators=[Optional(), Length(max=200, message="最多200个字")])
     unit = StringField("责任单位名称（责任单位账号填写）", validators=[Optional(), Length(max=200, message="最多200个字")])
     password = PasswordField("初始密码（留空则自动生成）", validators=[Optional(), Length(max=200, message="最多200个字")])
@@ -206,8 +206,14 @@ def create():
         return _page(viewer, form, error="请填写区域编码", status=400)
     else:
         area = session.scalar(select(Area).where(Area.code == code))
+        if area is None:  # typed a name: fine when exactly one area of the viewer's scope has it
+            named = session.scalars(select(Area).where(Area.name == code, within(viewer.area)).order_by(Area.code)).all()
+            if len(named) > 1:
+                choices = "、".join(f"{a.code}（{a.parent.name if a.parent else ''}{a.name}）" for a in named)
+                return _page(viewer, form, error=f"有 {len(named)} 个区域叫“{code}”，请填编码：{choices}。", status=400)
+            area = named[0] if named else None
     if area is None or not in_scope(viewer, area):
-        return _page(viewer, form, error=f"您的管辖范围内没有编码为 {code} 的区域。", status=400)
+        return _page(viewer, form, error=f"您的管辖范围内没有编码或名称为“{code}”的区域。", status=400)
     generated = not form.password.data
     password = strong_password() if generated else form.password.data
     try:

@@ -5,7 +5,9 @@ Views parse the request, resolve the area through ``survey.scope`` and call plai
 """
 from __future__ import annotations
 
+import math
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from flask import (
     current_app,
     has_request_context,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -51,6 +54,8 @@ from survey.models.users import ROLE_NAMES
 from survey.office.accounts import MANAGER_ROLES as ACCOUNT_MANAGERS
 from survey.office.accounts import register as register_accounts
 from survey.office.fieldwork_views import register as register_fieldwork
+from survey.questionnaires import questionnaire_named
+from survey.questionnaires import titles as questionnaire_titles
 from survey.reading import dashboard, documents, export_jobs, wave_changes
 from survey.reading.dashboard import STATUS_NAMES
 from survey.reading.exports import FORMATS, WHATS, csv_chunks, export_filename, table_for, write
@@ -130,6 +135,20 @@ def login():
             allowed = target.startswith("/office/") if user.role in OFFICE_ROLES else target.startswith(home)
             return redirect(target if allowed and not target.startswith("//") else home)
     return render_template("office/login.html", form=form, error=error), 200 if error is None else 401
+
+
+@bp.errorhandler(429)
+def _too_many_logins(exc):
+    """The login page again, saying 登录 and how long to wait (the hour's limit holds longer than a minute)."""
+    if request.endpoint != "office.login":
+        return render_template("public/message.html", title="访问太频繁", message="访问太频繁了，请稍等片刻再试。"), 429
+    limit = limiter.current_limit
+    seconds = max(1, math.ceil(limit.reset_at - time.time())) if limit is not None else 60
+    wait = f"{seconds} 秒" if seconds < 60 else f"{math.ceil(seconds / 60)} 分钟"
+    error = f"这个网络地址登录太频繁了，请 {wait}后再登录。"
+    response = make_response(render_template("office/login.html", form=LoginForm(formdata=None), error=error), 429)
+    response.headers["Retry-After"] = str(seconds)
+    return response
 
 
 @bp.post("/logout")
@@ -315,8 +334,9 @@ def paper(code: str):
                          f"纸质问卷-{place.name}-{printed.first}至{printed.last}.pdf")
     elif request.method == "POST":
         error, status = "；".join(m for messages in form.errors.values() for m in messages), 422
+    titles = questionnaire_titles(session)
     return render_template("office/paper.html", area=place, form=form, error=error, runs=batches(session, place),
-                           max_copies=MAX_COPIES, breadcrumbs=_breadcrumbs(place)), status
+                           titles=titles, max_copies=MAX_COPIES, breadcrumbs=_breadcrumbs(place)), status
 
 
 @bp.get("/area/<code>/problems")
@@ -413,8 +433,12 @@ def report(code: str):
 def qr(code: str):
     session = db.session()
     place = scoped_area(session, staff_user(), code)
-    pdf, _ = documents.qr_sheet(app_object(), session, place)
-    return _file(pdf, "application/pdf", f"二维码-{place.name}.pdf")
+    chosen = None
+    if request.args.get("q"):  # one questionnaire's codes (?q=CODE); without it, each questionnaire's in turn
+        chosen = questionnaire_named(session, request.args["q"]) or abort(404)
+    pdf, _ = documents.qr_sheet(app_object(), session, place, chosen)
+    suffix = f"-{chosen.title}" if chosen else ""
+    return _file(pdf, "application/pdf", f"二维码-{place.name}{suffix}.pdf")
 
 
 def _round(value, digits: int = 2):

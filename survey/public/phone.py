@@ -35,6 +35,8 @@ ENGLISH = {
         "Thank you for taking part in “{1}”. Your answers help find problems and improve our work.",
     "这份问卷此前已经收到，无需重复提交。": "We had already received this questionnaire: there is no need to send it again.",
     "{0}可以关闭本页面。": "You can close this page now.",
+    "这台手机（电脑）此前已经提交过这份问卷，这一份不计入统计（同一台手机只计第一份）。":
+        "This phone has answered this questionnaire before: this answer will not be counted (a phone's first answer counts).",
 }
 # What the server says of an answer (forms' messages), for a respondent reading English. A question's
 # own required_message / constraint_message is taken in the page's language from the questionnaire.
@@ -97,6 +99,7 @@ class PhonePage:
     language: str | None = None
     today: date | None = None
     returned: bool = False  # shown again after a POST: the page holds what was sent (form.js keeps no draft over it)
+    fixed: Mapping[str, str | None] = field(default_factory=dict)  # answers the link gives (a class's grade band)
 
     @property
     def lang(self) -> str:
@@ -205,6 +208,12 @@ class PhonePage:
         if item.constraint is None:
             return ""
         return in_language(item.constraint_messages, self.language) or item.constraint_default
+
+    def choices(self, item: Item) -> list[Choice]:
+        """Return the choices a plain choice question shows: only the link's own answer when the link gives it."""
+        given = self.fixed.get(item.code)
+        own = [c for c in item.choices if given and c.code == given]
+        return own or list(item.choices)
 
     def offered(self, item: Item) -> tuple[list[tuple[str, list[Choice]]], list[Choice]]:
         """Return a filtered question's (groups of choices shown, choices kept back for form.js).

@@ -54,7 +54,8 @@ bp = Blueprint("public", __name__, template_folder="templates")
 csrf.exempt(bp)  # see the module docstring: one-time keys and an Origin check instead
 bp.add_app_template_global(PhonePage, "phone_page")  # the office's phone preview renders the page without a view
 
-ALREADY_SENT = "这台手机（电脑）已经提交过这份问卷，感谢参与！不需要再次填写。"
+ALREADY_SENT = ("这台手机（电脑）已经提交过这份问卷，感谢参与！不需要再次填写："
+                "同一台手机再次提交的问卷不计入统计。")
 FOREIGN_POST = "请在本问卷的页面上提交。您的回答都已保留，请检查后点“提交问卷”。"
 
 
@@ -67,7 +68,7 @@ def _page(definition: Definition, target: OpenLink, answers: dict[str, str | Non
           submission_key: str, notice: str | None = None, picked: str | None = None,
           picker_error: str | None = None, language: str | None = None, returned: bool = True) -> str:
     picker = community_choices(db.session()) if target.picks_community else None
-    page = PhonePage(definition, answers, language, now_local().date(), returned)
+    page = PhonePage(definition, answers, language, now_local().date(), returned, _known_answers(definition, target))
     return render_template(
         "public/questionnaire.html", definition=definition, token=target.token, place=target.place,
         answers=answers, errors=page.messages(errors), submission_key=submission_key, notice=notice, picker=picker,
@@ -138,13 +139,15 @@ def _definition(target: OpenLink) -> Definition:
     return cached_definition(db.engine(), target.version_id) or definition_by_id(db.session(), target.version_id)
 
 
-def _thanks(definition: Definition, version_id: int, repeated: bool, language: str | None = None) -> str:
+def _thanks(definition: Definition, version_id: int, repeated: bool, second: bool = False,
+            language: str | None = None) -> str:
+    """The thank-you page; ``repeated``: the same form sent twice; ``second``: this phone had answered before."""
     pages = app_cache("thank_you_pages", "BLANK_PAGE_SECONDS", 60, 256)
-    page = pages.get((version_id, repeated, language))
+    page = pages.get((version_id, repeated, second, language))
     if page is None:
-        page = render_template("public/thanks.html", definition=definition, repeated=repeated,
+        page = render_template("public/thanks.html", definition=definition, repeated=repeated, second=second,
                                page=PhonePage(definition, {}, language))
-        pages.put((version_id, repeated, language), page)
+        pages.put((version_id, repeated, second, language), page)
     return page
 
 
@@ -181,9 +184,12 @@ def _picked_community(session, target: OpenLink) -> tuple[str | None, int | None
     return code, area.id, None
 
 
-def _answered_before(session, target: OpenLink, device: str) -> bool:
-    return bool(session.scalar(select(exists().where(
-        Response.wave_id == target.wave_id, Response.device_id == device, Response.link_id == target.link_id))))
+def _answered_before(session, target: OpenLink, device: str, other_than: int | None = None) -> bool:
+    """Whether this device sent this link's questionnaire in this wave (a response other than ``other_than``)."""
+    where = [Response.wave_id == target.wave_id, Response.device_id == device, Response.link_id == target.link_id]
+    if other_than is not None:
+        where.append(Response.id != other_than)
+    return bool(session.scalar(select(exists().where(*where))))
 
 
 def _foreign_post() -> bool:
@@ -328,7 +334,13 @@ def questionnaire(token: str):
     except (OperationalError, SQLAlchemyTimeoutError):
         current_app.logger.exception("could not store a response; the respondent keeps their answers")
         return again(503, "系统繁忙，您的回答都已保留，请稍后再点一次“提交问卷”。", key=request.form["submission_key"])
-    page = make_response(_thanks(definition, target.version_id, repeated=not stored.created, language=_language(definition)))
+    # A later answer from a phone that answered before is flagged as a repeat and not counted: say so.
+    second = False
+    if stored.created and not new_device:
+        with engine.connect() as connection:  # no ORM session on this path
+            second = _answered_before(connection, target, device, stored.response_id)
+    page = make_response(_thanks(definition, target.version_id, repeated=not stored.created, second=second,
+                                 language=_language(definition)))
     if new_device:
         set_device_cookie(page, target.wave_id, device)
     return page

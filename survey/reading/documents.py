@@ -102,11 +102,13 @@ def area_report(app: Flask, session, run: AnalysisRun, area: Area,
     return cached(app, run, "report", area.code, lambda: reporting.area_report(session, run, area, compare_wave_id=compare_wave_id), key)
 
 
-def qr_sheet(app: Flask, session, area: Area) -> tuple[bytes, bool]:
-    """Return the area's QR sheet, cached by what it prints under the newest run."""
-    title, entries = reporting.qr_title(area), reporting.qr_entries(session, area)
+def qr_sheet(app: Flask, session, area: Area, questionnaire=None) -> tuple[bytes, bool]:
+    """Return the area's QR sheet (of one questionnaire, or all), cached by what it prints under the newest run."""
+    title = reporting.qr_title(area, questionnaire)
+    entries = reporting.qr_entries(session, area, questionnaire=questionnaire)
     newest = next(iter(newest_runs(session)), None)
-    return cached(app, newest, "qr", area.code, lambda: qr_sheet_pdf(title, entries), content_key(title, entries))
+    name = area.code if questionnaire is None else f"{area.code}-{questionnaire.code}"
+    return cached(app, newest, "qr", name, lambda: qr_sheet_pdf(title, entries), content_key(title, entries))
 
 
 def school_qr_sheet(app: Flask, session, school) -> tuple[bytes, bool]:

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from reports.heatmap import heatmap_html
 from reports.pdf import AreaReport, area_report_pdf, qr_sheet_pdf
 from survey.links import public_url
 from survey.localtime import format_local
-from survey.models import AnalysisRun, Area, Link, School, SchoolClass
+from survey.models import AnalysisRun, Area, Link, Questionnaire, School, SchoolClass
 from survey.models.areas import LEVEL_NAMES
 from survey.reading import dashboard, wave_changes
 from survey.reading.dashboard import STATUS_NAMES
@@ -119,20 +119,26 @@ def qr_sheet(session: Session, area: Area, base_url: str | None = None) -> bytes
     return qr_sheet_pdf(qr_title(area), qr_entries(session, area, base_url))
 
 
-def qr_title(area: Area) -> str:
-    return f"{area.name}问卷二维码"
+def qr_title(area: Area, questionnaire: Questionnaire | None = None) -> str:
+    return f"{area.name}{questionnaire.title if questionnaire else '问卷'}二维码"
 
 
-def qr_entries(session: Session, area: Area, base_url: str | None = None) -> list[tuple[str, str, str]]:
-    """Return (name, detail, url) of every enabled community link and school-class link in the area."""
+def qr_entries(session: Session, area: Area, base_url: str | None = None,
+               questionnaire: Questionnaire | None = None) -> list[tuple[str, str, str]]:
+    """Return (name, detail, url) of every enabled community link and school-class link in the area.
+
+    One questionnaire's links after another (never interleaved), or only ``questionnaire``'s.
+    """
+    chosen = [Link.questionnaire_id == questionnaire.id] if questionnaire is not None else []
     links = session.execute(
-        select(Link, Area).join(Area, Area.id == Link.area_id).where(Link.enabled, within(area)).order_by(Area.code)
+        select(Link, Area).join(Area, Area.id == Link.area_id).join(Questionnaire, Questionnaire.id == Link.questionnaire_id)
+        .where(Link.enabled, within(area), *chosen).order_by(Questionnaire.code != "citizen", Questionnaire.code, Area.code)
     ).all()
     entries = [
         (community.name, f"{link.questionnaire.title} · {community.parent.name if community.parent else ''}", public_url(link, base_url))
         for link, community in links
     ]
-    return entries + _class_entries(session, within(area), base_url)
+    return entries + _class_entries(session, and_(within(area), *chosen), base_url)
 
 
 def school_qr_sheet(session: Session, school: School) -> bytes:
@@ -156,7 +162,7 @@ def _class_entries(session: Session, condition, base_url: str | None = None) -> 
         .join(School, School.id == SchoolClass.school_id)
         .join(Area, Area.id == School.district_id)
         .where(Link.enabled, condition)
-        .order_by(School.name, SchoolClass.grade, SchoolClass.name, Link.audience)
+        .order_by(Link.audience, School.name, SchoolClass.grade, SchoolClass.name)  # every parent card, then every pupil card
     ).all()
     return [
         (f"{school.name} {klass.name}", "家长扫码（市民问卷）" if link.audience == "parent" else "学生扫码（未成年人问卷）",

@@ -61,17 +61,23 @@ def seed_rectification(session: Session, definition: Definition, now: datetime, 
     other = next(u for name, u in sorted(units.items()) if name != DEMO_UNIT)
     topics = definition.scored_items
     made = 0
+    used: set[tuple[int, str]] = set()
     for n, (whose, topic_index, steps, days) in enumerate(PLAN):
         unit = own if whose == "own" else other
         area = unit.communities[topic_index % len(unit.communities)]
         item = topics[topic_index % len(topics)]
+        score = None
+        if earlier is not None:  # a real problem: a community x topic of the unit's under 80, lowest first
+            low_cells = _low_cells(session, earlier, unit, topics, used)
+            if low_cells:
+                score, area, item = low_cells[0]
+            else:
+                found = session.scalar(select(ItemResult).where(ItemResult.run_id == earlier.id, ItemResult.area_id == area.id,
+                                                                ItemResult.item_code == item.code))
+                score = found.estimate if found is not None else None
+        used.add((area.id, item.code))
         topic = definition.column_names[item.code]
         created = now - timedelta(days=30 - n)
-        score = None
-        if earlier is not None:
-            found = session.scalar(select(ItemResult).where(ItemResult.run_id == earlier.id, ItemResult.area_id == area.id,
-                                                            ItemResult.item_code == item.code))
-            score = found.estimate if found is not None else None
         low = f"{score:.1f}分" if score is not None else "偏低"
         pick = Pick(area, f"{area.name}“{topic}”满意度{low}，整改提升", "citizen", item.code, topic, None,
                     earlier.wave_id if earlier is not None else None, score)
@@ -97,6 +103,16 @@ def seed_rectification(session: Session, definition: Definition, now: datetime, 
         made += 1
     session.flush()
     return made
+
+
+def _low_cells(session: Session, run: AnalysisRun, unit: Unit, topics, used: set[tuple[int, str]]) -> list:
+    """The unit's community x topic cells under 80 in ``run`` not yet given a task, lowest first."""
+    items = {item.code: item for item in topics}
+    areas = {a.id: a for a in unit.communities}
+    rows = session.scalars(select(ItemResult).where(ItemResult.run_id == run.id, ItemResult.area_id.in_(list(areas)),
+                                                    ItemResult.item_code.in_(list(items)), ItemResult.estimate < 80)
+                           .order_by(ItemResult.estimate, ItemResult.area_id, ItemResult.item_code))
+    return [(r.estimate, areas[r.area_id], items[r.item_code]) for r in rows if (r.area_id, r.item_code) not in used]
 
 
 def demo_unit(session: Session) -> Unit | None:

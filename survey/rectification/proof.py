@@ -41,6 +41,14 @@ class Proof:
             return "变化不显著"
         return "显著提升" if self.change.change > 0 else "显著下降"
 
+    @property
+    def plain(self) -> str:
+        """The change in plain words for a unit, e.g. ``提升了 5.2 分，可信`` or ``提升了 1.0 分，还看不出是真的变化``."""
+        if self.after_wave is None or self.change is None:
+            return self.verdict
+        moved = f"{'提升' if self.change.change >= 0 else '下降'}了 {abs(self.change.change):.1f} 分"
+        return moved + ("，可信" if self.change.significant else "，还看不出是真的变化")
+
 
 def proof(session: Session, task: Task) -> Proof | None:
     """Return the task's before/after, or None when it was not made from an analysed wave."""

@@ -336,7 +336,7 @@ def new_tasks(code: str):
                 unit = by_id.get(request.form.get(f"unit_{i}", type=int) or 0)
                 if unit is None:
                     raise TaskError(f"第{i + 1}条没有选择责任单位")
-                title = request.form.get(f"title_{i}", "") or pick.title
+                title = " ".join(request.form.get(f"title_{i}", "").split()) or pick.title  # a textarea: one line
                 chosen.append((Pick(pick.area, title, pick.questionnaire_code, pick.item_code, pick.topic, pick.term,
                                     pick.wave_id, pick.score_before), unit))
             with db.write_transaction(session):
@@ -427,7 +427,7 @@ def _period() -> tuple[datetime, datetime, str, str]:
 
 
 def _rates_table(rows, total) -> Table:
-    columns = [Column("rank", "名次", "int"), Column("name", "名称"), Column("note", "所属/联系人"),
+    columns = [Column("rank", "倒数名次", "int"), Column("name", "名称"), Column("note", "所属/联系人"),
                Column("due", "到期任务", "int"), Column("closed", "已销号", "int"), Column("rate", "整改率(%)", "float"),
                Column("on_time", "按期销号", "int"), Column("on_time_rate", "按期率(%)", "float"),
                Column("overdue_open", "逾期未改", "int")]
@@ -480,7 +480,8 @@ def rates_page(fmt: str | None):
         lowest = [r for r in due if r.rate == due[0].rate][:3] if due else []
         try:
             pdf = bulletin_pdf(Bulletin(f"{user.area.name}整改情况通报", user.area.name, GROUPINGS[by],
-                                        f"{start_text} 至 {end_text}", format_local(now), row(0, total), shown, lowest))
+                                        f"{start_text} 至 {end_text}", format_local(now), row(0, total), shown, lowest,
+                                        "联系人" if by == "unit" else "所属"))
         except ReportError as exc:
             return Response(str(exc), status=503, mimetype="text/plain")
         return _download(pdf, "application/pdf", f"整改情况通报-{user.area.name}-{start_text}至{end_text}.pdf")

@@ -46,10 +46,23 @@
       setProgress(cells[columns.pupil_rate], c.pupils_answered, c.pupils, c.pupil_rate);
     });
     if (changed.length) {
+      total(data.classes);
       var now = new Date();
       var time = ('0' + now.getHours()).slice(-2) + ':' + ('0' + now.getMinutes()).slice(-2);
       status.textContent = time + ' 份数已更新：' + changed.join('；') + '。';
     }
+  }
+
+  // The school's total row (tfoot) follows the classes' counts.
+  function total(classes) {
+    var sums = { pupils: 0, parents_answered: 0, pupils_answered: 0 };
+    classes.forEach(function (c) { sums.pupils += c.pupils; sums.parents_answered += c.parents_answered; sums.pupils_answered += c.pupils_answered; });
+    var rate = function (n) { return sums.pupils ? percent(n / sums.pupils) : '—%'; };
+    var values = { parents_answered: String(sums.parents_answered), pupils_answered: String(sums.pupils_answered),
+                   parent_rate: rate(sums.parents_answered), pupil_rate: rate(sums.pupils_answered) };
+    Array.prototype.forEach.call(table.querySelectorAll('tfoot [data-total]'), function (cell) {
+      setText(cell, values[cell.getAttribute('data-total')]);
+    });
   }
 
   function poll() {

@@ -13,12 +13,16 @@
   search.parentNode.insertBefore(status, search.nextSibling);
   search.addEventListener('input', function () {
     var needle = search.value.trim();
+    // Latin letters also match a name's pinyin or its initials (guihua, ghsq: 桂花社区), in any case.
+    var latin = needle.replace(/[\s']/g, '').toLowerCase();
+    latin = /^[a-z0-9]+$/.test(latin) ? latin : '';
     var first = null;
     var count = 0;
     Array.prototype.forEach.call(select.querySelectorAll('optgroup'), function (group) {
       var any = false;
       Array.prototype.forEach.call(group.querySelectorAll('option'), function (option) {
-        var show = !needle || option.textContent.indexOf(needle) >= 0 || group.label.indexOf(needle) >= 0;
+        var show = !needle || option.textContent.indexOf(needle) >= 0 || group.label.indexOf(needle) >= 0 ||
+          (latin && (option.getAttribute('data-pinyin') || '').indexOf(latin) >= 0);
         option.hidden = !show;
         option.disabled = !show;
         if (show) { any = true; count += 1; if (!first) { first = option; } }

@@ -306,11 +306,30 @@ def test_on_a_phone_without_javascript(staff, live_server, browser):
     page.click("text=账号管理")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     row = page.locator("tr", has_text="t_b1")
-    row.locator("button", has_text="停用").click()
+    row.locator("summary", has_text="停用").click()  # asks first: nothing is stopped by one tap
+    row.locator("button", has_text="确认停用").click()
     assert "已停用 t_b1" in page.content()
     row = page.locator("tr", has_text="t_b1")
-    row.locator("summary").click()
+    row.locator("summary", has_text="重置密码").click()
     row.locator("button", has_text="重置").click()
     secret = page.locator("code.secret").inner_text()
     assert password_problems(secret, "t_b1") == []
     shot(page, "accounts-phone")
+
+
+def test_an_area_may_be_named_instead_of_coded(staff):
+    """Issue 26: typing 甲社区 instead of A1 works; a name outside the viewer's area is refused like a code."""
+    client = login(staff, "d1")
+    assert create(client, username="named1", role="grid", area="甲社区").status_code == 200
+    with staff.app_context():
+        assert db.session().scalar(select(Area.code).join(User, User.area_id == Area.id)
+                                   .where(User.username == "named1")) == "A1"
+    refused = create(client, username="named2", role="grid", area="戊社区")  # in D2, not under D1
+    assert refused.status_code == 400 and "没有编码或名称为“戊社区”的区域" in refused.get_data(as_text=True)
+
+
+def test_disabling_asks_first_and_sessions_are_not_places(staff):
+    html = login(staff, "d1").get("/office/accounts").get_data(as_text=True)
+    row = next(r for r in html.split("<tr") if "t_b1" in r)
+    assert '<details class="confirm"><summary>停用</summary>' in row and "确认停用 t_b1" in row
+    assert "处登录" not in html

@@ -82,6 +82,10 @@ def test_picker_drops_a_hidden_choice_when_the_search_finds_nothing(app, demo, l
     page.get_by_role("searchbox", name="查找社区").fill("桂花")  # a match again: it is chosen and said
     assert page.locator("#f-community").input_value() == guihua
     assert "找到 1 个社区" in page.get_by_role("status").inner_text()
+    for typed in ("guihua", "GuiHua", "ghsq"):  # pinyin and initials find it too (issue 26 item 9)
+        page.get_by_role("searchbox", name="查找社区").fill(typed)
+        assert page.locator("#f-community").input_value() == guihua, typed
+        assert "找到 1 个社区" in page.get_by_role("status").inner_text()
 
 
 def test_school_board_refreshes_by_button_and_polls_the_counts_politely(app, demo, live_server, phone):

@@ -52,7 +52,7 @@ def test_problem_to_task_to_report_with_photo_to_closed(app, live_server, phone,
     page.locator('input[name="pick"]').first.check()
     page.get_by_role("button", name="为勾选的问题交办整改任务").click()
     assert page.locator("h1").inner_text().startswith("交办整改任务")
-    title = page.locator('input[name="title_0"]').input_value()
+    title = page.locator('[name="title_0"]').input_value()
     unit = page.locator('select[name="unit_0"] option', has_text="市教育局").first.get_attribute("value")
     page.locator('select[name="unit_0"]').select_option(unit)
     page.get_by_label("整改期限").fill((datetime.now(UTC) + timedelta(days=60)).date().isoformat())

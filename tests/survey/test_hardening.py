@@ -242,6 +242,8 @@ def test_a_pupil_form_comes_with_the_class_grade_band_chosen(app, client, pupil_
     html = client.get(f"/s/{pupil_link}").get_data(as_text=True)
     assert 'name="grade_band" value="P4-6" checked' in html
     assert html.count("checked") == 1
+    # Only the class's 学段 is offered (issue 26 item 10): the other three would be refused anyway.
+    assert re.findall(r'name="grade_band" value="([^"]+)"', html) == ["P4-6"]
 
 
 def test_a_pupil_grade_band_that_contradicts_the_class_is_refused(app, client, pupil_link):
@@ -268,6 +270,18 @@ def test_reopening_a_link_after_answering_says_it_was_sent(app, client, city):
     assert "已经提交过这份问卷" in client.get(f"/s/{city['A1']}").get_data(as_text=True)
     assert "已经提交过" not in client.get(f"/s/{city['A2']}").get_data(as_text=True)  # another link
     assert "已经提交过" not in app.test_client().get(f"/s/{city['A1']}").get_data(as_text=True)  # another phone
+
+
+def test_a_second_answer_from_the_same_phone_is_told_it_will_not_count(app, client, city):
+    """Issue 26 item 11: the reopened page says a second answer won't count, and the second thanks says so too."""
+    first = form_fields(client.get(f"/s/{city['A1']}").get_data(as_text=True))
+    assert "不计入统计" not in client.post(f"/s/{city['A1']}", data=first | full_answers()).get_data(as_text=True)
+    reopened = client.get(f"/s/{city['A1']}").get_data(as_text=True)
+    assert "同一台手机再次提交的问卷不计入统计" in reopened
+    thanks = client.post(f"/s/{city['A1']}", data=form_fields(reopened) | full_answers()).get_data(as_text=True)
+    assert "提交成功" in thanks and "这一份不计入统计" in thanks
+    again = client.post(f"/s/{city['A1']}", data=form_fields(reopened) | full_answers()).get_data(as_text=True)
+    assert "此前已经收到" in again  # the same form twice: stored once, said as before
 
 
 def test_staff_pages_are_not_cached(app, city):

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from survey import db
 from survey.auth import create_user
-from survey.models import Answer, Area, ExportLog, User
+from survey.models import Answer, Area, ExportLog, School, User
 from tests.conftest import BACKENDS, PASSWORD, client_from_own_address, dispose, make_app
 from tests.conftest import office_login as login
 
@@ -189,9 +189,13 @@ def test_login_needs_the_csrf_token(demo, client):
 
 
 def test_login_attempts_are_rate_limited(demo, client):
-    statuses = [login(client, "nobody", "x").status_code for _ in range(12)]
-    assert statuses[:10] == [401] * 10
-    assert statuses[-1] == 429
+    replies = [login(client, "nobody", "x") for _ in range(12)]
+    assert [r.status_code for r in replies[:10]] == [401] * 10
+    assert replies[-1].status_code == 429
+    # The login page again, saying 登录 (not 提交) and how long to wait; the form is there to try later.
+    html = replies[-1].get_data(as_text=True)
+    assert "登录太频繁了，请" in html and ("秒后再登录" in html or "分钟后再登录" in html) and "提交太频繁" not in html
+    assert 'name="password"' in html and 0 < int(replies[-1].headers["Retry-After"]) <= 60
 
 
 def test_logout_needs_a_post_with_csrf(demo, client):
@@ -310,3 +314,26 @@ def test_heatmap_scores_open_by_tap_to_n_and_interval_without_javascript(demo, c
     assert len(cells) >= 10
     assert all(float(low) <= float(score) <= float(high) for score, _, low, high in cells)
     assert "<script" not in html and "鼠标悬停" not in html
+
+
+def test_qr_sheets_keep_each_questionnaire_and_each_audience_together(demo, client):
+    """Issue 26 item 7: a sheet lists one questionnaire's codes after another (or only ?q='s), and a
+    school's parent cards before its pupil cards, never interleaved."""
+    from survey.questionnaires import questionnaire_named
+    from survey.reading import reporting
+
+    with demo.app_context():
+        session = db.session()
+        city = session.scalar(select(Area).where(Area.code == "C"))
+        details = [detail for _, detail, _ in reporting.qr_entries(session, city)]
+        kinds = [d.split(" · ")[0] for d in details]
+        assert kinds == sorted(kinds, key=kinds.index)  # each kind in one run
+        citizen = questionnaire_named(session, "citizen")
+        only = reporting.qr_entries(session, city, questionnaire=citizen)
+        assert only and all(detail.startswith(citizen.title) or detail.startswith("家长扫码") for _, detail, _ in only)
+        school = session.scalars(select(School).order_by(School.name)).first()
+        audiences = [detail for _, detail, _ in reporting.school_qr_entries(session, school)]
+        assert audiences == sorted(audiences, key=lambda d: not d.startswith("家长")) and len(set(audiences)) == 2
+    login(client, "city")
+    assert client.get("/office/area/C/qr.pdf?q=citizen").mimetype == "application/pdf"
+    assert client.get("/office/area/C/qr.pdf?q=nothing").status_code == 404

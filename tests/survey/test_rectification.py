@@ -157,7 +157,7 @@ def test_the_office_turns_checked_problems_into_tasks_for_units(demo, client):
     due = (datetime.now(UTC) + timedelta(days=60)).date()
     reply = client.post(f"/rectification/area/C/new?pick={picks[0]}&pick={picks[1]}", data={
         "csrf_token": token(form), "deadline": due.isoformat(), "priority": "high", "detail": "限期整改",
-        "unit_0": units[0], "unit_1": units[0], "title_0": "任务甲", "title_1": "任务乙"})
+        "unit_0": units[0], "unit_1": units[0], "title_0": "任务甲", "title_1": " 任务乙\r\n"})  # a textarea: one line kept
     assert reply.status_code == 303
     with demo.app_context():
         made = db.session().scalars(select(Task).where(Task.title.in_(["任务甲", "任务乙"])).order_by(Task.id)).all()

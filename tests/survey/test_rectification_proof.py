@@ -3,6 +3,7 @@ the unit league table."""
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -68,6 +69,9 @@ def test_a_tasks_topic_is_compared_with_the_next_wave_by_hand(found):
             assert change.ci_high == pytest.approx(change.change + 1.959964 * change.se, abs=1e-3)
         assert proof(session, session.get(Task, made[CHANGED])).verdict == "显著提升"
         assert proof(session, session.get(Task, made[STABLE])).verdict == "变化不显著"
+        # In plain words for the unit (issue 26 item 5): how much, and whether it can be believed.
+        assert re.fullmatch(r"提升了 \d+\.\d 分，可信", proof(session, session.get(Task, made[CHANGED])).plain)
+        assert proof(session, session.get(Task, made[STABLE])).plain.endswith("分，还看不出是真的变化")
         small = proof(session, session.get(Task, made[SMALL])).change
         assert small.basis != "direct" and small.n_before == 8  # 8 answers: not the plain direct comparison
         term = proof(session, session.get(Task, made["term"]))  # a complaint term: the community as a whole
@@ -81,6 +85,7 @@ def test_the_task_page_and_the_unit_league_table(found):
     logged_in(client, "city")
     html = client.get(f"/rectification/tasks/{made[CHANGED]}").get_data(as_text=True)
     assert "下一轮测评验证" in html and "显著提升" in html and "95%区间" in html and "直接估计" in html
+    assert html.index("，可信") < html.index("<summary>计算方法</summary>") < html.index("标准误")  # the method folded away
     small = client.get(f"/rectification/tasks/{made[SMALL]}").get_data(as_text=True)
     assert "样本少" in small  # the basis is said: 修正估计（样本少，收缩后） or 直接估计（样本少，方差平滑）
     league_html = client.get("/rectification/league").get_data(as_text=True)

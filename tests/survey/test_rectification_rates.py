@@ -87,7 +87,7 @@ def test_rates_page_exports_and_pdf_bulletin(tasks, client):
     html = client.get("/rectification/rates", query_string=args).get_data(as_text=True)
     assert html.index("二号单位") < html.index("一号单位") and "66.7%" in html and "40.0%" in html
     rows = list(csv.reader(io.StringIO(client.get("/rectification/rates.csv", query_string=args).data.decode("utf-8-sig"))))
-    assert rows[0][:6] == ["名次", "名称", "所属/联系人", "到期任务", "已销号", "整改率(%)"]
+    assert rows[0][:6] == ["倒数名次", "名称", "所属/联系人", "到期任务", "已销号", "整改率(%)"]
     assert rows[1][:6] == ["1", "二号单位", "", "2", "0", "0.0"] and rows[2][5] == "66.7" and rows[-1][1] == "合计"
     sheet = load_workbook(io.BytesIO(client.get("/rectification/rates.xlsx", query_string=args).data)).active
     values = list(sheet.iter_rows(values_only=True))

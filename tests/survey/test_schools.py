@@ -89,8 +89,9 @@ def test_school_board_shows_counts_per_class_never_answers(app, client, schools)
         create_user(session, "boss", PASSWORD, "city", "C")
     assert login(client, "yixiao").headers["Location"].endswith("/school/")
     board = client.get("/school/").get_data(as_text=True)
-    row = re.search(r"<td>三年级2班</td><td class=\"num\">38</td>\s*<td class=\"num\">(\d+)</td>", board)
-    assert row and row.group(1) == "2"
+    row = re.search(r'<td class="row-name">三年级2班</td><td class="num" data-label="学生数">38</td>\s*'
+                    r'<td class="num" data-label="家长答卷">(\d+)</td>', board)
+    assert row and row.group(1) == "2" and "全校合计" in board  # and the school's total row (issue 26)
     assert "校门口乱停车" not in board and "一中" not in board
     assert client.get("/office/area/C").status_code == 403  # a school sees no office pages
     office = app.test_client()
