@@ -140,7 +140,9 @@ def response_columns(definitions: Sequence[Definition]) -> tuple[list[Column], l
         item, choices = merged[code]
         # Several choices, numbers, dates...: written as answered ("a c", "25"), in a text column.
         kind = "choice" if item.handler.export_kind == "choice" else "text"
-        columns.append(Column(variable_name(code, taken), item.label or code, kind, tuple(choices) if kind == "choice" else ()))
+        missing = tuple(c.code for c in choices if (item.handler.scored or item.handler.rate) and item.handler.value(c) is None)
+        columns.append(Column(variable_name(code, taken), item.label or code, kind, tuple(choices) if kind == "choice" else (),
+                              missing if kind == "choice" else ()))
     return columns, codes
 
 
@@ -480,30 +482,98 @@ def note_lines(text: str, width: int = 80) -> list[str]:
     return lines + ([line] if line else [])
 
 
+MISSING_NOTE = "“不清楚/不知道”等不计分的选项（{items}）在 .sav 中声明为用户缺失值、在 .dta 中为扩展缺失值（.a、.b…），不参与均值。"
+SPSS_MISSING_VALUES = 3  # discrete user-missing values SPSS keeps per variable
+
+
+def sav_missing(table: Table) -> dict[str, list]:
+    """Return the user-missing values of each choice column of a .sav: its don't-know codes' numbers.
+
+    SPSS keeps up to three discrete values, or one range: more codes become the range from the
+    least to the greatest when no counted code lies within it (else the first three).
+
+    >>> from forms.definition import Choice
+    >>> column = Column("q01", "满意度", "choice", (Choice("5", "满意", 100), Choice("0", "不清楚", None)), ("0",))
+    >>> sav_missing(Table("responses", "答卷", [column], 0, lambda: iter(())))
+    {'q01': [0.0]}
+    """
+    found: dict[str, list] = {}
+    for column in table.columns:
+        if column.type != "choice" or not column.missing:
+            continue
+        numbers = column.value_numbers()
+        values = sorted(float(numbers[code]) for code in column.missing)
+        if len(values) > SPSS_MISSING_VALUES:
+            low, high = values[0], values[-1]
+            counted = [v for code, v in numbers.items() if code not in column.missing]
+            if not any(low <= v <= high for v in counted):
+                found[column.name] = [{"lo": low, "hi": high}]
+                continue
+            values = values[:SPSS_MISSING_VALUES]
+        found[column.name] = values
+    return found
+
+
+def dta_missing(table: Table, frame, value_labels: dict[str, dict]) -> dict[str, list[str]]:
+    """Turn don't-know codes into Stata's extended missing values (.a, .b, ...) in ``frame``, in place.
+
+    Returns the letters of each column, and moves the codes' value labels onto their letters.
+    """
+    import numpy as np
+
+    found: dict[str, list[str]] = {}
+    for column in table.columns:
+        if column.type != "choice" or not column.missing or column.name not in value_labels:
+            continue
+        numbers = column.value_numbers()
+        values = frame[column.name].to_numpy(dtype=object, copy=True)
+        letters = []
+        for letter, code in zip("abcdefghijklmnopqrstuvwxyz", column.missing):
+            number = float(numbers[code])
+            values[np.array([v == number for v in values], dtype=bool)] = letter
+            label = value_labels[column.name].pop(number, None)
+            if label is not None:
+                value_labels[column.name][letter] = label
+            letters.append(letter)
+        frame[column.name] = values
+        found[column.name] = letters
+    return found
+
+
 def write_sav(table: Table, path: str | Path, labels: bool = False, progress: Progress | None = None) -> None:
     """Write an SPSS .sav with variable labels (the questions) and value labels (the choices).
 
+    Don't-know choices are user-missing (:func:`sav_missing`), so SPSS leaves them out of means.
     pyreadstat writes a whole DataFrame (it has no append), so this holds the table in memory:
     about 8 bytes a cell, see :func:`to_frame`.
     """
     import pyreadstat
 
     frame, value_labels = to_frame(table, labels, progress)
+    missing = {} if labels else sav_missing(table)
+    notes = [] if labels else list(table.notes)
+    if missing:
+        notes.append(MISSING_NOTE.format(items="、".join(missing)))
     pyreadstat.write_sav(
         frame, str(path), file_label=table.title, column_labels={c.name: c.label for c in table.columns},
-        variable_value_labels=value_labels or None, note=None if labels else [line for n in table.notes for line in note_lines(n)] or None,
+        variable_value_labels=value_labels or None, note=[line for n in notes for line in note_lines(n)] or None,
         variable_measure={c.name: "nominal" for c in table.columns if c.type == "choice" and not c.numeric_codes} or None,
+        missing_ranges=missing or None,
     )
 
 
 def write_dta(table: Table, path: str | Path, labels: bool = False, progress: Progress | None = None) -> None:
-    """Write a Stata .dta (version 15, UTF-8) with variable and value labels; labels longer than Stata's 80 are cut."""
+    """Write a Stata .dta (version 15, UTF-8) with variable and value labels; labels longer than Stata's 80 are cut.
+
+    Don't-know choices are extended missing values (.a, .b, ...: :func:`dta_missing`), labelled.
+    """
     import pyreadstat
 
     frame, value_labels = to_frame(table, labels, progress)
+    missing = {} if labels else dta_missing(table, frame, value_labels)
     pyreadstat.write_dta(
         frame, str(path), file_label=table.title[:80], column_labels={c.name: c.label[:80] for c in table.columns},
-        variable_value_labels=value_labels or None, version=15,
+        variable_value_labels=value_labels or None, version=15, missing_user_values=missing or None,
     )
 
 

@@ -34,6 +34,9 @@ class Column:
     label: str
     type: str = "text"  # text, int, float, time, choice
     choices: tuple[Choice, ...] = ()
+    # Codes of the choices that are no answer to count ("don't know", "not applicable": a scored or
+    # yes-type item's choice without a score or yes/no): user-missing in .sav, extended missing in .dta.
+    missing: tuple[str, ...] = ()
 
     @property
     def numeric_codes(self) -> bool:
