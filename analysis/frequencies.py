@@ -351,6 +351,7 @@ def _domain_table(design: Design, w: np.ndarray, inside: np.ndarray, row_text: n
     c_index = pd.Index(col_levels).get_indexer(col_text[inside])
     k = r_index + nr * c_index  # R's interaction(): rows vary fastest
     n_cells_table = nr * nc
+    assert design.respondent_cell is not None  # _check
     cell = design.respondent_cell[inside]
     weight = w[inside]
     shares = np.bincount(k, weights=weight, minlength=n_cells_table) / weight.sum()

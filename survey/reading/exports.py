@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session, aliased
 from analysis.rules import PASS_LINE
 from forms import Definition
 from survey.localtime import zone
-from survey.models import AnalysisRun, Answer, AreaResult, ItemResult, Response, Wave
+from survey.models import AnalysisRun, Answer, AreaResult, ItemResult, Response, User, Wave
 from survey.models.areas import LEVEL_NAMES, Area
 from survey.quality import FLAG_NAMES
 from survey.questionnaires import definition_of
@@ -72,6 +72,18 @@ def round_score(value: float) -> float:
     (73.13, 0.29, 80.0, 66.67)
     """
     return float(Decimal(f"{value:.15g}").quantize(Decimal("0.01"), ROUND_HALF_UP))
+
+
+def paper_serial(channel: str, submission_key: str | None) -> str | None:
+    """Return the serial of a paper keyed in (its submission key is ``paper:<wave>:<area>:<SERIAL>``), else None.
+
+    >>> paper_serial("paper", "paper:3:17:D01S1C1-3-0007"), paper_serial("qr", "v2.x.y")
+    ('D01S1C1-3-0007', None)
+    """
+    if channel != "paper" or not submission_key or not submission_key.startswith("paper:"):
+        return None
+    parts = submission_key.split(":")
+    return (parts[3] or None) if len(parts) > 3 else None
 
 
 def variable_name(code: str, taken: set[str] | None = None) -> str:
@@ -163,6 +175,7 @@ def response_table(
     ).one()
     tz = tz or zone()
     street = aliased(Area)
+    keyed_by = aliased(User)
     flags = list(FLAG_NAMES.items())
     # Each response's answers packed into one text (item, unit separator, value; record separator
     # between answers) by the database, so a response is one row and answers never become objects.
@@ -174,9 +187,11 @@ def response_table(
     )
     query = (
         select(Response.id, Area.code, Area.name, street.name, Response.channel, Response.submitted_at,
-               Response.duration_s, Response.score, *(getattr(Response, f) for f, _ in flags), packed)
+               Response.duration_s, Response.score, *(getattr(Response, f) for f, _ in flags), Response.submission_key,
+               keyed_by.username, packed)
         .join(Area, Area.id == Response.area_id)
         .outerjoin(street, street.id == Area.parent_id)
+        .outerjoin(keyed_by, keyed_by.id == Response.entered_by_id)
         .where(*scope, Response.id <= (last_id or 0))
         .order_by(Response.id)
         .execution_options(yield_per=chunk)
@@ -184,7 +199,8 @@ def response_table(
     position = {code: n for n, code in enumerate(codes, start=len(RESPONSE_META))}
     width = len(RESPONSE_META) + len(codes)
     first_flag = 8
-    answers_at = first_flag + len(flags)
+    key_at = first_flag + len(flags)
+    answers_at = key_at + 2
 
     def rows() -> Iterator[tuple]:
         interned: dict[str, str] = {}
@@ -204,8 +220,10 @@ def response_table(
                 row[5] = r[5].astimezone(tz).replace(tzinfo=None) if r[5] is not None else None
                 row[6] = round(r[6]) if r[6] is not None else None
                 row[7] = round_score(r[7]) if r[7] is not None else None
-                if any(r[first_flag:answers_at]):
-                    row[8] = "、".join(name for (_, name), on in zip(flags, r[first_flag:answers_at], strict=True) if on)
+                if any(r[first_flag:key_at]):
+                    row[8] = "、".join(name for (_, name), on in zip(flags, r[first_flag:key_at], strict=True) if on)
+                row[9] = paper_serial(r[4], r[key_at])
+                row[10] = r[key_at + 1] or None
                 if r[answers_at]:
                     for answer in r[answers_at].split(RECORD):
                         code, _, value = answer.partition(UNIT)
@@ -592,9 +610,9 @@ def write(table: Table, fmt: str, path: str | Path, labels: bool = False, progre
         raise ValueError(f"unknown export format {fmt!r} (known: {', '.join(FORMATS)})")
 
 
-def export_filename(what: str, area: Area, wave_name: str, fmt: str, labels: bool = False) -> str:
-    """Return e.g. 答卷-东城区-2026年第一轮.csv (选项文字 when the choice labels are written)."""
-    return f"{WHATS[what]}-{area.name}-{wave_name}{'-选项文字' if labels else ''}.{fmt}"
+def export_filename(what: str, area: Area, wave_name: str, fmt: str, labels: bool = False, questionnaire: str = "") -> str:
+    """Return e.g. 答卷-citizen-东城区-2026年第一轮.csv: the questionnaire's code, 选项文字 when the choice labels are written."""
+    return f"{WHATS[what]}-{questionnaire + '-' if questionnaire else ''}{area.name}-{wave_name}{'-选项文字' if labels else ''}.{fmt}"
 
 
 

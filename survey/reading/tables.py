@@ -60,4 +60,6 @@ RESPONSE_META = [
     Column("duration_s", "用时(秒)", "int"),
     Column("score", "满意度得分", "float"),
     Column("quality_flags", "数据质量标记"),
+    Column("paper_serial", "纸质问卷编号"),  # the paper's serial, for a paper keyed in
+    Column("entered_by", "录入人"),  # the account that keyed the paper in
 ]

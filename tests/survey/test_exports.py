@@ -100,11 +100,12 @@ def test_csv_has_codes_then_chinese_labels_and_choice_codes_or_labels(demo, city
     assert data.startswith(b"\xef\xbb\xbf")  # the BOM Excel and WPS need
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     names, labels = rows[0], rows[1]
-    assert names[:9] == ["id", "community_code", "community", "street", "channel", "submitted_at", "duration_s", "score",
-                         "quality_flags"]
-    assert labels[:9] == ["编号", "社区编码", "社区", "街道", "渠道", "提交时间", "用时(秒)", "满意度得分", "数据质量标记"]
-    assert names[9:] == [i.code for i in CITIZEN.items]
-    assert labels[9:] == [i.label for i in CITIZEN.items]
+    assert names[:11] == ["id", "community_code", "community", "street", "channel", "submitted_at", "duration_s", "score",
+                          "quality_flags", "paper_serial", "entered_by"]
+    assert labels[:11] == ["编号", "社区编码", "社区", "街道", "渠道", "提交时间", "用时(秒)", "满意度得分", "数据质量标记",
+                           "纸质问卷编号", "录入人"]
+    assert names[11:] == [i.code for i in CITIZEN.items]
+    assert labels[11:] == [i.label for i in CITIZEN.items]
     truth = stored(demo)
     assert len(rows) - 2 == len(truth)
     for row in rows[2:]:
@@ -158,7 +159,7 @@ def test_sav_and_dta_carry_variable_and_value_labels(demo, city, fmt, tmp_path):
     truth = stored(demo)
     assert len(frame) == len(truth)
     assert list(frame.columns) == ["id", "community_code", "community", "street", "channel", "submitted_at", "duration_s",
-                                   "score", "quality_flags"] + [i.code for i in CITIZEN.items]
+                                   "score", "quality_flags", "paper_serial", "entered_by"] + [i.code for i in CITIZEN.items]
     labels = meta.column_names_to_labels
     assert labels["community"] == "社区" and labels["submitted_at"] == "提交时间"
     for item in CITIZEN.items:
@@ -252,6 +253,7 @@ def test_estimates_and_problems_in_every_format_for_a_district(demo, district, w
     url = f"/office/area/D01/export/{what}.{fmt}" if what == "estimates" else f"/office/area/D01/problems?format={fmt}"
     response = district.get(url)
     assert response.status_code == 200 and response.headers["Content-Disposition"].startswith("attachment;")
+    assert "-citizen-" in response.headers["Content-Disposition"]  # the questionnaire's code names the file
     if fmt == "csv":
         rows = list(csv.reader(io.StringIO(response.get_data().decode("utf-8-sig"))))
         header, codes = rows[0], [r[0 if what == "estimates" else 1] for r in rows[1:]]
@@ -403,12 +405,12 @@ def test_flask_export_writes_every_format(demo, fmt, tmp_path):
     expected = len(stored(demo, "D01"))
     if fmt == "csv":
         rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8-sig"))))[2:]
-        values = {r[16] for r in rows}
+        values = {r[18] for r in rows}
     elif fmt == "xlsx":
         book = load_workbook(out, read_only=True)
         rows = list(book.active.iter_rows(values_only=True))[2:]
         book.close()  # a read-only workbook keeps its file open until closed; left to the GC it warns in a later test
-        values = {r[16] for r in rows}
+        values = {r[18] for r in rows}
     else:
         frame, _ = (pyreadstat.read_sav if fmt == "sav" else pyreadstat.read_dta)(str(out))
         rows, values = frame, set(frame["q01"])
