@@ -11,7 +11,12 @@ in the second (the small tables of estimates and problems carry one Chinese row)
 carry the names as variables and the labels as variable labels. Values are choice codes, or with
 ``labels`` the choice labels. In .sav and .dta, value labels need numbers: an item whose choice
 codes are all whole numbers (ratings 5..0) keeps them, the others (sex M/F, age bands) are
-numbered 1..k in the order of the questionnaire, and the file's note says so.
+numbered 1..k in the order of the questionnaire, and the file's note says so. A scored or yes-type
+item's choices that count for nothing ("不清楚", "不知道": no score, no yes/no) are declared missing:
+user-missing values in .sav (SPSS leaves them out of means, as the platform does), extended missing
+values .a, .b... in .dta, with their labels. Every response carries its paper serial (for a paper
+keyed in: the last part of its submission key) and the account that keyed it; file names carry the
+questionnaire's code.
 
 Text that a spreadsheet would run as a formula is neutralised in CSV and XLSX (not in .sav/.dta,
 which statistics programs read as data).
