@@ -99,7 +99,8 @@ class ResponseCopy:
         else:
             time = f"floor(extract(epoch FROM {local}))::bigint"
         # A paper's serial is the fourth part of its submission key, paper:<wave>:<area>:<SERIAL> (exports.paper_serial).
-        serial = "CASE WHEN r.channel = 'paper' AND r.submission_key LIKE 'paper:%' THEN split_part(r.submission_key, ':', 4) END"
+        serial = (f"CASE WHEN r.channel = 'paper' AND r.submission_key LIKE {p('paper:%')} "
+                  "THEN split_part(r.submission_key, ':', 4) END")
         inner = (f"{channel} AS c_channel, {time} AS c_time, round(r.duration_s)::bigint AS c_duration, "
                  f"round(r.score::numeric, 2) AS c_score, {flags} AS c_flags, {serial} AS c_serial, u.username AS c_entered")
         score = "r.c_score"
