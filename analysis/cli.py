@@ -4,6 +4,18 @@
         --items q01,q02,... --out OUT.csv [--strata district --cluster street+building --fpc N1+N2 --weights W]
     survey-analysis plan --responses R.csv --margins M.csv --by community --out PLAN.csv [--half-width 3]
 
+    survey-analysis frequencies --responses R.csv --margins M.csv --items A,B [--multi C] [--numbers D \
+        --numbers-out N.csv] [--by DOMAIN] [design options] --out F.csv
+    survey-analysis crosstab --responses R.csv --margins M.csv --rows A --cols B [--by DOMAIN] \
+        [design options] --out X.csv [--test-out T.csv]
+
+``frequencies`` and ``crosstab`` are per-question results (:mod:`analysis.frequencies`): each
+choice's weighted share with its SE, logit interval and n per domain (and ``ALL``); a multiple
+choice (``--multi``: codes separated by spaces) one share per choice among those who answered;
+numbers (``--numbers``) mean and quantiles; a two-way table with R's ``svychisq(statistic = "F")``
+per domain. Every row of the responses file is a respondent and is raked (answers are codes as
+exported, blank = no answer).
+
 ``plan`` is the fieldwork monitor (:mod:`analysis.fieldwork`): per domain the answers so far,
 the answers still needed to decide its flag and for a 95% interval of +/- ``--half-width``
 points, and the answers from each respondent group (the margin variables) short of its
@@ -40,8 +52,9 @@ import pandas as pd
 
 from analysis.errors import AnalysisError
 from analysis.fieldwork import TARGET_HALF_WIDTH, plan_fieldwork
+from analysis.frequencies import QUANTILES, crosstab, frequencies
 from analysis.pipeline import analyze, output_table
-from analysis.raking import restrict_margins
+from analysis.raking import rake, restrict_margins
 from analysis.rules import MIN_N
 
 SCALES = {"0-100": (0.0, 100.0), "1-5": (1.0, 5.0)}
@@ -327,6 +340,80 @@ def plan(args: argparse.Namespace) -> None:
     _say(f"wrote {args.out} in {time.perf_counter() - started:.2f} s total", args)
 
 
+def _names(text: str | None) -> list[str]:
+    return [name.strip() for name in (text or "").split(",") if name.strip()]
+
+
+def _raked_responses(args: argparse.Namespace, columns: list[str]):
+    """Read the responses (as text) and margins, check ``columns``, and rake every row: (responses, design)."""
+    responses = _read_csv(args.responses, "responses", encoding=args.encoding)
+    margins = _read_csv(args.margins, "margins", encoding=args.encoding)
+    missing = [c for c in dict.fromkeys(columns) if c not in responses.columns]
+    if missing:
+        raise AnalysisError(f"responses: {args.responses} has no column(s) {', '.join(missing)}")
+    _unique_ids(responses, args)
+    result = rake(responses, margins, tol=args.tol, max_iter=args.max_iter, trim=_trim(args.trim), strata=args.strata,
+                  cluster=args.cluster, fpc=args.fpc, weights=args.weights, lonely_psu=args.lonely_psu)
+    sampling = result.design.sampling
+    if sampling is not None and sampling.lonely:
+        _say(f"warning: {len(sampling.lonely)} stratum/unit(s) with a single PSU, handled as --lonely-psu "
+             f"{sampling.lonely_psu}: {', '.join(sampling.lonely[:5])}" + (" ..." if len(sampling.lonely) > 5 else ""),
+             args)
+    _say(f"raked {result.design.n:,} respondents in {result.iterations} iterations (design effect {result.deff:.2f})", args)
+    return responses, result.design
+
+
+def _write(table: pd.DataFrame, path: str) -> None:
+    try:
+        table.to_csv(path, index=False, float_format="%.10g")
+    except OSError as exc:
+        raise AnalysisError(f"cannot write output: {exc.strerror}: {exc.filename}") from None
+
+
+def frequencies_command(args: argparse.Namespace) -> None:
+    """Run the ``frequencies`` subcommand: choice shares (and number summaries) per domain."""
+    multi, numbers = _names(args.multi), _names(args.numbers)
+    items = list(dict.fromkeys(_names(args.items) + multi + numbers))
+    if not items:
+        raise AnalysisError("no items: pass --items A,B (and --multi, --numbers for those kinds)")
+    both = set(multi) & set(numbers)
+    if both:
+        raise AnalysisError(f"{sorted(both)[0]} is given both as --multi and as --numbers")
+    if numbers and not args.numbers_out:
+        raise AnalysisError("numbers (--numbers) are written to --numbers-out N.csv: pass it")
+    try:
+        quantiles = [float(q) for q in _names(args.quantiles)]
+    except ValueError:
+        raise AnalysisError(f"--quantiles wants numbers between 0 and 1 such as 0.25,0.5,0.75; got {args.quantiles!r}") from None
+    responses, design = _raked_responses(args, items + ([args.by] if args.by else []))
+    kinds = {item: "multi" if item in multi else "number" if item in numbers else "choice" for item in items}
+    shares, summaries = frequencies(design, responses, kinds, args.by, quantiles=quantiles)
+    _write(shares, args.out)
+    if numbers:
+        _write(summaries, args.numbers_out)
+    _say(f"wrote {len(shares):,} choice rows to {args.out}" + (f" and {len(summaries):,} number rows to "
+                                                                 f"{args.numbers_out}" if numbers else ""), args)
+
+
+def crosstab_command(args: argparse.Namespace) -> None:
+    """Run the ``crosstab`` subcommand: the weighted two-way table and its Rao-Scott F test per domain."""
+    responses, design = _raked_responses(args, [args.rows, args.cols] + ([args.by] if args.by else []))
+    labels = None
+    if args.by:
+        if responses[args.by].isna().any():
+            raise AnalysisError(f"responses: {args.by} is blank on {int(responses[args.by].isna().sum())} row(s)")
+        labels = responses[args.by]
+    table, tests = crosstab(design, responses[args.rows], responses[args.cols], labels)
+    _write(table, args.out)
+    tests.insert(1, "rows", args.rows)
+    tests.insert(2, "cols", args.cols)
+    if args.test_out:
+        _write(tests, args.test_out)
+    whole = tests.iloc[0]
+    _say(f"{args.rows} x {args.cols}: F = {whole['statistic']:.4g} on {whole['ndf']:.3g} and {whole['ddf']:.4g} df, "
+         f"p = {whole['p']:.4g} (Rao-Scott); wrote {args.out}" + (f" and {args.test_out}" if args.test_out else ""), args)
+
+
 def _design_warnings(result, args: argparse.Namespace) -> None:
     """Say which domains carry no interval and which strata had a single PSU."""
     sampling = result.rake.design.sampling
@@ -349,16 +436,29 @@ def _say(message: str, args: argparse.Namespace) -> None:
 
 def _common_arguments(est: argparse.ArgumentParser) -> None:
     """Add the arguments that read and weight the data, shared by ``estimate`` and ``plan``."""
-    est.add_argument("--responses", required=True, help="CSV, one row per respondent")
-    est.add_argument("--margins", required=True, help="CSV with columns variable,category,total")
     est.add_argument("--by", required=True, help="column naming the domain, e.g. community")
     est.add_argument("--items", help="comma-separated item columns (default: every qNN column)")
-    est.add_argument("--out", required=True, help="output CSV")
     est.add_argument(
         "--scale", choices=sorted(SCALES), default="0-100",
         help="scale of the item answers (default 0-100); 1-5 ratings are mapped onto 0-100 by --scale-map "
         "(default the questionnaire's scores 20, 40, 60, 80, 100). Values outside the scale are refused",
     )
+    _design_arguments(est)
+    est.add_argument("--min-n", type=int, default=MIN_N, help="below this n, smooth the sampling variance")
+    est.add_argument(
+        "--scale-map", default="questionnaire",
+        help="with --scale 1-5: questionnaire (default: the bundled questionnaire's scores 1->20, 2->40, 3->60, "
+        "4->80, 5->100), linear ((x - 1) * 25), or every rating as 1=20,2=40,3=60,4=80,5=100",
+    )
+    est.add_argument("--model-by", default=None, help="group column (e.g. district) with its own mean in the small-area model")
+    est.add_argument("--seed", type=int, default=0)
+
+
+def _design_arguments(est: argparse.ArgumentParser) -> None:
+    """Add the files, their encoding, the raking settings and the sampling design: every subcommand's."""
+    est.add_argument("--responses", required=True, help="CSV, one row per respondent")
+    est.add_argument("--margins", required=True, help="CSV with columns variable,category,total")
+    est.add_argument("--out", required=True, help="output CSV")
     est.add_argument(
         "--encoding", choices=list(ENCODINGS), default="utf-8",
         help="text encoding of both CSV files (default utf-8); gbk also reads GB18030, as saved by Chinese Excel or WPS",
@@ -366,7 +466,6 @@ def _common_arguments(est: argparse.ArgumentParser) -> None:
     est.add_argument("--tol", type=float, default=1e-10, help="raking tolerance (relative weight change)")
     est.add_argument("--max-iter", type=int, default=100, help="raking iteration limit")
     est.add_argument("--trim", help="bound weights to LOW,HIGH times the mean weight")
-    est.add_argument("--min-n", type=int, default=MIN_N, help="below this n, smooth the sampling variance")
     est.add_argument(
         "--strata", default=None,
         help="sampling strata column: variance within strata, as R's svydesign(strata=~COL) then rake. "
@@ -394,13 +493,6 @@ def _common_arguments(est: argparse.ArgumentParser) -> None:
     )
     est.add_argument("--id", default=None,
                      help="respondent id column whose values must be unique (default: respondent_id when present)")
-    est.add_argument(
-        "--scale-map", default="questionnaire",
-        help="with --scale 1-5: questionnaire (default: the bundled questionnaire's scores 1->20, 2->40, 3->60, "
-        "4->80, 5->100), linear ((x - 1) * 25), or every rating as 1=20,2=40,3=60,4=80,5=100",
-    )
-    est.add_argument("--model-by", default=None, help="group column (e.g. district) with its own mean in the small-area model")
-    est.add_argument("--seed", type=int, default=0)
     est.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
@@ -424,6 +516,25 @@ def build_parser() -> argparse.ArgumentParser:
                              help="target 95%% half-width of each domain's estimate, in points (default 3)")
     plan_parser.add_argument("--groups-out", help="also write one row per domain x respondent group here")
     plan_parser.set_defaults(func=plan)
+    freq = sub.add_parser(
+        "frequencies", help="each choice's weighted share (SE, logit interval, n) per domain; numbers' mean and quantiles",
+    )
+    _design_arguments(freq)
+    freq.add_argument("--items", help="comma-separated single-choice item columns (answers are choice codes)")
+    freq.add_argument("--multi", help="comma-separated multiple-choice item columns (codes separated by spaces)")
+    freq.add_argument("--numbers", help="comma-separated number item columns (written to --numbers-out)")
+    freq.add_argument("--by", default=None, help="column naming the domain, e.g. district (default: the whole sample)")
+    freq.add_argument("--numbers-out", default=None, help="output CSV of the numbers' mean and quantiles")
+    freq.add_argument("--quantiles", default=",".join(f"{q:g}" for q in QUANTILES),
+                      help="quantiles of the numbers (default 0.25,0.5,0.75), as R's svyquantile (qrule math)")
+    freq.set_defaults(func=frequencies_command)
+    cross = sub.add_parser("crosstab", help="weighted two-way table per domain and the Rao-Scott F test (svychisq)")
+    _design_arguments(cross)
+    cross.add_argument("--rows", required=True, help="single-choice item of the table's rows")
+    cross.add_argument("--cols", required=True, help="single-choice item of the table's columns")
+    cross.add_argument("--by", default=None, help="column naming the domain: a table and a test per domain")
+    cross.add_argument("--test-out", default=None, help="output CSV of the tests: statistic, ndf, ddf, p per domain")
+    cross.set_defaults(func=crosstab_command)
     return parser
 
 

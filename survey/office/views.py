@@ -481,7 +481,7 @@ def _export(session, place: Area, run: AnalysisRun, what: str, fmt: str, labels:
         own.rollback()  # the count is read; the rows are read later, in a transaction of their own
     # 数据截至: the run's data time for its estimates and problems; the responses are read now.
     as_of = datetime.now(UTC) if what == "responses" else refresh.data_time(run)
-    stem, _, extension = export_filename(what, place, run.wave.name, fmt, labels).rpartition(".")
+    stem, _, extension = export_filename(what, place, run.wave.name, fmt, labels, run.questionnaire_code).rpartition(".")
     filename = f"{stem}-数据截至{format_local(as_of, '%Y%m%d-%H%M')}.{extension}"
     if table.total > current_app.config["EXPORT_DIRECT_ROWS"]:
         own.close()

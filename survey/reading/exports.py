@@ -11,7 +11,12 @@ in the second (the small tables of estimates and problems carry one Chinese row)
 carry the names as variables and the labels as variable labels. Values are choice codes, or with
 ``labels`` the choice labels. In .sav and .dta, value labels need numbers: an item whose choice
 codes are all whole numbers (ratings 5..0) keeps them, the others (sex M/F, age bands) are
-numbered 1..k in the order of the questionnaire, and the file's note says so.
+numbered 1..k in the order of the questionnaire, and the file's note says so. A scored or yes-type
+item's choices that count for nothing ("不清楚", "不知道": no score, no yes/no) are declared missing:
+user-missing values in .sav (SPSS leaves them out of means, as the platform does), extended missing
+values .a, .b... in .dta, with their labels. Every response carries its paper serial (for a paper
+keyed in: the last part of its submission key) and the account that keyed it; file names carry the
+questionnaire's code.
 
 Text that a spreadsheet would run as a formula is neutralised in CSV and XLSX (not in .sav/.dta,
 which statistics programs read as data).
@@ -36,7 +41,7 @@ from sqlalchemy.orm import Session, aliased
 from analysis.rules import PASS_LINE
 from forms import Definition
 from survey.localtime import zone
-from survey.models import AnalysisRun, Answer, AreaResult, ItemResult, Response, Wave
+from survey.models import AnalysisRun, Answer, AreaResult, ItemResult, Response, User, Wave
 from survey.models.areas import LEVEL_NAMES, Area
 from survey.quality import FLAG_NAMES
 from survey.questionnaires import definition_of
@@ -72,6 +77,18 @@ def round_score(value: float) -> float:
     (73.13, 0.29, 80.0, 66.67)
     """
     return float(Decimal(f"{value:.15g}").quantize(Decimal("0.01"), ROUND_HALF_UP))
+
+
+def paper_serial(channel: str, submission_key: str | None) -> str | None:
+    """Return the serial of a paper keyed in (its submission key is ``paper:<wave>:<area>:<SERIAL>``), else None.
+
+    >>> paper_serial("paper", "paper:3:17:D01S1C1-3-0007"), paper_serial("qr", "v2.x.y")
+    ('D01S1C1-3-0007', None)
+    """
+    if channel != "paper" or not submission_key or not submission_key.startswith("paper:"):
+        return None
+    parts = submission_key.split(":")
+    return (parts[3] or None) if len(parts) > 3 else None
 
 
 def variable_name(code: str, taken: set[str] | None = None) -> str:
@@ -140,7 +157,9 @@ def response_columns(definitions: Sequence[Definition]) -> tuple[list[Column], l
         item, choices = merged[code]
         # Several choices, numbers, dates...: written as answered ("a c", "25"), in a text column.
         kind = "choice" if item.handler.export_kind == "choice" else "text"
-        columns.append(Column(variable_name(code, taken), item.label or code, kind, tuple(choices) if kind == "choice" else ()))
+        missing = tuple(c.code for c in choices if (item.handler.scored or item.handler.rate) and item.handler.value(c) is None)
+        columns.append(Column(variable_name(code, taken), item.label or code, kind, tuple(choices) if kind == "choice" else (),
+                              missing if kind == "choice" else ()))
     return columns, codes
 
 
@@ -161,6 +180,7 @@ def response_table(
     ).one()
     tz = tz or zone()
     street = aliased(Area)
+    keyed_by = aliased(User)
     flags = list(FLAG_NAMES.items())
     # Each response's answers packed into one text (item, unit separator, value; record separator
     # between answers) by the database, so a response is one row and answers never become objects.
@@ -172,9 +192,11 @@ def response_table(
     )
     query = (
         select(Response.id, Area.code, Area.name, street.name, Response.channel, Response.submitted_at,
-               Response.duration_s, Response.score, *(getattr(Response, f) for f, _ in flags), packed)
+               Response.duration_s, Response.score, *(getattr(Response, f) for f, _ in flags), Response.submission_key,
+               keyed_by.username, packed)
         .join(Area, Area.id == Response.area_id)
         .outerjoin(street, street.id == Area.parent_id)
+        .outerjoin(keyed_by, keyed_by.id == Response.entered_by_id)
         .where(*scope, Response.id <= (last_id or 0))
         .order_by(Response.id)
         .execution_options(yield_per=chunk)
@@ -182,7 +204,8 @@ def response_table(
     position = {code: n for n, code in enumerate(codes, start=len(RESPONSE_META))}
     width = len(RESPONSE_META) + len(codes)
     first_flag = 8
-    answers_at = first_flag + len(flags)
+    key_at = first_flag + len(flags)
+    answers_at = key_at + 2
 
     def rows() -> Iterator[tuple]:
         interned: dict[str, str] = {}
@@ -202,8 +225,10 @@ def response_table(
                 row[5] = r[5].astimezone(tz).replace(tzinfo=None) if r[5] is not None else None
                 row[6] = round(r[6]) if r[6] is not None else None
                 row[7] = round_score(r[7]) if r[7] is not None else None
-                if any(r[first_flag:answers_at]):
-                    row[8] = "、".join(name for (_, name), on in zip(flags, r[first_flag:answers_at], strict=True) if on)
+                if any(r[first_flag:key_at]):
+                    row[8] = "、".join(name for (_, name), on in zip(flags, r[first_flag:key_at], strict=True) if on)
+                row[9] = paper_serial(r[4], r[key_at])
+                row[10] = r[key_at + 1] or None
                 if r[answers_at]:
                     for answer in r[answers_at].split(RECORD):
                         code, _, value = answer.partition(UNIT)
@@ -480,30 +505,98 @@ def note_lines(text: str, width: int = 80) -> list[str]:
     return lines + ([line] if line else [])
 
 
+MISSING_NOTE = "“不清楚/不知道”等不计分的选项（{items}）在 .sav 中声明为用户缺失值、在 .dta 中为扩展缺失值（.a、.b…），不参与均值。"
+SPSS_MISSING_VALUES = 3  # discrete user-missing values SPSS keeps per variable
+
+
+def sav_missing(table: Table) -> dict[str, list]:
+    """Return the user-missing values of each choice column of a .sav: its don't-know codes' numbers.
+
+    SPSS keeps up to three discrete values, or one range: more codes become the range from the
+    least to the greatest when no counted code lies within it (else the first three).
+
+    >>> from forms.definition import Choice
+    >>> column = Column("q01", "满意度", "choice", (Choice("5", "满意", 100), Choice("0", "不清楚", None)), ("0",))
+    >>> sav_missing(Table("responses", "答卷", [column], 0, lambda: iter(())))
+    {'q01': [0.0]}
+    """
+    found: dict[str, list] = {}
+    for column in table.columns:
+        if column.type != "choice" or not column.missing:
+            continue
+        numbers = column.value_numbers()
+        values = sorted(float(numbers[code]) for code in column.missing)
+        if len(values) > SPSS_MISSING_VALUES:
+            low, high = values[0], values[-1]
+            counted = [v for code, v in numbers.items() if code not in column.missing]
+            if not any(low <= v <= high for v in counted):
+                found[column.name] = [{"lo": low, "hi": high}]
+                continue
+            values = values[:SPSS_MISSING_VALUES]
+        found[column.name] = values
+    return found
+
+
+def dta_missing(table: Table, frame, value_labels: dict[str, dict]) -> dict[str, list[str]]:
+    """Turn don't-know codes into Stata's extended missing values (.a, .b, ...) in ``frame``, in place.
+
+    Returns the letters of each column, and moves the codes' value labels onto their letters.
+    """
+    import numpy as np
+
+    found: dict[str, list[str]] = {}
+    for column in table.columns:
+        if column.type != "choice" or not column.missing or column.name not in value_labels:
+            continue
+        numbers = column.value_numbers()
+        values = frame[column.name].to_numpy(dtype=object, copy=True)
+        letters = []
+        for letter, code in zip("abcdefghijklmnopqrstuvwxyz", column.missing):
+            number = float(numbers[code])
+            values[np.array([v == number for v in values], dtype=bool)] = letter
+            label = value_labels[column.name].pop(number, None)
+            if label is not None:
+                value_labels[column.name][letter] = label
+            letters.append(letter)
+        frame[column.name] = values
+        found[column.name] = letters
+    return found
+
+
 def write_sav(table: Table, path: str | Path, labels: bool = False, progress: Progress | None = None) -> None:
     """Write an SPSS .sav with variable labels (the questions) and value labels (the choices).
 
+    Don't-know choices are user-missing (:func:`sav_missing`), so SPSS leaves them out of means.
     pyreadstat writes a whole DataFrame (it has no append), so this holds the table in memory:
     about 8 bytes a cell, see :func:`to_frame`.
     """
     import pyreadstat
 
     frame, value_labels = to_frame(table, labels, progress)
+    missing = {} if labels else sav_missing(table)
+    notes = [] if labels else list(table.notes)
+    if missing:
+        notes.append(MISSING_NOTE.format(items="、".join(missing)))
     pyreadstat.write_sav(
         frame, str(path), file_label=table.title, column_labels={c.name: c.label for c in table.columns},
-        variable_value_labels=value_labels or None, note=None if labels else [line for n in table.notes for line in note_lines(n)] or None,
+        variable_value_labels=value_labels or None, note=[line for n in notes for line in note_lines(n)] or None,
         variable_measure={c.name: "nominal" for c in table.columns if c.type == "choice" and not c.numeric_codes} or None,
+        missing_ranges=missing or None,
     )
 
 
 def write_dta(table: Table, path: str | Path, labels: bool = False, progress: Progress | None = None) -> None:
-    """Write a Stata .dta (version 15, UTF-8) with variable and value labels; labels longer than Stata's 80 are cut."""
+    """Write a Stata .dta (version 15, UTF-8) with variable and value labels; labels longer than Stata's 80 are cut.
+
+    Don't-know choices are extended missing values (.a, .b, ...: :func:`dta_missing`), labelled.
+    """
     import pyreadstat
 
     frame, value_labels = to_frame(table, labels, progress)
+    missing = {} if labels else dta_missing(table, frame, value_labels)
     pyreadstat.write_dta(
         frame, str(path), file_label=table.title[:80], column_labels={c.name: c.label[:80] for c in table.columns},
-        variable_value_labels=value_labels or None, version=15,
+        variable_value_labels=value_labels or None, version=15, missing_user_values=missing or None,
     )
 
 
@@ -522,9 +615,9 @@ def write(table: Table, fmt: str, path: str | Path, labels: bool = False, progre
         raise ValueError(f"unknown export format {fmt!r} (known: {', '.join(FORMATS)})")
 
 
-def export_filename(what: str, area: Area, wave_name: str, fmt: str, labels: bool = False) -> str:
-    """Return e.g. 答卷-东城区-2026年第一轮.csv (选项文字 when the choice labels are written)."""
-    return f"{WHATS[what]}-{area.name}-{wave_name}{'-选项文字' if labels else ''}.{fmt}"
+def export_filename(what: str, area: Area, wave_name: str, fmt: str, labels: bool = False, questionnaire: str = "") -> str:
+    """Return e.g. 答卷-citizen-东城区-2026年第一轮.csv: the questionnaire's code, 选项文字 when the choice labels are written."""
+    return f"{WHATS[what]}-{questionnaire + '-' if questionnaire else ''}{area.name}-{wave_name}{'-选项文字' if labels else ''}.{fmt}"
 
 
 

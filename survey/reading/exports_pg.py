@@ -98,13 +98,16 @@ class ResponseCopy:
             time = f"to_char({local}, 'YYYY-MM-DD HH24:MI:SS')"
         else:
             time = f"floor(extract(epoch FROM {local}))::bigint"
+        # A paper's serial is the fourth part of its submission key, paper:<wave>:<area>:<SERIAL> (exports.paper_serial).
+        serial = (f"CASE WHEN r.channel = 'paper' AND r.submission_key LIKE {p('paper:%')} "
+                  "THEN split_part(r.submission_key, ':', 4) END")
         inner = (f"{channel} AS c_channel, {time} AS c_time, round(r.duration_s)::bigint AS c_duration, "
-                 f"round(r.score::numeric, 2) AS c_score, {flags} AS c_flags")
+                 f"round(r.score::numeric, 2) AS c_score, {flags} AS c_flags, {serial} AS c_serial, u.username AS c_entered")
         score = "r.c_score"
         if spreadsheet:  # Python writes a float: 80.0, 73.3, 73.33
             score = f"CASE WHEN {score} = trunc({score}) THEN trunc({score})::text || '.0' ELSE trim_scale({score})::text END"
         cells = ["r.id", text("r.area_code"), text("r.area_name"), text("r.street_name"), text("r.c_channel"), "r.c_time",
-                 "r.c_duration", score, text("r.c_flags")]
+                 "r.c_duration", score, text("r.c_flags"), text("r.c_serial"), text("r.c_entered")]
         assert len(cells) == len(RESPONSE_META)
         pivot = []
         for n, (column, code) in enumerate(zip(self.columns[len(RESPONSE_META):], self.codes, strict=True)):
@@ -150,6 +153,7 @@ class ResponseCopy:
                   FROM response r
                   JOIN area a ON a.id = r.area_id
                   LEFT JOIN area s ON s.id = a.parent_id
+                  LEFT JOIN staff_user u ON u.id = r.entered_by_id
                   WHERE r.wave_id = {p(self.wave_id)} AND r.questionnaire_version_id = ANY({p(self.version_ids)})
                     AND a.path LIKE {p(_like_prefix(self.path))} AND r.id <= {p(self.last_id)}
                   ORDER BY r.id) r

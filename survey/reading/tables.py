@@ -34,6 +34,9 @@ class Column:
     label: str
     type: str = "text"  # text, int, float, time, choice
     choices: tuple[Choice, ...] = ()
+    # Codes of the choices that are no answer to count ("don't know", "not applicable": a scored or
+    # yes-type item's choice without a score or yes/no): user-missing in .sav, extended missing in .dta.
+    missing: tuple[str, ...] = ()
 
     @property
     def numeric_codes(self) -> bool:
@@ -57,4 +60,6 @@ RESPONSE_META = [
     Column("duration_s", "用时(秒)", "int"),
     Column("score", "满意度得分", "float"),
     Column("quality_flags", "数据质量标记"),
+    Column("paper_serial", "纸质问卷编号"),  # the paper's serial, for a paper keyed in
+    Column("entered_by", "录入人"),  # the account that keyed the paper in
 ]

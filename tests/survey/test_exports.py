@@ -6,6 +6,7 @@ import csv
 import io
 import itertools
 import json
+import math
 import os
 import re
 import shutil
@@ -19,7 +20,7 @@ from pathlib import Path
 import pyreadstat
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from forms import bundled_definitions
 from survey import db
@@ -99,11 +100,12 @@ def test_csv_has_codes_then_chinese_labels_and_choice_codes_or_labels(demo, city
     assert data.startswith(b"\xef\xbb\xbf")  # the BOM Excel and WPS need
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     names, labels = rows[0], rows[1]
-    assert names[:9] == ["id", "community_code", "community", "street", "channel", "submitted_at", "duration_s", "score",
-                         "quality_flags"]
-    assert labels[:9] == ["编号", "社区编码", "社区", "街道", "渠道", "提交时间", "用时(秒)", "满意度得分", "数据质量标记"]
-    assert names[9:] == [i.code for i in CITIZEN.items]
-    assert labels[9:] == [i.label for i in CITIZEN.items]
+    assert names[:11] == ["id", "community_code", "community", "street", "channel", "submitted_at", "duration_s", "score",
+                          "quality_flags", "paper_serial", "entered_by"]
+    assert labels[:11] == ["编号", "社区编码", "社区", "街道", "渠道", "提交时间", "用时(秒)", "满意度得分", "数据质量标记",
+                           "纸质问卷编号", "录入人"]
+    assert names[11:] == [i.code for i in CITIZEN.items]
+    assert labels[11:] == [i.label for i in CITIZEN.items]
     truth = stored(demo)
     assert len(rows) - 2 == len(truth)
     for row in rows[2:]:
@@ -157,13 +159,14 @@ def test_sav_and_dta_carry_variable_and_value_labels(demo, city, fmt, tmp_path):
     truth = stored(demo)
     assert len(frame) == len(truth)
     assert list(frame.columns) == ["id", "community_code", "community", "street", "channel", "submitted_at", "duration_s",
-                                   "score", "quality_flags"] + [i.code for i in CITIZEN.items]
+                                   "score", "quality_flags", "paper_serial", "entered_by"] + [i.code for i in CITIZEN.items]
     labels = meta.column_names_to_labels
     assert labels["community"] == "社区" and labels["submitted_at"] == "提交时间"
     for item in CITIZEN.items:
         assert labels[item.code] == item.label[:80], item.code
     values = meta.variable_value_labels
-    assert values["q01"] == {5: "非常满意", 4: "满意", 3: "一般", 2: "不太满意", 1: "不满意", 0: "不清楚"}
+    dont_know = 0 if fmt == "sav" else "a"  # user-missing 0 in SPSS, extended missing .a in Stata
+    assert values["q01"] == {5: "非常满意", 4: "满意", 3: "一般", 2: "不太满意", 1: "不满意", dont_know: "不清楚"}
     assert values["sex"] == {1: "男", 2: "女"}  # M, F: not numbers, so numbered 1..k in the questionnaire's order
     assert values["age_band"] == {n: c.label for n, c in enumerate(CITIZEN.item("age_band").choices, start=1)}
     assert "comment" not in values
@@ -171,13 +174,64 @@ def test_sav_and_dta_carry_variable_and_value_labels(demo, city, fmt, tmp_path):
     for row in frame.itertuples(index=False):
         community, submitted, answers = truth[int(row.id)]
         assert row.community_code == community
-        assert row.q01 == int(answers["q01"])
+        assert row.q01 == int(answers["q01"]) if answers["q01"] != "0" else math.isnan(row.q01)
         assert row.sex == position[answers["sex"]]
         assert row.submitted_at.to_pydatetime() == submitted.astimezone(_zone(demo)).replace(tzinfo=None, microsecond=0)
     assert "=HYPERLINK(\"http://evil\",\"点我\")" in set(frame["comment"])  # Chinese intact, kept as typed
     assert set(frame["community"]) >= {"幸福社区"}
     if fmt == "sav":
         assert any("1..k" in note for note in meta.notes)
+
+
+def platform_item_means(app) -> dict[str, float]:
+    """Return each scored item's unweighted mean score of the city's citizens, on the 1-5 code scale (score / 20)."""
+    with app.app_context():
+        session = db.session()
+        rows = session.execute(
+            select(Answer.item_code, func.avg(Answer.score)).join(Response).join(QuestionnaireVersion).join(Questionnaire)
+            .where(Questionnaire.code == "citizen", Answer.score.is_not(None)).group_by(Answer.item_code)
+        ).all()
+    return {item: float(mean) / 20 for item, mean in rows}
+
+
+@pytest.mark.parametrize("fmt", ["sav", "dta"])
+def test_dont_know_is_declared_missing_and_means_equal_the_platform(demo, city, fmt, tmp_path):
+    path = tmp_path / f"r.{fmt}"
+    path.write_bytes(city.get(f"/office/area/C/export/responses.{fmt}").data)
+    reader = pyreadstat.read_sav if fmt == "sav" else pyreadstat.read_dta
+    frame, meta = reader(str(path))  # missing values become NaN, as SPSS and Stata leave them out
+    kept, declared = reader(str(path), user_missing=True)
+    rated = [i for i in CITIZEN.items if i.type == "rating"]
+    dont_know = {i.code: [c for c in i.choices if i.handler.value(c) is None] for i in CITIZEN.items
+                 if i.handler.scored or i.handler.rate}
+    dont_know = {code: found for code, found in dont_know.items() if found}
+    assert len(rated) >= 10 and set(i.code for i in rated) <= set(dont_know)
+    if fmt == "sav":
+        assert set(declared.missing_ranges) == set(dont_know)
+        for item in rated:
+            assert [r["lo"] for r in declared.missing_ranges[item.code]] == [0.0]
+            assert declared.variable_value_labels[item.code][0] == dont_know[item.code][0].label
+        assert "用户缺失值" in "".join(meta.notes)
+    else:
+        assert declared.missing_user_values == {code: ["a"] for code in dont_know}
+    platform = platform_item_means(demo)
+    for item in rated:
+        assert (kept[item.code].astype(str) == ("0.0" if fmt == "sav" else "a")).any(), item.code  # some said 不清楚
+        assert frame[item.code].mean() == pytest.approx(platform[item.code], rel=1e-12), item.code  # SPSS-style mean
+
+
+def test_r_haven_reads_dont_know_as_missing(demo, city, tmp_path):
+    path = tmp_path / "responses.sav"
+    path.write_bytes(city.get("/office/area/C/export/responses.sav").data)
+    script = (f'library(haven); d <- read_sav("{path}"); u <- read_sav("{path}", user_na = TRUE); '
+              'v <- unclass(u$q01); '
+              'cat(sprintf("%.12f", mean(d$q01, na.rm = TRUE)), attr(u$q01, "na_values"), sum(v %in% attr(u$q01, "na_values")), '
+              'sum(v == 0, na.rm = TRUE), sep = "\n")')
+    result = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    mean, declared, user_na, zeros = result.stdout.split()
+    assert float(mean) == pytest.approx(platform_item_means(demo)["q01"], rel=1e-10)
+    assert declared == "0" and int(user_na) == int(zeros) > 0
 
 
 def _zone(app):
@@ -199,6 +253,7 @@ def test_estimates_and_problems_in_every_format_for_a_district(demo, district, w
     url = f"/office/area/D01/export/{what}.{fmt}" if what == "estimates" else f"/office/area/D01/problems?format={fmt}"
     response = district.get(url)
     assert response.status_code == 200 and response.headers["Content-Disposition"].startswith("attachment;")
+    assert "-citizen-" in response.headers["Content-Disposition"]  # the questionnaire's code names the file
     if fmt == "csv":
         rows = list(csv.reader(io.StringIO(response.get_data().decode("utf-8-sig"))))
         header, codes = rows[0], [r[0 if what == "estimates" else 1] for r in rows[1:]]
@@ -350,12 +405,12 @@ def test_flask_export_writes_every_format(demo, fmt, tmp_path):
     expected = len(stored(demo, "D01"))
     if fmt == "csv":
         rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8-sig"))))[2:]
-        values = {r[16] for r in rows}
+        values = {r[18] for r in rows}
     elif fmt == "xlsx":
         book = load_workbook(out, read_only=True)
         rows = list(book.active.iter_rows(values_only=True))[2:]
         book.close()  # a read-only workbook keeps its file open until closed; left to the GC it warns in a later test
-        values = {r[16] for r in rows}
+        values = {r[18] for r in rows}
     else:
         frame, _ = (pyreadstat.read_sav if fmt == "sav" else pyreadstat.read_dta)(str(out))
         rows, values = frame, set(frame["q01"])

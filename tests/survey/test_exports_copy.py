@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import delete, select, text, update
 
 from survey import db
+from survey.auth import create_user
 from survey.models import Answer, Area, Questionnaire, QuestionnaireVersion, Response, Wave
 from survey.reading.exports import csv_chunks, round_score, table_for, to_frame, write
-from tests.conftest import BACKENDS, dispose, make_app
+from tests.conftest import BACKENDS, PASSWORD, dispose, make_app
 
 # Answers a CSV writer and a spreadsheet must get right: separators, quotes, line breaks, formulas, Chinese.
 AWKWARD = ['逗号,引号"和\n换行', "=1+1", "-开头的意见", "  前后空格  ", "\\.", 'only "quotes"', "第二行\r\n回车"]
@@ -54,6 +55,12 @@ def demo(request, tmp_path_factory):
                                                                              flag_repeat_device=True, duration_s=None))
         session.execute(update(Response).where(Response.id == ids[8]).values(score=0.285, duration_s=2.5))
         session.execute(update(Response).where(Response.id == ids[9]).values(score=None, duration_s=3.5))
+        # Papers keyed in: their serials and who keyed them (one key of an earlier format, without a serial).
+        community = session.scalar(select(Area.code).where(Area.id == session.get(Response, ids[10]).area_id))
+        grid = create_user(session, "grid01", PASSWORD, "grid", community)
+        for n, key in ((10, "paper:1:2:D01S1C1-2-0007"), (11, "paper:1:2:-0008"), (12, "demo-paper-old")):
+            session.execute(update(Response).where(Response.id == ids[n]).values(channel="paper", submission_key=key,
+                                                                                 entered_by_id=grid.id))
     yield app
     dispose(app)
 
@@ -100,7 +107,8 @@ def test_csv_is_the_generic_csv_byte_for_byte(demo, labels):
         assert len(rows) == fast.total + 2
         seen |= {cell for row in rows[2:] for cell in row}
     # The awkward data is in the files compared.
-    assert {"'=1+1", "'-开头的意见", '逗号,引号"和\n换行', "73.13", "0.29", "2", "4"} <= seen
+    assert {"'=1+1", "'-开头的意见", '逗号,引号"和\n换行', "73.13", "0.29", "2", "4", "D01S1C1-2-0007", "'-0008",
+            "grid01"} <= seen
 
 
 @pytest.mark.parametrize("labels", [False, True])
