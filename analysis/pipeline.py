@@ -393,9 +393,8 @@ def shrink(table: pd.DataFrame, min_n: int = MIN_N, groups: np.ndarray | None = 
         table["eb_estimate"] = fh.estimate
         table["eb_mse"] = fh.mse
         return _eb_interval(table), fh.between_variance
-    # no variance at all (inside one PSU per stratum, nothing to smooth from): 数据不足
-    single = table["variance_warning"].fillna("").eq("single_psu").to_numpy() if "variance_warning" in table else False
-    table["sampling_variance"] = np.where(single, np.nan, table["se"] ** 2)
+    # no usable variance (inside one PSU per stratum, or every answer alike) and nothing to smooth from: 数据不足
+    table["sampling_variance"] = np.where(_usable(table), table["se"] ** 2, np.nan)
     table["shrinkage"] = 1.0
     table["eb_estimate"] = table["estimate"]
     table["eb_mse"] = table["sampling_variance"]
@@ -496,7 +495,7 @@ def output_table(analysis: WaveAnalysis) -> pd.DataFrame:
     ]
     table = table.sort_values("domain", kind="stable")
     full = pd.concat([table, pd.DataFrame([all_row])], ignore_index=True)
-    city_mse = city["se"] ** 2 if city.get("variance_warning") != "single_psu" else float("nan")
+    city_mse = city["se"] ** 2 if not city.get("variance_warning") else float("nan")
     city_flag = assess_communities(
         pd.DataFrame({"eb_estimate": [city["estimate"]], "eb_mse": [city_mse], "population": [1.0], "n": [city["n"]]})
     ).iloc[0]
