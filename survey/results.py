@@ -301,17 +301,25 @@ def _direct_fields(row) -> dict:
         "ci_high": _number(row.ci_high),
         "n_eff": float(row.n_eff),
         "population": float(row.weight_sum),
-        "prob_below_80": float(row.prob_below_80),
+        "prob_below_80": _number(row.prob_below_80),  # none without a usable variance
         "status": str(row.status),
         "points_at_stake": float(row.points_at_stake),
         "share_of_lost": float(row.share_of_lost),
+        "df": _number(row.df),
+        "variance_warning": str(row.variance_warning or ""),
+        "answers_to_decide": _whole(row.answers_to_decide),
     }
+
+
+def _whole(value) -> int | None:
+    number = _number(value)
+    return None if number is None else int(number)
 
 
 def _area_fields(row) -> dict:
     return _direct_fields(row) | {
         "eb_estimate": float(row.eb_estimate),
-        "eb_mse": float(row.eb_mse),
+        "eb_mse": _number(row.eb_mse),
         "rank_by_cost": int(row.rank_by_cost),
     }
 
@@ -382,6 +390,12 @@ def quality_counts(session: Session, wave: Wave, areas: dict[str, Area], tallies
     return out
 
 
+def lonely_strata(design) -> list[str]:
+    """Return the strata of the design with one PSU (R's lonely PSUs), empty without a sampling design."""
+    sampling = getattr(design, "sampling", None)
+    return [str(s) for s in getattr(sampling, "lonely", None) or []]
+
+
 def _summary(session: Session, wave: Wave, versions: list[QuestionnaireVersion], result, left_out: list[str],
              areas: dict[str, Area], tallies: list[tuple]) -> dict:
     channels = channel_counts(session, wave, versions, areas, tallies)
@@ -394,6 +408,7 @@ def _summary(session: Session, wave: Wave, versions: list[QuestionnaireVersion],
             "n_eff": result.rake.n_eff,
             "max_margin_error": result.rake.max_margin_error,
             "variables": list(result.rake.design.variables),
+            "lonely": lonely_strata(result.rake.design),
         },
         "communities_without_responses": left_out,
         "responses_by_channel": channels.get(city_code, {}) if city_code is not None else {},

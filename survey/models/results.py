@@ -64,6 +64,10 @@ class AreaResult(Base):
     points_at_stake: Mapped[float | None] = mapped_column(Float)
     share_of_lost: Mapped[float | None] = mapped_column(Float)
     rank_by_cost: Mapped[int | None] = mapped_column(Integer)
+    df: Mapped[float | None] = mapped_column(Float)  # the design's degrees of freedom of the interval
+    # "" or why the variance is unusable: single_psu (inside one PSU per stratum), zero_variance (answers alike)
+    variance_warning: Mapped[str | None] = mapped_column(String(16))
+    answers_to_decide: Mapped[int | None] = mapped_column(Integer)  # decide the flag with 80% probability
 
     run: Mapped[AnalysisRun] = relationship(back_populates="areas")
     area: Mapped[Area] = relationship()
