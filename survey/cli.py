@@ -25,7 +25,7 @@ from survey.waves import create_wave
 def init_app(app: Flask) -> None:
     for command in (init_db, import_areas_command, create_wave_command, make_links, list_links, seed_demo_command, demo_info,
                     import_margins_command, analyze_command, create_user_command, report_command,
-                    qr_sheet_command, import_schools_command, print_questionnaires_command):
+                    qr_sheet_command, import_schools_command, print_questionnaires_command, import_sample_command):
         app.cli.add_command(command)
     for command in (housekeeping_command, reset_password_command, disable_user_command, worker_command):
         app.cli.add_command(command)
@@ -201,6 +201,40 @@ def import_margins_command(csv_file: Path, questionnaire: str) -> None:
     except (MarginsError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"{csv_file}: {exc}; nothing was imported") from None
     click.echo(f"Imported {count} margin rows for {questionnaire}")
+
+
+@click.command("import-sample")
+@with_appcontext
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--wave", "wave_name", required=True, help="the wave the sample belongs to (a wave of its own)")
+@click.option("--questionnaire", default="citizen", show_default=True)
+@click.option("--id", "id_column", default="respondent_id", show_default=True, help="column of respondent ids (unique)")
+@click.option("--unit", "unit_column", default=None, help="column of the unit area codes (default: the unit, e.g. community)")
+@click.option("--weights", default=None, help="column of base weights (inverse selection probabilities)")
+@click.option("--strata", default=None, help="column of strata")
+@click.option("--cluster", default=None, help="cluster column per stage, A+B (default: the respondents are the PSUs)")
+@click.option("--fpc", default=None, help="population size (or fraction) column per stage, F1+F2")
+@click.option("--lonely-psu", type=click.Choice(["fail", "adjust", "certainty"]), default="fail", show_default=True,
+              help="a stratum with one PSU, as R's survey.lonely.psu")
+def import_sample_command(csv_file: Path, wave_name: str, questionnaire: str, id_column: str, unit_column: str | None,
+                          weights: str | None, strata: str | None, cluster: str | None, fpc: str | None,
+                          lonely_psu: str) -> None:
+    """Import a designed sample (a third-party assessment) with its design; refreshes analyse it with that design."""
+    from survey.models import Wave
+    from survey.samples import SampleError, import_sample
+
+    try:
+        with db.write_transaction() as session:
+            wave = session.scalar(select(Wave).where(Wave.name == wave_name))
+            if wave is None:
+                raise SampleError(f"no wave {wave_name!r}: create one with create-wave")
+            count = import_sample(session, csv_file.read_text(encoding="utf-8"), wave, questionnaire, id_column=id_column,
+                                  unit_column=unit_column, weights=weights, strata=strata, cluster=cluster, fpc=fpc,
+                                  lonely_psu=lonely_psu, source=csv_file.name[:200])
+    except (SampleError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{csv_file}: {exc}; nothing was imported") from None
+    click.echo(f"Imported {count} responses of a designed sample into {wave_name} ({questionnaire}); "
+               f"analyse with: flask analyze --wave {wave_name} --questionnaire {questionnaire}")
 
 
 @click.command("analyze")

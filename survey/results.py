@@ -40,6 +40,7 @@ from survey.models import (
 from survey.plans import (
     Plan,
     base_plan,
+    design_of,
     margin_variables,
     plan_for,
     questionnaire_definitions,
@@ -176,7 +177,8 @@ def run_analysis(
     if not any(d.scored_items for d in definitions.values()):
         raise AnalysisError(f"the {questionnaire_code} questionnaire has no scored question: there is no satisfaction "
                             "to estimate (its answers are kept and exported)")
-    plan = plan_for(definitions.values(), questionnaire_code, margin_variables(session, questionnaire_code))
+    plan = plan_for(definitions.values(), questionnaire_code, margin_variables(session, questionnaire_code),
+                    design_of(session, wave.id, questionnaire_code))
     since = None if full else last_mark(session, wave.id)  # the flags the last run left are right up to there
     marked = mark_wave(session, wave.id, since, count=False)
     purged = purge_device_data(session)
@@ -197,8 +199,9 @@ def run_analysis(
     attributes = hierarchy.set_index(hierarchy.index.rename("domain"))
     quota_by = "district" if "district" in plan.upper else None
     rates = sorted({i.code for d in definitions.values() for i in d.rate_items})  # 0/1: logit interval
+    design = plan.design.arguments() if plan.design is not None else {}  # an imported designed sample's
     result = analyze_aggregates(cells, margins, by=unit, item_cells=item_cells, attributes=attributes,
-                                quota_by=quota_by, model_by=plan.model_by, rates=rates)
+                                quota_by=quota_by, model_by=plan.model_by, rates=rates, **design)
     say(f"raked in {result.rake.iterations} iterations; {len(result.domains)} areas estimated")
 
     run = AnalysisRun(wave=wave, questionnaire_code=questionnaire_code, respondents=int(cells["n"].sum()),
