@@ -426,7 +426,8 @@ def _design_warnings(result, args: argparse.Namespace) -> None:
              "variance, no interval, status undecided (数据不足); see variance_warning in the output", args)
     if warned.get("zero_variance", 0):
         _say(f"warning: {warned['zero_variance']} domain(s) have identical answers (SE 0): no interval; their flag "
-             "uses a smoothed variance; see variance_warning in the output", args)
+             "uses a variance smoothed from the other domains, or is undecided (数据不足) without one; see "
+             "variance_warning in the output", args)
 
 
 def _say(message: str, args: argparse.Namespace) -> None:

@@ -2,9 +2,11 @@
 
 Per community, from its answers so far and its estimate with that estimate's variance:
 
-* ``answers_to_decide`` - further answers that would decide its flag (the 数据不足 rule of
-  :mod:`analysis.points`, whose :func:`~analysis.points.answers_needed` this module calls): 0 for a
-  decided community (below, at risk or ok), NaN without an estimate yet.
+* ``answers_to_decide`` - further answers that decide its flag with probability
+  ``DECIDE_PROBABILITY`` (80%) (the 数据不足 rule of :mod:`analysis.points`, whose
+  :func:`~analysis.points.answers_to_decide` this module calls: closed form over the predictive
+  distribution of the future estimate, not the estimate held still): 0 for a decided community
+  (below, at risk or ok), NaN without an estimate (or a usable variance) yet.
 * ``answers_for_precision`` - further answers that bring the 95% interval of its direct estimate
   down to +/- ``half_width`` points (default 3): with ``u = deff * s^2`` the variance per answer
   (design effect included; ``u = n * SE^2`` for an estimate from ``n`` answers),
@@ -51,7 +53,8 @@ import pandas as pd
 
 from analysis.errors import AnalysisError
 from analysis.estimates import Z95
-from analysis.points import answers_needed, prob_below, status
+from analysis.points import DECIDE_PROBABILITY, prob_below, status
+from analysis.points import answers_to_decide as planned_answers
 from analysis.rules import MIN_N
 from analysis.smallarea import smooth_sampling_variances
 
@@ -107,18 +110,19 @@ def half_width_now(answers, unit_var, z: float = Z95) -> np.ndarray:
         return np.where(a > 0, z * np.sqrt(np.asarray(unit_var, dtype=float) / a), np.nan)
 
 
-def answers_to_decide(answers, estimate, unit_var, mse=None, n_estimate=None) -> np.ndarray:
-    """Return further answers that decide the flag: 0 when decided, NaN without an estimate.
+def answers_to_decide(answers, estimate, unit_var, mse=None, n_estimate=None,
+                      probability: float = DECIDE_PROBABILITY) -> np.ndarray:
+    """Return further answers that decide the flag with ``probability`` (80%): 0 when decided, NaN without an estimate.
 
     The estimate (and its MSE) may rest on ``n_estimate`` answers, fewer than the ``answers`` so
     far (the counts are newer than the analysis): the answers since are added to the precision
     as :mod:`analysis.points` adds further ones, ``1/MSE_now = 1/MSE + (answers - n_estimate) / u``,
-    and :func:`analysis.points.answers_needed` is asked at the current count. Without ``mse``
+    and :func:`analysis.points.answers_to_decide` is asked at the current count. Without ``mse``
     the estimate is direct (``MSE = u / n_estimate``).
 
     >>> answers_to_decide(np.array([20, 30, 20, 0]), np.array([81.0, 81.0, 70.0, np.nan]), np.array([80.0] * 4),
     ...                   mse=np.array([4.0] * 4), n_estimate=np.array([20, 20, 20, 0])).tolist()
-    [37.0, 27.0, 0.0, nan]
+    [167.0, 217.0, 0.0, nan]
     """
     a = np.asarray(answers, dtype=float)
     u = np.asarray(unit_var, dtype=float)
@@ -130,7 +134,7 @@ def answers_to_decide(answers, estimate, unit_var, mse=None, n_estimate=None) ->
     estimate = np.asarray(estimate, dtype=float)
     known = (a > 0) & np.isfinite(estimate) & np.isfinite(mse_now) & (u > 0)
     safe = lambda x, fill: np.where(known, x, fill)  # noqa: E731
-    needed = answers_needed(safe(estimate, 90.0), safe(mse_now, 1.0), safe(psi_now, 1.0), safe(a, 1.0))
+    needed = planned_answers(safe(estimate, 90.0), safe(mse_now, 1.0), safe(psi_now, 1.0), safe(a, 1.0), probability)
     decided = current_status(safe(estimate, 90.0), safe(mse_now, 1.0)) != "undecided"
     return np.where(known, np.where(decided, 0.0, needed), np.nan)
 

@@ -263,6 +263,11 @@ def analyze_aggregates(
     quota_by: str | None = None,
     model_by: str | None = None,
     rates: list[str] | None = None,
+    strata: str | None = None,
+    cluster: str | None = None,
+    fpc: str | None = None,
+    weights: str | None = None,
+    lonely_psu: str = "fail",
     **settings,
 ) -> WaveAnalysis:
     """Analyse per-cell sufficient statistics, as one SQL ``GROUP BY`` returns them.
@@ -272,6 +277,12 @@ def analyze_aggregates(
     in ``rates`` are 0/1 and get the logit interval.
     ``attributes`` is indexed by domain with the ``quota_by`` / ``model_by`` columns. The numbers
     are the same as :func:`analyze` gives for the respondents behind the cells.
+
+    A designed sample: ``strata``, ``cluster`` (``"A+B"``), ``fpc`` (``"F1+F2"``), ``weights`` and
+    ``lonely_psu`` as for :func:`analyze`; the cells (and item cells) are then grouped by those
+    columns too (a cell lies within one stratum, cluster and base weight). Where the respondents
+    are the PSUs (no ``cluster``) the variance needs each respondent: give one cell per respondent
+    (e.g. group by a respondent id) or a cluster.
     """
     config = Settings(**settings)
     timings: dict[str, float] = {}
@@ -279,7 +290,12 @@ def analyze_aggregates(
     cells = cells[cells["n"] > 0]
     if cells.empty:
         raise AnalysisError("no respondent answered any scored item")
-    result = rake(cells, margins, tol=config.tol, max_iter=config.max_iter, trim=config.trim, count_column="n")
+    design_columns = [c for c in (strata, weights, *split_columns(cluster), *split_columns(fpc)) if c]
+    missing = [c for c in design_columns if c not in cells.columns]
+    if missing:
+        raise AnalysisError(f"aggregated statistics lack design column(s) {', '.join(missing)}")
+    result = rake(cells, margins, tol=config.tol, max_iter=config.max_iter, trim=config.trim, count_column="n",
+                  strata=strata, cluster=cluster, fpc=fpc, weights=weights, lonely_psu=lonely_psu)
     design = result.design
     timings["rake"] = time.perf_counter() - clock
     clock = time.perf_counter()
@@ -393,9 +409,8 @@ def shrink(table: pd.DataFrame, min_n: int = MIN_N, groups: np.ndarray | None = 
         table["eb_estimate"] = fh.estimate
         table["eb_mse"] = fh.mse
         return _eb_interval(table), fh.between_variance
-    # no variance at all (inside one PSU per stratum, nothing to smooth from): 数据不足
-    single = table["variance_warning"].fillna("").eq("single_psu").to_numpy() if "variance_warning" in table else False
-    table["sampling_variance"] = np.where(single, np.nan, table["se"] ** 2)
+    # no usable variance (inside one PSU per stratum, or every answer alike) and nothing to smooth from: 数据不足
+    table["sampling_variance"] = np.where(_usable(table), table["se"] ** 2, np.nan)
     table["shrinkage"] = 1.0
     table["eb_estimate"] = table["estimate"]
     table["eb_mse"] = table["sampling_variance"]
@@ -496,7 +511,7 @@ def output_table(analysis: WaveAnalysis) -> pd.DataFrame:
     ]
     table = table.sort_values("domain", kind="stable")
     full = pd.concat([table, pd.DataFrame([all_row])], ignore_index=True)
-    city_mse = city["se"] ** 2 if city.get("variance_warning") != "single_psu" else float("nan")
+    city_mse = city["se"] ** 2 if not city.get("variance_warning") else float("nan")
     city_flag = assess_communities(
         pd.DataFrame({"eb_estimate": [city["estimate"]], "eb_mse": [city_mse], "population": [1.0], "n": [city["n"]]})
     ).iloc[0]

@@ -9,17 +9,21 @@ standard error). With ``p`` the probability that the true score is under 80,
 ``p = Phi((80 - estimate) / sqrt(MSE))``:
 
 * ``below``     (低于80分) - ``p >= BELOW_PROBABILITY`` (0.90);
-* ``at_risk``   (有风险)   - ``FLAG_PROBABILITY`` (0.50) ``<= p < 0.90``: more likely under 80 than not;
+* ``at_risk``   (有风险)   - ``FLAG_PROBABILITY`` (0.80) ``<= p < 0.90``: probably under 80;
 * ``ok``        (达标)     - ``p <= OK_PROBABILITY`` (0.20);
-* ``undecided`` (数据不足) - otherwise (``0.20 < p < 0.50``): the estimate is 80 or more, but not
-  clearly enough to call it 达标.
+* ``undecided`` (数据不足) - otherwise (``0.20 < p < 0.80``): the data cannot tell which side of 80
+  the area is on. The band is symmetric around the line (``FLAG_PROBABILITY = 1 - OK_PROBABILITY``):
+  79.9 from 3 answers is 数据不足 as 80.1 from 3 answers is, not 有风险. An area without a usable
+  variance (``variance_warning`` ``single_psu``: inside one PSU per stratum; ``zero_variance``:
+  every answer alike, so the sample cannot measure its own spread) has no probability and is
+  数据不足 too, never a certain flag.
 
 For an undecided area, ``answers_needed`` is how many more answers would decide it at the
 current estimate and variance: with ``psi`` the sampling variance of the ``n`` answers so far
 (so ``n * psi`` is the variance per answer, design effect included), ``m`` more answers add
 ``m / (n psi)`` to the precision ``1 / MSE``, and the area is decided when
-``(estimate - 80) / sqrt(MSE_new) >= z = Phi^-1(1 - 0.20)`` (an undecided estimate is above the
-line, so more answers at that estimate make it ``ok``)::
+``|estimate - 80| / sqrt(MSE_new) >= z = Phi^-1(1 - 0.20)`` (more answers at an estimate above the
+line make it ``ok``, below it ``at_risk``)::
 
     answers_needed = ceil(n * psi * (z^2 / (estimate - 80)^2 - 1 / MSE))
 
@@ -31,7 +35,7 @@ distribution of the future estimate, with "decided" symmetric around 80 (probabi
 outside 20%-80%): see :func:`decided_probability`; ``tests/analysis/test_planner.py`` checks it by
 simulation.
 
-Measured with ``python -m analysis.simulate --flags`` on a city whose true community means are
+Measured (before the band was made symmetric: see ``analysis/simulate.py`` for today's table) with ``python -m analysis.simulate --flags`` on a city whose true community means are
 N(82, 4^2), n from 2 to 200 (log-uniform), respondent SD 15 (see that module): a false alarm is
 a community truly at or above 80 flagged ``below`` or ``at_risk``; a miss is one truly under 80
 reported ``ok``; undecided communities are neither (their share is reported). 20 replicates of
@@ -61,8 +65,8 @@ from analysis.estimates import Z95
 from analysis.rules import PASS_LINE, TOTAL_POINTS
 
 BELOW_PROBABILITY = 0.90
-FLAG_PROBABILITY = 0.50
 OK_PROBABILITY = 0.20
+FLAG_PROBABILITY = 1 - OK_PROBABILITY  # 数据不足 is symmetric around 80
 LINE_DECIMALS = 9
 SE_TOLERANCE = 1e-9
 
@@ -96,11 +100,11 @@ def status(estimate: np.ndarray, prob_below: np.ndarray, threshold: float = PASS
     ``estimate`` is kept for the callers' sake: the rule uses the probability only, which
     :func:`prob_below` computes from the settled estimate.
 
-    >>> status(np.array([70.0, 79.0, 90.0, 81.0]), np.array([0.99, 0.7, 0.1, 0.3])).tolist()
-    ['below', 'at_risk', 'ok', 'undecided']
+    >>> status(np.array([70.0, 79.0, 90.0, 81.0, 79.9]), np.array([0.99, 0.85, 0.1, 0.3, 0.7])).tolist()
+    ['below', 'at_risk', 'ok', 'undecided', 'undecided']
     """
     prob = np.asarray(prob_below, dtype=float)
-    out = np.full(prob.shape, "undecided", dtype=object)
+    out = np.full(prob.shape, "undecided", dtype=object)  # also where there is no probability (NaN)
     out[prob <= OK_PROBABILITY] = "ok"
     out[prob >= FLAG_PROBABILITY] = "at_risk"
     out[prob >= BELOW_PROBABILITY] = "below"
@@ -112,9 +116,9 @@ def answers_needed(estimate, mse, sampling_variance, n, threshold: float = PASS_
 
     NaN for areas that are decided or sit exactly on the line.
 
-    >>> answers_needed(np.array([81.0, 78.0, 90.0]), np.array([4.0, 4.0, 1.0]), np.array([4.0, 4.0, 1.0]),
-    ...                np.array([20, 20, 100])).tolist()
-    [37.0, nan, nan]
+    >>> answers_needed(np.array([81.0, 79.0, 90.0, 77.0]), np.array([4.0, 4.0, 1.0, 4.0]), np.array([4.0, 4.0, 1.0, 4.0]),
+    ...                np.array([20, 20, 100, 20])).tolist()
+    [37.0, 37.0, nan, nan]
     """
     estimate = settle(estimate)
     mse, psi, n = (np.asarray(a, dtype=float) for a in (mse, sampling_variance, n))
@@ -122,7 +126,7 @@ def answers_needed(estimate, mse, sampling_variance, n, threshold: float = PASS_
     prob = prob_below(estimate, se, threshold)
     undecided = status(estimate, prob) == "undecided"
     gap = estimate - threshold
-    z = np.where(gap > 0, norm.ppf(1 - OK_PROBABILITY), norm.ppf(FLAG_PROBABILITY))
+    z = norm.ppf(1 - OK_PROBABILITY)  # symmetric: the same distance decides either side
     with np.errstate(divide="ignore", invalid="ignore"):
         needed = np.ceil(n * psi * (z**2 / gap**2 - 1 / mse))
     ok = undecided & (gap != 0) & np.isfinite(needed)
@@ -259,19 +263,22 @@ def assess_communities(
 def assess_direct(frame: pd.DataFrame, *, score: str = "estimate", se: str = "se") -> pd.DataFrame:
     """Add prob_below_80 and status columns from direct estimates and their standard errors.
 
-    For areas above the unit (street, district, city), which are not shrunk. An area whose
-    ``variance_warning`` is ``single_psu`` (inside one PSU per stratum: R's NaN) has no standard
-    error: no probability and status ``undecided`` (数据不足), never a certain flag. An area with
-    ``zero_variance`` (every answer alike) keeps its certain flag, with the warning beside it.
+    For areas above the unit (street, district, city), which are not shrunk. An area with a
+    ``variance_warning`` (``single_psu``: inside one PSU per stratum, R's NaN; ``zero_variance``:
+    every answer alike) has no usable standard error: no probability, status ``undecided``
+    (数据不足), never a certain flag, and no number of answers computed from a variance of 0.
+    Adds ``answers_needed`` and the planner's ``answers_to_decide`` (80% probability of deciding).
     """
     out = frame.copy()
     usable = out[se].to_numpy(dtype=float)
     if "variance_warning" in out.columns:
-        usable = np.where(out["variance_warning"].fillna("") == "single_psu", np.nan, usable)
+        usable = np.where(out["variance_warning"].fillna("") != "", np.nan, usable)
     prob = prob_below(out[score].to_numpy(), usable)
+    prob = np.where(np.isnan(usable), np.nan, prob)
     out["prob_below_80"] = prob
     out["status"] = status(out[score].to_numpy(), prob)
     out["answers_needed"] = answers_needed(out[score], usable**2, usable**2, out["n"])
+    out["answers_to_decide"] = answers_to_decide(out[score], usable**2, usable**2, out["n"])
     return out
 
 

@@ -22,7 +22,28 @@ def _environment() -> Environment:
     env = Environment(loader=PackageLoader("reports", "templates"), autoescape=select_autoescape(["html"]))
     env.filters["score"] = lambda v: "—" if v is None else f"{v:.1f}"
     env.filters["pct"] = lambda v: "—" if v is None else f"{100 * v:.1f}%"
+    env.filters["interval"] = interval_text
     return env
+
+
+NO_INTERVAL = "数据不足"  # an interval the data cannot carry (too few answers, one PSU, answers all alike)
+VARIANCE_NOTES = {
+    "single_psu": "答卷都来自同一个抽样单元，抽样误差无法估计",
+    "zero_variance": "所有答卷得分相同，抽样误差无法估计",
+}
+
+
+def interval_text(low: float | None, high: float | None, kind: str = "score", digits: int = 1) -> str:
+    """Return "low–high" (scores, or percentages with ``kind="pct"``), or 数据不足 when either end is missing.
+
+    >>> interval_text(71.234, 80.0), interval_text(None, 80.0), interval_text(0.5, 0.75, "pct")
+    ('71.2–80.0', '数据不足', '50.0%–75.0%')
+    """
+    if low is None or high is None:
+        return NO_INTERVAL
+    if kind == "pct":
+        return f"{100 * low:.{digits}f}%–{100 * high:.{digits}f}%"
+    return f"{low:.{digits}f}–{high:.{digits}f}"
 
 
 _font_found = False  # checked once per process (a subprocess per PDF would cost more than the page)
@@ -82,11 +103,13 @@ class AreaReport:
     compare_wave: str = ""
     change_note: str = ""  # how significance is decided (Benjamini-Hochberg)
     data_as_of: str = ""  # "数据截至": when the run's data was read, local time
+    variance_warning: str = ""  # why the area's variance is unusable (single_psu, zero_variance), else ""
+    lonely: list[str] = field(default_factory=list)  # strata of the design with one PSU (the city's report)
 
 
 def area_report_pdf(report: AreaReport) -> bytes:
     """Return the area report: cover, summary, ranking, heatmap, at-risk list, problems, method."""
-    return render_pdf("area_report.html", r=report)
+    return render_pdf("area_report.html", r=report, variance_notes=VARIANCE_NOTES)
 
 
 def qr_svg(url: str) -> Markup:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from survey import db
 from survey.appcontext import app_object
@@ -16,7 +16,7 @@ from survey.areas import AreaImportError, import_areas
 from survey.links import make_community_links, public_url
 from survey.localtime import format_local, parse_local, zone_name
 from survey.migrate import upgrade
-from survey.models import Area, Link, Questionnaire
+from survey.models import AnalysisRun, Area, AreaResult, Link, Questionnaire
 from survey.questionnaires import install_bundled
 from survey.reading import documents
 from survey.waves import create_wave
@@ -25,7 +25,7 @@ from survey.waves import create_wave
 def init_app(app: Flask) -> None:
     for command in (init_db, import_areas_command, create_wave_command, make_links, list_links, seed_demo_command, demo_info,
                     import_margins_command, analyze_command, create_user_command, report_command,
-                    qr_sheet_command, import_schools_command, print_questionnaires_command):
+                    qr_sheet_command, import_schools_command, print_questionnaires_command, import_sample_command):
         app.cli.add_command(command)
     for command in (housekeeping_command, reset_password_command, disable_user_command, worker_command):
         app.cli.add_command(command)
@@ -203,6 +203,40 @@ def import_margins_command(csv_file: Path, questionnaire: str) -> None:
     click.echo(f"Imported {count} margin rows for {questionnaire}")
 
 
+@click.command("import-sample")
+@with_appcontext
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--wave", "wave_name", required=True, help="the wave the sample belongs to (a wave of its own)")
+@click.option("--questionnaire", default="citizen", show_default=True)
+@click.option("--id", "id_column", default="respondent_id", show_default=True, help="column of respondent ids (unique)")
+@click.option("--unit", "unit_column", default=None, help="column of the unit area codes (default: the unit, e.g. community)")
+@click.option("--weights", default=None, help="column of base weights (inverse selection probabilities)")
+@click.option("--strata", default=None, help="column of strata")
+@click.option("--cluster", default=None, help="cluster column per stage, A+B (default: the respondents are the PSUs)")
+@click.option("--fpc", default=None, help="population size (or fraction) column per stage, F1+F2")
+@click.option("--lonely-psu", type=click.Choice(["fail", "adjust", "certainty"]), default="fail", show_default=True,
+              help="a stratum with one PSU, as R's survey.lonely.psu")
+def import_sample_command(csv_file: Path, wave_name: str, questionnaire: str, id_column: str, unit_column: str | None,
+                          weights: str | None, strata: str | None, cluster: str | None, fpc: str | None,
+                          lonely_psu: str) -> None:
+    """Import a designed sample (a third-party assessment) with its design; refreshes analyse it with that design."""
+    from survey.models import Wave
+    from survey.samples import SampleError, import_sample
+
+    try:
+        with db.write_transaction() as session:
+            wave = session.scalar(select(Wave).where(Wave.name == wave_name))
+            if wave is None:
+                raise SampleError(f"no wave {wave_name!r}: create one with create-wave")
+            count = import_sample(session, csv_file.read_text(encoding="utf-8"), wave, questionnaire, id_column=id_column,
+                                  unit_column=unit_column, weights=weights, strata=strata, cluster=cluster, fpc=fpc,
+                                  lonely_psu=lonely_psu, source=csv_file.name[:200])
+    except (SampleError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{csv_file}: {exc}; nothing was imported") from None
+    click.echo(f"Imported {count} responses of a designed sample into {wave_name} ({questionnaire}); "
+               f"analyse with: flask analyze --wave {wave_name} --questionnaire {questionnaire}")
+
+
 @click.command("analyze")
 @with_appcontext
 @click.option("--wave", "wave_name", default=None, help="wave name (default: the latest)")
@@ -216,7 +250,7 @@ def analyze_command(wave_name: str | None, questionnaire: str, include_flagged: 
     waits for a refresh of the same wave that is running.
     """
     from analysis.errors import AnalysisError
-    from survey.models import AnalysisRun, Wave
+    from survey.models import Wave
     from survey.refresh import refresh
     from survey.results import MarginsError
     from survey.waves import latest_wave
@@ -246,13 +280,43 @@ def analyze_command(wave_name: str | None, questionnaire: str, include_flagged: 
         f"(too fast {quality['flag_speeder']}, same choice throughout {quality['flag_straightline']}, "
         f"repeated device {quality['flag_repeat_device']})"
     )
-    figures = f"Run {run_id} ({questionnaire}): {respondents:,} responses; city {city['estimate']:.1f} " \
-              f"(95% CI {city['ci_low']:.1f}-{city['ci_high']:.1f})"
-    if questionnaire == "citizen":
-        figures += f", {city['points']:.2f} of 20 points, P(pass a third-party survey) = {city['third_party_prob_pass']:.2f}"
-    click.echo(figures)
+    click.echo(city_figures(run_id, questionnaire, respondents, city))
     if left_out:
         click.echo(f"{len(left_out)} communities had no responses and were left out of the weighting: {', '.join(left_out[:10])}")
+    for line in variance_warnings(session, run):
+        click.echo(line)
+
+
+def city_figures(run_id: int, questionnaire: str, respondents: int, city: dict) -> str:
+    """Return the CLI's line of city figures; an interval the design cannot carry (None) is 数据不足."""
+    low, high = city.get("ci_low"), city.get("ci_high")
+    interval = f"95% CI {low:.1f}-{high:.1f}" if low is not None and high is not None else "95% CI 数据不足 (no interval)"
+    figures = f"Run {run_id} ({questionnaire}): {respondents:,} responses; city {city['estimate']:.1f} ({interval})"
+    if city.get("variance_warning"):
+        figures += f" [warning: {city['variance_warning']}]"
+    if questionnaire == "citizen" and city.get("points") is not None:
+        figures += f", {city['points']:.2f} of 20 points, P(pass a third-party survey) = {city['third_party_prob_pass']:.2f}"
+    return figures
+
+
+VARIANCE_WARNINGS = {
+    "single_psu": "lie within one PSU per stratum (design df 0): no variance, no interval, 数据不足",
+    "zero_variance": "have identical answers (SE 0): no interval; their flag uses a smoothed variance or is 数据不足",
+}
+
+
+def variance_warnings(session, run: AnalysisRun) -> list[str]:
+    """Return the run's warnings: areas without a usable variance by kind and level, the design's lonely strata."""
+    rows = session.execute(
+        select(AreaResult.variance_warning, AreaResult.level, func.count())
+        .where(AreaResult.run_id == run.id, AreaResult.variance_warning.is_not(None), AreaResult.variance_warning != "")
+        .group_by(AreaResult.variance_warning, AreaResult.level).order_by(AreaResult.variance_warning, AreaResult.level)
+    ).all()
+    lines = [f"warning: {count} {level} area(s) {VARIANCE_WARNINGS.get(kind, kind)}" for kind, level, count in rows]
+    lonely = (run.summary.get("rake") or {}).get("lonely") or []
+    if lonely:
+        lines.append(f"warning: {len(lonely)} stratum/strata with a single PSU (lonely PSUs): {', '.join(lonely[:10])}")
+    return lines
 
 
 @click.command("create-user")

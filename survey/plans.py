@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from analysis.errors import AnalysisError
 from forms import Definition
-from survey.models import Answer, Area, PopulationMargin, Questionnaire, QuestionnaireVersion, Response
+from survey.models import Answer, Area, PopulationMargin, Questionnaire, QuestionnaireVersion, Response, SampleDesign
 from survey.quality import unflagged
 from survey.questionnaires import definition_of
 
@@ -29,14 +29,39 @@ def scored(wave_id: int, version_ids: list[int], include_flagged: bool = False, 
 
 
 @dataclass(frozen=True)
+class Design:
+    """The sampling design of an imported designed sample: response attributes naming its parts
+    (``cluster`` and ``fpc`` one per stage, joined by ``+``), as ``analysis.pipeline.analyze`` takes them."""
+
+    cluster: str
+    strata: str | None = None
+    fpc: str | None = None
+    weights: str | None = None
+    lonely_psu: str = "fail"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        parts = [self.weights, self.strata, *self.cluster.split("+"), *(self.fpc or "").split("+")]
+        return tuple(dict.fromkeys(p for p in parts if p))
+
+    def arguments(self) -> dict:
+        """Return the keyword arguments of ``analyze_aggregates`` for this design."""
+        return {"cluster": self.cluster, "strata": self.strata, "fpc": self.fpc, "weights": self.weights,
+                "lonely_psu": self.lonely_psu}
+
+
+@dataclass(frozen=True)
 class Plan:
     """How a questionnaire is analysed: the area level answers belong to, the respondent
-    attributes it is weighted by (beside that level), and the levels above it."""
+    attributes it is weighted by (beside that level), and the levels above it. A designed
+    sample's plan also groups by its design's attributes (``design``), so that every cell lies
+    within one stratum, cluster and base weight."""
 
     unit: str
     attributes: tuple[str, ...]
     upper: tuple[str, ...]
     model_by: str | None
+    design: Design | None = None
 
     @property
     def levels(self) -> tuple[str, ...]:
@@ -56,15 +81,28 @@ def base_plan(questionnaire_code: str) -> Plan:
     return UNIT_PLANS.get(questionnaire_code, COMMUNITY_PLAN)
 
 
-def plan_for(definitions: Iterable[Definition], questionnaire_code: str, margin_variables: Iterable[str]) -> Plan:
+def plan_for(definitions: Iterable[Definition], questionnaire_code: str, margin_variables: Iterable[str],
+             design: Design | None = None) -> Plan:
     """Return the analysis plan: weighted by the questionnaire's attributes that the margins name.
 
     Importing margins on e.g. ``education`` makes raking use the answers to the question the
     questionnaire marks with that attribute; an attribute without margins is not grouped by.
+    A ``design`` (an imported designed sample's, :func:`design_of`) adds its attributes.
     """
     named, base = set(margin_variables), base_plan(questionnaire_code)
     attributes = dict.fromkeys(a for d in definitions for a in d.attributes if a in named and a not in base.levels)
-    return replace(base, attributes=tuple(attributes))
+    if design is not None:
+        attributes |= dict.fromkeys(c for c in design.columns if c not in base.levels)
+    return replace(base, attributes=tuple(attributes), design=design)
+
+
+def design_of(session: Session, wave_id: int, questionnaire_code: str) -> Design | None:
+    """Return the stored design of a wave's imported designed sample of the questionnaire, or None."""
+    stored = session.scalar(select(SampleDesign).where(SampleDesign.wave_id == wave_id,
+                                                       SampleDesign.questionnaire_code == questionnaire_code))
+    if stored is None:
+        return None
+    return Design(stored.cluster, stored.strata, stored.fpc, stored.weights, stored.lonely_psu)
 
 
 def margin_variables(session: Session, questionnaire_code: str) -> set[str]:

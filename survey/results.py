@@ -40,6 +40,7 @@ from survey.models import (
 from survey.plans import (
     Plan,
     base_plan,
+    design_of,
     margin_variables,
     plan_for,
     questionnaire_definitions,
@@ -176,7 +177,8 @@ def run_analysis(
     if not any(d.scored_items for d in definitions.values()):
         raise AnalysisError(f"the {questionnaire_code} questionnaire has no scored question: there is no satisfaction "
                             "to estimate (its answers are kept and exported)")
-    plan = plan_for(definitions.values(), questionnaire_code, margin_variables(session, questionnaire_code))
+    plan = plan_for(definitions.values(), questionnaire_code, margin_variables(session, questionnaire_code),
+                    design_of(session, wave.id, questionnaire_code))
     since = None if full else last_mark(session, wave.id)  # the flags the last run left are right up to there
     marked = mark_wave(session, wave.id, since, count=False)
     purged = purge_device_data(session)
@@ -197,8 +199,9 @@ def run_analysis(
     attributes = hierarchy.set_index(hierarchy.index.rename("domain"))
     quota_by = "district" if "district" in plan.upper else None
     rates = sorted({i.code for d in definitions.values() for i in d.rate_items})  # 0/1: logit interval
+    design = plan.design.arguments() if plan.design is not None else {}  # an imported designed sample's
     result = analyze_aggregates(cells, margins, by=unit, item_cells=item_cells, attributes=attributes,
-                                quota_by=quota_by, model_by=plan.model_by, rates=rates)
+                                quota_by=quota_by, model_by=plan.model_by, rates=rates, **design)
     say(f"raked in {result.rake.iterations} iterations; {len(result.domains)} areas estimated")
 
     run = AnalysisRun(wave=wave, questionnaire_code=questionnaire_code, respondents=int(cells["n"].sum()),
@@ -301,17 +304,25 @@ def _direct_fields(row) -> dict:
         "ci_high": _number(row.ci_high),
         "n_eff": float(row.n_eff),
         "population": float(row.weight_sum),
-        "prob_below_80": float(row.prob_below_80),
+        "prob_below_80": _number(row.prob_below_80),  # none without a usable variance
         "status": str(row.status),
         "points_at_stake": float(row.points_at_stake),
         "share_of_lost": float(row.share_of_lost),
+        "df": _number(row.df),
+        "variance_warning": str(row.variance_warning or ""),
+        "answers_to_decide": _whole(row.answers_to_decide),
     }
+
+
+def _whole(value) -> int | None:
+    number = _number(value)
+    return None if number is None else int(number)
 
 
 def _area_fields(row) -> dict:
     return _direct_fields(row) | {
         "eb_estimate": float(row.eb_estimate),
-        "eb_mse": float(row.eb_mse),
+        "eb_mse": _number(row.eb_mse),
         "rank_by_cost": int(row.rank_by_cost),
     }
 
@@ -382,6 +393,12 @@ def quality_counts(session: Session, wave: Wave, areas: dict[str, Area], tallies
     return out
 
 
+def lonely_strata(design) -> list[str]:
+    """Return the strata of the design with one PSU (R's lonely PSUs), empty without a sampling design."""
+    sampling = getattr(design, "sampling", None)
+    return [str(s) for s in getattr(sampling, "lonely", None) or []]
+
+
 def _summary(session: Session, wave: Wave, versions: list[QuestionnaireVersion], result, left_out: list[str],
              areas: dict[str, Area], tallies: list[tuple]) -> dict:
     channels = channel_counts(session, wave, versions, areas, tallies)
@@ -394,6 +411,7 @@ def _summary(session: Session, wave: Wave, versions: list[QuestionnaireVersion],
             "n_eff": result.rake.n_eff,
             "max_margin_error": result.rake.max_margin_error,
             "variables": list(result.rake.design.variables),
+            "lonely": lonely_strata(result.rake.design),
         },
         "communities_without_responses": left_out,
         "responses_by_channel": channels.get(city_code, {}) if city_code is not None else {},

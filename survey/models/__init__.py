@@ -18,7 +18,7 @@ from survey.models.rectification import (
     unit_community,
 )
 from survey.models.responses import CHANNELS, Answer, Response
-from survey.models.results import AnalysisRun, AreaResult, ItemResult, PopulationMargin
+from survey.models.results import AnalysisRun, AreaResult, ItemResult, PopulationMargin, SampleDesign
 from survey.models.schools import GRADE_BANDS, School, SchoolClass
 from survey.models.users import OFFICE_ROLES, ROLES, ExportLog, KnownAddress, LoginFailure, StaffSession, User
 from survey.models.waves import Wave, wave_version
@@ -41,6 +41,7 @@ __all__ = [
     "AreaResult",
     "ItemResult",
     "PopulationMargin",
+    "SampleDesign",
     "CHANNELS",
     "GRADE_BANDS",
     "OFFICE_ROLES",

@@ -24,6 +24,30 @@ class PopulationMargin(Base):
     total: Mapped[float] = mapped_column(Float)
 
 
+class SampleDesign(Base):
+    """The sampling design of an imported designed sample (a third-party assessment): a wave's
+    questionnaire analysed as R's ``svydesign(ids=~A+B, strata=~S, fpc=~F1+F2, weights=~W)`` then raked.
+
+    The columns name response attributes (``response.attributes``) the import stored with every
+    response; ``cluster`` and ``fpc`` take one attribute per stage joined by ``+``. Without a
+    cluster the respondents are the PSUs: ``cluster`` is then the respondent id attribute.
+    """
+
+    __tablename__ = "sample_design"
+    __table_args__ = (UniqueConstraint("wave_id", "questionnaire_code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    wave_id: Mapped[int] = mapped_column(ForeignKey("wave.id", ondelete="CASCADE"))
+    questionnaire_code: Mapped[str] = mapped_column(String(64))
+    weights: Mapped[str | None] = mapped_column(String(200))
+    strata: Mapped[str | None] = mapped_column(String(200))
+    cluster: Mapped[str] = mapped_column(String(200))
+    fpc: Mapped[str | None] = mapped_column(String(200))
+    lonely_psu: Mapped[str] = mapped_column(String(16), default="fail")
+    source: Mapped[str | None] = mapped_column(String(200))  # the imported file's name
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class AnalysisRun(Base):
     """One analysis of one questionnaire in one wave; the newest run of a wave is the one shown."""
 
@@ -64,6 +88,10 @@ class AreaResult(Base):
     points_at_stake: Mapped[float | None] = mapped_column(Float)
     share_of_lost: Mapped[float | None] = mapped_column(Float)
     rank_by_cost: Mapped[int | None] = mapped_column(Integer)
+    df: Mapped[float | None] = mapped_column(Float)  # the design's degrees of freedom of the interval
+    # "" or why the variance is unusable: single_psu (inside one PSU per stratum), zero_variance (answers alike)
+    variance_warning: Mapped[str | None] = mapped_column(String(16))
+    answers_to_decide: Mapped[int | None] = mapped_column(Integer)  # decide the flag with 80% probability
 
     run: Mapped[AnalysisRun] = relationship(back_populates="areas")
     area: Mapped[Area] = relationship()

@@ -17,7 +17,7 @@ from survey.scope import breadcrumbs, scoped_area
 CSV_COLUMNS = [
     Column("seq", "序号", "int"), Column("community_code", "社区编码"), Column("community", "社区"),
     Column("street", "街道"), Column("answers", "已回收答卷", "int"), Column("status", "状态"),
-    Column("estimate", "当前估计（分）", "float"), Column("answers_to_decide", "判定状态还需答卷", "int"),
+    Column("estimate", "当前估计（分）", "float"), Column("answers_to_decide", "判定状态还需答卷（80%把握）", "int"),
     Column("half_width", "当前95%区间半宽（分）", "float"), Column("answers_for_precision", "达到目标精度还需答卷", "int"),
     Column("priority", "优先度（每份答卷使全市方差减少）", "float"), Column("city_rank", "全市优先次序", "int"),
     Column("groups_short", "缺少的人群（需补充答卷）"),

@@ -259,7 +259,11 @@ ESTIMATE_COLUMNS = [
     Column("estimate", "满意度", "float"), Column("se", "标准误", "float"), Column("ci_low", "95%下限", "float"),
     Column("ci_high", "95%上限", "float"), Column("eb_estimate", "修正估计", "float"),
     Column("prob_below_80", "低于80分概率", "float"), Column("status", "状态"), Column("points_at_stake", "失分", "float"),
+    Column("df", "设计自由度", "float"), Column("variance_warning", "方差提示"),
+    Column("answers_to_decide", "判定状态还需答卷（80%把握）", "int"),
 ]
+# variance_warning as the export writes it (analysis.estimates: why a variance is unusable)
+VARIANCE_WARNING_NAMES = {"single_psu": "仅一个抽样单元", "zero_variance": "答卷完全相同"}
 
 
 # The change since an earlier wave (survey.reading.wave_changes); empty when there is no earlier run.
@@ -301,7 +305,8 @@ def estimate_table(session: Session, run_id: int, area: Area, chunk: int = CHUNK
     query = (
         select(Area.code, Area.name, Area.level, AreaResult.n, AreaResult.estimate, AreaResult.se, AreaResult.ci_low,
                AreaResult.ci_high, AreaResult.eb_estimate, AreaResult.prob_below_80, AreaResult.status,
-               AreaResult.points_at_stake, AreaResult.area_id)
+               AreaResult.points_at_stake, AreaResult.df, AreaResult.variance_warning, AreaResult.answers_to_decide,
+               AreaResult.area_id)
         .join(Area, Area.id == AreaResult.area_id)
         .where(*scope)
         .order_by(AreaResult.points_at_stake.desc(), Area.code)
@@ -309,9 +314,10 @@ def estimate_table(session: Session, run_id: int, area: Area, chunk: int = CHUNK
 
     def rows() -> Iterator[tuple]:
         result = session.connection().execute(query.execution_options(yield_per=chunk))
-        for code, name, level, n, est, se, low, high, eb, prob, status, stake, area_id in result:
+        for code, name, level, n, est, se, low, high, eb, prob, status, stake, df, warning, decide, area_id in result:
             yield (code, name, LEVEL_NAMES.get(level, level), n, round(est, 3), round(se, 4), _round(low, 2),
                    _round(high, 2), _round(eb, 2), _round(prob, 4), STATUS_NAMES.get(status or "", ""), _round(stake, 4),
+                   _round(df, 1), VARIANCE_WARNING_NAMES.get(warning or "", warning or ""), decide,
                    *change_values(changes, area_id))
 
     return Table("estimates", "社区估计", ESTIMATE_COLUMNS + CHANGE_COLUMNS, total or 0, rows, code_row=False)

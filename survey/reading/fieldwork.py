@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from analysis.fieldwork import NO_DATA, TARGET_HALF_WIDTH, plan_fieldwork
+from analysis.points import DECIDE_PROBABILITY
 from survey import db
 from survey.appcontext import app_object
 from survey.caching import app_cache
@@ -70,6 +71,7 @@ class FieldworkPlan:
     rows: list[FieldworkRow] = field(default_factory=list)
     group_columns: list[tuple[str, str]] = field(default_factory=list)  # (key, label) of every group
     half_width: float = TARGET_HALF_WIDTH
+    decide_probability: float = DECIDE_PROBABILITY  # answers_to_decide decide the flag with this probability
 
     @property
     def answers(self) -> int:

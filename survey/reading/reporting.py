@@ -47,6 +47,8 @@ def build_area_report(session: Session, run: AnalysisRun, area: Area, link_for=l
         estimate=result.estimate if result else None,
         ci_low=result.ci_low if result else None,
         ci_high=result.ci_high if result else None,
+        variance_warning=(result.variance_warning or "") if result else "",
+        lonely=list((run.summary.get("rake") or {}).get("lonely") or []) if area.level == "city" else [],
         points={k: city[k] for k in ("points", "points_ci_low", "points_ci_high")} if area.level == "city" else None,
         prob_pass=city.get("third_party_prob_pass") if area.level == "city" else None,
         rates=[r.__dict__ for r in dashboard.rates(session, run, area, definition)],

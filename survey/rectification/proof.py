@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from analysis.rules import MIN_N
 from survey.models import Area, AreaResult, Task, Unit, User
 from survey.reading import dashboard, wave_changes
 from survey.reading.wave_changes import Change
@@ -71,16 +72,43 @@ def proof(session: Session, task: Task) -> Proof | None:
 
 @dataclass(frozen=True)
 class CommunityLine:
+    """A unit's community in the league table, its score on the basis its change is computed on.
+
+    One basis per line (issue 25 item 8): a community with fewer than ``MIN_N`` answers (the rule of
+    :mod:`analysis.changes`) is shown, averaged and compared on its shrunk (EB) estimate, the one its
+    page leads with; the others on the direct estimate. With a change, the score is the change's own
+    ``after``, so "77.4 (−0.3)" can no longer put a direct estimate beside a change of the shrunk one.
+    """
+
     area: Area
     result: AreaResult | None
     change: Change | None
+
+    @property
+    def basis(self) -> str | None:
+        """``eb`` or ``direct`` (``direct_smoothed`` counts as direct: its estimates are the direct ones); None without a result."""
+        if self.change is not None:
+            return "eb" if self.change.basis == "eb" else "direct"
+        if self.result is None:
+            return None
+        small = self.result.n < MIN_N and self.result.eb_estimate is not None
+        return "eb" if small else "direct"
+
+    @property
+    def score(self) -> float | None:
+        """The score shown and averaged: the change's ``after`` where there is a change, else the basis's estimate."""
+        if self.change is not None:
+            return self.change.after
+        if self.result is None:
+            return None
+        return self.result.eb_estimate if self.basis == "eb" else self.result.estimate
 
 
 @dataclass(frozen=True)
 class LeagueRow:
     unit: Unit
     communities: list[CommunityLine]
-    mean: float | None  # the mean satisfaction of its communities with a result
+    mean: float | None  # the mean of its communities' scores (CommunityLine.score: one basis per community)
     points: float  # points at stake, summed over its communities
     rates: RateRow
 
@@ -107,7 +135,7 @@ def league(session: Session, user: User, now: datetime) -> tuple[list[LeagueRow]
     for unit in units:
         lines = [CommunityLine(a, results.get(a.id), comparison.area(a) if comparison else None)
                  for a in unit.communities if in_scope(user, a)]
-        scores = [line.result.estimate for line in lines if line.result is not None]
+        scores = [line.score for line in lines if line.score is not None]
         due = due_by_unit.get(unit.id, [])
         rows.append(LeagueRow(unit, lines, sum(scores) / len(scores) if scores else None,
                               sum(line.result.points_at_stake or 0.0 for line in lines if line.result is not None),

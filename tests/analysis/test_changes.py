@@ -100,6 +100,26 @@ def test_small_communities_are_compared_on_shrunk_estimates_and_say_so():
     assert out.loc["A", "change"] == pytest.approx(1.0) and out.loc["A", "se"] == pytest.approx(np.sqrt(2))
 
 
+@pytest.mark.parametrize(("n_before", "n_after", "basis"), [
+    (12, 200, "eb"),      # fewer than 30 in the earlier wave only (issue 25 item 8)
+    (200, 12, "eb"),      # in the later wave only
+    (29, 30, "eb"),       # one answer short in the earlier wave
+    (30, 29, "eb"),
+    (30, 30, "direct"),   # 30 in both: the direct estimates
+])
+def test_fewer_than_30_answers_in_either_wave_compares_the_shrunk_estimates(n_before, n_after, basis):
+    before = _wave([200, n_before], [80.0, 70.0], [1.0, 2.0], eb=[80.1, 74.0], mse=[1.0, 3.0], domains=("A", "B"))
+    after = _wave([200, n_after], [81.0, 79.0], [1.0, 2.0], eb=[81.0, 77.0], mse=[1.0, 2.5], domains=("A", "B"))
+    row = compare(before, after).set_index("domain").loc["B"]
+    assert row.basis == basis and (row.n_before, row.n_after) == (n_before, n_after)
+    if basis == "eb":
+        assert (row.estimate_before, row.estimate_after, row.change) == (74.0, 77.0, 3.0)
+        assert row.se == pytest.approx(np.sqrt(5.5))
+    else:
+        assert (row.estimate_before, row.estimate_after, row.change) == (70.0, 79.0, 9.0)
+        assert row.se == pytest.approx(np.sqrt(8.0))
+
+
 def test_without_shrunk_estimates_small_cells_use_the_smoothed_variance():
     before = _wave([200, 3, 100], [80.0, 60.0, 82.0], [1.0, 0.0, 1.0])
     after = _wave([200, 3, 100], [81.0, 100.0, 82.5], [1.0, 0.0, 1.0])

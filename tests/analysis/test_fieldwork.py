@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import norm
 
 from analysis.fieldwork import (
     NO_DATA,
@@ -20,7 +19,8 @@ from analysis.fieldwork import (
     unit_variance,
 )
 from analysis.pipeline import analyze
-from analysis.points import answers_needed
+from analysis.points import answers_needed, decided_probability
+from analysis.points import answers_to_decide as planned
 from analysis.raking import restrict_margins
 
 DATA = Path(__file__).parent / "data"
@@ -54,15 +54,18 @@ def test_the_precision_target_is_met_with_the_answers_it_asks_for():
     assert (Z * np.sqrt(u[short] / (n[short] + more[short] - 1)) > 3).all()
 
 
-def test_answers_to_decide_reuses_the_flag_rule_and_counts_answers_since_the_analysis():
+def test_answers_to_decide_is_the_planners_number_and_counts_answers_since_the_analysis():
     est, mse, psi, n = np.array([81.0]), np.array([4.0]), np.array([4.0]), np.array([20.0])
     u = n * psi  # 80 points^2 per answer
-    # At the analysis's own count it is exactly analysis.points.answers_needed: ceil(80 (z^2/1 - 1/4)) = 37.
-    z = norm.ppf(0.8)
-    assert answers_needed(est, mse, psi, n).tolist() == [math.ceil(80 * (z**2 - 0.25))] == [37.0]
-    assert answers_to_decide(n, est, u, mse, n).tolist() == [37.0]
-    # Ten answers since: precision 1/4 + 10/80, so ceil(80 (z^2 - 0.375)) = 27 = 37 - 10.
-    assert answers_to_decide(n + 10, est, u, mse, n).tolist() == [math.ceil(80 * (z**2 - 0.375))] == [27.0]
+    # At the analysis's own count it is analysis.points.answers_to_decide: 80% probability of deciding
+    # (the coin-flip number answers_needed, 37, decides in about half the futures).
+    assert answers_needed(est, mse, psi, n).tolist() == [37.0]
+    assert answers_to_decide(n, est, u, mse, n).tolist() == planned(est, mse, psi, n).tolist() == [167.0]
+    assert decided_probability(est, mse, psi, n, np.array([166.0, 167.0])).tolist()[0] < 0.8
+    assert decided_probability(est, mse, psi, n, np.array([167.0]))[0] >= 0.8
+    # Ten answers since: precision 1/4 + 10/80, the planner asked at 30 answers.
+    now = 1 / (0.25 + 10 / 80)
+    assert answers_to_decide(n + 10, est, u, mse, n).tolist() == planned(est, np.array([now]), u / 30, n + 10).tolist()
     # Enough answers since: decided (ok) now, nothing more needed.
     assert answers_to_decide(n + 40, est, u, mse, n).tolist() == [0.0]
     # Decided from the start (below 80 clearly) -> 0; no estimate -> NaN.
@@ -134,14 +137,14 @@ def small():
 def test_the_plan_agrees_with_the_analysis_flags_at_its_own_count(small):
     _, margins, result, counts = small
     plan = plan_fieldwork(result.domains, counts, margins)
-    analysed = result.domains.set_index("domain")[["status", "answers_needed", "n"]].add_suffix("_analysis")
+    analysed = result.domains.set_index("domain")[["status", "answers_to_decide", "n"]].add_suffix("_analysis")
     table = plan.communities.set_index("domain").join(analysed)
     assert len(table) == len(result.domains)
     assert (table["status"] == table["status_analysis"]).all()
     assert (table["answers"] == table["n_analysis"]).all()
     undecided = table["status"] == "undecided"
     assert undecided.any()
-    assert (table.loc[undecided, "answers_to_decide"] == table.loc[undecided, "answers_needed_analysis"]).all()
+    assert (table.loc[undecided, "answers_to_decide"] == table.loc[undecided, "answers_to_decide_analysis"]).all()
     assert (table.loc[~undecided, "answers_to_decide"] == 0).all()
     # Variance per answer n * psi, the target by the hand formula, the priority order.
     domains = result.domains.set_index("domain")
@@ -157,8 +160,8 @@ def test_the_plan_agrees_with_the_analysis_flags_at_its_own_count(small):
 def test_newer_counts_lower_the_need_and_communities_without_answers_come_first(small):
     _, margins, result, counts = small
     domains = result.domains.copy()
-    target = domains[domains["status"] == "undecided"].sort_values("answers_needed").iloc[-1]
-    extra = int(target["answers_needed"]) // 2
+    target = domains[domains["status"] == "undecided"].dropna(subset=["answers_to_decide"]).sort_values("answers_to_decide").iloc[-1]
+    extra = int(target["answers_to_decide"]) // 2
     more = pd.DataFrame({"community": [target["domain"]], "sex": ["M"], "age_band": ["18-29"], "n": [extra]})
     empty_margin = pd.DataFrame({"variable": ["community"], "category": ["NEW01"], "total": [50000.0]})
     margins2 = pd.concat([empty_margin, margins], ignore_index=True)
@@ -166,7 +169,12 @@ def test_newer_counts_lower_the_need_and_communities_without_answers_come_first(
     rows = plan.communities.set_index("domain")
     row = rows.loc[target["domain"]]
     assert row["answers"] == target["n"] + extra
-    assert row["answers_to_decide"] == pytest.approx(target["answers_needed"] - extra, abs=1)
+    # the planner asked at today's count: the precision of the analysis plus the answers since
+    psi = target["sampling_variance"]
+    now = 1 / (1 / target["eb_mse"] + extra / (target["n"] * psi))
+    expected = planned(np.array([target["eb_estimate"]]), np.array([now]), np.array([target["n"] * psi / (target["n"] + extra)]),
+                       np.array([target["n"] + extra]))[0]
+    assert row["answers_to_decide"] == pytest.approx(expected, abs=1)
     assert plan.communities.iloc[0]["domain"] == "NEW01"
     new = rows.loc["NEW01"]
     assert new["answers"] == 0 and new["status"] == NO_DATA and np.isnan(new["answers_to_decide"])

@@ -16,8 +16,10 @@ from analysis.simulate import flag_outcomes, flag_rates
     ("estimate", "se", "expected"),
     [
         (76.0, 2.0, "below"),      # P(<80) = Phi(2) = 0.977
-        (78.0, 2.0, "at_risk"),    # Phi(1) = 0.841
-        (80.0, 2.0, "at_risk"),    # 0.5: on the line, uncertain
+        (78.0, 2.0, "at_risk"),    # Phi(1) = 0.841: over 0.8, under 0.9
+        (80.0, 2.0, "undecided"),  # 0.5: on the line: 数据不足 (the band 0.2-0.8 is symmetric)
+        (79.0, 2.0, "undecided"),  # Phi(0.5) = 0.691: as undecided under 80 as 81 is above it
+        (78.0, 1.0, "below"),      # Phi(2) = 0.977
         (81.0, 2.0, "undecided"),  # Phi(-0.5) = 0.309
         (82.0, 2.0, "ok"),         # Phi(-1) = 0.159
         (79.0, 0.0, "below"),      # no uncertainty
@@ -46,6 +48,28 @@ def test_answers_needed_by_hand():
     assert out["status"].tolist() == ["undecided", "below", "ok"]
     assert out["answers_needed"][0] == math.ceil(10 * 8 * (z**2 - 1 / 2))
     assert out["answers_needed"][1:].isna().all()
+
+
+def test_undecided_is_symmetric_around_80():
+    # issue 25 item 5: 79.9 from 3 answers was 有风险 and "needed no more answers"
+    z = norm.ppf(0.8)
+    for estimate in (79.0, 81.0):  # the same distance from the line needs the same answers
+        assert answers_needed(np.array([estimate]), np.array([4.0]), np.array([4.0]), np.array([25]))[0] == 46
+        extra = 46
+        row = assess_direct(pd.DataFrame({"estimate": [estimate], "se": [math.sqrt(100 / (25 + extra))], "n": [25 + extra]}))
+        assert row["status"][0] == ("ok" if estimate > 80 else "at_risk")
+    few = assess_direct(pd.DataFrame({"estimate": [79.9, 80.1], "se": [8.0, 8.0], "n": [3, 3]}))
+    assert few["status"].tolist() == ["undecided", "undecided"]
+    assert few["answers_needed"][0] == few["answers_needed"][1] == math.ceil(3 * 64 * (z**2 / 0.01 - 1 / 64))
+    assert (few["answers_to_decide"] > 0).all()
+
+
+def test_an_area_without_a_usable_variance_is_undecided():
+    frame = pd.DataFrame({"estimate": [80.0, 79.0, 85.0], "se": [0.0, 0.0, 1.0], "n": [40, 40, 40],
+                          "variance_warning": ["zero_variance", "single_psu", ""]})
+    out = assess_direct(frame)
+    assert out["status"].tolist() == ["undecided", "undecided", "ok"]
+    assert out["prob_below_80"][:2].isna().all() and out["answers_to_decide"][:2].isna().all()
 
 
 def test_simulated_city_meets_the_stated_error_rates():

@@ -186,3 +186,28 @@ def test_the_command_line_takes_the_two_stage_design_with_base_weights(tmp_path,
     np.testing.assert_allclose(joined["estimate"], joined["estimate_r"], rtol=0, atol=1e-6)
     np.testing.assert_allclose(joined["se"], joined["se_r"], rtol=1e-4)
     assert ours.loc["D5", "status"] == "undecided" and np.isnan(ours.loc["D5", "ci_low"])
+
+
+@pytest.mark.parametrize("design", ["two_stage", "one_stage", "strata_weights", "weights_only"])
+def test_aggregated_cells_with_the_design_columns_give_the_respondents_numbers(datasets, design):
+    """What the server analyses (cells of one GROUP BY, design columns grouped in) equals analyze()."""
+    from analysis.pipeline import analyze_aggregates
+    from analysis.raking import design_columns
+
+    r, margins = datasets["city2"]
+    spec = SPECS["city2", design]
+    columns = [spec.get("strata"), spec.get("weights"), *design_columns(spec.get("cluster")), *design_columns(spec.get("fpc"))]
+    keys = list(dict.fromkeys(["community", "sex", "age_band", *(c for c in columns if c)]))
+    if "cluster" not in spec:
+        keys.append("respondent_id")  # the respondents are the PSUs: a cell each
+    cells = (r.assign(score_sq=r["score"] ** 2).groupby(keys)
+             .agg(n=("score", "size"), total=("score", "sum"), total_sq=("score_sq", "sum")).reset_index())
+    direct = analyze(r, margins, by="community", items=ITEMS, simulations=5, lonely_psu="adjust", **spec)
+    cellwise = analyze_aggregates(cells, margins, by="community", simulations=5, lonely_psu="adjust", **spec)
+    a = direct.domains.set_index("domain")
+    b = cellwise.domains.set_index("domain").reindex(a.index)
+    for column in ("estimate", "se", "df", "ci_low", "ci_high", "eb_estimate"):
+        np.testing.assert_allclose(b[column].to_numpy(float), a[column].to_numpy(float), rtol=1e-9, atol=1e-9)
+    assert (b["variance_warning"] == a["variance_warning"]).all() and (b["status"] == a["status"]).all()
+    assert cellwise.city["estimate"] == pytest.approx(direct.city["estimate"], rel=1e-12)
+    assert cellwise.city["se"] == pytest.approx(direct.city["se"], rel=1e-9) and cellwise.city["df"] == direct.city["df"]

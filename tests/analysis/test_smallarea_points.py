@@ -64,8 +64,8 @@ def test_probability_below_80():
 
 @pytest.mark.parametrize(
     ("estimate", "prob", "expected"),
-    [(79.99, 0.51, "at_risk"), (80.0, 0.5, "at_risk"), (75.0, 0.9, "below"), (83.0, 0.2, "ok"),
-     (83.0, 0.21, "undecided"), (79.0, 0.49, "undecided")],
+    [(79.99, 0.51, "undecided"), (80.0, 0.5, "undecided"), (79.5, 0.79, "undecided"), (79.0, 0.8, "at_risk"),
+     (75.0, 0.9, "below"), (83.0, 0.2, "ok"), (83.0, 0.21, "undecided"), (79.0, 0.49, "undecided")],
 )
 def test_status_rule(estimate, prob, expected):
     assert status(np.array([estimate]), np.array([prob]))[0] == expected
@@ -76,7 +76,7 @@ def test_the_80_line_is_not_crossed_by_floating_point_noise():
     se = np.array([0.0, 0.0, 0.0, 0.0, 1e-15])
     assert prob_below(noisy, se).tolist() == [0.0, 0.0, 0.0, 1.0, 0.0]
     assert status(noisy, prob_below(noisy, se)).tolist() == ["ok", "ok", "ok", "below", "ok"]
-    assert prob_below(np.array([80.0]), np.array([1.0]))[0] == 0.5  # exactly on the line, uncertain: at risk
+    assert prob_below(np.array([80.0]), np.array([1.0]))[0] == 0.5  # exactly on the line, uncertain: 数据不足
     table = assess_communities(pd.DataFrame({"eb_estimate": noisy, "eb_mse": se**2, "population": np.ones(5)}))
     assert table["status"].tolist() == ["ok", "ok", "ok", "below", "ok"]
     assert not table["prob_below_80"].isna().any()

@@ -109,7 +109,8 @@ def test_dashboard_and_community_page_on_a_phone(app, office, live_server, brows
     assert names.count() >= 3
     assert page.evaluate("""() => [...document.querySelectorAll('table.data.sticky tbody td:first-child a')]
                             .every(a => a.getClientRects().length === 1)""")
-    assert page.locator("svg#cost rect").count() == min(names.count(), 12)
+    at_risk = page.locator("section", has=page.locator("h2", has_text="重点关注社区")).locator("tbody tr td:first-child a")
+    assert page.locator("svg#cost rect").count() == min(at_risk.count(), 12) >= 1
     shot(page, "30-phone-city-dashboard")
 
     # Tapping a heatmap score shows its sample size and 95% interval; tapping again hides them.

@@ -113,7 +113,9 @@ def test_the_numbers_follow_the_stored_analysis_and_the_counts(demo):
         if code == NEW:
             continue
         assert row.status == stored[code].status, code
-        assert row.answers_to_decide == (needed.get(code, 0) if row.status == "undecided" else 0), code
+        # the planner's number (80% probability of deciding), stored with the run at the same count
+        assert row.answers_to_decide == (stored[code].answers_to_decide if row.status == "undecided" else 0), code
+        assert (needed.get(code) is not None) == (row.status == "undecided"), code
     # The community without answers comes first, and is short of every group.
     assert plan.rows[0].community.code == NEW and plan.rows[0].answers == 0 and plan.rows[0].status == "no_data"
     assert plan.rows[0].answers_to_decide is None and plan.rows[0].answers_for_precision > 0
@@ -148,11 +150,11 @@ def test_csv_export_has_chinese_headers_every_community_and_is_logged(demo, clie
     assert [r[0] for r in body] == [str(i) for i in range(1, len(body) + 1)]
     first = dict(zip(header, body[0], strict=True))
     assert first["社区编码"] == NEW and first["已回收答卷"] == "0" and first["状态"] == "尚无估计"
-    assert first["判定状态还需答卷"] == "" and int(first["达到目标精度还需答卷"]) > 0 and first["需补充：男"] == "1"
+    assert first["判定状态还需答卷（80%把握）"] == "" and int(first["达到目标精度还需答卷"]) > 0 and first["需补充：男"] == "1"
     for row in body[1:]:
         record = dict(zip(header, row, strict=True))
         assert record["状态"] in {"低于80分", "有风险", "达标", "数据不足"}
-        assert int(record["判定状态还需答卷"]) >= (1 if record["状态"] == "数据不足" else 0)
+        assert int(record["判定状态还需答卷（80%把握）"]) >= (1 if record["状态"] == "数据不足" else 0)
     with demo.app_context():
         session = db.session()
         after = session.scalar(select(func.count()).select_from(ExportLog).where(ExportLog.what == "fieldwork"))

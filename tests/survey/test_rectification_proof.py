@@ -99,8 +99,17 @@ def test_the_task_page_and_the_unit_league_table(found):
                                                                                             if r.unit.name == n][0])
     helped = next(r for r in rows if r.unit.name == "市帮扶单位")
     assert [line.area.code for line in helped.communities] == sorted([CHANGED, STABLE, SMALL])
-    assert helped.mean == pytest.approx(sum(line.result.estimate for line in helped.communities) / 3)
+    assert helped.mean == pytest.approx(sum(line.score for line in helped.communities) / 3)
     assert next(line for line in helped.communities if line.area.code == CHANGED).change.significant
+    # One basis per line (issue 25 item 8): the score is the estimate the change is computed on.
+    for line in helped.communities:
+        assert line.score == pytest.approx(line.change.after)
+        expected = line.result.eb_estimate if line.change.basis == "eb" else line.result.estimate
+        assert line.score == pytest.approx(expected), line.area.code
+    small = next(line for line in helped.communities if line.area.code == SMALL)
+    assert small.result.n < 30 and small.basis == "eb" and small.score == pytest.approx(small.result.eb_estimate)
+    assert small.score != pytest.approx(small.result.estimate)
+    assert f"{small.score:.1f}<sup" in league_html
 
 
 def test_the_demo_with_a_previous_wave_gives_every_task_its_proof(app, runner):
