@@ -97,7 +97,11 @@ def _site(row: dict, communities: dict[str, Area], units: dict[str, Unit], known
     seen.add(code)
     if not name or len(name) > 200:
         raise SiteError(f"site {code}: name is required (at most 200 characters)")
-    kind = site_type(cell("type"))
+    try:
+        kind = site_type(cell("type"))
+        lat, lon = _coordinate(cell("lat"), "latitude", 90), _coordinate(cell("lon"), "longitude", 180)
+    except SiteError as exc:
+        raise SiteError(f"site {code}: {exc}") from None
     community = communities.get(cell("community_code"))
     if community is None:
         raise SiteError(f"site {code}: community_code {cell('community_code')[:64]!r} is no community's code")
@@ -106,7 +110,6 @@ def _site(row: dict, communities: dict[str, Area], units: dict[str, Unit], known
         unit = units.get(cell("unit"))
         if unit is None:
             raise SiteError(f"site {code}: no unit is named {cell('unit')[:200]!r}; import the units first")
-    lat, lon = _coordinate(cell("lat"), "latitude", 90), _coordinate(cell("lon"), "longitude", 180)
     if (lat is None) != (lon is None):
         raise SiteError(f"site {code}: give both lat and lon, or neither")
     site = known.get(code) or Site(code=code)
