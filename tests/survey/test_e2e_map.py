@@ -33,6 +33,7 @@ def test_the_map_on_a_phone_is_svg_with_links_and_no_plotly(app, office, live_se
     name = first.get_attribute("aria-label").split("：")[0]
     first.tap()
     page.wait_for_url("**/office/community/*")
+    page.wait_for_load_state("load")  # its style sheet sent whole before the context closes
     assert page.locator("h1").inner_text().startswith(name)
     page.context.close()
 
@@ -68,6 +69,7 @@ def test_the_map_on_a_desktop_is_plotlys_choropleth_from_this_server(app, office
     page.get_by_role("button", name="显示静态地图").click()
     assert page.locator("#map-static").is_visible() and page.locator("svg.map a.area").count() == 12
     shot(page, "63-desktop-map-static")
+    page.wait_for_load_state("load")
     context.close()
 
     checked = browser.new_context(storage_state=state, bypass_csp=True, **DESKTOP)  # axe-core is added inline
