@@ -67,3 +67,15 @@ def text_color(score: float | None) -> str:
     fill = _fill(score)
     return "#ffffff" if contrast(fill, _LIGHT_TEXT) > contrast(fill, _DARK_TEXT) else "#1f2328"
 
+
+
+def plotly_scale() -> list[list[float | str]]:
+    """Return the same scale for a plotly colour axis running from LOW to HIGH (zmin, zmax).
+
+    >>> plotly_scale()
+    [[0.0, '#b2182b'], [0.5714285714285714, '#f7f7f7'], [1.0, '#2166ac']]
+    """
+    def at(score: float) -> float:
+        return (score - LOW) / (HIGH - LOW)
+
+    return [[0.0, score_color(LOW)], [at(CENTER), score_color(CENTER)], [1.0, score_color(HIGH)]]

@@ -93,6 +93,7 @@ class AreaReport:
     channels: dict[str, int] = field(default_factory=dict)
     ranking: list[dict] = field(default_factory=list)
     heatmap: Markup = Markup("")
+    community_map: Markup = Markup("")  # SVG of the communities coloured by score, and its legend (reports/maps.py)
     at_risk: list[dict] = field(default_factory=list)
     problems: list[dict] = field(default_factory=list)
     method: dict = field(default_factory=dict)

@@ -25,7 +25,8 @@ from survey.waves import create_wave
 def init_app(app: Flask) -> None:
     for command in (init_db, import_areas_command, create_wave_command, make_links, list_links, seed_demo_command, demo_info,
                     import_margins_command, analyze_command, create_user_command, report_command,
-                    qr_sheet_command, import_schools_command, print_questionnaires_command, import_sample_command):
+                    qr_sheet_command, import_schools_command, print_questionnaires_command, import_sample_command,
+                    import_boundaries_command, import_sites_command):
         app.cli.add_command(command)
     for command in (housekeeping_command, reset_password_command, disable_user_command, worker_command):
         app.cli.add_command(command)
@@ -81,6 +82,46 @@ def import_areas_command(csv_file: Path) -> None:
         raise click.ClickException(f"{csv_file}: {exc}; nothing was imported") from None
     documents.forget_all(current_app)  # a cached report lists the communities of its area as they were
     click.echo(f"Imported {count} areas from {csv_file}")
+
+
+@click.command("import-boundaries")
+@with_appcontext
+@click.argument("geojson_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_boundaries_command(geojson_file: Path) -> None:
+    """Import area outlines from GeoJSON: a feature per area, properties.code the area's code (WGS84)."""
+    from survey.boundaries import MAX_BYTES, BoundaryError, import_boundaries, parse_geojson
+
+    try:
+        if geojson_file.stat().st_size > MAX_BYTES:  # refused before it is read
+            raise BoundaryError(f"the file is larger than {MAX_BYTES:,} bytes; simplify the outlines in the GIS")
+        boundaries = parse_geojson(geojson_file.read_bytes())
+        with db.write_transaction() as session:
+            count = import_boundaries(session, boundaries)
+    except BoundaryError as exc:
+        raise click.ClickException(f"{geojson_file}: {exc}; nothing was imported") from None
+    documents.forget_all(current_app)  # a cached report draws the map as it was
+    click.echo(f"Imported {count} boundaries from {geojson_file}")
+
+
+@click.command("import-sites")
+@with_appcontext
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_sites_command(csv_file: Path) -> None:
+    """Import sites (点位) from CSV: code,name,type,community_code,unit,lat,lon (UTF-8, with or without BOM)."""
+    from survey.sites import MAX_BYTES, SiteError, import_sites
+
+    if csv_file.stat().st_size > MAX_BYTES:
+        raise click.ClickException(f"{csv_file}: larger than {MAX_BYTES:,} bytes; nothing was imported")
+    try:
+        text = csv_file.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{csv_file} is not UTF-8 text; save it as UTF-8 CSV") from None
+    try:
+        with db.write_transaction() as session:
+            count = import_sites(session, text)
+    except SiteError as exc:
+        raise click.ClickException(f"{csv_file}: {exc}; nothing was imported") from None
+    click.echo(f"Imported {count} sites from {csv_file}")
 
 
 @click.command("create-wave")
@@ -156,7 +197,7 @@ def seed_demo_command(respondents: int, seed: int, if_missing: bool, previous_wa
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Demo city ready: wave {summary['wave']}, {summary['links']} community links, "
-               f"{summary['responses']} responses, {summary['pupils']} pupils' answers")
+               f"{summary['responses']} responses, {summary['pupils']} pupils' answers, {summary['sites']} sites on the map")
 
 
 @click.command("demo-info")

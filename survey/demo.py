@@ -6,6 +6,7 @@ often. That is the bias raking corrects, so the analysis has something real to f
 """
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -16,12 +17,14 @@ from sqlalchemy.orm import Session
 
 from forms import Definition
 from survey.areas import import_areas
+from survey.boundaries import import_boundaries, parse_geojson
 from survey.links import make_community_links
 from survey.localtime import now_local
-from survey.models import Area, Link, Wave
+from survey.models import Area, AreaBoundary, Link, Unit, Wave
 from survey.questionnaires import definition_of, install_bundled
 from survey.results import import_margins
 from survey.schools import import_schools, make_class_links
+from survey.sites import import_sites
 from survey.submissions import build_response
 from survey.waves import create_wave
 
@@ -85,6 +88,94 @@ def areas_csv_text(seed: int = 7) -> str:
                 lines.append(f"{scode}C{c + 1},{name},community,{scode},{population},{UNITS[community % len(UNITS)]}")
                 community += 1
     return "\n".join(lines) + "\n"
+
+
+# The demo city's map: districts side by side, each three streets stacked north to south, each street
+# four communities (2 x 2). Outlines follow a jittered lattice whose edges are shared by neighbours, so
+# the areas tile without gaps or overlaps and look drawn rather than ruled.
+MAP_ORIGIN = (112.930, 28.260)  # the north-west corner (lon, lat)
+MAP_CELL = (0.014, 0.011)  # a community's size in degrees (about 1.4 x 1.2 km)
+EDGE_STEPS = 4
+
+
+def _lattice(seed: int, columns: int, rows: int) -> tuple[np.ndarray, dict[tuple[str, int, int], list[list[float]]]]:
+    """Return the lattice's corners and each edge's points (corner to corner, wiggled in between)."""
+    rng = np.random.default_rng(seed + 30)
+    lon0, lat0 = MAP_ORIGIN
+    dx, dy = MAP_CELL
+    corners = np.zeros((columns + 1, rows + 1, 2))
+    for i in range(columns + 1):
+        for j in range(rows + 1):
+            corners[i, j] = (lon0 + i * dx + rng.uniform(-0.18, 0.18) * dx, lat0 - j * dy + rng.uniform(-0.18, 0.18) * dy)
+    edges: dict[tuple[str, int, int], list[list[float]]] = {}
+    for kind, span_i, span_j in (("h", columns, rows + 1), ("v", columns + 1, rows)):
+        for i in range(span_i):
+            for j in range(span_j):
+                start = corners[i, j]
+                end = corners[i + 1, j] if kind == "h" else corners[i, j + 1]
+                normal = np.array([0.0, dy]) if kind == "h" else np.array([dx, 0.0])
+                points = [start + (end - start) * t + normal * rng.uniform(-0.06, 0.06)
+                          for t in np.linspace(0, 1, EDGE_STEPS + 1)[1:-1]]
+                edges[(kind, i, j)] = [[round(float(x), 6), round(float(y), 6)] for x, y in [start, *points, end]]
+    return corners, edges
+
+
+def _block(edges: dict[tuple[str, int, int], list[list[float]]], i0: int, j0: int, width: int, height: int) -> list:
+    """Return the outline (a MultiPolygon's coordinates) of the lattice cells [i0, i0+width) x [j0, j0+height)."""
+    ring: list[list[float]] = []
+    for i in range(i0, i0 + width):  # north side, west to east
+        ring += edges[("h", i, j0)][:-1]
+    for j in range(j0, j0 + height):  # east side, north to south
+        ring += edges[("v", i0 + width, j)][:-1]
+    for i in reversed(range(i0, i0 + width)):  # south side, east to west
+        ring += edges[("h", i, j0 + height)][:0:-1]
+    for j in reversed(range(j0, j0 + height)):  # west side, south to north
+        ring += edges[("v", i0, j)][:0:-1]
+    ring.append(ring[0])
+    return [[ring[::-1]]]  # counter-clockwise, as RFC 7946 has outer rings
+
+
+def boundaries_geojson(seed: int = 7) -> dict:
+    """Return the demo city's outlines as GeoJSON: the city, its districts, streets and communities."""
+    districts, streets, communities = len(DISTRICTS), 3, (2, 2)
+    columns, rows = districts * communities[0], streets * communities[1]
+    _, edges = _lattice(seed, columns, rows)
+    blocks: dict[str, tuple[int, int, int, int]] = {"C": (0, 0, columns, rows)}
+    for d, (dcode, _) in enumerate(DISTRICTS):
+        blocks[dcode] = (d * 2, 0, 2, rows)
+        for s in range(streets):
+            blocks[f"{dcode}S{s + 1}"] = (d * 2, s * 2, 2, 2)
+            for c in range(4):
+                blocks[f"{dcode}S{s + 1}C{c + 1}"] = (d * 2 + c % 2, s * 2 + c // 2, 1, 1)
+    features = [{"type": "Feature", "properties": {"code": code},
+                 "geometry": {"type": "MultiPolygon", "coordinates": _block(edges, *block)}}
+                for code, block in blocks.items()]
+    return {"type": "FeatureCollection", "features": features}
+
+
+def sites_csv_text(session: Session, seed: int = 7) -> str:
+    """Return a few sites of several types per demo community, inside its outline, for ``import_sites``."""
+    rng = np.random.default_rng(seed + 40)
+    kinds = ["market", "back_street", "toilet", "park", "bus_stop", "residential", "practice_centre"]
+    units = {u.name for u in session.scalars(select(Unit))}
+    lines = ["code,name,type,community_code,unit,lat,lon"]
+    rows = session.execute(select(Area, AreaBoundary).join(AreaBoundary, AreaBoundary.area_id == Area.id)
+                           .where(Area.level == "community").order_by(Area.code)).all()
+    for area, boundary in rows:
+        ring = np.array(boundary.coordinates[0][0])
+        middle = (ring.min(axis=0) + ring.max(axis=0)) / 2
+        half = (ring.max(axis=0) - ring.min(axis=0)) / 2
+        for k in range(int(rng.integers(2, 4))):
+            kind = kinds[int(rng.integers(len(kinds)))]
+            lon, lat = middle + half * rng.uniform(-0.45, 0.45, 2)
+            name = f"{area.name.removesuffix('社区')}{_SITE_NAMES[kind]}"
+            unit = area.responsible_unit if area.responsible_unit in units else ""
+            lines.append(f"{area.code}-P{k + 1},{name},{kind},{area.code},{unit},{lat:.6f},{lon:.6f}")
+    return "\n".join(lines) + "\n"
+
+
+_SITE_NAMES = {"market": "农贸市场", "back_street": "后街", "toilet": "公厕", "park": "游园", "bus_stop": "公交站",
+               "residential": "小区", "practice_centre": "新时代文明实践站"}
 
 
 def margins_csv_text(session: Session) -> str:
@@ -180,8 +271,10 @@ def seed_demo(
 
     tasks = seed_rectification(session, definition, now, earlier)  # units, a unit login, tasks in every status
     session.flush()
+    import_boundaries(session, parse_geojson(json.dumps(boundaries_geojson(seed)).encode()))
+    sites = import_sites(session, sites_csv_text(session, seed))
     return {"wave": wave.name, "links": len(links), "responses": created, "pupils": pupils, "first_link": links[0].token,
-            "tasks": tasks}
+            "tasks": tasks, "sites": sites}
 
 
 def _previous_wave(session: Session, respondents: int, seed: int, now: datetime):

@@ -5,6 +5,7 @@ from survey.models.aggregates import AggregateCell, AggregateChoice, AggregateFl
 from survey.models.areas import LEVELS, Area
 from survey.models.base import Base, utcnow
 from survey.models.links import Link
+from survey.models.maps import SITE_TYPES, AreaBoundary, Site
 from survey.models.paper import PaperBatch
 from survey.models.questionnaires import Questionnaire, QuestionnaireVersion
 from survey.models.rectification import (
@@ -29,6 +30,9 @@ __all__ = [
     "AggregateFlagged",
     "AggregateScore",
     "AggregateState",
+    "AreaBoundary",
+    "SITE_TYPES",
+    "Site",
     "PRIORITIES",
     "TASK_STATUSES",
     "Task",

@@ -54,6 +54,7 @@ from survey.models.users import ROLE_NAMES
 from survey.office.accounts import MANAGER_ROLES as ACCOUNT_MANAGERS
 from survey.office.accounts import register as register_accounts
 from survey.office.fieldwork_views import register as register_fieldwork
+from survey.office.map_views import register as register_map
 from survey.questionnaires import questionnaire_named
 from survey.questionnaires import titles as questionnaire_titles
 from survey.reading import dashboard, documents, export_jobs, wave_changes
@@ -64,6 +65,7 @@ from survey.scope import breadcrumbs, scoped_area
 bp = Blueprint("office", __name__, url_prefix="/office", template_folder="templates")
 register_fieldwork(bp)  # /office/fieldwork and /office/fieldwork.csv: the fieldwork monitor (survey/office/fieldwork_views.py)
 register_accounts(bp)  # /office/accounts: staff accounts of the viewer's area and below (survey/office/accounts.py)
+register_map(bp)  # /office/map, /office/area/<code>/sites, /office/site/<code> (survey/office/map_views.py)
 PAGE_ROWS = 200  # longer lists are shown a page at a time (?page=N); the exports have every row
 DASHBOARD_AT_RISK = 50  # the dashboard lists the communities that cost most; 查看全部 opens the whole list
 

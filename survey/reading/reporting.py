@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from markupsafe import Markup
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from reports.heatmap import heatmap_html
+from reports.maps import legend_html, map_svg
 from reports.pdf import AreaReport, area_report_pdf, qr_sheet_pdf
 from survey.links import public_url
 from survey.localtime import format_local
@@ -15,6 +17,7 @@ from survey.models.areas import LEVEL_NAMES
 from survey.reading import dashboard, wave_changes
 from survey.reading.dashboard import STATUS_NAMES
 from survey.reading.exports import CHANNEL_NAMES
+from survey.reading.maps import area_map
 from survey.refresh import data_time_text
 from survey.scope import within
 
@@ -32,6 +35,7 @@ def build_area_report(session: Session, run: AnalysisRun, area: Area, link_for=l
     columns, rows = dashboard.heatmap_rows(session, run, area, definition, link_for, level="community")
     communities = dashboard.community_results(session, run, area)
     problems = dashboard.problems(session, run, area, definition)
+    community_map = area_map(session, area, run, lambda a: None, lambda s: None)
     root = area
     while root.parent is not None:
         root = root.parent
@@ -65,6 +69,8 @@ def build_area_report(session: Session, run: AnalysisRun, area: Area, link_for=l
         compare_wave=changes.previous.wave.name if changes else "",
         change_note=wave_changes.FDR_NOTE if changes else "",
         heatmap=heatmap_html(columns, rows, caption="单元格为加权满意度（分），以80分为中心着色：红色低于80，蓝色高于80；斜体为样本少于5份。"),
+        community_map=(map_svg(community_map.shapes, outlines=community_map.outlines, title=f"{area.name}社区满意度地图",
+                               svg_id="report-map") + legend_html()) if community_map.shapes else Markup(""),
         at_risk=[
             {"name": a.name, "unit": a.responsible_unit, "eb_estimate": r.eb_estimate, "prob_below": r.prob_below_80,
              "points_at_stake": r.points_at_stake or 0.0, "share_of_lost": r.share_of_lost, "status": r.status}

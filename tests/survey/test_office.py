@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from survey import db
 from survey.auth import create_user
-from survey.models import Answer, Area, ExportLog, School, User
+from survey.models import Answer, Area, ExportLog, School, Site, User
 from tests.conftest import BACKENDS, PASSWORD, client_from_own_address, dispose, make_app
 from tests.conftest import office_login as login
 
@@ -32,10 +32,12 @@ ENDPOINTS = [
     "/office/area/{code}/report.pdf",
     "/office/area/{code}/qr.pdf",
     "/rectification/area/{code}/new",
+    "/office/map/{code}",
+    "/office/area/{code}/sites",
 ]
 # Pages that take no area: a unit account (role unit) gets none of them, nor any page above.
 OFFICE_ONLY = ["/rectification/tasks", "/rectification/units", "/rectification/units/new", "/office/fieldwork",
-               "/office/questionnaires/"]
+               "/office/questionnaires/", "/office/map", "/office/site/D01S1C1-P1", "/office/vendor/plotly.min.js"]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -337,3 +339,20 @@ def test_qr_sheets_keep_each_questionnaire_and_each_audience_together(demo, clie
     login(client, "city")
     assert client.get("/office/area/C/qr.pdf?q=citizen").mimetype == "application/pdf"
     assert client.get("/office/area/C/qr.pdf?q=nothing").status_code == 404
+
+
+@pytest.mark.parametrize("role", list(USERS))
+def test_every_role_sees_the_map_and_sites_of_its_area_and_nothing_outside(demo, client, role):
+    """The demo city has outlines and sites: each office's map draws exactly its communities, its site pages open."""
+    username, own = USERS[role]
+    login(client, username)
+    with demo.app_context():
+        session = db.session()
+        area = session.scalars(select(Area).where(Area.code == own)).one()
+        mine = set(session.scalars(select(Area.code).where(Area.level == "community", Area.path.startswith(area.path))))
+        sites = {s.code: s.area.code for s in session.scalars(select(Site))}
+    html = client.get("/office/map").get_data(as_text=True)
+    assert set(re.findall(r'class="area" aria-label="[^"]*" data-code="(\w+)"', html)) == mine
+    assert set(re.findall(r'href="/office/site/([\w-]+)"', html)) == {s for s, c in sites.items() if c in mine}
+    for site, community in list(sites.items())[::7]:
+        assert client.get(f"/office/site/{site}").status_code == (200 if community in mine else 404), (role, site)
