@@ -475,16 +475,40 @@ def aggregated_frames(session: Session, wave_id: int, questionnaire_code: str, v
     With ``values`` ((version id, item, choice) -> value), item cells instead of choice counts
     (:func:`analysis.scoring.choice_cells` of them: the same rows, in the same order).
     """
+    aggregator, outcome = update_aggregates(session, wave_id, questionnaire_code, version_ids, plan, full, settled)
+    cells, choices = read_aggregates(aggregator, outcome, include_flagged, values)
+    return cells, choices, outcome
+
+
+def update_aggregates(session: Session, wave_id: int, questionnaire_code: str, version_ids: list[int], plan,
+                      full: bool = False, settled: Callable | None = None) -> tuple[Aggregator, Outcome]:
+    """Bring the stored statistics up to date; return the aggregator (for :func:`read_aggregates`) and what was done.
+
+    The outcome's ``tail`` and ``upto`` already say what lies after the watermark (one count by id), so
+    a caller can tell that nothing changed before reading anything back.
+    """
     aggregator = Aggregator(session, wave_id, questionnaire_code, version_ids, plan, settled)
     outcome = aggregator.update(full)
-    areas = {a.id: a for a in session.scalars(select(Area))}
-    cells, choices = aggregator.frames(include_flagged, areas, values)
     after, upto = outcome.watermark, aggregator.tail_upto
     if upto > after:
         outcome.tail = session.scalar(
             select(func.count()).select_from(Response).where(
                 Response.wave_id == wave_id, Response.questionnaire_version_id.in_(version_ids),
                 Response.id > after, Response.id <= upto)) or 0
+    outcome.upto = max(upto, after)
+    outcome.responses = aggregator.current.responses + outcome.tail
+    return aggregator, outcome
+
+
+def read_aggregates(aggregator: Aggregator, outcome: Outcome, include_flagged: bool = False,
+                    values: Mapping[tuple, float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return the stored statistics with the unsettled tail counted on the fly (see :func:`aggregated_frames`)."""
+    session, plan = aggregator.session, aggregator.plan
+    wave_id, version_ids = aggregator.wave_id, aggregator.versions
+    areas = {a.id: a for a in session.scalars(select(Area))}
+    cells, choices = aggregator.frames(include_flagged, areas, values)
+    after, upto = outcome.watermark, outcome.upto
+    if upto > after:
         ids = (after, upto)
         keys = [plan.unit, *plan.attributes]
         cells = combine(cells, score_cells(session, wave_id, version_ids, include_flagged, plan, ids=ids),
@@ -495,6 +519,4 @@ def aggregated_frames(session: Session, wave_id: int, questionnaire_code: str, v
         else:
             choices = combine(choices, choice_cells(tail, values, keys), ["item", *keys])
             choices = choices.sort_values(["item", *keys], kind="stable").reset_index(drop=True)
-    outcome.upto = max(upto, after)
-    outcome.responses = aggregator.current.responses + outcome.tail
-    return cells, choices, outcome
+    return cells, choices

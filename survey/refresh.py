@@ -121,6 +121,21 @@ def data_time(run: AnalysisRun | None) -> datetime | None:
     return datetime.fromisoformat(stamp) if stamp else run.created_at
 
 
+def confirm_data_time(session: Session, run: AnalysisRun, started: datetime) -> None:
+    """Move the run's data time (数据截至) to ``started``: a refresh found nothing new since the run.
+
+    Only that member of the summary is written (the run's results and the rest of its summary stay).
+    """
+    stamp = started.isoformat()
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sql_text("UPDATE analysis_run SET summary = jsonb_set(summary::jsonb, '{data_as_of}', "
+                                 "to_jsonb(CAST(:stamp AS text)))::json WHERE id = :id"), {"stamp": stamp, "id": run.id})
+    else:
+        session.execute(sql_text("UPDATE analysis_run SET summary = json_set(summary, '$.data_as_of', :stamp) WHERE id = :id"),
+                        {"stamp": stamp, "id": run.id})
+    session.expire(run, ["summary"])
+
+
 def data_time_text(run: AnalysisRun | None) -> str:
     """Return e.g. ``2026-11-30 14:05`` in the city's local time ("" without a run)."""
     return format_local(data_time(run))
@@ -169,7 +184,11 @@ def refresh(
             if not force and latest is not None and seen_all(session, latest, wave_id, questionnaire_code):
                 return Outcome("fresh", latest.id)
             run = run_analysis(session, wave, questionnaire_code, progress=progress, include_flagged=include_flagged,
-                               full=full)
+                               full=full, previous=latest)
+            if run is None:  # nothing new since the newest run: it holds, and its data now go up to this refresh
+                assert latest is not None  # (run_analysis returns None only given a previous run)
+                confirm_data_time(session, latest, started)
+                return Outcome("fresh", latest.id)
             # The responses the aggregation analysed (its stored count and the unsettled tail): counting the
             # wave's responses again would read all of them.
             analysed = run.summary["aggregation"]

@@ -8,6 +8,8 @@ imported margins name.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 
 import numpy as np
@@ -21,7 +23,7 @@ from analysis.pipeline import analyze_aggregates
 from analysis.raking import restrict_margins
 from analysis.scoring import choice_cells
 from forms import Definition
-from survey.aggregates import aggregated_frames
+from survey.aggregates import read_aggregates, update_aggregates
 from survey.csv_files import csv_reader
 from survey.db import driver_connection
 from survey.models import (
@@ -44,7 +46,7 @@ from survey.plans import (
     plan_for,
     questionnaire_definitions,
 )
-from survey.quality import last_mark, mark_wave, purge_device_data
+from survey.quality import last_mark_of_run, mark_wave, purge_device_data
 from survey.questionnaires import definition_of
 
 
@@ -160,13 +162,17 @@ def run_analysis(
     progress: Callable[[str], None] | None = None,
     include_flagged: bool = False,
     full: bool = False,
-) -> AnalysisRun:
+    previous: AnalysisRun | None = None,
+) -> AnalysisRun | None:
     """Analyse a wave's responses to one questionnaire and store the results as a new run.
 
     Responses with a data-quality flag are left out unless ``include_flagged``; the run's
     summary says how many and why. The cells come from the stored statistics, brought up to
     date with the responses added since the last run (``full``: rebuilt from all responses),
     see ``survey/aggregates.py``.
+
+    With ``previous`` (the questionnaire's newest run in the wave) nothing is analysed or stored when
+    nothing it depends on changed since (:func:`unchanged`): None is returned.
     """
     say = progress or (lambda message: None)
     versions = [v for v in wave.versions if v.questionnaire.code == questionnaire_code]
@@ -177,22 +183,31 @@ def run_analysis(
         raise AnalysisError(f"the {questionnaire_code} questionnaire has no scored question: there is no satisfaction "
                             "to estimate (its answers are kept and exported)")
     plan = plan_for(definitions.values(), questionnaire_code, margin_variables(session, questionnaire_code))
-    since = None if full else last_mark(session, wave.id)  # the flags the last run left are right up to there
+    since, since_run = (None, None) if full else last_mark_of_run(session, wave.id)  # the flags it left are right up to there
     marked = mark_wave(session, wave.id, since, count=False)
+    changed = marked.pop("changed")
     purged = purge_device_data(session)
+    say(f"data-quality flags: {changed} changed")
+    aggregator, aggregation = update_aggregates(session, wave.id, questionnaire_code, list(definitions), plan, full)
+    say(f"aggregated {aggregation.added:,} new responses, moved {aggregation.moved:,} ({aggregation.mode})")
+    areas = {a.code: a for a in session.scalars(select(Area))}
+    all_margins = margins_frame(session, questionnaire_code)
+    inputs = _inputs(plan, list(definitions), all_margins, areas, include_flagged)
+    if (previous is not None and since_run == previous.id and changed == 0 and purged == 0
+            and unchanged(previous.summary, since, marked["marked"], aggregation, inputs)):
+        say(f"nothing new since run {previous.id}: stored nothing")
+        return None
     tallies = response_tallies(session, wave.id)  # after the flags and the purge: what the run's summary counts
     quality = tallied_flags(tallies) | marked | {"included": include_flagged, "purged": purged}
     say(f"{quality['flagged']} of {quality['responses']} responses have a data-quality flag")
-    cells, item_cells, aggregation = aggregated_frames(session, wave.id, questionnaire_code, list(definitions), plan,
-                                                       include_flagged, full, values=choice_values(definitions))
+    cells, item_cells = read_aggregates(aggregator, aggregation, include_flagged, values=choice_values(definitions))
     if cells.empty:
         raise AnalysisError(f"wave {wave.name} has no scored {questionnaire_code} responses yet")
-    say(f"aggregated {int(cells['n'].sum()):,} responses into {len(cells):,} cells ({aggregation.mode})")
-    areas = {a.code: a for a in session.scalars(select(Area))}
+    say(f"read {int(cells['n'].sum()):,} responses in {len(cells):,} cells back")
     hierarchy = _hierarchy(areas, plan)
     unit = plan.unit
     cells = cells.join(hierarchy, on=unit)
-    margins, left_out = restrict_margins(margins_frame(session, questionnaire_code), unit, set(cells[unit]))
+    margins, left_out = restrict_margins(all_margins, unit, set(cells[unit]))
     item_cells = item_cells.join(hierarchy, on=unit)
     attributes = hierarchy.set_index(hierarchy.index.rename("domain"))
     quota_by = "district" if "district" in plan.upper else None
@@ -203,7 +218,7 @@ def run_analysis(
 
     run = AnalysisRun(wave=wave, questionnaire_code=questionnaire_code, respondents=int(cells["n"].sum()),
                       summary=_summary(session, wave, versions, result, left_out, areas, tallies)
-                      | {"quality": quality, "aggregation": aggregation.as_dict()})
+                      | {"quality": quality, "aggregation": aggregation.as_dict(), "inputs": inputs})
     session.add(run)
     session.flush()
     # Core INSERTs of plain rows: thousands of ORM objects (and their RETURNING ids) cost seconds.
@@ -233,6 +248,34 @@ def run_analysis(
                                 ItemResult: stored_items})
     say(f"stored run {run.id}")
     return run
+
+
+def _inputs(plan: Plan, version_ids: list[int], margins: pd.DataFrame, areas: dict[str, Area],
+            include_flagged: bool) -> str:
+    """Return a digest of what a run's numbers depend on besides the responses and their flags: the plan,
+    the versions, the margins (communities' populations included), the areas' tree, ``include_flagged``."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([plan.unit, list(plan.attributes), list(plan.upper), sorted(version_ids), include_flagged])
+                  .encode())
+    digest.update(margins.to_csv(index=False).encode())
+    digest.update(json.dumps(sorted((a.id, code, a.level, a.parent_id) for code, a in areas.items())).encode())
+    return digest.hexdigest()[:32]
+
+
+def unchanged(summary: dict, since: dict | None, marked: dict, aggregation, inputs: str) -> bool:
+    """Return whether a run with this ``summary`` (the wave's newest, whose flag pass left ``since``) still
+    holds: this pass (``marked``) settled no new response of the wave and left the thresholds, the
+    aggregation added, moved and counted on the fly nothing new, and the inputs are the same.
+
+    (The caller has checked that the pass changed no flag and purged no device data.)
+    """
+    before = summary.get("aggregation") or {}
+    return (since is not None and summary.get("inputs") == inputs
+            and marked["upto"] == since.get("upto") and not marked["pending"] and not since.get("pending")
+            and marked["thresholds"] == since.get("thresholds")
+            and aggregation.mode == "incremental" and aggregation.added == 0 and aggregation.moved == 0
+            and aggregation.tail == 0 and before.get("tail") == 0 and before.get("upto") == aggregation.upto
+            and before.get("responses") == aggregation.responses)
 
 
 GROWN = 0.1  # autovacuum analyses a table after changes to 10% of its rows (autovacuum_analyze_scale_factor)
