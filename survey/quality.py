@@ -162,7 +162,7 @@ def mark_wave(session: Session, wave_id: int, since: dict | None = None, settled
     # Each version's own threshold (none: no speeders).
     thresholds = {version_id: max(0.5 * float(median), SPEEDER_FLOOR_S)
                   for version_id, median, _ in medians if median is not None}
-    pivots = _pivots(session, wave_id, medians, below, upto)
+    pivots = _pivots(session, wave_id, medians, below, upto, int(highest) > upto)
     speeder: ColumnElement[bool] = literal(False)
     if thresholds:
         speeder = case(*[(Response.questionnaire_version_id == version_id,
@@ -327,13 +327,13 @@ def _median_durations(session: Session, wave_id: int, timed: dict[int, int] | No
 
 
 def _pivots(session: Session, wave_id: int, medians: list[tuple[int, float | None, float | None]],
-            near: dict[int, tuple[float, int]], upto: int) -> dict[int, tuple[float, int]]:
+            near: dict[int, tuple[float, int]], upto: int, later: bool = True) -> dict[int, tuple[float, int]]:
     """Return, per version, its lower middle duration and how many durations of responses up to ``upto``
     are shorter: where the next pass starts its walk to the median (see :func:`_median_durations`).
 
     From the previous pivot, only the durations between it and the new one are counted (by index);
     without one (a whole-wave pass), every shorter duration. The responses after ``upto`` (not settled
-    yet, the next pass counts them as new) are taken off.
+    yet, the next pass counts them as new; ``later``: there may be some) are taken off.
     """
     out: dict[int, tuple[float, int]] = {}
     for version_id, _, lower in medians:
@@ -349,8 +349,10 @@ def _pivots(session: Session, wave_id: int, medians: list[tuple[int, float | Non
             shorter = shorter + between if lower >= pivot else shorter - between
         else:
             shorter = int(session.scalar(select(count).where(version, Response.duration_s < lower)) or 0)
-        later = int(session.scalar(select(count).where(version, Response.id > upto, Response.duration_s < lower)) or 0)
-        out[version_id] = (lower, shorter - later)
+        if later:
+            shorter -= int(session.scalar(select(count).where(version, Response.id > upto, Response.duration_s < lower))
+                           or 0)
+        out[version_id] = (lower, shorter)
     return out
 
 

@@ -23,7 +23,7 @@ from analysis.pipeline import analyze_aggregates
 from analysis.raking import restrict_margins
 from analysis.scoring import choice_cells
 from forms import Definition
-from survey.aggregates import read_aggregates, update_aggregates
+from survey.aggregates import Aggregator, read_aggregates, update_aggregates
 from survey.csv_files import csv_reader
 from survey.db import driver_connection
 from survey.models import (
@@ -171,8 +171,12 @@ def run_analysis(
     date with the responses added since the last run (``full``: rebuilt from all responses),
     see ``survey/aggregates.py``.
 
-    With ``previous`` (the questionnaire's newest run in the wave) nothing is analysed or stored when
-    nothing it depends on changed since (:func:`unchanged`): None is returned.
+    With ``previous`` (the questionnaire's newest run in the wave) nothing is aggregated, analysed or
+    stored when nothing it depends on changed since: None is returned. That is when ``previous`` is the
+    wave's newest run, whose flag pass this one started from, this pass settled no new response of the
+    wave and changed no flag, the stored statistics hold exactly up to what ``previous`` analysed with
+    nothing after it (:meth:`Aggregator.holds_up_to`), and the plan, versions, margins, areas and
+    ``include_flagged`` are the same (:func:`_inputs`, a digest kept in the summary).
     """
     say = progress or (lambda message: None)
     versions = [v for v in wave.versions if v.questionnaire.code == questionnaire_code]
@@ -187,19 +191,22 @@ def run_analysis(
     marked = mark_wave(session, wave.id, since, count=False)
     changed = marked.pop("changed")
     purged = purge_device_data(session)
-    say(f"data-quality flags: {changed} changed")
-    aggregator, aggregation = update_aggregates(session, wave.id, questionnaire_code, list(definitions), plan, full)
-    say(f"aggregated {aggregation.added:,} new responses, moved {aggregation.moved:,} ({aggregation.mode})")
+    say(f"flags: {changed} data-quality flags changed")
     areas = {a.code: a for a in session.scalars(select(Area))}
     all_margins = margins_frame(session, questionnaire_code)
     inputs = _inputs(plan, list(definitions), all_margins, areas, include_flagged)
-    if (previous is not None and since_run == previous.id and changed == 0 and purged == 0
-            and unchanged(previous.summary, since, marked["marked"], aggregation, inputs)):
+    # The wave's newest run, whose flag pass this one started from, changed nothing and settled nothing new.
+    quiet = (previous is not None and since_run == previous.id and changed == 0 and purged == 0
+             and _same_pass(since, marked["marked"]))
+    if quiet and previous is not None and _holds(previous.summary, inputs) and Aggregator(
+            session, wave.id, questionnaire_code, list(definitions), plan).holds_up_to(previous.summary["aggregation"]["upto"]):
         say(f"nothing new since run {previous.id}: stored nothing")
         return None
+    aggregator, aggregation = update_aggregates(session, wave.id, questionnaire_code, list(definitions), plan, full)
+    say(f"aggregated {aggregation.added:,} new responses, moved {aggregation.moved:,} ({aggregation.mode})")
     tallies = response_tallies(session, wave.id)  # after the flags and the purge: what the run's summary counts
     quality = tallied_flags(tallies) | marked | {"included": include_flagged, "purged": purged}
-    say(f"{quality['flagged']} of {quality['responses']} responses have a data-quality flag")
+    say(f"counted {quality['responses']} responses per area, {quality['flagged']} with a data-quality flag")
     cells, item_cells = read_aggregates(aggregator, aggregation, include_flagged, values=choice_values(definitions))
     if cells.empty:
         raise AnalysisError(f"wave {wave.name} has no scored {questionnaire_code} responses yet")
@@ -262,20 +269,17 @@ def _inputs(plan: Plan, version_ids: list[int], margins: pd.DataFrame, areas: di
     return digest.hexdigest()[:32]
 
 
-def unchanged(summary: dict, since: dict | None, marked: dict, aggregation, inputs: str) -> bool:
-    """Return whether a run with this ``summary`` (the wave's newest, whose flag pass left ``since``) still
-    holds: this pass (``marked``) settled no new response of the wave and left the thresholds, the
-    aggregation added, moved and counted on the fly nothing new, and the inputs are the same.
+def _same_pass(since: dict | None, marked: dict) -> bool:
+    """Return whether a flag pass (``marked``) settled nothing new after the one before (``since``) and kept its
+    thresholds (nothing unsettled before or now)."""
+    return (since is not None and marked["upto"] == since.get("upto") and not marked["pending"]
+            and not since.get("pending") and marked["thresholds"] == since.get("thresholds"))
 
-    (The caller has checked that the pass changed no flag and purged no device data.)
-    """
+
+def _holds(summary: dict, inputs: str) -> bool:
+    """Return whether a run with this summary was made from these inputs, with no response counted on the fly."""
     before = summary.get("aggregation") or {}
-    return (since is not None and summary.get("inputs") == inputs
-            and marked["upto"] == since.get("upto") and not marked["pending"] and not since.get("pending")
-            and marked["thresholds"] == since.get("thresholds")
-            and aggregation.mode == "incremental" and aggregation.added == 0 and aggregation.moved == 0
-            and aggregation.tail == 0 and before.get("tail") == 0 and before.get("upto") == aggregation.upto
-            and before.get("responses") == aggregation.responses)
+    return summary.get("inputs") == inputs and before.get("tail") == 0 and "upto" in before
 
 
 GROWN = 0.1  # autovacuum analyses a table after changes to 10% of its rows (autovacuum_analyze_scale_factor)
