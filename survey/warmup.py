@@ -73,7 +73,10 @@ def _connect(app: Flask) -> None:
 
 def _run_data(app: Flask) -> None:
     """Compute what the office pages keep per analysis run for each analysed questionnaire's newest run."""
+    from sqlalchemy import select
+
     from survey import db
+    from survey.models import Area
     from survey.reading import dashboard, fieldwork, wave_changes
 
     with app.app_context():
@@ -82,7 +85,11 @@ def _run_data(app: Flask) -> None:
             runs = dashboard.runs_by_wave(session, code)
             if runs:
                 wave_changes.comparison(session, runs[-1])
-        fieldwork.cached_city_plan(session, fieldwork.current_wave(session))
+        wave = fieldwork.current_wave(session)
+        city = fieldwork.cached_city_plan(session, wave)
+        top = session.scalar(select(Area).where(Area.level == "city").limit(1))
+        if top is not None:  # the page's own reading of the kept numbers (its statements compiled once)
+            fieldwork.fieldwork_plan(session, top, wave=wave, city=city)
 
 
 def _queries(app: Flask) -> None:

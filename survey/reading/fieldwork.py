@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 from sqlalchemy import select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, defer
 
 from analysis.fieldwork import NO_DATA, TARGET_HALF_WIDTH, plan_fieldwork
 from survey import db
@@ -47,8 +47,17 @@ class Group:
 
 
 @dataclass(frozen=True)
+class Place:
+    """What the page and the CSV show of a community: read as plain columns, not as an ORM object."""
+
+    id: int
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
 class FieldworkRow:
-    community: Area
+    community: Place
     street: str
     answers: int
     status: str
@@ -173,16 +182,21 @@ def fieldwork_plan(session: Session, area: Area, questionnaire_code: str = "citi
     """
     wave = wave or current_wave(session)
     result = FieldworkPlan(area, wave, None, half_width=half_width)
-    if wave is None or not [v for v in wave.versions if v.questionnaire.code == questionnaire_code]:
+    if wave is None:
         return result
     if city is None:
         city = city_plan(session, wave, questionnaire_code, half_width)
-    result.run = session.get(AnalysisRun, city.run_id) if city.run_id is not None else None
+    if not city.communities:  # (also: the wave does not field the questionnaire)
+        return result
+    # The run's time only (its summary is large and not shown here).
+    result.run = (session.get(AnalysisRun, city.run_id, options=[defer(AnalysisRun.summary)])
+                  if city.run_id is not None else None)
     result.group_columns = city.group_columns
     labels = city.labels
     parent = aliased(Area)
-    visible = {a.code: (a, street) for a, street in session.execute(
-        select(Area, parent.name).outerjoin(parent, parent.id == Area.parent_id).where(within(area), Area.level == city.unit))}
+    visible = {code: (Place(area_id, code, name), street) for area_id, code, name, street in session.execute(
+        select(Area.id, Area.code, Area.name, parent.name).outerjoin(parent, parent.id == Area.parent_id)
+        .where(within(area), Area.level == city.unit))}
     rows = []
     for domain, answers, status, estimate, decide, width, precision, priority, rank in city.communities:
         found = visible.get(domain)
