@@ -271,7 +271,9 @@ def _duration_at(session: Session, wave_id: int, version_id: int, rank: int, piv
         query = query.where(Response.duration_s >= pivot).order_by(Response.duration_s).offset(rank - shorter)
     else:
         query = query.where(Response.duration_s < pivot).order_by(Response.duration_s.desc()).offset(shorter - 1 - rank)
-    return float(session.scalars(query.limit(1)).one())
+    value = session.scalars(query.limit(1)).one()
+    assert value is not None  # (the comparison with the pivot leaves NULLs out)
+    return float(value)
 
 
 def _median_durations(session: Session, wave_id: int, timed: dict[int, int] | None = None,
