@@ -349,8 +349,8 @@ def _pivots(session: Session, wave_id: int, medians: list[tuple[int, float | Non
             between = int(session.scalar(select(count).where(version, Response.duration_s >= low,
                                                              Response.duration_s < high)) or 0)
             shorter = shorter + between if lower >= pivot else shorter - between
-        else:
-            shorter = int(session.scalar(select(count).where(version, Response.duration_s < lower)) or 0)
+        else:  # a whole-wave pass: read in table order, as the median (see _median_durations), not by index
+            shorter = int(session.scalar(select(count.filter(Response.duration_s < lower)).where(version)) or 0)
         if later:
             shorter -= int(session.scalar(select(count).where(version, Response.id > upto, Response.duration_s < lower))
                            or 0)
