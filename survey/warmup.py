@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import importlib
 import time
+from contextlib import ExitStack
 
 from flask import Flask
 from sqlalchemy import text
@@ -66,9 +67,17 @@ def _compile_templates(app: Flask) -> None:
         env.get_template(name)
 
 
+# Connections opened ahead: the first request's own, and those of the threads its arrival starts (the refresh
+# check, housekeeping), which otherwise took the one pooled connection and left the request to open another.
+CONNECTIONS = 3
+
+
 def _connect(app: Flask) -> None:
-    with app.extensions["db_engine"].connect() as conn:
-        conn.execute(text("SELECT 1"))
+    engine = app.extensions["db_engine"]
+    count = CONNECTIONS if engine.dialect.name == "postgresql" else 1  # SQLite: a file, opened in no time
+    with ExitStack() as stack:  # all open at once, so that the pool keeps each
+        for _ in range(count):
+            stack.enter_context(engine.connect()).execute(text("SELECT 1"))
 
 
 def _run_data(app: Flask) -> None:
