@@ -124,16 +124,11 @@ def data_time(run: AnalysisRun | None) -> datetime | None:
 def confirm_data_time(session: Session, run: AnalysisRun, started: datetime) -> None:
     """Move the run's data time (数据截至) to ``started``: a refresh found nothing new since the run.
 
-    Only that member of the summary is written (the run's results and the rest of its summary stay).
+    Only that member of the summary changes (the run's results and the rest of its summary stay, in
+    their order: PostgreSQL's jsonb would sort the members, and pages list some in stored order).
     """
-    stamp = started.isoformat()
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(sql_text("UPDATE analysis_run SET summary = jsonb_set(summary::jsonb, '{data_as_of}', "
-                                 "to_jsonb(CAST(:stamp AS text)))::json WHERE id = :id"), {"stamp": stamp, "id": run.id})
-    else:
-        session.execute(sql_text("UPDATE analysis_run SET summary = json_set(summary, '$.data_as_of', :stamp) WHERE id = :id"),
-                        {"stamp": stamp, "id": run.id})
-    session.expire(run, ["summary"])
+    run.summary = run.summary | {"data_as_of": started.isoformat()}
+    session.flush()
 
 
 def data_time_text(run: AnalysisRun | None) -> str:
