@@ -374,6 +374,16 @@ def test_the_refresh_judges_speeders_as_a_whole_wave_pass_does(demo):
                                     .where(Response.wave_id == wave_id, Response.id <= marked["upto"])
                                     .group_by(Response.questionnaire_version_id)).all()
             assert marked["timed"] == {str(v): n for v, n in timed}
+            # Where the next pass starts its walk to the median: the lower middle duration of the wave now, and
+            # how many durations up to the mark are shorter.
+            for version, (pivot, shorter) in marked["pivots"].items():
+                durations = sorted(session.scalars(select(Response.duration_s).where(
+                    Response.wave_id == wave_id, Response.questionnaire_version_id == int(version),
+                    Response.duration_s.is_not(None))))
+                assert pivot == durations[(len(durations) - 1) // 2]
+                assert shorter == session.scalar(select(func.count()).where(
+                    Response.wave_id == wave_id, Response.questionnaire_version_id == int(version),
+                    Response.id <= marked["upto"], Response.duration_s < pivot))
             refreshed = _flags(session)
             session.rollback()
         with demo.app_context(), db.write_transaction() as session:
@@ -457,3 +467,39 @@ def test_a_refresh_with_nothing_new_stores_nothing_and_one_after_any_change_stor
     for got, want in zip(_results(demo, reweighted.run_id), _results(demo, full.run_id), strict=True):
         pd.testing.assert_frame_equal(got.drop(columns="eb_estimate", errors="ignore"),
                                       want.drop(columns="eb_estimate", errors="ignore"), check_exact=False, rtol=1e-9)
+
+
+def test_the_median_walked_from_the_last_pass_equals_a_sort_also_with_unsettled_responses(demo):
+    """A pass that cannot settle the newest responses still judges speeders by every duration, and the walk
+    of the pass after it (from the pivot it left, the unsettled ones counted as new) finds the same median."""
+    from survey.quality import _median_durations, mark_wave
+
+    def check(session, wave_id: int, marked: dict) -> None:
+        for version, (pivot, shorter) in marked["pivots"].items():
+            durations = sorted(session.scalars(select(Response.duration_s).where(
+                Response.wave_id == wave_id, Response.questionnaire_version_id == int(version),
+                Response.duration_s.is_not(None))))
+            assert pivot == durations[(len(durations) - 1) // 2]
+            assert shorter == sum(1 for rid, d in session.execute(select(Response.id, Response.duration_s).where(
+                Response.wave_id == wave_id, Response.questionnaire_version_id == int(version),
+                Response.duration_s.is_not(None))) if rid <= marked["upto"] and d < pivot)
+        whole = dict((v, m) for v, m, _ in _median_durations(session, wave_id))
+        assert marked["thresholds"] == {str(v): max(0.5 * m, 30.0) for v, m in whole.items() if m is not None}
+
+    with demo.app_context(), db.write_transaction() as session:
+        wave_id, _ = citizen_versions(session)
+        first = mark_wave(session, wave_id, count=False)["marked"]
+        check(session, wave_id, first)
+    for round_, (count, duration) in enumerate(((30, 12.0), (45, 2000.0), (1, 300.0))):
+        add_responses(demo, count, duration=duration, seed=40 + round_)
+        with demo.app_context(), db.write_transaction() as session:
+            unsettled = mark_wave(session, wave_id, first, settled=never_settled, count=False)["marked"]
+            assert unsettled["upto"] == first["upto"] and unsettled["pending"]
+            check(session, wave_id, unsettled)
+            walked = _flags(session)
+            first = mark_wave(session, wave_id, unsettled, count=False)["marked"]
+            assert first["upto"] > unsettled["upto"] and not first["pending"]
+            check(session, wave_id, first)
+            assert _flags(session) == walked
+            mark_wave(session, wave_id)  # the whole wave judged again: the same flags
+            assert _flags(session) == walked
