@@ -34,6 +34,11 @@ open for long (an import) only keeps the watermark back; nothing is lost, nothin
 (The app's database role sees its own sessions in ``pg_stat_activity``; responses written under
 another role that is not a superuser's would not be waited for: the checksum then rebuilds.)
 
+A refresh that finds nothing new does not call :meth:`Aggregator.update` at all: the state holding
+exactly what the newest run analysed (:meth:`Aggregator.holds_up_to`: the same plan, nothing after the
+watermark, nothing pending) is enough, so a response deleted or a flag set by hand is then found by the
+next refresh that has anything new (its checksum and flag difference), or by ``flask analyze --full``.
+
 What changes stored responses besides their flags and new ones (an edit of answers, scores,
 attributes or areas by hand or by a migration) must be followed by ``flask analyze --full``.
 On SQLite one writer at a time takes max(id) + 1 under the write lock, so the watermark read in

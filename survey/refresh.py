@@ -9,7 +9,8 @@ it). Each run's summary keeps
   the wave again), so a periodic check sees new responses by comparing two numbers
   (submissions write nothing extra and never wait for a refresh);
 * ``data_as_of``: when the run started, before the aggregation read its responses, shown as
-  "数据截至" on every office page, export and PDF;
+  "数据截至" on every office page, export and PDF; a later refresh that finds nothing new moves it
+  (and stores nothing else);
 * ``terms``: the most frequent complaint terms of each community's newest comments, so no page
   segments text (jieba loads in the worker, not in a request).
 
@@ -151,7 +152,10 @@ def refresh(
 ) -> Outcome:
     """Analyse the wave's responses to the questionnaire and store a new run, under the wave's lock.
 
-    Without ``force`` nothing is done when the newest run has seen every response. Without
+    Without ``force`` nothing is done when the newest run has seen every response. With it, a refresh
+    that finds nothing new (no response, no flag changed, the same plan, margins and areas: see
+    :func:`survey.results.run_analysis`) stores nothing either: the newest run's data time (数据截至)
+    moves to this refresh's start and ``fresh`` is returned with that run. Without
     ``wait`` a refresh that finds another one running returns ``busy`` at once. The statistics are
     updated with the responses since the last refresh (``full``: rebuilt from all). Needs an app
     context; raises the analysis's own errors (AnalysisError, MarginsError).
