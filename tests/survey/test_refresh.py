@@ -251,12 +251,14 @@ def test_the_lock_of_a_hung_worker_expires_on_postgresql(demo):
     write lock as long as it lives, as ``hold_the_lock`` checks; the kernel frees it when the worker
     is killed, as the crashed-worker test checks.)"""
     wave = wave_id(demo)
+    add_paper_response(demo)  # something new for each refresh that takes over to store
     holder = hold_the_lock(demo, wave, 2)
     try:
         holder.send_signal(signal.SIGSTOP)
         assert take_over(demo, wave, 20) == "done"
         holder.kill()
         holder.wait(10)
+        add_paper_response(demo)
         assert take_over(demo, wave, 20) == "done"
     finally:
         holder.kill()
