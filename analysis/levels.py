@@ -12,12 +12,13 @@ import numpy as np
 import pandas as pd
 
 from analysis.estimates import domain_means, stats_from_frame
-from analysis.pipeline import WaveAnalysis, rate_intervals, respondent_df, shrink, split_keys
+from analysis.pipeline import WaveAnalysis, one_blas_thread, rate_intervals, respondent_df, shrink, split_keys
 from analysis.points import assess_direct
 
 AREA_COLUMNS = ["domain", "n", "estimate", "se", "ci_low", "ci_high", "n_eff", "population", "prob_below_80", "status"]
 
 
+@one_blas_thread
 def upper_levels(
     analysis: WaveAnalysis, cells: pd.DataFrame, hierarchy: pd.DataFrame, levels: tuple[str, ...]
 ) -> dict[str, pd.DataFrame]:
@@ -39,6 +40,7 @@ def upper_levels(
     return out
 
 
+@one_blas_thread
 def item_levels(
     analysis: WaveAnalysis,
     item_cells: pd.DataFrame,
@@ -76,6 +78,7 @@ def item_levels(
     return out
 
 
+@one_blas_thread
 def channel_estimates(analysis: WaveAnalysis, cells: pd.DataFrame, levels: tuple[str, ...]) -> dict[str, dict[str, dict]]:
     """Return satisfaction by channel (QR, school, paper) for every area of ``levels``.
 

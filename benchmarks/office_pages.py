@@ -2,6 +2,7 @@
 
     python -m benchmarks.office_pages [--url postgresql://postgres@127.0.0.1:5432/survey_pages]
                                       [--responses 1000000] [--requests 30] [--reuse] [--no-fresh]
+                                      [--only NAME] [--fresh-runs N]
 
 Builds a city of 10 districts x 10 streets x 10 communities, 1M responses with ten scored answers
 each (generated inside PostgreSQL) in the current wave and a tenth as many in the wave before
@@ -11,7 +12,8 @@ office page a city office reaches repeatedly through the app (logged in as the c
 prints p50/p95 per page, and the first request of a fresh process for each page: a new Python
 process that creates the app and times its first GET of that page (the login cookie is made by
 this process, so the page is the child's first request; the child warms up as a gunicorn worker does
-before it serves, WARM_UP), each against the target p95 <= 100 ms.
+before it serves, WARM_UP), each against the target p95 <= 100 ms (``--fresh-runs N``: N such processes
+per page, their median held to the target and the slowest printed: one sample on a shared machine is noise).
 Last, the time to render a district report of 100 communities.
 """
 from __future__ import annotations
@@ -227,6 +229,9 @@ def main() -> None:
     parser.add_argument("--no-report", action="store_true", help="skip the district PDF")
     parser.add_argument("--no-fresh", action="store_true", help="skip the fresh-process first requests")
     parser.add_argument("--only", default=None, help="only the pages whose name contains this")
+    parser.add_argument("--fresh-runs", type=int, default=1,
+                        help="fresh processes per page; their median first request is held to the target (a shared "
+                             "machine's noise), the slowest printed beside it")
     parser.add_argument("--fresh-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.fresh_child:
@@ -268,7 +273,12 @@ def main() -> None:
             times.append((time.perf_counter() - start) * 1000)
             assert page.status_code == 200
         p95 = percentile(times, 0.95)
-        fresh = None if args.no_fresh else fresh_first_request(url, args.url, cookie, url)
+        fresh = None
+        if not args.no_fresh:
+            tries = [fresh_first_request(url, args.url, cookie, url) for _ in range(max(1, args.fresh_runs))]
+            fresh = sorted(tries, key=lambda t: t["first_ms"])[(len(tries) - 1) // 2]
+            if len(tries) > 1:
+                fresh = fresh | {"slowest_ms": max(t["first_ms"] for t in tries)}
         if fresh is not None and fresh["status"] != 200:
             print(f"  {name:<26} the fresh process answered {fresh['status']}")
         worst = max(p95, fresh["first_ms"] if fresh else 0)
@@ -276,8 +286,9 @@ def main() -> None:
         if not met:
             missed.append(name)
         fresh_text = f"{fresh['first_ms']:8.1f} ms {fresh['create_ms']:9.0f} ms" if fresh else f"{'-':>11} {'-':>12}"
-        print(f"  {name:<26} {statistics.median(times):5.1f} ms {p95:5.1f} ms {fresh_text}  {'met' if met else 'NOT MET'}",
-              flush=True)
+        slowest = f"  (slowest of {args.fresh_runs}: {fresh['slowest_ms']:.1f} ms)" if fresh and "slowest_ms" in fresh else ""
+        print(f"  {name:<26} {statistics.median(times):5.1f} ms {p95:5.1f} ms {fresh_text}  {'met' if met else 'NOT MET'}"
+              f"{slowest}", flush=True)
     print(f"every page p95 and fresh first request <= {TARGET_MS} ms: "
           + ("met" if not missed else f"NOT MET ({', '.join(missed)})"))
     if args.no_report:

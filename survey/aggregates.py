@@ -34,6 +34,11 @@ open for long (an import) only keeps the watermark back; nothing is lost, nothin
 (The app's database role sees its own sessions in ``pg_stat_activity``; responses written under
 another role that is not a superuser's would not be waited for: the checksum then rebuilds.)
 
+A refresh that finds nothing new does not call :meth:`Aggregator.update` at all: the state holding
+exactly what the newest run analysed (:meth:`Aggregator.holds_up_to`: the same plan, nothing after the
+watermark, nothing pending) is enough, so a response deleted or a flag set by hand is then found by the
+next refresh that has anything new (its checksum and flag difference), or by ``flask analyze --full``.
+
 What changes stored responses besides their flags and new ones (an edit of answers, scores,
 attributes or areas by hand or by a migration) must be followed by ``flask analyze --full``.
 On SQLite one writer at a time takes max(id) + 1 under the write lock, so the watermark read in
@@ -266,12 +271,14 @@ class Aggregator:
         newly = f"{upto} AND {FLAGGED_SQL} AND NOT {stored}"
         cleared = f"{upto} AND NOT {FLAGGED_SQL} AND {stored}"
         params = {"upto": self.current.watermark}
-        # Both read from the partial index of flagged responses (migration 0012) and the flagged list, not
-        # from every response of the wave. A stored response still exists (the checksum said so).
-        flagged_now = self._exec(f"SELECT count(*) FROM response r WHERE {self._base} AND {newly}", **params).scalar()
-        cleared_now = self._exec(f"""
-            SELECT count(*) FROM aggregate_flagged f WHERE f.state_id = :state AND NOT EXISTS (
-                SELECT 1 FROM response r WHERE r.id = f.response_id AND {self._base} AND {FLAGGED_SQL})""").scalar()
+        # One pass over each of the two sets, the partial index of flagged responses (migration 0012) and the
+        # flagged list, joined on the id (not two anti-joins that each read both): not every response of the
+        # wave. A stored response still exists (the checksum said so).
+        flagged_now, cleared_now = (int(count) for count in self._exec(f"""
+            SELECT count(*) FILTER (WHERE f.response_id IS NULL), count(*) FILTER (WHERE r.id IS NULL)
+            FROM (SELECT r.id FROM response r WHERE {self._base} AND {upto} AND {FLAGGED_SQL}) r
+            FULL JOIN (SELECT response_id FROM aggregate_flagged WHERE state_id = :state) f ON f.response_id = r.id""",
+            **params).one())
         if flagged_now:
             self._add(newly, "true", 1, params)
             self._add(newly, "false", -1, params)
@@ -312,6 +319,20 @@ class Aggregator:
         else:
             now = datetime.now(UTC)
         return int(highest), now
+
+    def holds_up_to(self, upto: int) -> bool:
+        """Return whether the stored statistics hold every response of the wave's versions up to ``upto`` and no
+        other, under this plan, with nothing after it and nothing unsettled: two index look-ups, no count.
+
+        What it cannot see (a response deleted by hand, a flag set by hand: what :meth:`update`'s checksum and
+        flag difference catch) waits for the next refresh that has anything new, or ``flask analyze --full``.
+        """
+        stored = self.session.scalar(select(AggregateState).where(
+            AggregateState.wave_id == self.wave_id, AggregateState.questionnaire_code == self.code))
+        if stored is None or stored.plan != self.plan_key or stored.watermark != upto or stored.pending:
+            return False
+        highest, _ = self._read_mark()
+        return highest == upto
 
     def update(self, full: bool = False) -> Outcome:
         """Bring the stored statistics up to the newest settled watermark (see the module's text)."""
@@ -475,16 +496,40 @@ def aggregated_frames(session: Session, wave_id: int, questionnaire_code: str, v
     With ``values`` ((version id, item, choice) -> value), item cells instead of choice counts
     (:func:`analysis.scoring.choice_cells` of them: the same rows, in the same order).
     """
+    aggregator, outcome = update_aggregates(session, wave_id, questionnaire_code, version_ids, plan, full, settled)
+    cells, choices = read_aggregates(aggregator, outcome, include_flagged, values)
+    return cells, choices, outcome
+
+
+def update_aggregates(session: Session, wave_id: int, questionnaire_code: str, version_ids: list[int], plan,
+                      full: bool = False, settled: Callable | None = None) -> tuple[Aggregator, Outcome]:
+    """Bring the stored statistics up to date; return the aggregator (for :func:`read_aggregates`) and what was done.
+
+    The outcome's ``tail`` and ``upto`` already say what lies after the watermark (one count by id), so
+    a caller can tell that nothing changed before reading anything back.
+    """
     aggregator = Aggregator(session, wave_id, questionnaire_code, version_ids, plan, settled)
     outcome = aggregator.update(full)
-    areas = {a.id: a for a in session.scalars(select(Area))}
-    cells, choices = aggregator.frames(include_flagged, areas, values)
     after, upto = outcome.watermark, aggregator.tail_upto
     if upto > after:
         outcome.tail = session.scalar(
             select(func.count()).select_from(Response).where(
                 Response.wave_id == wave_id, Response.questionnaire_version_id.in_(version_ids),
                 Response.id > after, Response.id <= upto)) or 0
+    outcome.upto = max(upto, after)
+    outcome.responses = aggregator.current.responses + outcome.tail
+    return aggregator, outcome
+
+
+def read_aggregates(aggregator: Aggregator, outcome: Outcome, include_flagged: bool = False,
+                    values: Mapping[tuple, float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return the stored statistics with the unsettled tail counted on the fly (see :func:`aggregated_frames`)."""
+    session, plan = aggregator.session, aggregator.plan
+    wave_id, version_ids = aggregator.wave_id, aggregator.versions
+    areas = {a.id: a for a in session.scalars(select(Area))}
+    cells, choices = aggregator.frames(include_flagged, areas, values)
+    after, upto = outcome.watermark, outcome.upto
+    if upto > after:
         ids = (after, upto)
         keys = [plan.unit, *plan.attributes]
         cells = combine(cells, score_cells(session, wave_id, version_ids, include_flagged, plan, ids=ids),
@@ -495,6 +540,4 @@ def aggregated_frames(session: Session, wave_id: int, questionnaire_code: str, v
         else:
             choices = combine(choices, choice_cells(tail, values, keys), ["item", *keys])
             choices = choices.sort_values(["item", *keys], kind="stable").reset_index(drop=True)
-    outcome.upto = max(upto, after)
-    outcome.responses = aggregator.current.responses + outcome.tail
-    return cells, choices, outcome
+    return cells, choices

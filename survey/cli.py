@@ -302,7 +302,7 @@ def analyze_command(wave_name: str | None, questionnaire: str, include_flagged: 
         raise click.ClickException(f"no wave {wave_name!r}" if wave_name else "no wave yet: create one with create-wave")
     wave_id, name = wave.id, wave.name
     session.rollback()  # the refresh has a transaction of its own
-    steps = ["flag", "aggregate", "weight", "store"]
+    steps = ["flag", "aggregate", "count", "read", "weight", "store"]  # run_analysis says each (fewer: nothing new)
     try:
         with click.progressbar(length=len(steps), label=f"Analysing {name}") as bar:
             outcome = refresh(wave_id, questionnaire, force=True, wait=True, include_flagged=include_flagged, full=full,

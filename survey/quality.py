@@ -157,20 +157,22 @@ def mark_wave(session: Session, wave_id: int, since: dict | None = None, settled
     oldest_open = oldest_open_transaction(session)
     safe = [w for t, w in candidates if settled(session, t, oldest_open)]
     upto = max([int((since or {}).get("upto", 0)), *safe])
-    timed, timed_upto = _timed_counts(session, wave_id, since, upto)
+    timed, timed_upto, below = _timed_counts(session, wave_id, since, upto)
+    medians = _median_durations(session, wave_id, timed, below)
     # Each version's own threshold (none: no speeders).
     thresholds = {version_id: max(0.5 * float(median), SPEEDER_FLOOR_S)
-                  for version_id, median in _median_durations(session, wave_id, timed) if median is not None}
+                  for version_id, median, _ in medians if median is not None}
+    pivots = _pivots(session, wave_id, medians, below, upto, int(highest) > upto)
     speeder: ColumnElement[bool] = literal(False)
     if thresholds:
         speeder = case(*[(Response.questionnaire_version_id == version_id,
                           func.coalesce(Response.duration_s < threshold, False))
                          for version_id, threshold in sorted(thresholds.items())], else_=literal(False))
-    session.execute(
+    changed = rows_changed(session.execute(
         update(Response).where(Response.wave_id == wave_id, Response.flag_speeder != speeder,
                                _speeder_scope(since, thresholds))
         .values(flag_speeder=~Response.flag_speeder).execution_options(synchronize_session=False)
-    )
+    ))
     # A later response (by submission time, then id) from a device already seen for the version.
     scope = Response.wave_id == wave_id
     if since is not None:
@@ -178,10 +180,10 @@ def mark_wave(session: Session, wave_id: int, since: dict | None = None, settled
                                                   Response.device_id.is_not(None))
         scope = scope & Response.device_id.in_(recent)
         # Device ids cleared (after the wave closed) leave no repeat behind, as the whole-wave ranking says.
-        session.execute(
+        changed += rows_changed(session.execute(
             update(Response).where(Response.wave_id == wave_id, Response.device_id.is_(None), Response.flag_repeat_device)
             .values(flag_repeat_device=False).execution_options(synchronize_session=False)
-        )
+        ))
     else:  # the whole wave: only devices seen more than once can be repeats, and flagged ones may be cleared
         again = (select(Response.device_id).where(Response.wave_id == wave_id, Response.device_id.is_not(None))
                  .group_by(Response.device_id).having(func.count() > 1))
@@ -190,15 +192,17 @@ def mark_wave(session: Session, wave_id: int, since: dict | None = None, settled
                                    order_by=(Response.submitted_at, Response.id))
     ranked = select(Response.id, Response.device_id, Response.flag_repeat_device, order.label("k")).where(scope).subquery()
     repeat = (ranked.c.device_id.is_not(None)) & (ranked.c.k > 1)
-    changed = select(ranked.c.id).where(ranked.c.flag_repeat_device != repeat)
-    session.execute(
-        update(Response).where(Response.id.in_(changed)).values(flag_repeat_device=~Response.flag_repeat_device)
+    repeats = select(ranked.c.id).where(ranked.c.flag_repeat_device != repeat)
+    changed += rows_changed(session.execute(
+        update(Response).where(Response.id.in_(repeats)).values(flag_repeat_device=~Response.flag_repeat_device)
         .execution_options(synchronize_session=False)
-    )
+    ))
     pending = [[t.isoformat(), w] for t, w in candidates if w > upto][-PENDING_KEPT:]
     marked = {"marked": {"upto": upto, "pending": pending,
                          "thresholds": {str(version): value for version, value in sorted(thresholds.items())},
-                         "timed": {str(version): count for version, count in sorted(timed_upto.items())}}}
+                         "timed": {str(version): count for version, count in sorted(timed_upto.items())},
+                         "pivots": {str(version): list(pivot) for version, pivot in sorted(pivots.items())}},
+              "changed": changed}
     return flag_counts(session, wave_id) | marked if count else marked
 
 
@@ -222,39 +226,73 @@ def _speeder_scope(since: dict | None, thresholds: dict[int, float]):
     return or_(*scope)
 
 
-def _timed_counts(session: Session, wave_id: int, since: dict | None, upto: int) -> tuple[dict[int, int], dict[int, int]]:
-    """Return the durations each version of the wave has now, and those of its responses up to ``upto``.
+def _timed_counts(session: Session, wave_id: int, since: dict | None, upto: int,
+                  ) -> tuple[dict[int, int], dict[int, int], dict[int, tuple[float, int]]]:
+    """Return the durations each version of the wave has now, those of its responses up to ``upto``, and, for
+    each version the previous pass left a pivot (``pivots``: a duration and how many durations up to its
+    ``upto`` were shorter), that duration with how many durations are shorter now.
 
     With the previous pass's counts up to its ``upto`` (``timed``), only the responses after it are
-    counted (by id); without them, the whole wave. One statement, so both counts see the same responses.
+    counted (by id); without them, the whole wave. One statement, so the counts see the same responses.
     """
     above = Response.id > upto
+    previous = since if since is not None and since.get("timed") is not None else None
+    pivots = {int(version): (float(value), int(shorter))
+              for version, (value, shorter) in ((previous or {}).get("pivots") or {}).items()}
+    shorter_than_pivot: ColumnElement[bool] = literal(False)
+    if pivots:
+        shorter_than_pivot = case(*[(Response.questionnaire_version_id == version_id, Response.duration_s < value)
+                                    for version_id, (value, _) in sorted(pivots.items())], else_=literal(False))
     query = (select(Response.questionnaire_version_id, func.count(Response.duration_s),
-                    func.count(Response.duration_s).filter(above))
+                    func.count(Response.duration_s).filter(above),
+                    func.count(Response.duration_s).filter(shorter_than_pivot))
              .where(Response.wave_id == wave_id).group_by(Response.questionnaire_version_id))
     base: dict[int, int] = {}
-    if since is not None and since.get("timed") is not None:
-        query = query.where(Response.id > int(since["upto"]))
-        base = {int(version): int(count) for version, count in since["timed"].items()}
+    if previous is not None:
+        query = query.where(Response.id > int(previous["upto"]))
+        base = {int(version): int(count) for version, count in previous["timed"].items()}
     now, at_upto = dict(base), dict(base)
-    for version_id, count, later in session.execute(query):
+    shorter = {version_id: value_count for version_id, value_count in pivots.items() if version_id in base}
+    for version_id, count, later, below in session.execute(query):
         now[version_id] = now.get(version_id, 0) + int(count)
         at_upto[version_id] = at_upto.get(version_id, 0) + int(count) - int(later)
-    return now, at_upto
+        if version_id in shorter:
+            value, before = shorter[version_id]
+            shorter[version_id] = (value, before + int(below))
+    return now, at_upto, shorter
+
+
+def _duration_at(session: Session, wave_id: int, version_id: int, rank: int, pivot: float, shorter: int) -> float:
+    """Return the duration at ``rank`` (0: the shortest) of a version, given a duration ``pivot`` that
+    ``shorter`` durations are shorter than: a short walk from the pivot on the duration index."""
+    query = select(Response.duration_s).where(Response.wave_id == wave_id,
+                                              Response.questionnaire_version_id == version_id)
+    if rank >= shorter:
+        query = query.where(Response.duration_s >= pivot).order_by(Response.duration_s).offset(rank - shorter)
+    else:
+        query = query.where(Response.duration_s < pivot).order_by(Response.duration_s.desc()).offset(shorter - 1 - rank)
+    value = session.scalars(query.limit(1)).one()
+    assert value is not None  # (the comparison with the pivot leaves NULLs out)
+    return float(value)
 
 
 def _median_durations(session: Session, wave_id: int, timed: dict[int, int] | None = None,
-                      ) -> list[tuple[int, float | None]]:
+                      near: dict[int, tuple[float, int]] | None = None,
+                      ) -> list[tuple[int, float | None, float | None]]:
     """Return each questionnaire version of the wave's responses with its median duration, as numpy's
-    median (the mean of the two middle values of an even count; None: no durations).
+    median (the mean of the two middle values of an even count; None: no durations), and its lower
+    middle value.
 
     ``timed``: how many durations each version has (counted here without it); a version without
-    any is not read. PostgreSQL: the two middle values in one sort of the version's durations,
-    read in table order (not through the duration index, whose entries each cost a heap visit on
-    pages that flag updates took out of the visibility map, until the next vacuum: 0.8 s, not 0.3).
-    SQLite: walked to the middle on the (wave, version, duration) index (migration 0012).
+    any is not read. ``near``: per version, a duration and how many durations are shorter (the
+    previous pass's lower middle value): the middle is then walked to from there on the (wave,
+    version, duration) index, a few entries per new response (ties included) instead of a sort of
+    the whole wave. Otherwise PostgreSQL: the two middle values in one sort of the version's
+    durations, read in table order (not through the duration index, whose entries each cost a heap
+    visit on pages that flag updates took out of the visibility map, until the next vacuum: 0.8 s,
+    not 0.3). SQLite: walked to the middle on the (wave, version, duration) index (migration 0012).
     """
-    out: list[tuple[int, float | None]] = []
+    out: list[tuple[int, float | None, float | None]] = []
     counts = timed if timed is not None else dict(session.execute(
         select(Response.questionnaire_version_id, func.count(Response.duration_s))
         .where(Response.wave_id == wave_id).group_by(Response.questionnaire_version_id)
@@ -262,7 +300,13 @@ def _median_durations(session: Session, wave_id: int, timed: dict[int, int] | No
     postgres = session.get_bind().dialect.name == "postgresql"
     for version_id, count in sorted(counts.items()):
         if not count:
-            out.append((version_id, None))
+            out.append((version_id, None, None))
+            continue
+        if near is not None and version_id in near:
+            pivot, shorter = near[version_id]
+            lower = _duration_at(session, wave_id, version_id, (count - 1) // 2, pivot, shorter)
+            upper = lower if count % 2 else _duration_at(session, wave_id, version_id, count // 2, pivot, shorter)
+            out.append((version_id, (lower + upper) / 2, lower))
             continue
         if postgres:  # percentile_disc(f) is the value at position ceil(f n): 0.5 the lower middle, 0.5 + 1e-9 the upper
             session.execute(text("SET LOCAL enable_indexonlyscan = off"))
@@ -271,7 +315,8 @@ def _median_durations(session: Session, wave_id: int, timed: dict[int, int] | No
                 "FROM response WHERE wave_id = :wave AND questionnaire_version_id = :version"),
                 {"wave": wave_id, "version": version_id}).one()
             session.execute(text("SET LOCAL enable_indexonlyscan = on"))
-            out.append((version_id, (middle[0] + middle[1]) / 2 if timed_now else None))
+            out.append((version_id, (middle[0] + middle[1]) / 2, float(middle[0])) if timed_now
+                       else (version_id, None, None))
             continue
         middle = [duration for duration in session.scalars(  # (never None: the query leaves NULLs out)
             select(Response.duration_s)
@@ -279,16 +324,53 @@ def _median_durations(session: Session, wave_id: int, timed: dict[int, int] | No
                    Response.duration_s.is_not(None))
             .order_by(Response.duration_s).offset((count - 1) // 2).limit(2 - count % 2)
         ) if duration is not None]
-        out.append((version_id, (middle[0] + middle[1]) / 2 if len(middle) == 2 else middle[0]))
+        out.append((version_id, (middle[0] + middle[1]) / 2 if len(middle) == 2 else middle[0], middle[0]))
+    return out
+
+
+def _pivots(session: Session, wave_id: int, medians: list[tuple[int, float | None, float | None]],
+            near: dict[int, tuple[float, int]], upto: int, later: bool = True) -> dict[int, tuple[float, int]]:
+    """Return, per version, its lower middle duration and how many durations of responses up to ``upto``
+    are shorter: where the next pass starts its walk to the median (see :func:`_median_durations`).
+
+    From the previous pivot, only the durations between it and the new one are counted (by index);
+    without one (a whole-wave pass), every shorter duration. The responses after ``upto`` (not settled
+    yet, the next pass counts them as new; ``later``: there may be some) are taken off.
+    """
+    out: dict[int, tuple[float, int]] = {}
+    for version_id, _, lower in medians:
+        if lower is None:
+            continue
+        version = (Response.wave_id == wave_id) & (Response.questionnaire_version_id == version_id)
+        count = func.count(Response.duration_s)
+        if version_id in near:
+            pivot, shorter = near[version_id]
+            low, high = min(pivot, lower), max(pivot, lower)
+            between = int(session.scalar(select(count).where(version, Response.duration_s >= low,
+                                                             Response.duration_s < high)) or 0)
+            shorter = shorter + between if lower >= pivot else shorter - between
+        else:  # a whole-wave pass: read in table order, as the median (see _median_durations), not by index
+            shorter = int(session.scalar(select(count.filter(Response.duration_s < lower)).where(version)) or 0)
+        if later:
+            shorter -= int(session.scalar(select(count).where(version, Response.id > upto, Response.duration_s < lower))
+                           or 0)
+        out[version_id] = (lower, shorter)
     return out
 
 
 def last_mark(session: Session, wave_id: int) -> dict | None:
     """Return the ``marked`` entry of the wave's newest run (any questionnaire; None: mark all)."""
-    summary = session.scalar(select(AnalysisRun.summary).where(AnalysisRun.wave_id == wave_id)
-                             .order_by(AnalysisRun.id.desc()).limit(1))
-    marked = ((summary or {}).get("quality") or {}).get("marked")
-    return marked if isinstance(marked, dict) and "upto" in marked else None
+    return last_mark_of_run(session, wave_id)[0]
+
+
+def last_mark_of_run(session: Session, wave_id: int) -> tuple[dict | None, int | None]:
+    """Return the ``marked`` entry of the wave's newest run (any questionnaire; None: mark all) and that run's id."""
+    found = session.execute(select(AnalysisRun.id, AnalysisRun.summary["quality"]["marked"])
+                            .where(AnalysisRun.wave_id == wave_id).order_by(AnalysisRun.id.desc()).limit(1)).first()
+    if found is None:
+        return None, None
+    run_id, marked = found
+    return (marked if isinstance(marked, dict) and "upto" in marked else None), run_id
 
 
 def _server_time(session: Session) -> datetime:

@@ -9,7 +9,8 @@ it). Each run's summary keeps
   the wave again), so a periodic check sees new responses by comparing two numbers
   (submissions write nothing extra and never wait for a refresh);
 * ``data_as_of``: when the run started, before the aggregation read its responses, shown as
-  "数据截至" on every office page, export and PDF;
+  "数据截至" on every office page, export and PDF; a later refresh that finds nothing new moves it
+  (and stores nothing else);
 * ``terms``: the most frequent complaint terms of each community's newest comments, so no page
   segments text (jieba loads in the worker, not in a request).
 
@@ -121,6 +122,16 @@ def data_time(run: AnalysisRun | None) -> datetime | None:
     return datetime.fromisoformat(stamp) if stamp else run.created_at
 
 
+def confirm_data_time(session: Session, run: AnalysisRun, started: datetime) -> None:
+    """Move the run's data time (数据截至) to ``started``: a refresh found nothing new since the run.
+
+    Only that member of the summary changes (the run's results and the rest of its summary stay, in
+    their order: PostgreSQL's jsonb would sort the members, and pages list some in stored order).
+    """
+    run.summary = run.summary | {"data_as_of": started.isoformat()}
+    session.flush()
+
+
 def data_time_text(run: AnalysisRun | None) -> str:
     """Return e.g. ``2026-11-30 14:05`` in the city's local time ("" without a run)."""
     return format_local(data_time(run))
@@ -141,7 +152,10 @@ def refresh(
 ) -> Outcome:
     """Analyse the wave's responses to the questionnaire and store a new run, under the wave's lock.
 
-    Without ``force`` nothing is done when the newest run has seen every response. Without
+    Without ``force`` nothing is done when the newest run has seen every response. With it, a refresh
+    that finds nothing new (no response, no flag changed, the same plan, margins and areas: see
+    :func:`survey.results.run_analysis`) stores nothing either: the newest run's data time (数据截至)
+    moves to this refresh's start and ``fresh`` is returned with that run. Without
     ``wait`` a refresh that finds another one running returns ``busy`` at once. The statistics are
     updated with the responses since the last refresh (``full``: rebuilt from all). Needs an app
     context; raises the analysis's own errors (AnalysisError, MarginsError).
@@ -169,7 +183,11 @@ def refresh(
             if not force and latest is not None and seen_all(session, latest, wave_id, questionnaire_code):
                 return Outcome("fresh", latest.id)
             run = run_analysis(session, wave, questionnaire_code, progress=progress, include_flagged=include_flagged,
-                               full=full)
+                               full=full, previous=latest)
+            if run is None:  # nothing new since the newest run: it holds, and its data now go up to this refresh
+                assert latest is not None  # (run_analysis returns None only given a previous run)
+                confirm_data_time(session, latest, started)
+                return Outcome("fresh", latest.id)
             # The responses the aggregation analysed (its stored count and the unsettled tail): counting the
             # wave's responses again would read all of them.
             analysed = run.summary["aggregation"]

@@ -8,6 +8,8 @@ imported margins name.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 
 import numpy as np
@@ -21,7 +23,7 @@ from analysis.pipeline import analyze_aggregates
 from analysis.raking import restrict_margins
 from analysis.scoring import choice_cells
 from forms import Definition
-from survey.aggregates import aggregated_frames
+from survey.aggregates import Aggregator, read_aggregates, update_aggregates
 from survey.csv_files import csv_reader
 from survey.db import driver_connection
 from survey.models import (
@@ -45,7 +47,7 @@ from survey.plans import (
     plan_for,
     questionnaire_definitions,
 )
-from survey.quality import last_mark, mark_wave, purge_device_data
+from survey.quality import last_mark_of_run, mark_wave, purge_device_data
 from survey.questionnaires import definition_of
 
 
@@ -161,13 +163,21 @@ def run_analysis(
     progress: Callable[[str], None] | None = None,
     include_flagged: bool = False,
     full: bool = False,
-) -> AnalysisRun:
+    previous: AnalysisRun | None = None,
+) -> AnalysisRun | None:
     """Analyse a wave's responses to one questionnaire and store the results as a new run.
 
     Responses with a data-quality flag are left out unless ``include_flagged``; the run's
     summary says how many and why. The cells come from the stored statistics, brought up to
     date with the responses added since the last run (``full``: rebuilt from all responses),
     see ``survey/aggregates.py``.
+
+    With ``previous`` (the questionnaire's newest run in the wave) nothing is aggregated, analysed or
+    stored when nothing it depends on changed since: None is returned. That is when ``previous`` is the
+    wave's newest run, whose flag pass this one started from, this pass settled no new response of the
+    wave and changed no flag, the stored statistics hold exactly up to what ``previous`` analysed with
+    nothing after it (:meth:`Aggregator.holds_up_to`), and the plan, versions, margins, areas and
+    ``include_flagged`` are the same (:func:`_inputs`, a digest kept in the summary).
     """
     say = progress or (lambda message: None)
     versions = [v for v in wave.versions if v.questionnaire.code == questionnaire_code]
@@ -179,22 +189,34 @@ def run_analysis(
                             "to estimate (its answers are kept and exported)")
     plan = plan_for(definitions.values(), questionnaire_code, margin_variables(session, questionnaire_code),
                     design_of(session, wave.id, questionnaire_code))
-    since = None if full else last_mark(session, wave.id)  # the flags the last run left are right up to there
+    since, since_run = (None, None) if full else last_mark_of_run(session, wave.id)  # the flags it left are right up to there
     marked = mark_wave(session, wave.id, since, count=False)
+    changed = marked.pop("changed")
     purged = purge_device_data(session)
+    say(f"flags: {changed} data-quality flags changed")
+    areas = {a.code: a for a in session.scalars(select(Area))}
+    all_margins = margins_frame(session, questionnaire_code)
+    inputs = _inputs(plan, list(definitions), all_margins, areas, include_flagged)
+    # The wave's newest run, whose flag pass this one started from, changed nothing and settled nothing new.
+    quiet = (previous is not None and since_run == previous.id and changed == 0 and purged == 0
+             and _same_pass(since, marked["marked"]))
+    if quiet and previous is not None and _holds(previous.summary, inputs) and Aggregator(
+            session, wave.id, questionnaire_code, list(definitions), plan).holds_up_to(previous.summary["aggregation"]["upto"]):
+        say(f"nothing new since run {previous.id}: stored nothing")
+        return None
+    aggregator, aggregation = update_aggregates(session, wave.id, questionnaire_code, list(definitions), plan, full)
+    say(f"aggregated {aggregation.added:,} new responses, moved {aggregation.moved:,} ({aggregation.mode})")
     tallies = response_tallies(session, wave.id)  # after the flags and the purge: what the run's summary counts
     quality = tallied_flags(tallies) | marked | {"included": include_flagged, "purged": purged}
-    say(f"{quality['flagged']} of {quality['responses']} responses have a data-quality flag")
-    cells, item_cells, aggregation = aggregated_frames(session, wave.id, questionnaire_code, list(definitions), plan,
-                                                       include_flagged, full, values=choice_values(definitions))
+    say(f"counted {quality['responses']} responses per area, {quality['flagged']} with a data-quality flag")
+    cells, item_cells = read_aggregates(aggregator, aggregation, include_flagged, values=choice_values(definitions))
     if cells.empty:
         raise AnalysisError(f"wave {wave.name} has no scored {questionnaire_code} responses yet")
-    say(f"aggregated {int(cells['n'].sum()):,} responses into {len(cells):,} cells ({aggregation.mode})")
-    areas = {a.code: a for a in session.scalars(select(Area))}
+    say(f"read {int(cells['n'].sum()):,} responses in {len(cells):,} cells back")
     hierarchy = _hierarchy(areas, plan)
     unit = plan.unit
     cells = cells.join(hierarchy, on=unit)
-    margins, left_out = restrict_margins(margins_frame(session, questionnaire_code), unit, set(cells[unit]))
+    margins, left_out = restrict_margins(all_margins, unit, set(cells[unit]))
     item_cells = item_cells.join(hierarchy, on=unit)
     attributes = hierarchy.set_index(hierarchy.index.rename("domain"))
     quota_by = "district" if "district" in plan.upper else None
@@ -206,7 +228,7 @@ def run_analysis(
 
     run = AnalysisRun(wave=wave, questionnaire_code=questionnaire_code, respondents=int(cells["n"].sum()),
                       summary=_summary(session, wave, versions, result, left_out, areas, tallies)
-                      | {"quality": quality, "aggregation": aggregation.as_dict()})
+                      | {"quality": quality, "aggregation": aggregation.as_dict(), "inputs": inputs})
     session.add(run)
     session.flush()
     # Core INSERTs of plain rows: thousands of ORM objects (and their RETURNING ids) cost seconds.
@@ -236,6 +258,34 @@ def run_analysis(
                                 ItemResult: stored_items})
     say(f"stored run {run.id}")
     return run
+
+
+def _inputs(plan: Plan, version_ids: list[int], margins: pd.DataFrame, areas: dict[str, Area],
+            include_flagged: bool) -> str:
+    """Return a digest of what a run's numbers depend on besides the responses and their flags: the plan (an
+    imported sample's design included), the versions, the margins (communities' populations included), the
+    areas' tree, ``include_flagged``."""
+    digest = hashlib.sha256()
+    design = plan.design
+    digest.update(json.dumps([plan.unit, list(plan.attributes), list(plan.upper), sorted(version_ids), include_flagged,
+                              [design.cluster, design.strata, design.fpc, design.weights, design.lonely_psu]
+                              if design is not None else None]).encode())
+    digest.update(margins.to_csv(index=False).encode())
+    digest.update(json.dumps(sorted((a.id, code, a.level, a.parent_id) for code, a in areas.items())).encode())
+    return digest.hexdigest()[:32]
+
+
+def _same_pass(since: dict | None, marked: dict) -> bool:
+    """Return whether a flag pass (``marked``) settled nothing new after the one before (``since``) and kept its
+    thresholds (nothing unsettled before or now)."""
+    return (since is not None and marked["upto"] == since.get("upto") and not marked["pending"]
+            and not since.get("pending") and marked["thresholds"] == since.get("thresholds"))
+
+
+def _holds(summary: dict, inputs: str) -> bool:
+    """Return whether a run with this summary was made from these inputs, with no response counted on the fly."""
+    before = summary.get("aggregation") or {}
+    return summary.get("inputs") == inputs and before.get("tail") == 0 and "upto" in before
 
 
 GROWN = 0.1  # autovacuum analyses a table after changes to 10% of its rows (autovacuum_analyze_scale_factor)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import importlib
 import time
+from contextlib import ExitStack
 
 from flask import Flask
 from sqlalchemy import text
@@ -66,14 +67,25 @@ def _compile_templates(app: Flask) -> None:
         env.get_template(name)
 
 
+# Connections opened ahead: the first request's own, and those of the threads its arrival starts (the refresh
+# check, housekeeping), which otherwise took the one pooled connection and left the request to open another.
+CONNECTIONS = 3
+
+
 def _connect(app: Flask) -> None:
-    with app.extensions["db_engine"].connect() as conn:
-        conn.execute(text("SELECT 1"))
+    engine = app.extensions["db_engine"]
+    count = CONNECTIONS if engine.dialect.name == "postgresql" else 1  # SQLite: a file, opened in no time
+    with ExitStack() as stack:  # all open at once, so that the pool keeps each
+        for _ in range(count):
+            stack.enter_context(engine.connect()).execute(text("SELECT 1"))
 
 
 def _run_data(app: Flask) -> None:
     """Compute what the office pages keep per analysis run for each analysed questionnaire's newest run."""
+    from sqlalchemy import select
+
     from survey import db
+    from survey.models import Area
     from survey.reading import dashboard, fieldwork, wave_changes
 
     with app.app_context():
@@ -82,7 +94,11 @@ def _run_data(app: Flask) -> None:
             runs = dashboard.runs_by_wave(session, code)
             if runs:
                 wave_changes.comparison(session, runs[-1])
-        fieldwork.cached_city_plan(session, fieldwork.current_wave(session))
+        wave = fieldwork.current_wave(session)
+        city = fieldwork.cached_city_plan(session, wave)
+        top = session.scalar(select(Area).where(Area.level == "city").limit(1))
+        if top is not None:  # the page's own reading of the kept numbers (its statements compiled once)
+            fieldwork.fieldwork_plan(session, top, wave=wave, city=city)
 
 
 def _queries(app: Flask) -> None:

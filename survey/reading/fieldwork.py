@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 from sqlalchemy import select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, defer
 
 from analysis.fieldwork import NO_DATA, TARGET_HALF_WIDTH, plan_fieldwork
 from analysis.points import DECIDE_PROBABILITY
@@ -48,8 +48,17 @@ class Group:
 
 
 @dataclass(frozen=True)
+class Place:
+    """What the page and the CSV show of a community: read as plain columns, not as an ORM object."""
+
+    id: int
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
 class FieldworkRow:
-    community: Area
+    community: Place
     street: str
     answers: int
     status: str
@@ -120,6 +129,8 @@ class CityPlan:
     group_columns: list[tuple[str, str]]
     labels: dict[tuple[str, str], str]
     computed_at: float = 0.0
+    # domain -> the FieldworkRow fields after the community and street, worked out once (read-only: shared by requests)
+    prepared: dict[str, tuple] = field(default_factory=dict)
 
 
 def city_plan(session: Session, wave: Wave | None, questionnaire_code: str = "citizen",
@@ -163,7 +174,28 @@ def city_plan(session: Session, wave: Wave | None, questionnaire_code: str = "ci
     communities = list(zip(c["domain"], c["answers"], c["status"], c["estimate"], c["answers_to_decide"], c["half_width"],
                            c["answers_for_precision"], c["priority"], c["rank"]))
     return CityPlan(wave.id, run.id if run is not None else None, unit, communities, by_domain, group_columns, labels,
-                    time.monotonic())
+                    time.monotonic(), _prepare(communities, by_domain, labels))
+
+
+def _prepare(communities: list[tuple], groups: dict[str, list[tuple]], labels: dict[tuple[str, str], str],
+             ) -> dict[str, tuple]:
+    """Return each community's row fields (all but the community and its street) as :class:`FieldworkRow` takes them."""
+    prepared = {}
+    for domain, answers, status, estimate, decide, width, precision, priority, rank in communities:
+        short: list[Group] = []
+        more: dict[str, int | None] = {}
+        for variable, category, to_share, sample_share, population_share in groups.get(domain, ()):
+            key = f"{variable}={category}"
+            need = _number(to_share)
+            more[key] = need
+            if need:
+                short.append(Group(labels.get((variable, category), key), need,
+                                   None if np.isnan(sample_share) else float(sample_share), float(population_share)))
+        short.sort(key=lambda g: -g.more)
+        prepared[domain] = (int(answers), str(status), None if np.isnan(estimate) else float(estimate), _number(decide),
+                            None if np.isnan(width) else float(width), _number(precision), float(priority), int(rank),
+                            short, more)
+    return prepared
 
 
 def fieldwork_plan(session: Session, area: Area, questionnaire_code: str = "citizen", sort: str = "priority",
@@ -175,37 +207,26 @@ def fieldwork_plan(session: Session, area: Area, questionnaire_code: str = "citi
     """
     wave = wave or current_wave(session)
     result = FieldworkPlan(area, wave, None, half_width=half_width)
-    if wave is None or not [v for v in wave.versions if v.questionnaire.code == questionnaire_code]:
+    if wave is None:
         return result
     if city is None:
         city = city_plan(session, wave, questionnaire_code, half_width)
-    result.run = session.get(AnalysisRun, city.run_id) if city.run_id is not None else None
+    if not city.communities:  # (also: the wave does not field the questionnaire)
+        return result
+    # The run's time only (its summary is large and not shown here).
+    result.run = (session.get(AnalysisRun, city.run_id, options=[defer(AnalysisRun.summary)])
+                  if city.run_id is not None else None)
     result.group_columns = city.group_columns
-    labels = city.labels
     parent = aliased(Area)
-    visible = {a.code: (a, street) for a, street in session.execute(
-        select(Area, parent.name).outerjoin(parent, parent.id == Area.parent_id).where(within(area), Area.level == city.unit))}
+    visible = session.execute(
+        select(Area.id, Area.code, Area.name, parent.name).outerjoin(parent, parent.id == Area.parent_id)
+        .where(within(area), Area.level == city.unit)).all()
+    prepared = city.prepared or _prepare(city.communities, city.groups, city.labels)
     rows = []
-    for domain, answers, status, estimate, decide, width, precision, priority, rank in city.communities:
-        found = visible.get(domain)
-        if found is None:
-            continue
-        community, street = found
-        short: list[Group] = []
-        more: dict[str, int | None] = {}
-        for variable, category, to_share, sample_share, population_share in city.groups.get(domain, ()):
-            key = f"{variable}={category}"
-            need = _number(to_share)
-            more[key] = need
-            if need:
-                short.append(Group(labels.get((variable, category), key), need,
-                                   None if np.isnan(sample_share) else float(sample_share), float(population_share)))
-        short.sort(key=lambda g: -g.more)
-        rows.append(FieldworkRow(
-            community, street or "", int(answers), str(status), None if np.isnan(estimate) else float(estimate),
-            _number(decide), None if np.isnan(width) else float(width), _number(precision), float(priority), int(rank),
-            short, more,
-        ))
+    for area_id, code, name, street in visible:
+        fields = prepared.get(code)
+        if fields is not None:  # (a community added since the numbers were counted: in the next count)
+            rows.append(FieldworkRow(Place(area_id, code, name), street or "", *fields))
     result.rows = sort_rows(rows, sort)
     return result
 

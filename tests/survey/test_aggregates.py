@@ -10,7 +10,17 @@ from sqlalchemy import String, cast, create_engine, delete, func, literal, selec
 
 from survey import db, refresh
 from survey.aggregates import aggregated_frames
-from survey.models import AggregateFlagged, AggregateState, AnalysisRun, Area, AreaResult, ItemResult, Response, Wave
+from survey.models import (
+    AggregateFlagged,
+    AggregateState,
+    AnalysisRun,
+    Area,
+    AreaResult,
+    ItemResult,
+    PopulationMargin,
+    Response,
+    Wave,
+)
 from survey.plans import choice_counts, plan_of_versions, score_cells
 from survey.questionnaires import definition_of
 from survey.results import choice_values, import_margins, item_cells_from_choices
@@ -364,6 +374,16 @@ def test_the_refresh_judges_speeders_as_a_whole_wave_pass_does(demo):
                                     .where(Response.wave_id == wave_id, Response.id <= marked["upto"])
                                     .group_by(Response.questionnaire_version_id)).all()
             assert marked["timed"] == {str(v): n for v, n in timed}
+            # Where the next pass starts its walk to the median: the lower middle duration of the wave now, and
+            # how many durations up to the mark are shorter.
+            for version, (pivot, shorter) in marked["pivots"].items():
+                durations = sorted(session.scalars(select(Response.duration_s).where(
+                    Response.wave_id == wave_id, Response.questionnaire_version_id == int(version),
+                    Response.duration_s.is_not(None))))
+                assert pivot == durations[(len(durations) - 1) // 2]
+                assert shorter == session.scalar(select(func.count()).where(
+                    Response.wave_id == wave_id, Response.questionnaire_version_id == int(version),
+                    Response.id <= marked["upto"], Response.duration_s < pivot))
             refreshed = _flags(session)
             session.rollback()
         with demo.app_context(), db.write_transaction() as session:
@@ -394,3 +414,92 @@ def test_a_whole_wave_pass_ranks_devices_seen_twice_and_clears_stale_repeats(dem
         flags = {rid: repeat for rid, (_, repeat, _) in _flags(session).items()}
     assert counts["flag_repeat_device"] == 1
     assert [flags[first], flags[second], flags[single], flags[blank]] == [False, True, False, False]
+
+
+def test_a_refresh_with_nothing_new_stores_nothing_and_one_after_any_change_stores_a_run(demo):
+    """Nothing new (no response, no flag move, the same plan, margins and areas): the newest run holds, only
+    its data time moves. New margin totals under the same plan make a new run, equal to a full rebuild's."""
+    with demo.app_context():
+        session = db.session()
+        wave_id = session.scalar(select(Wave.id))
+        session.rollback()
+        first = refresh.refresh(wave_id, force=True, wait=True)
+        assert first.state == "done"
+        before = db.session().get(AnalysisRun, first.run_id).summary
+        db.session().rollback()
+        again = refresh.refresh(wave_id, force=True, wait=True)
+        assert again == refresh.Outcome("fresh", first.run_id)
+        after = db.session().get(AnalysisRun, first.run_id).summary
+        db.session().rollback()
+    assert after["data_as_of"] > before["data_as_of"]
+    assert {k: v for k, v in after.items() if k != "data_as_of"} == {k: v for k, v in before.items() if k != "data_as_of"}
+
+    with demo.app_context(), db.write_transaction() as session:
+        _, versions = citizen_versions(session)
+        clean = session.scalar(select(Response.id).where(
+            Response.questionnaire_version_id.in_(versions), Response.score.is_not(None), ~Response.flag_speeder,
+            ~Response.flag_straightline, ~Response.flag_repeat_device).order_by(Response.id).limit(1))
+        session.execute(update(Response).where(Response.id == clean).values(flag_straightline=True))
+    # A flag set by hand is not looked for while nothing else is new (that would read every flagged response):
+    # the next refresh with a new response moves it (or flask analyze --full).
+    with demo.app_context():
+        assert refresh.refresh(wave_id, force=True, wait=True) == refresh.Outcome("fresh", first.run_id)
+    add_responses(demo, 1, seed=21)
+    with demo.app_context():
+        moved = refresh.refresh(wave_id, force=True, wait=True)
+        assert moved.state == "done" and moved.run_id != first.run_id
+        assert db.session().get(AnalysisRun, moved.run_id).summary["aggregation"]["moved"] == 1
+        db.session().rollback()
+
+    with demo.app_context(), db.write_transaction() as session:
+        margins = session.execute(select(PopulationMargin.variable, PopulationMargin.category, PopulationMargin.total)
+                                  .where(PopulationMargin.questionnaire_code == "citizen")).all()
+        women = next(total for variable, category, total in margins if (variable, category) == ("sex", "F"))
+        shift = {("sex", "F"): -0.1 * women, ("sex", "M"): 0.1 * women}  # the same sum: a tenth of the women to men
+        import_margins(session, "variable,category,total\n" + "".join(
+            f"{variable},{category},{total + shift.get((variable, category), 0)}\n" for variable, category, total in margins))
+    with demo.app_context():
+        reweighted = refresh.refresh(wave_id, force=True, wait=True)
+        assert reweighted.state == "done" and reweighted.run_id != moved.run_id
+        assert db.session().get(AnalysisRun, reweighted.run_id).summary["aggregation"]["mode"] == "incremental"
+        db.session().rollback()
+        full = refresh.refresh(wave_id, force=True, wait=True, full=True)
+    for got, want in zip(_results(demo, reweighted.run_id), _results(demo, full.run_id), strict=True):
+        pd.testing.assert_frame_equal(got.drop(columns="eb_estimate", errors="ignore"),
+                                      want.drop(columns="eb_estimate", errors="ignore"), check_exact=False, rtol=1e-9)
+
+
+def test_the_median_walked_from_the_last_pass_equals_a_sort_also_with_unsettled_responses(demo):
+    """A pass that cannot settle the newest responses still judges speeders by every duration, and the walk
+    of the pass after it (from the pivot it left, the unsettled ones counted as new) finds the same median."""
+    from survey.quality import _median_durations, mark_wave
+
+    def check(session, wave_id: int, marked: dict) -> None:
+        for version, (pivot, shorter) in marked["pivots"].items():
+            durations = sorted(session.scalars(select(Response.duration_s).where(
+                Response.wave_id == wave_id, Response.questionnaire_version_id == int(version),
+                Response.duration_s.is_not(None))))
+            assert pivot == durations[(len(durations) - 1) // 2]
+            assert shorter == sum(1 for rid, d in session.execute(select(Response.id, Response.duration_s).where(
+                Response.wave_id == wave_id, Response.questionnaire_version_id == int(version),
+                Response.duration_s.is_not(None))) if rid <= marked["upto"] and d < pivot)
+        whole = dict((v, m) for v, m, _ in _median_durations(session, wave_id))
+        assert marked["thresholds"] == {str(v): max(0.5 * m, 30.0) for v, m in whole.items() if m is not None}
+
+    with demo.app_context(), db.write_transaction() as session:
+        wave_id, _ = citizen_versions(session)
+        first = mark_wave(session, wave_id, count=False)["marked"]
+        check(session, wave_id, first)
+    for round_, (count, duration) in enumerate(((30, 12.0), (45, 2000.0), (1, 300.0))):
+        add_responses(demo, count, duration=duration, seed=40 + round_)
+        with demo.app_context(), db.write_transaction() as session:
+            unsettled = mark_wave(session, wave_id, first, settled=never_settled, count=False)["marked"]
+            assert unsettled["upto"] == first["upto"] and unsettled["pending"]
+            check(session, wave_id, unsettled)
+            walked = _flags(session)
+            first = mark_wave(session, wave_id, unsettled, count=False)["marked"]
+            assert first["upto"] > unsettled["upto"] and not first["pending"]
+            check(session, wave_id, first)
+            assert _flags(session) == walked
+            mark_wave(session, wave_id)  # the whole wave judged again: the same flags
+            assert _flags(session) == walked

@@ -170,6 +170,7 @@ def test_two_refreshes_at_once_one_runs_the_other_returns_busy(demo, monkeypatch
         return real(*args, **kwargs)
 
     monkeypatch.setattr(refresh, "run_analysis", slow)
+    add_paper_response(demo)  # something new: a refresh with nothing new stores no run
     wave, before, outcomes = wave_id(demo), runs(demo), []
 
     def first():
@@ -232,6 +233,7 @@ def test_the_lock_of_a_crashed_worker_is_taken_over(demo):
     """A killed worker's lock goes with its process: the kernel drops its file lock (SQLite), the server
     ends its session and transaction (PostgreSQL)."""
     wave = wave_id(demo)
+    add_paper_response(demo)  # something new for the refresh that takes over to store
     holder = hold_the_lock(demo, wave, 600)
     try:
         holder.send_signal(signal.SIGKILL)
@@ -249,12 +251,14 @@ def test_the_lock_of_a_hung_worker_expires_on_postgresql(demo):
     write lock as long as it lives, as ``hold_the_lock`` checks; the kernel frees it when the worker
     is killed, as the crashed-worker test checks.)"""
     wave = wave_id(demo)
+    add_paper_response(demo)  # something new for each refresh that takes over to store
     holder = hold_the_lock(demo, wave, 2)
     try:
         holder.send_signal(signal.SIGSTOP)
         assert take_over(demo, wave, 20) == "done"
         holder.kill()
         holder.wait(10)
+        add_paper_response(demo)
         assert take_over(demo, wave, 20) == "done"
     finally:
         holder.kill()
@@ -331,7 +335,8 @@ def test_data_time_is_on_every_office_page_an_export_and_the_pdf_and_the_city_of
     assert f"数据截至 {shown}" in text
 
 
-    # 刷新: the city office's, at once (no new answers needed), and then the pages say the new time.
+    # 刷新: the city office's, at once (no new answers needed), and then the pages say the new time; with
+    # nothing new the run holds (nothing is stored) and only its data time moves.
     district = login(demo.test_client(), "d1")
     assert "刷新</button>" not in district.get("/office/area/D01").get_data(as_text=True)
     token = csrf(district, "/office/area/D01")
@@ -343,7 +348,9 @@ def test_data_time_is_on_every_office_page_an_export_and_the_pdf_and_the_city_of
     assert answer.status_code == 303 and answer.headers["Location"].endswith("/office/area/C?wave=1")
     assert refresh.wait_idle(demo)
     second = newest(demo)
-    assert second.id != run.id and second.respondents == run.respondents
+    assert second.id == run.id
+    assert datetime.fromisoformat(second.summary["data_as_of"]) > datetime.fromisoformat(run.summary["data_as_of"])
+    assert second.summary["watermark"] == run.summary["watermark"]
     assert refresh.pending(demo, run.wave_id) is False
     assert f"数据截至 {refresh.data_time_text(second)}" in client.get("/office/area/C").get_data(as_text=True)
 
