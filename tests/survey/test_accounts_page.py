@@ -302,8 +302,10 @@ def test_on_a_phone_without_javascript(staff, live_server, browser):
     page.goto(f"{live_server}/office/login")
     page.fill("input[name=username]", "d1")
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.click("text=账号管理")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    with page.expect_navigation():  # the next page, loaded: not the one being left
+        page.click("text=账号管理")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     row = page.locator("tr", has_text="t_b1")
     row.locator("summary", has_text="停用").click()  # asks first: nothing is stopped by one tap

@@ -80,8 +80,13 @@ def walk(page, base: str, start: str, limit: int = 40) -> list[str]:
         page.wait_for_load_state("load")
         if page.url != url and shape(page.url) in seen:
             continue
-        found.append(page.url)
-        for href in page.eval_on_selector_all("main a[href]", "links => links.map(a => a.href)"):
+        if page.evaluate("document.contentType") == "text/html":
+            found.append(page.url)
+        if page.evaluate("document.contentType") != "text/html":
+            continue  # a file a link opens (a PDF, a script), not a page
+        # An SVG link's href is an SVGAnimatedString (the map's communities): read the attribute.
+        for href in page.eval_on_selector_all(
+                "main a[href]", "links => links.map(a => new URL(a.getAttribute('href'), document.baseURI).href)"):
             href = href.split("#")[0]
             parts = urlsplit(href)
             if href.startswith(base) and not SKIPPED.search(parts.path) and not DOWNLOADS.search(parts.query) \
