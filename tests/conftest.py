@@ -393,11 +393,19 @@ def live_server(app):
     """Serve ``app`` on a free local port in a thread; yields the base URL."""
     app.config["SERVER_NAME"] = None
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    # Request threads are kept track of (not daemons), so that teardown waits for the ones still
+    # answering: a response the browser left mid-way (a static file, when a test ends while its page
+    # loads) was otherwise closed by the garbage collector in a later test, whose unclosed-file
+    # ResourceWarning then failed that test.
+    server.daemon_threads = False
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=5)
+    server.socket.close()
+    for handler in list(getattr(server, "_threads", None) or ()):
+        handler.join(timeout=5)  # a kept-alive connection ends when its browser context closes
 
 
 # Headless Chromium for the e2e tests: one browser for the session (starting Chromium costs about a
