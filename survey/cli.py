@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from survey import db
 from survey.appcontext import app_object
 from survey.areas import AreaImportError, import_areas
+from survey.csv_files import import_csv_file
 from survey.links import make_community_links, public_url
 from survey.localtime import format_local, parse_local, zone_name
 from survey.migrate import upgrade
@@ -71,15 +72,7 @@ def init_db() -> None:
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_areas_command(csv_file: Path) -> None:
     """Import areas from CSV: code,name,level,parent_code,adult_population,responsible_unit."""
-    try:
-        text = csv_file.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise click.ClickException(f"{csv_file} is not UTF-8 text; save it as UTF-8 CSV") from None
-    try:
-        with db.write_transaction() as session:
-            count = import_areas(session, text)
-    except AreaImportError as exc:
-        raise click.ClickException(f"{csv_file}: {exc}; nothing was imported") from None
+    count = import_csv_file(csv_file, import_areas, AreaImportError)
     documents.forget_all(current_app)  # a cached report lists the communities of its area as they were
     click.echo(f"Imported {count} areas from {csv_file}")
 
@@ -110,17 +103,7 @@ def import_sites_command(csv_file: Path) -> None:
     """Import sites (点位) from CSV: code,name,type,community_code,unit,lat,lon (UTF-8, with or without BOM)."""
     from survey.sites import MAX_BYTES, SiteError, import_sites
 
-    if csv_file.stat().st_size > MAX_BYTES:
-        raise click.ClickException(f"{csv_file}: larger than {MAX_BYTES:,} bytes; nothing was imported")
-    try:
-        text = csv_file.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise click.ClickException(f"{csv_file} is not UTF-8 text; save it as UTF-8 CSV") from None
-    try:
-        with db.write_transaction() as session:
-            count = import_sites(session, text)
-    except SiteError as exc:
-        raise click.ClickException(f"{csv_file}: {exc}; nothing was imported") from None
+    count = import_csv_file(csv_file, import_sites, SiteError, MAX_BYTES)
     click.echo(f"Imported {count} sites from {csv_file}")
 
 

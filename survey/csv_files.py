@@ -3,8 +3,14 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+from sqlalchemy.orm import Session
 
 from forms.common import CONTROL_CHARACTERS
+from survey import db
 
 
 def csv_reader(text: str, error: type[Exception]) -> csv.DictReader:
@@ -26,3 +32,24 @@ def csv_reader(text: str, error: type[Exception]) -> csv.DictReader:
         raise error(f"line {line}: a control character (U+{ord(found.group()):04X}) no keyboard types; "
                     "save the file again as UTF-8 CSV")
     return csv.DictReader(io.StringIO(text))
+
+
+def import_csv_file(path: Path, importer: Callable[[Session, str], int], error: type[Exception],
+                    max_bytes: int | None = None) -> int:
+    """Import a staff CSV for a flask command: read as UTF-8 (with or without BOM, at most ``max_bytes``),
+    ``importer(session, text)`` in one write transaction; return its count.
+
+    Raises click.ClickException naming the file for a file too large, not UTF-8, or refused by the
+    importer (``error``): nothing is imported then.
+    """
+    if max_bytes is not None and path.stat().st_size > max_bytes:  # refused before it is read
+        raise click.ClickException(f"{path}: larger than {max_bytes:,} bytes; nothing was imported")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{path} is not UTF-8 text; save it as UTF-8 CSV") from None
+    try:
+        with db.write_transaction() as session:
+            return importer(session, text)
+    except error as exc:
+        raise click.ClickException(f"{path}: {exc}; nothing was imported") from None

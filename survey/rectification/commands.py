@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from survey import db
 from survey.auth import AccountError, create_user
+from survey.csv_files import import_csv_file
 from survey.models import Area
 from survey.rectification.units import UnitError, import_units
 
@@ -25,15 +26,7 @@ def register(bp: Blueprint) -> None:
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_units_command(csv_file: Path) -> None:
     """Import responsible units from CSV: name,contact,phone,communities,grids (UTF-8, with or without BOM)."""
-    try:
-        text = csv_file.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise click.ClickException(f"{csv_file} is not UTF-8 text; save it as UTF-8 CSV") from None
-    try:
-        with db.write_transaction() as session:
-            count = import_units(session, text)
-    except UnitError as exc:
-        raise click.ClickException(f"{csv_file}: {exc}; nothing was imported") from None
+    count = import_csv_file(csv_file, import_units, UnitError)
     click.echo(f"Imported {count} units from {csv_file}")
 
 
