@@ -1,39 +1,17 @@
 """Print the largest differences between analysis.frequencies and R's survey (tests/analysis/r/frequencies.R).
 
-    python benchmarks/r_frequency_diffs.py
+    python -m benchmarks.r_frequency_diffs
 
 Shares and quantile estimates: absolute; SEs, F statistics, ndf, ddf: relative; p: absolute.
 """
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from analysis.frequencies import crosstab, frequencies
 from analysis.raking import rake
-
-DATA = Path(__file__).resolve().parent.parent / "tests" / "analysis" / "data"
-SPECS = {
-    ("api", "strata_fpc"): {"strata": "stype", "fpc": "fpc", "weights": "pw"},
-    ("api", "simple"): {},
-    ("city", "one_stage"): {"strata": "district", "cluster": "street", "fpc": "streets_in_district",
-                            "weights": "base_weight"},
-    ("city", "weights_only"): {"weights": "base_weight"},
-    ("city", "simple"): {},
-}
-ITEMS = {
-    "api": {"awards": "choice", "yr_rnd": "choice", "stype": "choice", "api_band": "choice", "programs": "multi",
-            "api00": "number", "enroll": "number", "acs_46": "number"},
-    "city": {"q01": "choice", "q02": "choice", "channel": "choice", "problems": "multi", "household": "number",
-             "spend": "number"},
-}
-
-
-def load(name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    responses = pd.read_csv(DATA / f"freq_{name}_responses.csv", dtype=str, keep_default_na=False)
-    return responses, pd.read_csv(DATA / f"freq_{name}_margins.csv", dtype=str)
+from tests.analysis.test_frequencies import DATA, ITEMS, SPECS, load  # the data and designs the tests compare
 
 
 def design_of(data: str, name: str):
