@@ -1,15 +1,19 @@
 """Photos answering a questionnaire's ``image`` question: checked and re-encoded as 整改 photos are.
 
-A photo is stored privately under instance/answer_photos when its form is posted, before the
-answers are checked, and the answer is its random stored name. A page shown again (an answer to
-fix) cannot give the file back to the browser, so it carries the stored name signed instead
-(:func:`carried`): a name typed into the form by hand is never taken, so no one can claim another
-respondent's photo. Files of a submission that is then not stored stay until housekeeping; they
-are never served by name from a request.
+A photo is stored privately, under instance/answer_photos/pending, when a post of the page with a
+valid one-time key sends it (the view checks the key first), and the answer is its random stored
+name. A page shown again (an answer to fix) cannot give the file back to the browser, so it
+carries the stored name signed instead (:func:`carried`): a name typed into the form by hand is
+never taken, so no one can claim another respondent's photo. When the response is stored its
+photos move to instance/answer_photos (:func:`keep`); what stays pending (a submission never
+finished, a double tap) is deleted by housekeeping after a day (:func:`forget_pending`).
 """
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from forms import Definition
@@ -17,6 +21,8 @@ from survey import photos
 from survey.signing import sign, unsign
 
 FOLDER = "answer_photos"
+PENDING = "answer_photos/pending"
+PENDING_DAYS = 1
 PURPOSE = "answer-photo"
 MAX_PER_FORM = 5  # image questions a questionnaire may ask that are read from one post
 
@@ -51,7 +57,7 @@ def receive(definition: Definition, form: Mapping[str, str], files: Mapping[str,
         upload = files.get(code)
         if upload is not None and upload.filename:
             try:
-                stored = photos.store(instance_path, upload.stream.read(photos.MAX_BYTES + 1), "照片", FOLDER)
+                stored = photos.store(instance_path, upload.stream.read(photos.MAX_BYTES + 1), "照片", PENDING)
             except photos.PhotoError as exc:
                 values[code], errors[code] = None, str(exc)
                 continue
@@ -61,6 +67,33 @@ def receive(definition: Definition, form: Mapping[str, str], files: Mapping[str,
         signed = form.get(code) or ""
         values[code] = unsign(PURPOSE, signed) if signed else None
     return values, errors, written
+
+
+def keep(definition: Definition, answers: Mapping[str, str | None], instance_path: str) -> None:
+    """Move the photos of a stored response out of pending (a photo kept already stays where it is)."""
+    for code in image_items(definition)[:MAX_PER_FORM]:
+        name = answers.get(code)
+        if name:
+            pending = photos.path_of(instance_path, name, PENDING)
+            if pending.exists():
+                os.replace(pending, photos.path_of(instance_path, name, FOLDER))
+
+
+def forget_pending(instance_path: str, now: float | None = None) -> int:
+    """Delete the pending photos older than a day (no response holds them); return how many."""
+    folder = Path(instance_path) / PENDING
+    if not folder.is_dir():
+        return 0
+    cutoff = (now if now is not None else time.time()) - PENDING_DAYS * 86_400
+    gone = 0
+    for path in folder.iterdir():
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                gone += 1
+        except FileNotFoundError:  # another process's housekeeping got there first
+            continue
+    return gone
 
 
 def path_of(instance_path: str, stored_name: str):

@@ -13,20 +13,23 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import delete
 
-from survey import db
+from survey import answer_photos, db
 from survey.auth import KNOWN_ADDRESS_DAYS, SESSION_IDLE, THROTTLE_WINDOW
 from survey.models import KnownAddress, LoginFailure, StaffSession
 from survey.quality import purge_device_data
 
 
 def run_once(now: datetime | None = None) -> dict[str, int]:
-    """Clear device data of closed waves and drop expired sessions and login records; return counts."""
+    """Clear device data of closed waves, drop expired sessions and login records and the photos of
+    submissions never finished; return counts."""
     now = now or datetime.now(UTC)
+    photos_dropped = answer_photos.forget_pending(current_app.instance_path, now.timestamp())
     with db.write_transaction() as session:
         return {
+            "pending_photos_dropped": photos_dropped,
             "responses_cleared": purge_device_data(session, now),
             "sessions_ended": db.rows_changed(session.execute(
                 delete(StaffSession).where(StaffSession.last_seen_at < now - SESSION_IDLE))),

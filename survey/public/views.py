@@ -282,11 +282,7 @@ def questionnaire(token: str):
             set_device_cookie(page, target.wave_id, device)
         return page
 
-    # Answers come from the form fields; a photo question's from its file (stored, then named) or
-    # from the signed name a page shown again carried, never from a name typed into the form.
-    formdata, photo_errors = _with_photos(definition)
-    answers, errors = definition.parse_submission(formdata, now_local().date())
-    errors |= photo_errors
+    formdata = request.form  # (with the photos' stored names once the post is known to be ours)
     picked, area_id, picker_error = (
         _picked_community(db.session(), target) if target.picks_community
         else (None, target.area_id or target.school_district_id, None)
@@ -311,6 +307,12 @@ def questionnaire(token: str):
     if not key.belongs_to(target.wave_id, target.opens_at):
         # Rendered in an earlier wave: never store it in this one unseen; keep the answers, new key.
         return again(409, "调查已进入新一轮，您的回答都已保留。请核对后再点“提交问卷”。")
+    # Answers come from the form fields; a photo question's from its file (stored, then named) or
+    # from the signed name a page shown again carried, never from a name typed into the form.
+    # Photos are written only now, for a post of this page with a key of this link and wave.
+    formdata, photo_errors = _with_photos(definition)
+    answers, errors = definition.parse_submission(formdata, now_local().date())
+    errors |= photo_errors
     errors |= _contradiction(definition, target, answers)
     if errors or picker_error:
         return again(422, key=request.form["submission_key"], shown=errors)
@@ -334,6 +336,8 @@ def questionnaire(token: str):
     except (OperationalError, SQLAlchemyTimeoutError):
         current_app.logger.exception("could not store a response; the respondent keeps their answers")
         return again(503, "系统繁忙，您的回答都已保留，请稍后再点一次“提交问卷”。", key=request.form["submission_key"])
+    if stored.created:
+        answer_photos.keep(definition, answers, current_app.instance_path)
     # A later answer from a phone that answered before is flagged as a repeat and not counted: say so.
     second = False
     if stored.created and not new_device:

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from pathlib import Path
 
 from PIL import Image
 from sqlalchemy import select
 
 from survey import db
-from survey.answer_photos import FOLDER
+from survey.answer_photos import FOLDER, PENDING, forget_pending
 from survey.models import Answer, Area, Link, Questionnaire, Wave
 from tests.conftest import form_fields
 from tests.forms.workbooks import workbook
@@ -71,7 +72,33 @@ def test_a_photo_answer_is_checked_re_encoded_kept_privately_and_carried_across_
     with app.app_context():
         name = db.session().scalar(select(Answer.value).where(Answer.item_code == "spot"))
     stored = Path(app.instance_path) / FOLDER / name
+    assert not (Path(app.instance_path) / PENDING / name).exists()  # moved out of pending when stored
     assert re.fullmatch(r"[0-9a-f]{32}\.jpg", name) and stored.stat().st_mode & 0o777 == 0o600
     assert b"GPS secret" not in stored.read_bytes()  # re-encoded: only the pixels travel
     with Image.open(stored) as image:
         assert image.format == "JPEG" and image.size == (64, 48)
+
+
+def test_a_post_not_of_this_page_writes_no_photo_and_unfinished_ones_go_after_a_day(app, client, staff):  # noqa: F811
+    # An attacker's finding: photos were written before the one-time key was checked, and kept.
+    token = _link(app, client)
+    phone = app.test_client()
+    pending = Path(app.instance_path) / PENDING
+    for extra in ({}, {"submission_key": "forged"}, {"_refresh": "1"}):
+        phone.post(f"/s/{token}", data={"what": "x", "spot": (io.BytesIO(_jpeg()), "p.jpg")} | extra,
+                   content_type="multipart/form-data")
+    foreign = phone.post(f"/s/{token}", data=form_fields(phone.get(f"/s/{token}").get_data(as_text=True))
+                         | {"what": "x", "spot": (io.BytesIO(_jpeg()), "p.jpg")},
+                         content_type="multipart/form-data", headers={"Origin": "http://evil.example"})
+    assert foreign.status_code == 403
+    assert not pending.exists() or not list(pending.iterdir())
+    # A page with a valid key keeps the photo pending while an answer is missing...
+    fields = form_fields(phone.get(f"/s/{token}").get_data(as_text=True))
+    missing = phone.post(f"/s/{token}", data=fields | {"spot": (io.BytesIO(_jpeg()), "p.jpg")},
+                         content_type="multipart/form-data")
+    assert missing.status_code == 422 and len(list(pending.iterdir())) == 1
+    # ...and housekeeping drops it once it is a day old, never a newer one.
+    with app.app_context():
+        assert forget_pending(app.instance_path) == 0
+        assert forget_pending(app.instance_path, now=time.time() + 2 * 86_400) == 1
+    assert list(pending.iterdir()) == []
