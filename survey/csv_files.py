@@ -20,6 +20,10 @@ def csv_reader(text: str, error: type[Exception]) -> csv.DictReader:
     CSV (a spreadsheet saved in another format, a damaged copy). Python's csv module stops at a
     NUL with an error of its own, and PostgreSQL cannot store one; the message names the line.
 
+    >>> list(csv_reader("code\\n" + "a" * 200_000 + "\\n", ValueError))
+    Traceback (most recent call last):
+    ...
+    ValueError: line 2: not a well-formed CSV row (field larger than field limit (131072)); save the file again as UTF-8 CSV
     >>> csv_reader("code\\nA\\x00\\n", ValueError)
     Traceback (most recent call last):
     ...
@@ -31,7 +35,34 @@ def csv_reader(text: str, error: type[Exception]) -> csv.DictReader:
         line = text.count("\n", 0, found.start()) + 1
         raise error(f"line {line}: a control character (U+{ord(found.group()):04X}) no keyboard types; "
                     "save the file again as UTF-8 CSV")
-    return csv.DictReader(io.StringIO(text))
+    return _Reader(io.StringIO(text), error)
+
+
+class _Reader(csv.DictReader):
+    """A DictReader whose malformed rows (an unclosed quote, a field past csv's size limit, a bare
+    carriage return) raise the importer's own error naming the line, not csv.Error."""
+
+    def __init__(self, source: io.StringIO, error: type[Exception]) -> None:
+        super().__init__(source)
+        self._error = error
+
+    def __next__(self):
+        try:
+            return super().__next__()
+        except csv.Error as exc:
+            raise self._error(f"line {self.line_num + 1}: not a well-formed CSV row ({exc}); "
+                              "save the file again as UTF-8 CSV") from None
+
+    @property
+    def fieldnames(self):  # the header is read by the first access: the same care
+        try:
+            return super().fieldnames
+        except csv.Error as exc:
+            raise self._error(f"line 1: not a well-formed CSV header ({exc}); save the file again as UTF-8 CSV") from None
+
+    @fieldnames.setter
+    def fieldnames(self, value) -> None:
+        csv.DictReader.fieldnames.fset(self, value)  # type: ignore[misc, union-attr]
 
 
 def import_csv_file(path: Path, importer: Callable[[Session, str], int], error: type[Exception],
